@@ -1,0 +1,65 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+/// A built-in plugin: its own shared object, built from `Plugins/<folder>`.
+func plugin(_ product: String, target: String, folder: String) -> (Product, Target) {
+    (
+        .library(name: product, type: .dynamic, targets: [target]),
+        .target(
+            name: target,
+            dependencies: ["COrchionPlugin", "OrchionStrategies"],
+            path: "Plugins/\(folder)"
+        )
+    )
+}
+
+let builtins = [
+    plugin("orchion-round-robin", target: "RoundRobinScheduler", folder: "round-robin"),
+    plugin("orchion-bin-packing", target: "BinPackingScheduler", folder: "bin-packing"),
+    plugin("orchion-spread", target: "SpreadScheduler", folder: "spread"),
+    plugin("orchion-gpu-affinity", target: "GPUAffinityScheduler", folder: "gpu-affinity"),
+    plugin("orchion-exec", target: "ExecExecutor", folder: "exec"),
+]
+
+let package = Package(
+    name: "orchion",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "orchion", targets: ["orchion"]),
+        .executable(name: "orchion-bench", targets: ["orchion-bench"]),
+    ] + builtins.map(\.0),
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+    ],
+    targets: [
+        .systemLibrary(name: "CLibUV", pkgConfig: "libuv", providers: [.apt(["libuv1-dev"])]),
+        .systemLibrary(name: "CFFI", pkgConfig: "libffi", providers: [.apt(["libffi-dev"])]),
+        .systemLibrary(name: "COrchionPlugin"),
+        .target(name: "OrchionCore"),
+        .target(name: "OrchionLoop", dependencies: ["CLibUV"]),
+        .target(name: "OrchionStrategies", dependencies: ["COrchionPlugin"]),
+        .target(
+            name: "OrchionPluginHost",
+            dependencies: ["OrchionCore", "OrchionLoop", "OrchionStrategies", "COrchionPlugin", "CFFI"]
+        ),
+        .executableTarget(
+            name: "orchion",
+            dependencies: [
+                "OrchionPluginHost", "OrchionCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "orchion-bench",
+            dependencies: ["OrchionPluginHost", "OrchionStrategies", "OrchionCore", "COrchionPlugin"]
+        ),
+        .testTarget(name: "OrchionCoreTests", dependencies: ["OrchionCore"]),
+        .testTarget(name: "OrchionLoopTests", dependencies: ["OrchionLoop"]),
+        .testTarget(name: "OrchionStrategiesTests", dependencies: ["OrchionStrategies", "COrchionPlugin"]),
+        .testTarget(
+            name: "OrchionPluginHostTests",
+            dependencies: ["OrchionPluginHost", "OrchionCore", "OrchionLoop"]
+        ),
+        .testTarget(name: "IntegrationTests", dependencies: ["OrchionCore"]),
+    ] + builtins.map(\.1)
+)

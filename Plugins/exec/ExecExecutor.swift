@@ -1,0 +1,153 @@
+import COrchionPlugin
+import Glibc
+import OrchionStrategies
+
+/// The built-in "exec" executor: runs a shell command (`/bin/sh -c`) or an
+/// argv directly, with a clean environment (PATH, HOME, ORCHION_JOB_ID and
+/// the job's own variables — never the agent's, which may hold secrets),
+/// the job's working directory, user and timeout.
+///
+/// Config keys: `path` (PATH for jobs), `memory_limit` ("none" or
+/// "address-space": RLIMIT_AS set to the job's granted memory).
+private final class ExecInstance {
+    let path: String
+    let limitMemory: Bool
+
+    init(path: String, limitMemory: Bool) {
+        self.path = path
+        self.limitMemory = limitMemory
+    }
+}
+
+/// The strings of one launch; freed by `release`.
+private final class LaunchStorage {
+    var strings: [UnsafeMutablePointer<CChar>?] = []
+    var arrays: [UnsafeMutablePointer<UnsafePointer<CChar>?>] = []
+
+    func keep(_ string: String) -> UnsafePointer<CChar> {
+        let copy = strdup(string)!
+        strings.append(copy)
+        return UnsafePointer(copy)
+    }
+
+    func keep(_ list: [String]) -> UnsafePointer<UnsafePointer<CChar>?> {
+        let array = UnsafeMutablePointer<UnsafePointer<CChar>?>.allocate(capacity: list.count + 1)
+        for (index, string) in list.enumerated() { array[index] = keep(string) }
+        array[list.count] = nil
+        arrays.append(array)
+        return UnsafePointer(array)
+    }
+
+    deinit {
+        strings.forEach { free($0) }
+        arrays.forEach { $0.deallocate() }
+    }
+}
+
+private func string(_ pointer: UnsafePointer<CChar>?) -> String? { pointer.map { String(cString: $0) } }
+
+private let initialize: orchion_init_fn = { host, state, error, errorSize in
+    guard let host, let state else { return ORCHION_ERR_INVALID }
+    func config(_ key: String) -> String? { string(key.withCString { host.pointee.config($0) }) }
+    let limit = config("memory_limit") ?? "none"
+    guard limit == "none" || limit == "address-space" else {
+        copy("config memory_limit: expected none or address-space, found \(limit)", into: error, size: errorSize)
+        return ORCHION_ERR_INVALID
+    }
+    let instance = ExecInstance(
+        path: config("path") ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        limitMemory: limit == "address-space")
+    state.pointee = Unmanaged.passRetained(instance).toOpaque()
+    return ORCHION_OK
+}
+
+private let destroy: orchion_destroy_fn = { state in
+    if let state { Unmanaged<ExecInstance>.fromOpaque(state).release() }
+}
+
+private let prepare: @convention(c) (
+    UnsafeMutableRawPointer?, UnsafePointer<orchion_exec_job>?, UnsafeMutablePointer<orchion_launch>?,
+    UnsafeMutablePointer<CChar>?, Int
+) -> orchion_status = { state, job, launch, error, errorSize in
+    guard let state, let job = job?.pointee, let launch else { return ORCHION_ERR_INVALID }
+    let instance = Unmanaged<ExecInstance>.fromOpaque(state).takeUnretainedValue()
+    let argv: [String]
+    if let command = string(job.command), !command.isEmpty {
+        argv = ["/bin/sh", "-c", command]
+    } else if job.argc > 0, let first = string(job.argv[0]), !first.isEmpty {
+        argv = (0..<job.argc).map { string(job.argv[$0]) ?? "" }
+    } else {
+        copy("job \(string(job.id) ?? "?"): expected a command or an argv, found neither", into: error, size: errorSize)
+        return ORCHION_ERR_INVALID
+    }
+    var environment = [
+        "PATH": instance.path, "ORCHION_JOB_ID": string(job.id) ?? "",
+        "HOME": string(job.cwd) ?? "/",
+    ]
+    for index in 0..<job.env_count {
+        if let key = string(job.env[index].key), let value = string(job.env[index].value) { environment[key] = value }
+    }
+    let storage = LaunchStorage()
+    launch.pointee.file = storage.keep(argv[0])
+    launch.pointee.argv = storage.keep(argv)
+    launch.pointee.env = storage.keep(environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" })
+    launch.pointee.cwd = string(job.cwd).map(storage.keep)
+    launch.pointee.user = string(job.user).map(storage.keep)
+    launch.pointee.timeout_ms = job.timeout_ms
+    launch.pointee.memory_limit_bytes = instance.limitMemory ? job.resources.memory_bytes : 0
+    launch.pointee.plugin_data = Unmanaged.passRetained(storage).toOpaque()
+    return ORCHION_OK
+}
+
+private let release: @convention(c) (UnsafeMutableRawPointer?, UnsafeMutablePointer<orchion_launch>?) -> Void = {
+    _, launch in
+    guard let data = launch?.pointee.plugin_data else { return }
+    Unmanaged<LaunchStorage>.fromOpaque(data).release()
+    launch?.pointee.plugin_data = nil
+}
+
+/// Exit 0 succeeds; a timeout fails; death by SIGKILL/SIGTERM that Orchion did
+/// not cause (OOM killer, shutdown) and exit 75 (EX_TEMPFAIL) are retryable;
+/// anything else fails.
+private let classify: @convention(c) (
+    UnsafeMutableRawPointer?, UnsafePointer<orchion_exec_job>?, UnsafePointer<orchion_exit>?,
+    UnsafeMutablePointer<CChar>?, Int
+) -> Int32 = { _, job, exit, reason, reasonSize in
+    guard let exit = exit?.pointee else { return Int32(ORCHION_EXIT_FAILED.rawValue) }
+    let verdict: (orchion_exit_class, String)
+    if exit.timed_out != 0 {
+        verdict = (ORCHION_EXIT_FAILED, "timed out after \(job?.pointee.timeout_ms ?? 0) ms")
+    } else if exit.signal == SIGKILL || exit.signal == SIGTERM {
+        verdict = (ORCHION_EXIT_RETRYABLE, "killed by signal \(exit.signal)")
+    } else if exit.signal != 0 {
+        verdict = (ORCHION_EXIT_FAILED, "killed by signal \(exit.signal)")
+    } else if exit.exit_code == 0 {
+        verdict = (ORCHION_EXIT_SUCCEEDED, "exited with code 0")
+    } else if exit.exit_code == 75 {
+        verdict = (ORCHION_EXIT_RETRYABLE, "exited with code 75 (temporary failure)")
+    } else {
+        verdict = (ORCHION_EXIT_FAILED, "exited with code \(exit.exit_code)")
+    }
+    copy(verdict.1, into: reason, size: reasonSize)
+    return Int32(verdict.0.rawValue)
+}
+
+private let descriptor: ConstantDescriptor = {
+    let vtable = UnsafeMutablePointer<orchion_executor_vtable>.allocate(capacity: 1)
+    vtable.initialize(to: orchion_executor_vtable(
+        struct_size: UInt32(MemoryLayout<orchion_executor_vtable>.size), reserved: 0,
+        init: initialize, destroy: destroy, prepare: prepare, release: release, classify: classify))
+    let descriptor = UnsafeMutablePointer<orchion_plugin_descriptor>.allocate(capacity: 1)
+    descriptor.initialize(to: orchion_plugin_descriptor(
+        struct_size: UInt32(MemoryLayout<orchion_plugin_descriptor>.size),
+        abi_major: UInt16(ORCHION_PLUGIN_ABI_MAJOR), abi_minor: UInt16(ORCHION_PLUGIN_ABI_MINOR),
+        kind: Int32(ORCHION_KIND_EXECUTOR.rawValue), reserved: 0,
+        name: strdup("exec"), version: strdup("1.0.0"),
+        description: strdup("Runs a command or argv as a process with env, cwd, user and timeout"),
+        vtable: UnsafeRawPointer(vtable)))
+    return ConstantDescriptor(pointer: UnsafePointer(descriptor))
+}()
+
+/// The plugin's entry point (see orchion/plugin.h).
+@_cdecl("orchion_plugin_entry")
+public func orchionPluginEntry() -> UnsafePointer<orchion_plugin_descriptor> { descriptor.pointer }

@@ -1,0 +1,76 @@
+/// What a user asks to run: the process and where it may run.
+public struct JobSpec: Sendable, Hashable, Codable {
+    /// A job identifier, unique in the cluster.
+    public var id: String
+    /// A shell command line; exclusive with `argv`.
+    public var command: String?
+    /// A program and its arguments; exclusive with `command`.
+    public var argv: [String]
+    /// Extra environment variables.
+    public var env: [String: String]
+    /// Working directory, or nil for the agent's.
+    public var cwd: String?
+    /// User to run as, or nil for the agent's.
+    public var user: String?
+    /// Wall-clock limit in milliseconds; zero for none.
+    public var timeoutMillis: UInt64
+    /// Where it may run.
+    public var requirements: JobRequirements
+    /// The scheduler plugin to place it with, or nil for the default.
+    public var strategy: String?
+    /// The executor plugin to run it with, or nil for "exec".
+    public var executor: String?
+
+    /// Creates a job spec.
+    public init(
+        id: String, command: String? = nil, argv: [String] = [], env: [String: String] = [:],
+        cwd: String? = nil, user: String? = nil, timeoutMillis: UInt64 = 0,
+        requirements: JobRequirements = JobRequirements(), strategy: String? = nil, executor: String? = nil
+    ) {
+        self.id = id
+        self.command = command
+        self.argv = argv
+        self.env = env
+        self.cwd = cwd
+        self.user = user
+        self.timeoutMillis = timeoutMillis
+        self.requirements = requirements
+        self.strategy = strategy
+        self.executor = executor
+    }
+
+    /// Checks the spec and throws the first problem found.
+    public func validate() throws(JobSpecError) {
+        if id.isEmpty || id.utf8.count > 128 || id.contains(where: { $0.isWhitespace || $0 == "/" }) {
+            throw .invalidField("id", expected: "1–128 characters without spaces or '/'", found: id)
+        }
+        switch (command, argv.isEmpty) {
+        case (nil, true), (""?, true):
+            throw .invalidField("command", expected: "a command or an argv", found: "neither")
+        case (_?, false):
+            throw .invalidField("command", expected: "either a command or an argv", found: "both")
+        default: break
+        }
+        if argv.first == "" { throw .invalidField("argv", expected: "a program name in argv[0]", found: "\"\"") }
+        for key in env.keys where key.isEmpty || key.contains("=") || key.contains("\0") {
+            throw .invalidField("env", expected: "variable names without '=' or NUL", found: key)
+        }
+        let strings = [command, cwd, user].compactMap { $0 } + argv + Array(env.values)
+        if strings.contains(where: { $0.contains("\0") }) {
+            throw .invalidField("spec", expected: "strings without NUL bytes", found: "a NUL byte")
+        }
+    }
+}
+
+/// Why a job spec was refused.
+public enum JobSpecError: Error, Hashable, CustomStringConvertible {
+    /// A field holds something unacceptable.
+    case invalidField(String, expected: String, found: String)
+
+    public var description: String {
+        switch self {
+        case let .invalidField(field, expected, found):
+            "invalid job spec field '\(field)': expected \(expected), found \(found)"
+        }
+    }
+}

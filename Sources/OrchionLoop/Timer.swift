@@ -1,0 +1,33 @@
+import CLibUV
+
+/// A libuv timer. Threading: loop thread only.
+public final class Timer: LoopHandle, @unchecked Sendable {
+    private var callback: (() -> Void)?
+
+    /// Creates a stopped timer.
+    public init(loop: EventLoop) throws(LoopError) {
+        super.init(loop: loop, type: UV_TIMER)
+        try adopt(uv_timer_init(loop.raw, timer), "uv_timer_init")
+    }
+
+    private var timer: UnsafeMutablePointer<uv_timer_t> { raw.assumingMemoryBound(to: uv_timer_t.self) }
+
+    /// Calls `callback` after `milliseconds`, then every `repeatMillis` if non-zero.
+    public func start(after milliseconds: UInt64, repeat repeatMillis: UInt64 = 0, _ callback: @escaping () -> Void) {
+        self.callback = callback
+        uv_timer_start(timer, { timer in
+            LoopHandle.owner(of: timer, as: Timer.self).callback?()
+        }, milliseconds, repeatMillis)
+    }
+
+    /// Stops the timer; it may be started again.
+    public func stop() {
+        uv_timer_stop(timer)
+    }
+
+    /// Stops and closes the timer.
+    public override func close(_ completion: (() -> Void)? = nil) {
+        callback = nil
+        super.close(completion)
+    }
+}

@@ -1,0 +1,186 @@
+import COrchionPlugin
+
+/// Which nodes a search considers.
+enum NodeFilter {
+    case all
+    case withGPUs
+    case withoutGPUs
+}
+
+/// The per-batch working copy of what each node has free.
+///
+/// Built once per batch in O(nodes) from the read-only view, then updated as
+/// jobs are placed, so the hot loops read one compact array instead of
+/// chasing the view's pointers.
+struct BatchScratch {
+    /// What the hot loops read for one node.
+    struct Slot {
+        var cpu: UInt64
+        var memory: UInt64
+        var gpus: UInt32
+        let ready: Bool
+        let hasGPUs: Bool
+        let cpuWeight: Double
+        let memoryWeight: Double
+        let gpuWeight: Double
+    }
+
+    let view: orchion_cluster_view
+    private(set) var slots: [Slot]
+    /// GPU indices taken by earlier jobs of this batch, per node.
+    private var takenGPUs: [Int: [UInt32]] = [:]
+
+    init(cluster: orchion_cluster_view) {
+        view = cluster
+        slots = (0..<cluster.node_count).map { index in
+            let node = nodeAt(cluster, index).pointee
+            func weight(_ capacity: UInt64) -> Double { capacity > 0 ? 1 / Double(capacity) : 0 }
+            return Slot(
+                cpu: node.free.cpu_millis, memory: node.free.memory_bytes, gpus: node.free.gpus,
+                ready: node.state == Int32(ORCHION_NODE_READY.rawValue), hasGPUs: node.gpu_count > 0,
+                cpuWeight: weight(node.capacity.cpu_millis), memoryWeight: weight(node.capacity.memory_bytes),
+                gpuWeight: weight(UInt64(node.capacity.gpus)))
+        }
+    }
+
+    /// The first node at or after `start` (wrapping) that fits `job`.
+    func firstFit(_ job: UnsafePointer<orchion_job>, from start: Int) -> Int? {
+        let count = slots.count
+        guard count > 0 else { return nil }
+        return slots.withUnsafeBufferPointer { slots in
+            var index = start % count
+            for _ in 0..<count {
+                if fits(job, index, slots[index]) { return index }
+                index = index + 1 == count ? 0 : index + 1
+            }
+            return nil
+        }
+    }
+
+    /// The fitting node left fullest (`fullest`) or emptiest after placing `job`, or -1.
+    func best(_ job: UnsafePointer<orchion_job>, fullest: Bool, nodes filter: NodeFilter) -> Int {
+        let need = job.pointee.resources
+        return slots.withUnsafeBufferPointer { slots in
+            var chosen = -1
+            var chosenScore = 0.0
+            for index in 0..<slots.count {
+                let slot = slots[index]
+                switch filter {
+                case .all: break
+                case .withGPUs where !slot.hasGPUs: continue
+                case .withoutGPUs where slot.hasGPUs: continue
+                default: break
+                }
+                guard fits(job, index, slot) else { continue }
+                let score = Double(slot.cpu &- need.cpu_millis) * slot.cpuWeight
+                    + Double(slot.memory &- need.memory_bytes) * slot.memoryWeight
+                    + Double(slot.gpus &- need.gpus) * slot.gpuWeight
+                if chosen < 0 || (fullest ? score < chosenScore : score > chosenScore) {
+                    chosen = index
+                    chosenScore = score
+                }
+            }
+            return chosen
+        }
+    }
+
+    @inline(__always)
+    private func fits(_ job: UnsafePointer<orchion_job>, _ index: Int, _ slot: Slot) -> Bool {
+        let need = job.pointee.resources
+        guard slot.ready, need.cpu_millis <= slot.cpu, need.memory_bytes <= slot.memory, need.gpus <= slot.gpus
+        else { return false }
+        if job.pointee.arch == nil && job.pointee.constraint_count == 0 && need.gpus == 0 { return true }
+        return problem(job, index) == nil
+    }
+
+    /// Why `job` does not fit on node `index` (labels, arch, GPUs, resources), or nil.
+    private func problem(_ job: UnsafePointer<orchion_job>, _ index: Int) -> Problem? {
+        let slot = slots[index]
+        let node = nodeAt(view, index).pointee
+        let need = job.pointee.resources
+        if !slot.ready { return .notReady }
+        if let arch = job.pointee.arch, !cEqual(arch, node.arch) { return .arch }
+        for constraint in 0..<job.pointee.constraint_count {
+            let wanted = job.pointee.constraints[constraint]
+            let found = (0..<node.label_count).contains { label in
+                cEqual(node.labels[label].key, wanted.key) && cEqual(node.labels[label].value, wanted.value)
+            }
+            if !found { return .constraint }
+        }
+        if need.cpu_millis > slot.cpu { return .cpu }
+        if need.memory_bytes > slot.memory { return .memory }
+        if need.gpus > 0 && matchingFreeGPUs(job, index).count < Int(need.gpus) { return .gpu }
+        return nil
+    }
+
+    /// Free GPUs of node `index` that satisfy `job`'s GPU request, in index order.
+    private func matchingFreeGPUs(_ job: UnsafePointer<orchion_job>, _ index: Int) -> [UInt32] {
+        let node = nodeAt(view, index).pointee
+        let request = job.pointee.gpu
+        let taken = takenGPUs[index] ?? []
+        return (0..<node.gpu_count).compactMap { slot in
+            let gpu = node.gpus[slot]
+            guard gpu.allocated == 0, !taken.contains(gpu.index), gpu.memory_bytes >= request.min_memory_bytes
+            else { return nil }
+            if let vendor = request.vendor, !cEqual(vendor, gpu.vendor) { return nil }
+            if let model = request.model, !cContainsIgnoringCase(gpu.model, model) { return nil }
+            return gpu.index
+        }
+    }
+
+    /// Records that `job` now holds resources on node `index`.
+    mutating func commit(_ job: UnsafePointer<orchion_job>, node index: Int) {
+        let need = job.pointee.resources
+        if need.gpus > 0 {
+            takenGPUs[index, default: []] += matchingFreeGPUs(job, index).prefix(Int(need.gpus))
+        }
+        slots[index].cpu -= need.cpu_millis
+        slots[index].memory -= need.memory_bytes
+        slots[index].gpus -= need.gpus
+    }
+
+    /// A one-line summary of why no node takes `job`.
+    func explain(_ job: UnsafePointer<orchion_job>) -> String {
+        guard !slots.isEmpty else { return "no nodes in the cluster" }
+        var tally: [Problem: Int] = [:]
+        for index in slots.indices { tally[problem(job, index) ?? .filtered, default: 0] += 1 }
+        let parts = Problem.allCases.compactMap { problem in tally[problem].map { "\($0) \(problem.phrase)" } }
+        return "no node fits (\(slots.count) nodes): " + parts.joined(separator: ", ")
+    }
+
+    enum Problem: CaseIterable {
+        case notReady, arch, constraint, cpu, memory, gpu, filtered
+
+        var phrase: String {
+            switch self {
+            case .notReady: "not ready"
+            case .arch: "wrong arch"
+            case .constraint: "missing labels"
+            case .cpu: "short of CPU"
+            case .memory: "short of memory"
+            case .gpu: "short of matching GPUs"
+            case .filtered: "excluded by the strategy"
+            }
+        }
+    }
+}
+
+/// Whether two NUL-terminated strings are equal.
+@inline(__always)
+func cEqual(_ lhs: UnsafePointer<CChar>?, _ rhs: UnsafePointer<CChar>?) -> Bool {
+    guard var a = lhs, var b = rhs else { return lhs == nil && rhs == nil }
+    while a.pointee == b.pointee {
+        if a.pointee == 0 { return true }
+        a += 1
+        b += 1
+    }
+    return false
+}
+
+/// Whether `haystack` contains `needle`, ASCII case-insensitively.
+func cContainsIgnoringCase(_ haystack: UnsafePointer<CChar>?, _ needle: UnsafePointer<CChar>) -> Bool {
+    guard let haystack else { return false }
+    let text = String(cString: haystack).lowercased()
+    let part = String(cString: needle).lowercased()
+    return part.isEmpty || text.contains(part)
+}
