@@ -1,35 +1,40 @@
 import CLibUV
 
 extension EventLoop {
-    /// Runs `work` on libuv's thread pool and returns its result on the loop.
+    /// Runs `work` on libuv's thread pool, then `completion` with its result
+    /// on the loop thread. Call on the loop thread.
     ///
     /// For anything that would block the loop: disk I/O, `dlopen` of large
     /// files, database commits. `work` must not touch loop-thread state.
+    public func queueWork<T: Sendable>(_ work: @escaping @Sendable () -> T, then completion: @escaping (T) -> Void) {
+        let job = PoolWork(work: work, completion: completion)
+        let request = job.request
+        request.pointee.data = Unmanaged<PoolWorkBase>.passRetained(job).toOpaque()
+        let status = uv_queue_work(raw, request, { request in
+            Unmanaged<PoolWorkBase>.fromOpaque(request!.pointee.data).takeUnretainedValue().run()
+        }, { request, _ in
+            Unmanaged<PoolWorkBase>.fromOpaque(request!.pointee.data).takeRetainedValue().finish()
+        })
+        if status != 0 {
+            // The pool refused the request (it never does for a valid one):
+            // run it inline rather than lose it.
+            Unmanaged<PoolWorkBase>.fromOpaque(request.pointee.data).release()
+            job.run()
+            job.finish()
+        }
+    }
+
+    /// Runs `work` on libuv's thread pool and returns its result. Callable
+    /// from any thread or task.
     public func offload<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
         await withCheckedContinuation { continuation in
-            execute {
-                let job = OffloadedWork(work: work, continuation: continuation)
-                let request = job.request
-                request.pointee.data = Unmanaged<PoolWork>.passRetained(job).toOpaque()
-                let status = uv_queue_work(self.raw, request, { request in
-                    Unmanaged<PoolWork>.fromOpaque(request!.pointee.data).takeUnretainedValue().run()
-                }, { request, _ in
-                    Unmanaged<PoolWork>.fromOpaque(request!.pointee.data).takeRetainedValue().finish()
-                })
-                if status != 0 {
-                    // The pool refused the work (it never does for valid
-                    // requests); run it inline rather than lose it.
-                    Unmanaged<PoolWork>.fromOpaque(request.pointee.data).release()
-                    job.run()
-                    job.finish()
-                }
-            }
+            execute { self.queueWork(work) { continuation.resume(returning: $0) } }
         }
     }
 }
 
 /// One `uv_work_t`; retained from queueing until the after-work callback.
-private class PoolWork: @unchecked Sendable {
+private class PoolWorkBase: @unchecked Sendable {
     let request = UnsafeMutablePointer<uv_work_t>.allocate(capacity: 1)
 
     /// On a pool thread.
@@ -41,17 +46,17 @@ private class PoolWork: @unchecked Sendable {
     deinit { request.deallocate() }
 }
 
-private final class OffloadedWork<T: Sendable>: PoolWork, @unchecked Sendable {
+private final class PoolWork<T: Sendable>: PoolWorkBase, @unchecked Sendable {
     private let work: @Sendable () -> T
-    private let continuation: CheckedContinuation<T, Never>
+    private let completion: (T) -> Void
     private var result: T?
 
-    init(work: @escaping @Sendable () -> T, continuation: CheckedContinuation<T, Never>) {
+    init(work: @escaping @Sendable () -> T, completion: @escaping (T) -> Void) {
         self.work = work
-        self.continuation = continuation
+        self.completion = completion
     }
 
     override func run() { result = work() }
 
-    override func finish() { continuation.resume(returning: result!) }
+    override func finish() { completion(result!) }
 }

@@ -129,3 +129,22 @@ public final class EventLoop: SerialExecutor, @unchecked Sendable {
         }
     }
 }
+
+extension EventLoop {
+    /// Runs `body` on the loop thread and suspends until `body` calls the
+    /// `finish` function it is given (later, from any loop callback).
+    /// Throws what `body` throws; then `finish` must not be called.
+    public func submitAsync<T: Sendable>(
+        _ body: @escaping @Sendable (_ finish: @escaping (T) -> Void) throws -> Void
+    ) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            execute {
+                do {
+                    try body { continuation.resume(returning: $0) }
+                } catch {
+                    continuation.resume(throwing: error)
+                }
+            }
+        }
+    }
+}

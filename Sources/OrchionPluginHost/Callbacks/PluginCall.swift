@@ -1,0 +1,35 @@
+import COrchionPlugin
+
+/// Helpers shared by the typed plugin adapters.
+enum PluginCall {
+    /// A message buffer a plugin writes its error into.
+    struct ErrorBuffer {
+        static let size = 512
+        private var bytes = [CChar](repeating: 0, count: size)
+
+        /// Calls `body` with the buffer and its size.
+        mutating func withBuffer<T>(_ body: (UnsafeMutablePointer<CChar>, Int) -> T) -> T {
+            bytes.withUnsafeMutableBufferPointer { body($0.baseAddress!, Self.size) }
+        }
+
+        /// What the plugin wrote, even if it forgot the terminating NUL.
+        var message: String {
+            let text = String(decoding: bytes.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            return text.isEmpty ? "(no message)" : text
+        }
+    }
+
+    /// Calls a plugin's init with `table`, returning its state or the
+    /// plugin's own message as a `PluginError.initFailed`.
+    static func initialize(
+        _ initialize: orchion_init_fn, table: HostTable, info: PluginInfo
+    ) throws(PluginError) -> UnsafeMutableRawPointer? {
+        var state: UnsafeMutableRawPointer?
+        var error = ErrorBuffer()
+        let status = error.withBuffer { initialize(table.api, &state, $0, $1) }
+        guard status == ORCHION_OK else {
+            throw .initFailed(file: info.file, name: info.name, status: Int32(bitPattern: status.rawValue), message: error.message)
+        }
+        return state
+    }
+}

@@ -1,0 +1,16 @@
+/// Severity of a plugin's log line.
+public enum PluginLogLevel: Int32, Sendable, Hashable, Codable {
+    case debug = 0, info, warn, error
+}
+
+/// Something a plugin instance said through its host table.
+public enum PluginEvent: Sendable, Hashable {
+    /// A log line.
+    case log(PluginLogLevel, String)
+    /// A gauge sample.
+    case metric(String, Double)
+}
+
+/// Receives what plugin instances say, with the instance it came from.
+/// Called on the loop thread, synchronously inside the plugin's call.
+public typealias PluginEventSink = (_ instance: String, _ event: PluginEvent) -> Void

@@ -1,0 +1,141 @@
+import COrchionPlugin
+import OrchionCore
+import OrchionLoop
+
+/// How to start a job's process, as an executor plugin described it.
+public struct Launch: Sendable, Hashable {
+    public var file: String
+    public var arguments: [String]
+    public var environment: [String]
+    public var workingDirectory: String?
+    public var user: String?
+    public var timeoutMillis: UInt64
+    public var memoryLimitBytes: UInt64
+}
+
+/// An executor's verdict on a finished process.
+public enum ExitClass: String, Sendable, Hashable, Codable {
+    case succeeded, failed, retryable
+}
+
+/// One initialised instance of an executor plugin.
+///
+/// Threading: loop thread only; one call at a time.
+public final class ExecutorPlugin {
+    /// What the descriptor says.
+    public let info: PluginInfo
+    /// The name events from this instance are attributed to.
+    public let instance: String
+    private let library: PluginLibrary
+    private let table: HostTable
+    private let state: UnsafeMutableRawPointer?
+
+    /// Most argv or environment entries accepted from a plugin.
+    static let maxEntries = 65_536
+
+    /// Runs the plugin's init with its own host table.
+    public init(
+        _ library: PluginLibrary, instance: String? = nil, config: [String: String] = [:],
+        sink: @escaping PluginEventSink = { _, _ in }
+    ) throws(PluginError) {
+        precondition(library.info.kind == .executor, "\(library.info.name) is not an executor")
+        self.library = library
+        info = library.info
+        self.instance = instance ?? library.info.name
+        table = try HostTable(instance: self.instance, config: config, sink: sink)
+        state = try PluginCall.initialize(library.executorVTable.pointee.`init`, table: table, info: library.info)
+    }
+
+    deinit { library.executorVTable.pointee.destroy(state) }
+
+    private var vtable: orchion_executor_vtable { library.executorVTable.pointee }
+
+    /// Asks the plugin how to start `spec`, and checks what it answers.
+    public func prepare(_ spec: JobSpec) throws(PluginError) -> Launch {
+        try ExecJob(spec).withCJob { job throws(PluginError) in
+            var launch = orchion_launch()
+            launch.struct_size = UInt32(MemoryLayout<orchion_launch>.size)
+            var error = PluginCall.ErrorBuffer()
+            let status = error.withBuffer { vtable.prepare(state, job, &launch, $0, $1) }
+            guard status == ORCHION_OK else {
+                throw .callFailed(name: info.name, function: "prepare", status: Int32(bitPattern: status.rawValue), message: error.message)
+            }
+            defer { vtable.release(state, &launch) }
+            return try read(launch)
+        }
+    }
+
+    private func read(_ launch: orchion_launch) throws(PluginError) -> Launch {
+        func invalid(_ what: String) -> PluginError {
+            .callFailed(name: info.name, function: "prepare", status: 0, message: "invalid launch: \(what)")
+        }
+        guard let file = launch.file.map({ String(cString: $0) }), !file.isEmpty else {
+            throw invalid("found no file, expected a program to execute")
+        }
+        guard let argv = launch.argv, let arguments = Self.strings(argv), !arguments.isEmpty else {
+            throw invalid("found no argv or more than \(Self.maxEntries) entries, expected argv[0] at least")
+        }
+        guard let env = launch.env, let environment = Self.strings(env) else {
+            throw invalid("found no environment or more than \(Self.maxEntries) entries, expected a NULL-terminated list")
+        }
+        if let bad = environment.first(where: { !$0.contains("=") || $0.hasPrefix("=") }) {
+            throw invalid("found environment entry '\(bad.prefix(40))', expected KEY=value")
+        }
+        return Launch(
+            file: file, arguments: arguments, environment: environment,
+            workingDirectory: launch.cwd.map { String(cString: $0) }, user: launch.user.map { String(cString: $0) },
+            timeoutMillis: launch.timeout_ms, memoryLimitBytes: launch.memory_limit_bytes)
+    }
+
+    private static func strings(_ list: UnsafePointer<UnsafePointer<CChar>?>) -> [String]? {
+        var result: [String] = []
+        while let entry = list[result.count] {
+            guard result.count < maxEntries else { return nil }
+            result.append(String(cString: entry))
+        }
+        return result
+    }
+
+    /// Asks the plugin what a finished process means.
+    public func classify(_ spec: JobSpec, status: ExitStatus, timedOut: Bool) -> (ExitClass, String) {
+        var exit = orchion_exit(exit_code: status.code, signal: status.signal, timed_out: timedOut ? 1 : 0)
+        var reason = PluginCall.ErrorBuffer()
+        let verdict = ExecJob(spec).withCJob { job in
+            reason.withBuffer { vtable.classify(state, job, &exit, $0, $1) }
+        }
+        switch verdict {
+        case Int32(ORCHION_EXIT_SUCCEEDED.rawValue): return (.succeeded, reason.message)
+        case Int32(ORCHION_EXIT_FAILED.rawValue): return (.failed, reason.message)
+        case Int32(ORCHION_EXIT_RETRYABLE.rawValue): return (.retryable, reason.message)
+        default: return (.failed, "\(status); plugin \(info.name) returned exit class \(verdict), expected 0, 1 or 2")
+        }
+    }
+}
+
+/// A job spec in the C layout an executor reads.
+private struct ExecJob {
+    let spec: JobSpec
+
+    init(_ spec: JobSpec) { self.spec = spec }
+
+    func withCJob<T, E: Error>(_ body: (UnsafePointer<orchion_exec_job>) throws(E) -> T) throws(E) -> T {
+        let strings = CStrings()
+        let environment = spec.env.sorted { $0.key < $1.key }
+            .map { orchion_kv(key: strings.keep($0.key), value: strings.keep($0.value)) }
+        let argv = spec.argv.isEmpty ? nil : strings.keep(spec.argv)
+        let resources = spec.requirements.resources
+        var job = orchion_exec_job(
+            struct_size: UInt32(MemoryLayout<orchion_exec_job>.size), reserved: 0,
+            id: strings.keep(spec.id), command: spec.command.map(strings.keep),
+            argv: argv, argc: spec.argv.count, env: nil, env_count: environment.count,
+            cwd: spec.cwd.map(strings.keep), user: spec.user.map(strings.keep), timeout_ms: spec.timeoutMillis,
+            resources: orchion_resources(
+                cpu_millis: resources.cpuMillis, memory_bytes: resources.memoryBytes, gpus: resources.gpus, reserved: 0))
+        return try withExtendedLifetime(strings) { () throws(E) -> T in
+            try environment.withUnsafeBufferPointer { env throws(E) -> T in
+                job.env = env.baseAddress
+                return try body(&job)
+            }
+        }
+    }
+}

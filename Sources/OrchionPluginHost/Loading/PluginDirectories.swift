@@ -1,0 +1,85 @@
+import Glibc
+
+/// A place plugins are looked for.
+public struct PluginDirectory: Sendable, Hashable, Codable {
+    /// Where the directory comes from, in search order.
+    public enum Source: String, Sendable, Hashable, Codable {
+        /// `--plugins-dir`.
+        case flag
+        /// `ORCHION_PLUGINS_PATH` (colon-separated).
+        case environment
+        /// The per-user directory.
+        case user
+        /// The installed system directory, `<prefix>/lib/orchion/plugins`.
+        case system
+        /// The built-in plugins beside a development build of `orchion`.
+        case builtin
+    }
+
+    public let path: String
+    public let source: Source
+
+    public init(path: String, source: Source) {
+        self.path = path
+        self.source = source
+    }
+
+    /// Whether a file name in this directory is a plugin candidate. The
+    /// builtin directory is a build folder shared with other files, so only
+    /// `liborchion-*.so` counts there; elsewhere every `*.so` does.
+    public func isCandidate(_ name: String) -> Bool {
+        guard name.hasSuffix(".so"), !name.hasPrefix(".") else { return false }
+        return source != .builtin || name.hasPrefix("liborchion-")
+    }
+
+    /// The candidate files in this directory, sorted by name. Missing
+    /// directories have none.
+    public func candidates() -> [String] {
+        guard let directory = opendir(path) else { return [] }
+        defer { closedir(directory) }
+        var names: [String] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { bytes in
+                String(decoding: bytes.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            if isCandidate(name) { names.append(name) }
+        }
+        return names.sorted().map { path.hasSuffix("/") ? path + $0 : path + "/" + $0 }
+    }
+
+    /// The search path, first match wins on duplicate names: `--plugins-dir`
+    /// values, `ORCHION_PLUGINS_PATH`, the user directory, the system
+    /// directory next to the executable's prefix, then the built-in plugins
+    /// beside a development build.
+    public static func searchPath(flags: [String] = [], environment: [String: String]) -> [PluginDirectory] {
+        var result = flags.map { PluginDirectory(path: $0, source: .flag) }
+        if let list = environment["ORCHION_PLUGINS_PATH"] {
+            result += list.split(separator: ":").map { PluginDirectory(path: String($0), source: .environment) }
+        }
+        if let data = environment["XDG_DATA_HOME"], !data.isEmpty {
+            result.append(PluginDirectory(path: data + "/orchion/plugins", source: .user))
+        } else if let home = environment["HOME"], !home.isEmpty {
+            result.append(PluginDirectory(path: home + "/.local/share/orchion/plugins", source: .user))
+        }
+        if let binary = executableDirectory() {
+            result.append(PluginDirectory(path: parent(of: binary) + "/lib/orchion/plugins", source: .system))
+            result.append(PluginDirectory(path: binary, source: .builtin))
+        }
+        var seen = Set<String>()
+        return result.filter { seen.insert($0.path).inserted }
+    }
+
+    /// The directory holding the running executable.
+    static func executableDirectory() -> String? {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let length = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        guard length > 0 else { return nil }
+        let path = String(decoding: buffer.prefix(length).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return parent(of: path)
+    }
+
+    private static func parent(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+}

@@ -1,0 +1,69 @@
+/// Why the host refused or stopped a plugin. Every message names the file,
+/// what was found and what was expected.
+public enum PluginError: Error, Hashable, CustomStringConvertible {
+    /// The file could not be read.
+    case unreadable(file: String, reason: String)
+    /// The file does not start with the ELF magic.
+    case notELF(file: String, found: String)
+    /// The ELF file is for another machine or word size.
+    case wrongArchitecture(file: String, found: String, expected: String)
+    /// `dlopen` failed; `reason` is the dynamic linker's message.
+    case openFailed(file: String, reason: String)
+    /// The entry symbol is not exported.
+    case missingEntry(file: String, symbol: String)
+    /// The entry returned NULL.
+    case nullDescriptor(file: String)
+    /// A struct is smaller than the ABI minor it claims requires.
+    case structTooSmall(file: String, structName: String, found: UInt32, expected: UInt32)
+    /// The plugin was built for another ABI major.
+    case abiMajorMismatch(file: String, found: UInt16, expected: UInt16)
+    /// The plugin needs a newer ABI minor than this host has.
+    case abiMinorTooNew(file: String, found: UInt16, expected: UInt16)
+    /// The descriptor's kind is not one this host knows.
+    case unknownKind(file: String, found: Int32)
+    /// A descriptor field is missing or malformed.
+    case invalidDescriptor(file: String, field: String, expected: String, found: String)
+    /// Another plugin already has this name.
+    case duplicateName(file: String, name: String, loadedFrom: String)
+    /// The plugin's init failed; `message` is its own, verbatim.
+    case initFailed(file: String, name: String, status: Int32, message: String)
+    /// A call into the plugin returned an error status.
+    case callFailed(name: String, function: String, status: Int32, message: String)
+    /// The plugin is quarantined after repeated failures.
+    case quarantined(name: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case let .unreadable(file, reason):
+            "\(file): cannot read: \(reason)"
+        case let .notELF(file, found):
+            "\(file): not a shared object: found \(found), expected an ELF file"
+        case let .wrongArchitecture(file, found, expected):
+            "\(file): wrong architecture: found \(found), expected \(expected)"
+        case let .openFailed(file, reason):
+            "\(file): dlopen failed: \(reason)"
+        case let .missingEntry(file, symbol):
+            "\(file): not an Orchion plugin: found no symbol \(symbol), expected it to be exported"
+        case let .nullDescriptor(file):
+            "\(file): entry returned NULL, expected a descriptor"
+        case let .structTooSmall(file, name, found, expected):
+            "\(file): \(name) is too small: found \(found) bytes, expected at least \(expected)"
+        case let .abiMajorMismatch(file, found, expected):
+            "\(file): incompatible ABI: found major \(found), expected \(expected)"
+        case let .abiMinorTooNew(file, found, expected):
+            "\(file): plugin needs a newer host: found ABI minor \(found), expected at most \(expected)"
+        case let .unknownKind(file, found):
+            "\(file): unknown plugin kind: found \(found), expected 1 (scheduler) or 2 (executor)"
+        case let .invalidDescriptor(file, field, expected, found):
+            "\(file): invalid \(field): found \(found), expected \(expected)"
+        case let .duplicateName(file, name, loadedFrom):
+            "\(file): duplicate plugin name '\(name)': already loaded from \(loadedFrom)"
+        case let .initFailed(file, name, status, message):
+            "\(file): plugin '\(name)' failed to initialise (status \(status)): \(message)"
+        case let .callFailed(name, function, status, message):
+            "plugin '\(name)': \(function) failed (status \(status)): \(message)"
+        case let .quarantined(name, reason):
+            "plugin '\(name)' is quarantined: \(reason)"
+        }
+    }
+}

@@ -1,0 +1,90 @@
+import OrchionLoop
+
+/// Loads plugins dropped into watched directories without a restart.
+///
+/// Each existing directory gets an inotify watch. Changes are debounced
+/// (a copy arrives in many writes), then new or changed candidates are opened
+/// on libuv's thread pool — `dlopen` of a large file must not stall the loop —
+/// and admitted to the registry back on the loop thread. Install a plugin
+/// atomically (copy to a dot-file, then rename) to avoid a half-written file
+/// being refused first; a refused file is retried when it changes again.
+///
+/// Threading: loop thread only.
+public final class PluginWatcher {
+    private let loop: EventLoop
+    private let registry: PluginRegistry
+    private let directories: [PluginDirectory]
+    private let onChange: (PluginEntry) -> Void
+    private var watchers: [FileWatcher] = []
+    private var debounce: Timer?
+    private var loading = false
+    private var rescanRequested = false
+    /// Quiet time after the last change before rescanning, in milliseconds.
+    public var debounceMillis: UInt64 = 100
+
+    /// Creates a watcher; `onChange` runs on the loop thread for every file admitted.
+    public init(
+        loop: EventLoop, registry: PluginRegistry, directories: [PluginDirectory],
+        onChange: @escaping (PluginEntry) -> Void
+    ) {
+        self.loop = loop
+        self.registry = registry
+        self.directories = directories
+        self.onChange = onChange
+    }
+
+    /// Starts watching every directory that exists now. Returns the paths watched.
+    @discardableResult
+    public func start() throws(LoopError) -> [String] {
+        debounce = try Timer(loop: loop)
+        var watched: [String] = []
+        for directory in directories {
+            let watcher = try FileWatcher(loop: loop)
+            do {
+                try watcher.start(path: directory.path) { [weak self] name in
+                    guard let self, name.map(directory.isCandidate) ?? true else { return }
+                    self.changed()
+                }
+                watchers.append(watcher)
+                watched.append(directory.path)
+            } catch {
+                watcher.close()  // a missing directory is not an error
+            }
+        }
+        return watched
+    }
+
+    private func changed() {
+        debounce?.start(after: debounceMillis) { [weak self] in self?.rescan() }
+    }
+
+    /// Opens new candidates on the thread pool and admits them in order.
+    public func rescan() {
+        guard !loading else {
+            rescanRequested = true
+            return
+        }
+        let files = registry.candidates(in: directories)
+        guard !files.isEmpty else { return }
+        loading = true
+        loop.queueWork({
+            files.map { file in (file, Result { () throws(PluginError) in try PluginLibrary.open(file) }) }
+        }, then: { [weak self] outcomes in
+            guard let self else { return }
+            for (file, outcome) in outcomes { onChange(registry.admit(file: file, outcome)) }
+            loading = false
+            if rescanRequested {
+                rescanRequested = false
+                rescan()
+            }
+        })
+    }
+
+    /// Stops watching and closes every handle.
+    public func close() {
+        watchers.forEach { $0.close() }
+        watchers = []
+        debounce?.close()
+        debounce = nil
+    }
+}

@@ -1,0 +1,80 @@
+import COrchionPlugin
+import OrchionCore
+
+/// A scheduler's raw answer for one job, before the host has checked it.
+public enum PlacementAnswer: Sendable, Hashable {
+    /// The job goes to the node at this view index (not yet validated).
+    case node(Int64)
+    /// The plugin found no node; its reason.
+    case unschedulable(String)
+}
+
+/// One initialised instance of a scheduler plugin.
+///
+/// Threading: loop thread only; one call at a time.
+public final class SchedulerPlugin {
+    /// What the descriptor says.
+    public let info: PluginInfo
+    /// The name events from this instance are attributed to.
+    public let instance: String
+    private let library: PluginLibrary
+    private let table: HostTable
+    private let state: UnsafeMutableRawPointer?
+    private var answers: UnsafeMutablePointer<orchion_placement>
+    private var answerCapacity = 0
+
+    /// Runs the plugin's init with its own host table.
+    public init(
+        _ library: PluginLibrary, instance: String? = nil, config: [String: String] = [:],
+        sink: @escaping PluginEventSink = { _, _ in }
+    ) throws(PluginError) {
+        precondition(library.info.kind == .scheduler, "\(library.info.name) is not a scheduler")
+        self.library = library
+        info = library.info
+        self.instance = instance ?? library.info.name
+        table = try HostTable(instance: self.instance, config: config, sink: sink)
+        state = try PluginCall.initialize(library.schedulerVTable.pointee.`init`, table: table, info: library.info)
+        answers = .allocate(capacity: 1)
+    }
+
+    deinit {
+        library.schedulerVTable.pointee.destroy(state)
+        answers.deallocate()
+    }
+
+    /// Asks the plugin to place `batch` against `view`. Returns one raw
+    /// answer per job in batch order; the caller must validate them.
+    public func place(_ batch: JobBatch, in view: ClusterView) throws(PluginError) -> [PlacementAnswer] {
+        let count = batch.jobs.count
+        if count > answerCapacity {
+            answers.deallocate()
+            answers = .allocate(capacity: count)
+            answerCapacity = count
+        }
+        for index in 0..<count {
+            answers[index].node_index = -1
+            answers[index].reason.0 = 0
+        }
+        var out = orchion_placement_batch(
+            struct_size: UInt32(MemoryLayout<orchion_placement_batch>.size),
+            placement_size: UInt32(MemoryLayout<orchion_placement>.stride),
+            placements: answers, count: count)
+        var error = PluginCall.ErrorBuffer()
+        let status = view.withCView { cluster in
+            batch.withCBatch { jobs in
+                error.withBuffer { library.schedulerVTable.pointee.place(state, cluster, jobs, &out, $0, $1) }
+            }
+        }
+        guard status == ORCHION_OK else {
+            throw .callFailed(name: info.name, function: "place", status: Int32(bitPattern: status.rawValue), message: error.message)
+        }
+        return (0..<count).map { index in
+            let answer = answers[index]
+            guard answer.node_index == -1 else { return .node(answer.node_index) }
+            let reason = withUnsafeBytes(of: answer.reason) { bytes in
+                String(decoding: bytes.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            return .unschedulable(reason.isEmpty ? "no reason given by \(info.name)" : reason)
+        }
+    }
+}
