@@ -53,13 +53,13 @@ let package = Package(
             name: "orchion-bench",
             dependencies: ["OrchionPluginHost", "OrchionStrategies", "OrchionCore", "COrchionPlugin"]
         ),
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "OrchionCoreTests", dependencies: ["OrchionCore"]),
-        .testTarget(name: "OrchionLoopTests", dependencies: ["OrchionLoop"]),
-        .testTarget(name: "OrchionStrategiesTests", dependencies: ["OrchionStrategies", "COrchionPlugin"]),
+        .testTarget(name: "OrchionLoopTests", dependencies: ["OrchionLoop", "TestSupport"]),
         .testTarget(
             name: "OrchionPluginHostTests",
-            dependencies: ["OrchionPluginHost", "OrchionCore", "OrchionLoop"]
+            dependencies: ["OrchionPluginHost", "OrchionStrategies", "OrchionCore", "OrchionLoop", "TestSupport"]
         ),
-        .testTarget(name: "IntegrationTests", dependencies: ["OrchionCore"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["TestSupport"]),
     ] + builtins.map(\.1)
 )

@@ -1,0 +1,130 @@
+import Glibc
+import OrchionLoop
+import Synchronization
+import Testing
+
+/// An actor whose executor is the loop: its methods run on the loop thread.
+actor Counter {
+    let loop: EventLoop
+    private(set) var value = 0
+    private(set) var offLoopCalls = 0
+
+    init(loop: EventLoop) { self.loop = loop }
+
+    nonisolated var unownedExecutor: UnownedSerialExecutor { loop.asUnownedSerialExecutor() }
+
+    func increment() {
+        if !loop.inLoopThread { offLoopCalls += 1 }
+        value += 1
+    }
+}
+
+@Suite struct EventLoopTests {
+    @Test func actorsOnTheLoopRunOnItsThreadAndNoWakeUpIsLost() async throws {
+        try await withLoop { loop in
+            let counter = Counter(loop: loop)
+            await withTaskGroup(of: Void.self) { group in
+                for _ in 0..<50 {
+                    group.addTask { for _ in 0..<100 { await counter.increment() } }
+                }
+            }
+            #expect(await counter.value == 5000)
+            #expect(await counter.offLoopCalls == 0)
+        }
+    }
+
+    @Test func executeFromManyThreadsDrainsEverything() async throws {
+        try await withLoop { loop in
+            let seen = Tally()
+            let offLoop = Tally()
+            await withTaskGroup(of: Void.self) { group in
+                for _ in 0..<20 {
+                    group.addTask {
+                        for _ in 0..<100 {
+                            loop.execute {
+                                seen.add()
+                                if !loop.inLoopThread { offLoop.add() }
+                            }
+                        }
+                    }
+                }
+            }
+            // The queue is FIFO: once this runs, every earlier execute has.
+            let total = try await loop.submit { seen.count }
+            #expect(total == 2000)
+            #expect(offLoop.count == 0)
+        }
+    }
+
+    @Test func timersFireInOrderAndRepeat() async throws {
+        let order: [String] = try await withLoop { loop in
+            try await loop.run { finish in
+                var order: [String] = []
+                let slow = try Timer(loop: loop)
+                let fast = try Timer(loop: loop)
+                let ticker = try Timer(loop: loop)
+                var ticks = 0
+                ticker.start(after: 1, repeat: 5) {
+                    ticks += 1
+                    if ticks == 3 {
+                        ticker.close()
+                        order.append("tick x3")
+                    }
+                }
+                fast.start(after: 5) { order.append("fast"); fast.close() }
+                slow.start(after: 60) {
+                    order.append("slow")
+                    slow.close()
+                    finish(order)
+                }
+            }
+        }
+        #expect(order.last == "slow")
+        #expect(Set(order) == ["fast", "tick x3", "slow"])
+    }
+
+    @Test func offloadRunsOnAPoolThreadAndComesBack() async throws {
+        try await withLoop { loop in
+            let onPool = await loop.offload { !loop.inLoopThread }
+            #expect(onPool)
+            let back: Bool = try await loop.run { finish in
+                loop.queueWork({ 21 * 2 }, then: { value in finish(value == 42 && loop.inLoopThread) })
+            }
+            #expect(back)
+        }
+    }
+
+    @Test func signalsArriveOnTheLoop() async throws {
+        let number: Int32 = try await withLoop { loop in
+            try await loop.run { finish in
+                let watcher = try SignalWatcher(loop: loop)
+                try watcher.start(SIGUSR1) { signal in
+                    watcher.close()
+                    finish(signal)
+                }
+                kill(getpid(), SIGUSR1)
+            }
+        }
+        #expect(number == SIGUSR1)
+    }
+
+    @Test func leakedHandlesAreReportedAtShutdown() throws {
+        let thread = try LoopThread()
+        let opened = Tally()
+        thread.loop.execute {
+            _ = try? Timer(loop: thread.loop)
+            opened.add()
+        }
+        while opened.count == 0 { usleep(1000) }
+        #expect(throws: LoopError.self) { try thread.shutdown() }
+    }
+}
+
+/// A thread-safe counter.
+final class Tally: Sendable {
+    private let value = Mutex(0)
+
+    func add() { value.withLock { $0 += 1 } }
+
+    var count: Int { value.withLock { $0 } }
+}
