@@ -36,13 +36,7 @@ public final class BuiltinScheduler: PlacementSource {
                 placement_size: UInt32(MemoryLayout<orchion_placement>.stride),
                 placements: answers.baseAddress, count: count)
             view.withCView { cluster in batch.withCBatch { jobs in _ = placer.place(cluster: cluster, batch: jobs, out: &out) } }
-            return (0..<count).map { index in
-                let answer = answers[index]
-                guard answer.node_index == -1 else { return .node(answer.node_index) }
-                return .unschedulable(withUnsafeBytes(of: answer.reason) {
-                    String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self)
-                })
-            }
+            return (0..<count).map { PlacementAnswer(answers[$0], from: strategyName) }
         }
     }
 }

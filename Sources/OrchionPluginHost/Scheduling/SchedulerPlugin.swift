@@ -7,6 +7,20 @@ public enum PlacementAnswer: Sendable, Hashable {
     case node(Int64)
     /// The plugin found no node; its reason.
     case unschedulable(String)
+
+    /// Reads a C answer. The reason is cut at its first NUL or before the
+    /// buffer's last byte, whichever comes first, so an unterminated buffer
+    /// is never overrun.
+    init(_ raw: orchion_placement, from strategy: String) {
+        guard raw.node_index == -1 else {
+            self = .node(raw.node_index)
+            return
+        }
+        let reason = withUnsafeBytes(of: raw.reason) { bytes in
+            String(decoding: bytes.prefix(Int(ORCHION_REASON_MAX) - 1).prefix(while: { $0 != 0 }), as: UTF8.self)
+        }
+        self = .unschedulable(reason.isEmpty ? "no reason given by \(strategy)" : reason)
+    }
 }
 
 /// One initialised instance of a scheduler plugin.
@@ -68,13 +82,6 @@ public final class SchedulerPlugin {
         guard status == ORCHION_OK else {
             throw .callFailed(name: info.name, function: "place", status: Int32(bitPattern: status.rawValue), message: error.message)
         }
-        return (0..<count).map { index in
-            let answer = answers[index]
-            guard answer.node_index == -1 else { return .node(answer.node_index) }
-            let reason = withUnsafeBytes(of: answer.reason) { bytes in
-                String(decoding: bytes.prefix(while: { $0 != 0 }), as: UTF8.self)
-            }
-            return .unschedulable(reason.isEmpty ? "no reason given by \(info.name)" : reason)
-        }
+        return (0..<count).map { PlacementAnswer(answers[$0], from: info.name) }
     }
 }
