@@ -17,12 +17,12 @@ struct BatchScratch {
     struct Slot {
         var cpu: UInt64
         var memory: UInt64
-        var gpus: UInt32
-        let ready: Bool
-        let hasGPUs: Bool
         let cpuWeight: Double
         let memoryWeight: Double
         let gpuWeight: Double
+        var gpus: UInt32
+        let ready: Bool
+        let hasGPUs: Bool
     }
 
     let view: orchion_cluster_view
@@ -36,10 +36,10 @@ struct BatchScratch {
             let node = nodeAt(cluster, index).pointee
             func weight(_ capacity: UInt64) -> Double { capacity > 0 ? 1 / Double(capacity) : 0 }
             return Slot(
-                cpu: node.free.cpu_millis, memory: node.free.memory_bytes, gpus: node.free.gpus,
-                ready: node.state == Int32(ORCHION_NODE_READY.rawValue), hasGPUs: node.gpu_count > 0,
+                cpu: node.free.cpu_millis, memory: node.free.memory_bytes,
                 cpuWeight: weight(node.capacity.cpu_millis), memoryWeight: weight(node.capacity.memory_bytes),
-                gpuWeight: weight(UInt64(node.capacity.gpus)))
+                gpuWeight: weight(UInt64(node.capacity.gpus)), gpus: node.free.gpus,
+                ready: node.state == Int32(ORCHION_NODE_READY.rawValue), hasGPUs: node.gpu_count > 0)
         }
     }
 
@@ -47,10 +47,11 @@ struct BatchScratch {
     func firstFit(_ job: UnsafePointer<orchion_job>, from start: Int) -> Int? {
         let count = slots.count
         guard count > 0 else { return nil }
+        let need = Need(job)
         return slots.withUnsafeBufferPointer { slots in
             var index = start % count
             for _ in 0..<count {
-                if fits(job, index, slots[index]) { return index }
+                if need.fits(slots[index]) && (need.simple || problem(job, index) == nil) { return index }
                 index = index + 1 == count ? 0 : index + 1
             }
             return nil
@@ -58,39 +59,51 @@ struct BatchScratch {
     }
 
     /// The fitting node left fullest (`fullest`) or emptiest after placing `job`, or -1.
+    ///
+    /// The hot loop of bin-packing and spread: it reads only the compact
+    /// slots, and checks labels, arch and GPU models (pointer-chasing) only
+    /// for a node that would otherwise win.
     func best(_ job: UnsafePointer<orchion_job>, fullest: Bool, nodes filter: NodeFilter) -> Int {
-        let need = job.pointee.resources
+        let need = Need(job)
+        let sign = fullest ? 1.0 : -1.0
+        let (checkGPUs, wantGPUs) = filter == .all ? (false, false) : (true, filter == .withGPUs)
         return slots.withUnsafeBufferPointer { slots in
             var chosen = -1
-            var chosenScore = 0.0
+            var chosenCost = Double.infinity
             for index in 0..<slots.count {
                 let slot = slots[index]
-                switch filter {
-                case .all: break
-                case .withGPUs where !slot.hasGPUs: continue
-                case .withoutGPUs where slot.hasGPUs: continue
-                default: break
-                }
-                guard fits(job, index, slot) else { continue }
-                let score = Double(slot.cpu &- need.cpu_millis) * slot.cpuWeight
-                    + Double(slot.memory &- need.memory_bytes) * slot.memoryWeight
-                    + Double(slot.gpus &- need.gpus) * slot.gpuWeight
-                if chosen < 0 || (fullest ? score < chosenScore : score > chosenScore) {
-                    chosen = index
-                    chosenScore = score
-                }
+                guard need.fits(slot), !checkGPUs || slot.hasGPUs == wantGPUs else { continue }
+                let cost = sign * (Double(slot.cpu &- need.cpu) * slot.cpuWeight
+                    + Double(slot.memory &- need.memory) * slot.memoryWeight
+                    + Double(slot.gpus &- need.gpus) * slot.gpuWeight)
+                guard cost < chosenCost, need.simple || problem(job, index) == nil else { continue }
+                chosen = index
+                chosenCost = cost
             }
             return chosen
         }
     }
 
-    @inline(__always)
-    private func fits(_ job: UnsafePointer<orchion_job>, _ index: Int, _ slot: Slot) -> Bool {
-        let need = job.pointee.resources
-        guard slot.ready, need.cpu_millis <= slot.cpu, need.memory_bytes <= slot.memory, need.gpus <= slot.gpus
-        else { return false }
-        if job.pointee.arch == nil && job.pointee.constraint_count == 0 && need.gpus == 0 { return true }
-        return problem(job, index) == nil
+    /// A job's needs, hoisted out of the node loops.
+    private struct Need {
+        let cpu: UInt64
+        let memory: UInt64
+        let gpus: UInt32
+        /// No arch, label or GPU filters: resources alone decide.
+        let simple: Bool
+
+        init(_ job: UnsafePointer<orchion_job>) {
+            let resources = job.pointee.resources
+            cpu = resources.cpu_millis
+            memory = resources.memory_bytes
+            gpus = resources.gpus
+            simple = job.pointee.arch == nil && job.pointee.constraint_count == 0 && gpus == 0
+        }
+
+        @inline(__always)
+        func fits(_ slot: Slot) -> Bool {
+            slot.ready && cpu <= slot.cpu && memory <= slot.memory && gpus <= slot.gpus
+        }
     }
 
     /// Why `job` does not fit on node `index` (labels, arch, GPUs, resources), or nil.

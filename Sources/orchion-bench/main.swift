@@ -1,1 +1,132 @@
-print("x")
+// orchion-bench: measures placement throughput of every built-in strategy
+// through the plugin C ABI and called directly in Swift, in the same run.
+//
+// Usage: orchion-bench [--quick] [--plugins DIR] [--c-plugin FILE]
+// Prints a Markdown table. Build with -c release.
+import Glibc
+import OrchionCore
+import OrchionPluginHost
+import OrchionStrategies
+
+struct Options {
+    var quick = false
+    var pluginDirectory = ""
+    var cPlugin: String?
+
+    init(_ arguments: [String]) {
+        var rest = arguments.dropFirst()
+        while let argument = rest.popFirst() {
+            switch argument {
+            case "--quick": quick = true
+            case "--plugins": pluginDirectory = rest.popFirst() ?? ""
+            case "--c-plugin": cPlugin = rest.popFirst()
+            default: fatalError("unknown option \(argument)")
+            }
+        }
+        if pluginDirectory.isEmpty {
+            var buffer = [CChar](repeating: 0, count: 4096)
+            let length = readlink("/proc/self/exe", &buffer, 4095)
+            let path = String(decoding: buffer.prefix(max(length, 0)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            pluginDirectory = String(path[..<(path.lastIndex(of: "/") ?? path.endIndex)])
+        }
+    }
+}
+
+func now() -> Double {
+    var time = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &time)
+    return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
+}
+
+/// Resident set size of this process in KiB.
+func residentKiB() -> Int {
+    guard let file = fopen("/proc/self/status", "r") else { return 0 }
+    defer { fclose(file) }
+    var line = [CChar](repeating: 0, count: 256)
+    while fgets(&line, 256, file) != nil {
+        let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        if text.hasPrefix("VmRSS:") { return Int(text.split(separator: " ")[1]) ?? 0 }
+    }
+    return 0
+}
+
+/// Placements per second of `round` (which places `batchSize` jobs), best of
+/// `trials` runs of at least `seconds` each.
+func throughput(batchSize: Int, seconds: Double, trials: Int, _ round: () -> Int) -> (Double, Int) {
+    var best = 0.0
+    var placed = 0
+    for _ in 0..<trials {
+        var rounds = 0
+        let start = now()
+        var elapsed = 0.0
+        repeat {
+            placed = round()
+            rounds += 1
+            elapsed = now() - start
+        } while elapsed < seconds
+        best = max(best, Double(rounds * batchSize) / elapsed)
+    }
+    return (best, placed)
+}
+
+let options = Options(CommandLine.arguments)
+let seconds = options.quick ? 0.1 : 0.5
+let trials = options.quick ? 1 : 3
+let baseRSS = residentKiB()
+
+var libraries: [Strategy: PluginLibrary] = [:]
+for strategy in Strategy.allCases {
+    libraries[strategy] = try PluginLibrary.open("\(options.pluginDirectory)/liborchion-\(strategy.rawValue).so")
+}
+let pluginsRSS = residentKiB()
+
+print("| strategy | nodes | batch | via C ABI (placements/s) | direct Swift (placements/s) | ABI overhead | via ABI + host validation (placements/s) | placed/batch |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|")
+for nodeCount in [1_000, 10_000] {
+    let view = ClusterView(capacity: nodeCount)
+    SyntheticCluster.nodes(nodeCount).forEach(view.upsert)
+    let batchSize = 100
+    let batch = JobBatch(SyntheticCluster.jobs(batchSize))
+    for strategy in Strategy.allCases {
+        let plugin = try SchedulerPlugin(libraries[strategy]!)
+        let direct = BuiltinScheduler(strategy)
+        let guarded = GuardedScheduler(plugin)
+        // Interleave the three so machine noise hits them alike.
+        var viaABI = 0.0, viaSwift = 0.0, validated = 0.0, placed = 0
+        for _ in 0..<trials {
+            viaABI = max(viaABI, throughput(batchSize: batchSize, seconds: seconds, trials: 1) {
+                (try? plugin.place(batch, in: view))?.count ?? 0
+            }.0)
+            viaSwift = max(viaSwift, throughput(batchSize: batchSize, seconds: seconds, trials: 1) {
+                direct.place(batch, in: view).count
+            }.0)
+            let (rate, count) = throughput(batchSize: batchSize, seconds: seconds, trials: 1) {
+                guarded.schedule(batch, in: view).assignments.count
+            }
+            validated = max(validated, rate)
+            placed = count
+        }
+        let overhead = (viaSwift / viaABI - 1) * 100
+        print("| \(strategy.rawValue) | \(nodeCount) | \(batchSize) | \(Int(viaABI)) | \(Int(viaSwift)) | \(String(format1: overhead))% | \(Int(validated)) | \(placed) |")
+    }
+}
+
+var cRSS: Int?
+if let file = options.cPlugin {
+    let before = residentKiB()
+    _ = try PluginLibrary.open(file)
+    cRSS = residentKiB() - before
+}
+print("")
+print("| memory (this process, dynamically linked Swift host) | RSS KiB |")
+print("|---|---:|")
+print("| host at start | \(baseRSS) |")
+print("| + 4 Swift scheduler plugins loaded (runtime shared with the host) | +\(pluginsRSS - baseRSS) |")
+if let cRSS { print("| + the C example plugin loaded | +\(cRSS) |") }
+
+extension String {
+    init(format1 value: Double) {
+        let scaled = (value * 10).rounded() / 10
+        self = scaled == scaled.rounded() ? "\(Int(scaled)).0" : "\(scaled)"
+    }
+}
