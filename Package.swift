@@ -23,7 +23,6 @@ let builtins = [
 
 let package = Package(
     name: "orchion",
-    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "orchion", targets: ["orchion"]),
         .executable(name: "orchion-bench", targets: ["orchion-bench"]),

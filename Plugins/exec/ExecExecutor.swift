@@ -39,8 +39,8 @@ private final class LaunchStorage {
     }
 
     deinit {
-        strings.forEach { free($0) }
-        arrays.forEach { $0.deallocate() }
+        for string in strings { free(string) }
+        for array in arrays { array.deallocate() }
     }
 }
 
@@ -65,39 +65,44 @@ private let destroy: orchion_destroy_fn = { state in
     if let state { Unmanaged<ExecInstance>.fromOpaque(state).release() }
 }
 
-private let prepare: @convention(c) (
-    UnsafeMutableRawPointer?, UnsafePointer<orchion_exec_job>?, UnsafeMutablePointer<orchion_launch>?,
-    UnsafeMutablePointer<CChar>?, Int
-) -> orchion_status = { state, job, launch, error, errorSize in
-    guard let state, let job = job?.pointee, let launch else { return ORCHION_ERR_INVALID }
-    let instance = Unmanaged<ExecInstance>.fromOpaque(state).takeUnretainedValue()
-    let argv: [String]
-    if let command = string(job.command), !command.isEmpty {
-        argv = ["/bin/sh", "-c", command]
-    } else if job.argc > 0, let first = string(job.argv[0]), !first.isEmpty {
-        argv = (0..<job.argc).map { string(job.argv[$0]) ?? "" }
-    } else {
-        copy("job \(string(job.id) ?? "?"): expected a command or an argv, found neither", into: error, size: errorSize)
-        return ORCHION_ERR_INVALID
+private let prepare:
+    @convention(c) (
+        UnsafeMutableRawPointer?, UnsafePointer<orchion_exec_job>?, UnsafeMutablePointer<orchion_launch>?,
+        UnsafeMutablePointer<CChar>?, Int
+    ) -> orchion_status = { state, job, launch, error, errorSize in
+        guard let state, let job = job?.pointee, let launch else { return ORCHION_ERR_INVALID }
+        let instance = Unmanaged<ExecInstance>.fromOpaque(state).takeUnretainedValue()
+        let argv: [String]
+        if let command = string(job.command), !command.isEmpty {
+            argv = ["/bin/sh", "-c", command]
+        } else if job.argc > 0, let first = string(job.argv[0]), !first.isEmpty {
+            argv = (0..<job.argc).map { string(job.argv[$0]) ?? "" }
+        } else {
+            copy(
+                "job \(string(job.id) ?? "?"): expected a command or an argv, found neither", into: error,
+                size: errorSize)
+            return ORCHION_ERR_INVALID
+        }
+        var environment = [
+            "PATH": instance.path, "ORCHION_JOB_ID": string(job.id) ?? "",
+            "HOME": string(job.cwd) ?? "/",
+        ]
+        for index in 0..<job.env_count {
+            if let key = string(job.env[index].key), let value = string(job.env[index].value) {
+                environment[key] = value
+            }
+        }
+        let storage = LaunchStorage()
+        launch.pointee.file = storage.keep(argv[0])
+        launch.pointee.argv = storage.keep(argv)
+        launch.pointee.env = storage.keep(environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" })
+        launch.pointee.cwd = string(job.cwd).map(storage.keep)
+        launch.pointee.user = string(job.user).map(storage.keep)
+        launch.pointee.timeout_ms = job.timeout_ms
+        launch.pointee.memory_limit_bytes = instance.limitMemory ? job.resources.memory_bytes : 0
+        launch.pointee.plugin_data = Unmanaged.passRetained(storage).toOpaque()
+        return ORCHION_OK
     }
-    var environment = [
-        "PATH": instance.path, "ORCHION_JOB_ID": string(job.id) ?? "",
-        "HOME": string(job.cwd) ?? "/",
-    ]
-    for index in 0..<job.env_count {
-        if let key = string(job.env[index].key), let value = string(job.env[index].value) { environment[key] = value }
-    }
-    let storage = LaunchStorage()
-    launch.pointee.file = storage.keep(argv[0])
-    launch.pointee.argv = storage.keep(argv)
-    launch.pointee.env = storage.keep(environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" })
-    launch.pointee.cwd = string(job.cwd).map(storage.keep)
-    launch.pointee.user = string(job.user).map(storage.keep)
-    launch.pointee.timeout_ms = job.timeout_ms
-    launch.pointee.memory_limit_bytes = instance.limitMemory ? job.resources.memory_bytes : 0
-    launch.pointee.plugin_data = Unmanaged.passRetained(storage).toOpaque()
-    return ORCHION_OK
-}
 
 private let release: @convention(c) (UnsafeMutableRawPointer?, UnsafeMutablePointer<orchion_launch>?) -> Void = {
     _, launch in
@@ -109,42 +114,45 @@ private let release: @convention(c) (UnsafeMutableRawPointer?, UnsafeMutablePoin
 /// Exit 0 succeeds; a timeout fails; death by SIGKILL/SIGTERM that Orchion did
 /// not cause (OOM killer, shutdown) and exit 75 (EX_TEMPFAIL) are retryable;
 /// anything else fails.
-private let classify: @convention(c) (
-    UnsafeMutableRawPointer?, UnsafePointer<orchion_exec_job>?, UnsafePointer<orchion_exit>?,
-    UnsafeMutablePointer<CChar>?, Int
-) -> Int32 = { _, job, exit, reason, reasonSize in
-    guard let exit = exit?.pointee else { return Int32(ORCHION_EXIT_FAILED.rawValue) }
-    let verdict: (orchion_exit_class, String)
-    if exit.timed_out != 0 {
-        verdict = (ORCHION_EXIT_FAILED, "timed out after \(job?.pointee.timeout_ms ?? 0) ms")
-    } else if exit.signal == SIGKILL || exit.signal == SIGTERM {
-        verdict = (ORCHION_EXIT_RETRYABLE, "killed by signal \(exit.signal)")
-    } else if exit.signal != 0 {
-        verdict = (ORCHION_EXIT_FAILED, "killed by signal \(exit.signal)")
-    } else if exit.exit_code == 0 {
-        verdict = (ORCHION_EXIT_SUCCEEDED, "exited with code 0")
-    } else if exit.exit_code == 75 {
-        verdict = (ORCHION_EXIT_RETRYABLE, "exited with code 75 (temporary failure)")
-    } else {
-        verdict = (ORCHION_EXIT_FAILED, "exited with code \(exit.exit_code)")
+private let classify:
+    @convention(c) (
+        UnsafeMutableRawPointer?, UnsafePointer<orchion_exec_job>?, UnsafePointer<orchion_exit>?,
+        UnsafeMutablePointer<CChar>?, Int
+    ) -> Int32 = { _, job, exit, reason, reasonSize in
+        guard let exit = exit?.pointee else { return Int32(ORCHION_EXIT_FAILED.rawValue) }
+        let verdict: (orchion_exit_class, String)
+        if exit.timed_out != 0 {
+            verdict = (ORCHION_EXIT_FAILED, "timed out after \(job?.pointee.timeout_ms ?? 0) ms")
+        } else if exit.signal == SIGKILL || exit.signal == SIGTERM {
+            verdict = (ORCHION_EXIT_RETRYABLE, "killed by signal \(exit.signal)")
+        } else if exit.signal != 0 {
+            verdict = (ORCHION_EXIT_FAILED, "killed by signal \(exit.signal)")
+        } else if exit.exit_code == 0 {
+            verdict = (ORCHION_EXIT_SUCCEEDED, "exited with code 0")
+        } else if exit.exit_code == 75 {
+            verdict = (ORCHION_EXIT_RETRYABLE, "exited with code 75 (temporary failure)")
+        } else {
+            verdict = (ORCHION_EXIT_FAILED, "exited with code \(exit.exit_code)")
+        }
+        copy(verdict.1, into: reason, size: reasonSize)
+        return Int32(verdict.0.rawValue)
     }
-    copy(verdict.1, into: reason, size: reasonSize)
-    return Int32(verdict.0.rawValue)
-}
 
 private let descriptor: ConstantDescriptor = {
     let vtable = UnsafeMutablePointer<orchion_executor_vtable>.allocate(capacity: 1)
-    vtable.initialize(to: orchion_executor_vtable(
-        struct_size: UInt32(MemoryLayout<orchion_executor_vtable>.size), reserved: 0,
-        init: initialize, destroy: destroy, prepare: prepare, release: release, classify: classify))
+    vtable.initialize(
+        to: orchion_executor_vtable(
+            struct_size: UInt32(MemoryLayout<orchion_executor_vtable>.size), reserved: 0,
+            init: initialize, destroy: destroy, prepare: prepare, release: release, classify: classify))
     let descriptor = UnsafeMutablePointer<orchion_plugin_descriptor>.allocate(capacity: 1)
-    descriptor.initialize(to: orchion_plugin_descriptor(
-        struct_size: UInt32(MemoryLayout<orchion_plugin_descriptor>.size),
-        abi_major: UInt16(ORCHION_PLUGIN_ABI_MAJOR), abi_minor: UInt16(ORCHION_PLUGIN_ABI_MINOR),
-        kind: Int32(ORCHION_KIND_EXECUTOR.rawValue), reserved: 0,
-        name: strdup("exec"), version: strdup("1.0.0"),
-        description: strdup("Runs a command or argv as a process with env, cwd, user and timeout"),
-        vtable: UnsafeRawPointer(vtable)))
+    descriptor.initialize(
+        to: orchion_plugin_descriptor(
+            struct_size: UInt32(MemoryLayout<orchion_plugin_descriptor>.size),
+            abi_major: UInt16(ORCHION_PLUGIN_ABI_MAJOR), abi_minor: UInt16(ORCHION_PLUGIN_ABI_MINOR),
+            kind: Int32(ORCHION_KIND_EXECUTOR.rawValue), reserved: 0,
+            name: strdup("exec"), version: strdup("1.0.0"),
+            description: strdup("Runs a command or argv as a process with env, cwd, user and timeout"),
+            vtable: UnsafeRawPointer(vtable)))
     return ConstantDescriptor(pointer: UnsafePointer(descriptor))
 }()
 

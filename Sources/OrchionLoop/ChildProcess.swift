@@ -89,7 +89,7 @@ public final class ChildProcess: LoopHandle, @unchecked Sendable {
         do {
             try spawn(options)
         } catch {
-            [stdin, stdout, stderr].forEach { $0?.close() }
+            for pipe in [stdin, stdout, stderr] { pipe?.close() }
             throw error
         }
     }
@@ -118,7 +118,8 @@ public final class ChildProcess: LoopHandle, @unchecked Sendable {
                 stdio.withUnsafeMutableBufferPointer { stdio in
                     var uvOptions = uv_process_options_t()
                     uvOptions.exit_cb = { process, code, signal in
-                        LoopHandle.owner(of: process, as: ChildProcess.self).finished(ExitStatus(code: code, signal: signal))
+                        LoopHandle.owner(of: process, as: ChildProcess.self).finished(
+                            ExitStatus(code: code, signal: signal))
                     }
                     uvOptions.file = file
                     uvOptions.args = arguments.pointer

@@ -10,11 +10,14 @@ extension EventLoop {
         let job = PoolWork(work: work, completion: completion)
         let request = job.request
         request.pointee.data = Unmanaged<PoolWorkBase>.passRetained(job).toOpaque()
-        let status = uv_queue_work(raw, request, { request in
-            Unmanaged<PoolWorkBase>.fromOpaque(request!.pointee.data).takeUnretainedValue().run()
-        }, { request, _ in
-            Unmanaged<PoolWorkBase>.fromOpaque(request!.pointee.data).takeRetainedValue().finish()
-        })
+        let status = uv_queue_work(
+            raw, request,
+            { request in
+                Unmanaged<PoolWorkBase>.fromOpaque(request!.pointee.data).takeUnretainedValue().run()
+            },
+            { request, _ in
+                Unmanaged<PoolWorkBase>.fromOpaque(request!.pointee.data).takeRetainedValue().finish()
+            })
         if status != 0 {
             // The pool refused the request (it never does for a valid one):
             // run it inline rather than lose it.

@@ -45,7 +45,9 @@ public final class EventLoop: SerialExecutor, @unchecked Sendable {
     }
 
     /// Whether the caller is on the thread running this loop.
-    public var inLoopThread: Bool { owner.load(ordering: .acquiring) == UInt(bitPattern: Int(bitPattern: uv_thread_self())) }
+    public var inLoopThread: Bool {
+        owner.load(ordering: .acquiring) == UInt(bitPattern: Int(bitPattern: uv_thread_self()))
+    }
 
     /// Runs the loop on the calling thread until `stop()` is called.
     public func run() {
@@ -99,10 +101,12 @@ public final class EventLoop: SerialExecutor, @unchecked Sendable {
         final class Names { var list: [String] = [] }
         let names = Names()
         withExtendedLifetime(names) {
-            uv_walk(raw, { handle, arg in
-                let names = Unmanaged<Names>.fromOpaque(arg!).takeUnretainedValue()
-                names.list.append(String(cString: uv_handle_type_name(uv_handle_get_type(handle))))
-            }, Unmanaged.passUnretained(names).toOpaque())
+            uv_walk(
+                raw,
+                { handle, arg in
+                    let names = Unmanaged<Names>.fromOpaque(arg!).takeUnretainedValue()
+                    names.list.append(String(cString: uv_handle_type_name(uv_handle_get_type(handle))))
+                }, Unmanaged.passUnretained(names).toOpaque())
         }
         return names.list
     }

@@ -17,10 +17,13 @@ public final class FileWatcher: LoopHandle, @unchecked Sendable {
     /// every change under `path`.
     public func start(path: String, _ callback: @escaping (String?) -> Void) throws(LoopError) {
         self.callback = callback
-        try LoopError.check(uv_fs_event_start(event, { event, name, _, status in
-            guard status == 0 else { return }
-            LoopHandle.owner(of: event, as: FileWatcher.self).callback?(name.map { String(cString: $0) })
-        }, path, 0), "watch \(path)")
+        try LoopError.check(
+            uv_fs_event_start(
+                event,
+                { event, name, _, status in
+                    guard status == 0 else { return }
+                    LoopHandle.owner(of: event, as: FileWatcher.self).callback?(name.map { String(cString: $0) })
+                }, path, 0), "watch \(path)")
     }
 
     /// Stops watching and closes the handle.

@@ -14,10 +14,12 @@ public final class LoopThread: Sendable {
         loop = try EventLoop()
         var thread = uv_thread_t()
         let context = Unmanaged.passRetained(loop).toOpaque()
-        let status = uv_thread_create(&thread, { arg in
-            let loop = Unmanaged<EventLoop>.fromOpaque(arg!).takeRetainedValue()
-            loop.run()
-        }, context)
+        let status = uv_thread_create(
+            &thread,
+            { arg in
+                let loop = Unmanaged<EventLoop>.fromOpaque(arg!).takeRetainedValue()
+                loop.run()
+            }, context)
         if status != 0 {
             Unmanaged<EventLoop>.fromOpaque(context).release()
             throw LoopError(status, "uv_thread_create")

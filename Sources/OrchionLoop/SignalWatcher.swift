@@ -15,9 +15,12 @@ public final class SignalWatcher: LoopHandle, @unchecked Sendable {
     /// Calls `callback` with the signal number each time `signum` arrives.
     public func start(_ signum: Int32, _ callback: @escaping (Int32) -> Void) throws(LoopError) {
         self.callback = callback
-        try LoopError.check(uv_signal_start(signal, { signal, number in
-            LoopHandle.owner(of: signal, as: SignalWatcher.self).callback?(number)
-        }, signum), "uv_signal_start(\(signum))")
+        try LoopError.check(
+            uv_signal_start(
+                signal,
+                { signal, number in
+                    LoopHandle.owner(of: signal, as: SignalWatcher.self).callback?(number)
+                }, signum), "uv_signal_start(\(signum))")
     }
 
     /// Stops watching and closes the handle.

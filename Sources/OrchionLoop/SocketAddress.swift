@@ -49,6 +49,7 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
                 ? bytes.load(as: sockaddr_in6.self).sin6_port.bigEndian
                 : bytes.load(as: sockaddr_in.self).sin_port.bigEndian
         }
-        self.init(host: String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self), port: port)
+        self.init(
+            host: String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self), port: port)
     }
 }

@@ -36,24 +36,28 @@ public class Stream: LoopHandle, @unchecked Sendable {
     /// Starts delivering reads to `callback`.
     public func startReading(_ callback: @escaping (ReadEvent) -> Void) throws(LoopError) {
         onRead = callback
-        try LoopError.check(uv_read_start(stream, { handle, suggested, buf in
-            let stream = LoopHandle.owner(of: handle, as: Stream.self)
-            if stream.readBuffer == nil {
-                stream.readBuffer = .allocate(byteCount: 64 << 10, alignment: 8)
-            }
-            buf!.pointee = uv_buf_init(
-                stream.readBuffer!.baseAddress!.assumingMemoryBound(to: CChar.self),
-                UInt32(stream.readBuffer!.count))
-        }, { handle, nread, buf in
-            let stream = LoopHandle.owner(of: handle, as: Stream.self)
-            if nread > 0 {
-                stream.onRead?(.data(UnsafeRawBufferPointer(start: buf!.pointee.base, count: nread)))
-            } else if nread == Int(UV_EOF.rawValue) {
-                stream.onRead?(.eof)
-            } else if nread < 0 {
-                stream.onRead?(.error(LoopError(Int32(nread), "read")))
-            }
-        }), "uv_read_start")
+        try LoopError.check(
+            uv_read_start(
+                stream,
+                { handle, suggested, buf in
+                    let stream = LoopHandle.owner(of: handle, as: Stream.self)
+                    if stream.readBuffer == nil {
+                        stream.readBuffer = .allocate(byteCount: 64 << 10, alignment: 8)
+                    }
+                    buf!.pointee = uv_buf_init(
+                        stream.readBuffer!.baseAddress!.assumingMemoryBound(to: CChar.self),
+                        UInt32(stream.readBuffer!.count))
+                },
+                { handle, nread, buf in
+                    let stream = LoopHandle.owner(of: handle, as: Stream.self)
+                    if nread > 0 {
+                        stream.onRead?(.data(UnsafeRawBufferPointer(start: buf!.pointee.base, count: nread)))
+                    } else if nread == Int(UV_EOF.rawValue) {
+                        stream.onRead?(.eof)
+                    } else if nread < 0 {
+                        stream.onRead?(.error(LoopError(Int32(nread), "read")))
+                    }
+                }), "uv_read_start")
     }
 
     /// Stops delivering reads (for backpressure on the reading side).

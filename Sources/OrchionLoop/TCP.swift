@@ -23,11 +23,12 @@ public final class TCPConnection: Stream, @unchecked Sendable {
         let request = UnsafeMutablePointer<uv_connect_t>.allocate(capacity: 1)
         do {
             try address.withSockaddr { sockaddr throws(LoopError) in
-                try LoopError.check(uv_tcp_connect(request, connection.tcp, sockaddr) { request, status in
-                    let connection = LoopHandle.owner(of: request!.pointee.handle, as: TCPConnection.self)
-                    request!.deallocate()
-                    connection.connected(status)
-                }, "connect \(address)")
+                try LoopError.check(
+                    uv_tcp_connect(request, connection.tcp, sockaddr) { request, status in
+                        let connection = LoopHandle.owner(of: request!.pointee.handle, as: TCPConnection.self)
+                        request!.deallocate()
+                        connection.connected(status)
+                    }, "connect \(address)")
             }
         } catch {
             request.deallocate()
@@ -95,11 +96,14 @@ public final class TCPListener: LoopHandle, @unchecked Sendable {
     }
 
     /// Starts accepting; each accepted connection (or accept error) goes to `callback`.
-    public func listen(backlog: Int32 = 511, _ callback: @escaping (Result<TCPConnection, LoopError>) -> Void) throws(LoopError) {
+    public func listen(backlog: Int32 = 511, _ callback: @escaping (Result<TCPConnection, LoopError>) -> Void)
+        throws(LoopError)
+    {
         onConnection = callback
-        try LoopError.check(uv_listen(raw.assumingMemoryBound(to: uv_stream_t.self), backlog) { server, status in
-            LoopHandle.owner(of: server, as: TCPListener.self).accept(status)
-        }, "listen")
+        try LoopError.check(
+            uv_listen(raw.assumingMemoryBound(to: uv_stream_t.self), backlog) { server, status in
+                LoopHandle.owner(of: server, as: TCPListener.self).accept(status)
+            }, "listen")
     }
 
     private func accept(_ status: Int32) {

@@ -15,9 +15,11 @@ public final class Timer: LoopHandle, @unchecked Sendable {
     /// Calls `callback` after `milliseconds`, then every `repeatMillis` if non-zero.
     public func start(after milliseconds: UInt64, repeat repeatMillis: UInt64 = 0, _ callback: @escaping () -> Void) {
         self.callback = callback
-        uv_timer_start(timer, { timer in
-            LoopHandle.owner(of: timer, as: Timer.self).callback?()
-        }, milliseconds, repeatMillis)
+        uv_timer_start(
+            timer,
+            { timer in
+                LoopHandle.owner(of: timer, as: Timer.self).callback?()
+            }, milliseconds, repeatMillis)
     }
 
     /// Stops the timer; it may be started again.

@@ -73,9 +73,11 @@ struct BatchScratch {
             for index in 0..<slots.count {
                 let slot = slots[index]
                 guard need.fits(slot), !checkGPUs || slot.hasGPUs == wantGPUs else { continue }
-                let cost = sign * (Double(slot.cpu &- need.cpu) * slot.cpuWeight
-                    + Double(slot.memory &- need.memory) * slot.memoryWeight
-                    + Double(slot.gpus &- need.gpus) * slot.gpuWeight)
+                let cost =
+                    sign
+                    * (Double(slot.cpu &- need.cpu) * slot.cpuWeight
+                        + Double(slot.memory &- need.memory) * slot.memoryWeight
+                        + Double(slot.gpus &- need.gpus) * slot.gpuWeight)
                 guard cost < chosenCost, need.simple || problem(job, index) == nil else { continue }
                 chosen = index
                 chosenCost = cost

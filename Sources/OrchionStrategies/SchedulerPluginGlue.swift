@@ -27,22 +27,25 @@ public enum SchedulerPluginGlue {
         strategy: Strategy, version: String, description: String, initialize: orchion_init_fn
     ) -> ConstantDescriptor {
         let vtable = UnsafeMutablePointer<orchion_scheduler_vtable>.allocate(capacity: 1)
-        vtable.initialize(to: orchion_scheduler_vtable(
-            struct_size: UInt32(MemoryLayout<orchion_scheduler_vtable>.size), reserved: 0,
-            init: initialize, destroy: destroy, place: place))
+        vtable.initialize(
+            to: orchion_scheduler_vtable(
+                struct_size: UInt32(MemoryLayout<orchion_scheduler_vtable>.size), reserved: 0,
+                init: initialize, destroy: destroy, place: place))
         let descriptor = UnsafeMutablePointer<orchion_plugin_descriptor>.allocate(capacity: 1)
-        descriptor.initialize(to: orchion_plugin_descriptor(
-            struct_size: UInt32(MemoryLayout<orchion_plugin_descriptor>.size),
-            abi_major: UInt16(ORCHION_PLUGIN_ABI_MAJOR), abi_minor: UInt16(ORCHION_PLUGIN_ABI_MINOR),
-            kind: Int32(ORCHION_KIND_SCHEDULER.rawValue), reserved: 0,
-            name: strdup(strategy.rawValue), version: strdup(version), description: strdup(description),
-            vtable: UnsafeRawPointer(vtable)))
+        descriptor.initialize(
+            to: orchion_plugin_descriptor(
+                struct_size: UInt32(MemoryLayout<orchion_plugin_descriptor>.size),
+                abi_major: UInt16(ORCHION_PLUGIN_ABI_MAJOR), abi_minor: UInt16(ORCHION_PLUGIN_ABI_MINOR),
+                kind: Int32(ORCHION_KIND_SCHEDULER.rawValue), reserved: 0,
+                name: strdup(strategy.rawValue), version: strdup(version), description: strdup(description),
+                vtable: UnsafeRawPointer(vtable)))
         return ConstantDescriptor(pointer: UnsafePointer(descriptor))
     }
 
     /// The body of each plugin's `init`: creates an instance for `strategy`.
     public static func create(
-        _ strategy: Strategy, host: UnsafePointer<orchion_host_api>?, state: UnsafeMutablePointer<UnsafeMutableRawPointer?>?,
+        _ strategy: Strategy, host: UnsafePointer<orchion_host_api>?,
+        state: UnsafeMutablePointer<UnsafeMutableRawPointer?>?,
         error: UnsafeMutablePointer<CChar>?, errorSize: Int
     ) -> orchion_status {
         guard let host, let state else {
@@ -54,7 +57,9 @@ public enum SchedulerPluginGlue {
         case nil, "fallback": instance.placer.cpuJobsMayUseGPUNodes = true
         case "never": instance.placer.cpuJobsMayUseGPUNodes = false
         case let other?:
-            copy("config cpu_jobs_on_gpu_nodes: expected fallback or never, found \(other)", into: error, size: errorSize)
+            copy(
+                "config cpu_jobs_on_gpu_nodes: expected fallback or never, found \(other)", into: error, size: errorSize
+            )
             return ORCHION_ERR_INVALID
         }
         state.pointee = Unmanaged.passRetained(instance).toOpaque()
@@ -66,18 +71,20 @@ public enum SchedulerPluginGlue {
         Unmanaged<Instance>.fromOpaque(state).release()
     }
 
-    private static let place: @convention(c) (
-        UnsafeMutableRawPointer?, UnsafePointer<orchion_cluster_view>?, UnsafePointer<orchion_job_batch>?,
-        UnsafeMutablePointer<orchion_placement_batch>?, UnsafeMutablePointer<CChar>?, Int
-    ) -> orchion_status = { state, cluster, batch, out, error, errorSize in
-        guard let state, let cluster, let batch, let out else {
-            copy("place called with a NULL argument", into: error, size: errorSize)
-            return ORCHION_ERR_INVALID
+    private static let place:
+        @convention(c) (
+            UnsafeMutableRawPointer?, UnsafePointer<orchion_cluster_view>?, UnsafePointer<orchion_job_batch>?,
+            UnsafeMutablePointer<orchion_placement_batch>?, UnsafeMutablePointer<CChar>?, Int
+        ) -> orchion_status = { state, cluster, batch, out, error, errorSize in
+            guard let state, let cluster, let batch, let out else {
+                copy("place called with a NULL argument", into: error, size: errorSize)
+                return ORCHION_ERR_INVALID
+            }
+            let instance = Unmanaged<Instance>.fromOpaque(state).takeUnretainedValue()
+            let placed = instance.placer.place(cluster: cluster, batch: batch, out: out)
+            instance.host.pointee.metric("placed", Double(placed))
+            instance.host.pointee.metric(
+                "unschedulable", Double(min(batch.pointee.job_count, out.pointee.count) - placed))
+            return ORCHION_OK
         }
-        let instance = Unmanaged<Instance>.fromOpaque(state).takeUnretainedValue()
-        let placed = instance.placer.place(cluster: cluster, batch: batch, out: out)
-        instance.host.pointee.metric("placed", Double(placed))
-        instance.host.pointee.metric("unschedulable", Double(min(batch.pointee.job_count, out.pointee.count) - placed))
-        return ORCHION_OK
-    }
 }

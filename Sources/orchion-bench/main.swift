@@ -80,7 +80,9 @@ for strategy in Strategy.allCases {
 }
 let pluginsRSS = residentKiB()
 
-print("| strategy | nodes | batch | via C ABI (placements/s) | direct Swift (placements/s) | ABI overhead | via ABI + host validation (placements/s) | placed/batch |")
+print(
+    "| strategy | nodes | batch | via C ABI (placements/s) | direct Swift (placements/s) | ABI overhead | via ABI + host validation (placements/s) | placed/batch |"
+)
 print("|---|---:|---:|---:|---:|---:|---:|---:|")
 for nodeCount in [1_000, 10_000] {
     let view = ClusterView(capacity: nodeCount)
@@ -92,14 +94,21 @@ for nodeCount in [1_000, 10_000] {
         let direct = BuiltinScheduler(strategy)
         let guarded = GuardedScheduler(plugin)
         // Interleave the three so machine noise hits them alike.
-        var viaABI = 0.0, viaSwift = 0.0, validated = 0.0, placed = 0
+        var viaABI = 0.0
+        var viaSwift = 0.0
+        var validated = 0.0
+        var placed = 0
         for _ in 0..<trials {
-            viaABI = max(viaABI, throughput(batchSize: batchSize, seconds: seconds, trials: 1) {
-                (try? plugin.place(batch, in: view))?.count ?? 0
-            }.0)
-            viaSwift = max(viaSwift, throughput(batchSize: batchSize, seconds: seconds, trials: 1) {
-                direct.place(batch, in: view).count
-            }.0)
+            viaABI = max(
+                viaABI,
+                throughput(batchSize: batchSize, seconds: seconds, trials: 1) {
+                    (try? plugin.place(batch, in: view))?.count ?? 0
+                }.0)
+            viaSwift = max(
+                viaSwift,
+                throughput(batchSize: batchSize, seconds: seconds, trials: 1) {
+                    direct.place(batch, in: view).count
+                }.0)
             let (rate, count) = throughput(batchSize: batchSize, seconds: seconds, trials: 1) {
                 guarded.schedule(batch, in: view).assignments.count
             }
@@ -107,7 +116,41 @@ for nodeCount in [1_000, 10_000] {
             placed = count
         }
         let overhead = (viaSwift / viaABI - 1) * 100
-        print("| \(strategy.rawValue) | \(nodeCount) | \(batchSize) | \(Int(viaABI)) | \(Int(viaSwift)) | \(String(format1: overhead))% | \(Int(validated)) | \(placed) |")
+        print(
+            "| \(strategy.rawValue) | \(nodeCount) | \(batchSize) | \(Int(viaABI)) | \(Int(viaSwift)) | \(String(format1: overhead))% | \(Int(validated)) | \(placed) |"
+        )
+    }
+}
+
+// The boundary itself: an empty batch on an empty cluster does no placement
+// work, so what remains is the cost of one call (marshalling, the function
+// pointer, the plugin's glue and its two libffi metric callbacks).
+print("")
+print(
+    "| per-call cost, empty batch and cluster | via C ABI (ns/call) | direct Swift (ns/call) | difference (ns/call) |")
+print("|---|---:|---:|---:|")
+do {
+    let empty = ClusterView()
+    let none = JobBatch([])
+    for strategy in [Strategy.binPacking] {
+        let plugin = try SchedulerPlugin(libraries[strategy]!)
+        let direct = BuiltinScheduler(strategy)
+        var viaABI = 0.0
+        var viaSwift = 0.0
+        for _ in 0..<trials {
+            viaABI = max(
+                viaABI,
+                throughput(batchSize: 1, seconds: seconds, trials: 1) {
+                    (try? plugin.place(none, in: empty))?.count ?? 0
+                }.0)
+            viaSwift = max(
+                viaSwift,
+                throughput(batchSize: 1, seconds: seconds, trials: 1) {
+                    direct.place(none, in: empty).count
+                }.0)
+        }
+        let (abiNanos, swiftNanos) = (1e9 / viaABI, 1e9 / viaSwift)
+        print("| \(strategy.rawValue) | \(Int(abiNanos)) | \(Int(swiftNanos)) | \(Int(abiNanos - swiftNanos)) |")
     }
 }
 

@@ -34,12 +34,15 @@ struct PluginCommand: AsyncParsableCommand {
                 print(JSON.array(registry.entries.map(JSON.entry)))
                 return
             }
-            print(Table.render(
-                header: ["NAME", "KIND", "VERSION", "ABI", "STATE", "FILE"],
-                rows: registry.entries.map { entry in
-                    [entry.info?.name ?? "-", entry.info?.kind.rawValue ?? "-", entry.info?.version ?? "-",
-                     entry.info?.abi ?? "-", entry.state.label, entry.file]
-                }))
+            print(
+                Table.render(
+                    header: ["NAME", "KIND", "VERSION", "ABI", "STATE", "FILE"],
+                    rows: registry.entries.map { entry in
+                        [
+                            entry.info?.name ?? "-", entry.info?.kind.rawValue ?? "-", entry.info?.version ?? "-",
+                            entry.info?.abi ?? "-", entry.state.label, entry.file,
+                        ]
+                    }))
             let problems = registry.entries.compactMap(\.state.reason)
             if !problems.isEmpty {
                 print("\n" + problems.map { "refused: \($0)" }.joined(separator: "\n"))
@@ -63,7 +66,8 @@ struct PluginCommand: AsyncParsableCommand {
                 if json {
                     print(JSON.entry(PluginEntry(file: file, info: info, state: .loaded)))
                 } else {
-                    print("""
+                    print(
+                        """
                         name:        \(info.name)
                         kind:        \(info.kind.rawValue)
                         version:     \(info.version)

@@ -14,7 +14,9 @@ import Testing
         let lines = result.stdout.split(separator: "\n").map(String.init)
         #expect(lines.first?.hasPrefix("NAME") == true)
         for name in ["round-robin", "bin-packing", "spread", "gpu-affinity", "exec"] {
-            #expect(lines.contains { $0.hasPrefix(name + " ") && $0.contains(" loaded ") }, "\(name) missing:\n\(result.stdout)")
+            #expect(
+                lines.contains { $0.hasPrefix(name + " ") && $0.contains(" loaded ") },
+                "\(name) missing:\n\(result.stdout)")
         }
     }
 
@@ -23,14 +25,16 @@ import Testing
         let entries = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]])
         let builtins = entries.filter { ($0["file"] as? String)?.contains("liborchion-") == true }
         #expect(builtins.filter { $0["kind"] as? String == "scheduler" }.count == 4)
-        #expect(builtins.filter { $0["kind"] as? String == "executor" }.compactMap { $0["name"] as? String } == ["exec"])
+        #expect(
+            builtins.filter { $0["kind"] as? String == "executor" }.compactMap { $0["name"] as? String } == ["exec"])
         #expect(builtins.allSatisfy { $0["state"] as? String == "loaded" && $0["abi"] as? String == "1.0" })
     }
 
     @Test func refusedFilesAreListedWithTheirReasonAndOthersStillLoad() throws {
         let dir = try Paths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let broken = try CPlugins.fixture("broken.so", in: dir, defines: ["FIXTURE_MAJOR=2", "FIXTURE_NAME=\"broken\""])
+        let broken = try CPlugins.fixture(
+            "broken.so", in: dir, defines: ["FIXTURE_MAJOR=2", "FIXTURE_NAME=\"broken\""])
         try CPlugins.fixture("extra.so", in: dir, defines: ["FIXTURE_NAME=\"extra\""])
         try "not a plugin".write(to: dir.appendingPathComponent("readme.so"), atomically: true, encoding: .utf8)
         let result = try orchion(["plugin", "list", "--plugins-dir", dir.path])
@@ -60,7 +64,8 @@ import Testing
         let file = try CPlugins.fixture("new.so", in: dir, defines: ["FIXTURE_MINOR=99"])
         let bad = try orchion(["plugin", "inspect", file])
         #expect(bad.status == 2)
-        #expect(bad.stderr.contains("refused: \(file): plugin needs a newer host: found ABI minor 99, expected at most 0"))
+        #expect(
+            bad.stderr.contains("refused: \(file): plugin needs a newer host: found ABI minor 99, expected at most 0"))
     }
 
     @Test func checkPassesGoodPluginsAndCatchesInvalidPlacements() throws {
@@ -81,11 +86,15 @@ import Testing
     @Test func theExampleBuiltWithCCIsListedAndChecked() throws {
         let dir = try Paths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let make = try runCommand(["make", "-C", Paths.root.appendingPathComponent("sdk/c/examples").path, "OUT=\(dir.path)"])
+        let make = try runCommand([
+            "make", "-C", Paths.root.appendingPathComponent("sdk/c/examples").path, "OUT=\(dir.path)",
+        ])
         #expect(make.status == 0)
         let list = try orchion(["plugin", "list", "--plugins-dir", dir.path])
         #expect(list.stdout.split(separator: "\n").contains { $0.hasPrefix("prefer-arm ") && $0.contains(" loaded ") })
-        let check = try orchion(["plugin", "check", dir.appendingPathComponent("orchion-prefer-arm.so").path, "--config", "arch=x86_64"])
+        let check = try orchion([
+            "plugin", "check", dir.appendingPathComponent("orchion-prefer-arm.so").path, "--config", "arch=x86_64",
+        ])
         #expect(check.status == 0, "\(check.stdout)")
     }
 
@@ -93,8 +102,10 @@ import Testing
         let prefix = try Paths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: prefix) }
         let install = try runCommand(
-            ["bash", Paths.root.appendingPathComponent("deploy/install.sh").path, "--prefix", prefix.path,
-             "--build-dir", Paths.build.path])
+            [
+                "bash", Paths.root.appendingPathComponent("deploy/install.sh").path, "--prefix", prefix.path,
+                "--build-dir", Paths.build.path,
+            ])
         #expect(install.status == 0, "\(install.stderr)")
         let result = try runCommand([prefix.appendingPathComponent("bin/orchion").path, "plugin", "list"])
         let pluginDir = prefix.appendingPathComponent("lib/orchion/plugins").path

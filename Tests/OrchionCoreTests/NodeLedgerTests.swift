@@ -7,7 +7,9 @@ private func node(
     _ id: String = "n1", arch: String = "x86_64", state: NodeState = .ready, cpu: UInt64 = 4000,
     memory: UInt64 = 8 * gib, labels: [String: String] = [:], gpus: [GPU] = []
 ) -> Node {
-    Node(id: id, arch: arch, state: state, capacity: Resources(cpuMillis: cpu, memoryBytes: memory), labels: labels, gpus: gpus)
+    Node(
+        id: id, arch: arch, state: state, capacity: Resources(cpuMillis: cpu, memoryBytes: memory), labels: labels,
+        gpus: gpus)
 }
 
 @Suite struct NodeLedgerTests {
@@ -25,18 +27,27 @@ private func node(
     @Test func refusesEachBrokenRuleWithWhatItExpected() {
         let cases: [(JobRequirements, Node, PlacementRejection)] = [
             (JobRequirements(), node(state: .draining), .nodeNotReady(node: "n1", state: .draining)),
-            (JobRequirements(memoryBytes: 9 * gib), node(), .insufficientMemory(node: "n1", needed: 9 * gib, free: 8 * gib)),
+            (
+                JobRequirements(memoryBytes: 9 * gib), node(),
+                .insufficientMemory(node: "n1", needed: 9 * gib, free: 8 * gib)
+            ),
             (JobRequirements(arch: "aarch64"), node(), .archMismatch(node: "n1", expected: "aarch64", found: "x86_64")),
-            (JobRequirements(constraints: ["zone": "b"]), node(labels: ["zone": "a"]),
-             .constraintUnmet(node: "n1", key: "zone", expected: "b", found: "a")),
-            (JobRequirements(constraints: ["ssd": "yes"]), node(), .constraintUnmet(node: "n1", key: "ssd", expected: "yes", found: nil)),
+            (
+                JobRequirements(constraints: ["zone": "b"]), node(labels: ["zone": "a"]),
+                .constraintUnmet(node: "n1", key: "zone", expected: "b", found: "a")
+            ),
+            (
+                JobRequirements(constraints: ["ssd": "yes"]), node(),
+                .constraintUnmet(node: "n1", key: "ssd", expected: "yes", found: nil)
+            ),
             (JobRequirements(gpu: GPURequest(count: 1)), node(), .insufficientGPUs(node: "n1", needed: 1, matching: 0)),
         ]
         for (requirements, target, expected) in cases {
             #expect(throws: expected) { try NodeLedger.check(requirements, on: target) }
         }
-        #expect(PlacementRejection.archMismatch(node: "n1", expected: "aarch64", found: "x86_64").description
-            == "node n1 is x86_64: expected aarch64")
+        #expect(
+            PlacementRejection.archMismatch(node: "n1", expected: "aarch64", found: "x86_64").description
+                == "node n1 is x86_64: expected aarch64")
     }
 
     @Test func assignsOnlyMatchingFreeGPUsAndNeverTwice() throws {
@@ -70,7 +81,10 @@ private func node(
             (JobSpec(id: "a"), "expected a command or an argv, found neither"),
             (JobSpec(id: "a", command: "x", argv: ["y"]), "expected either a command or an argv, found both"),
             (JobSpec(id: "has space", command: "x"), "invalid job spec field 'id'"),
-            (JobSpec(id: "a", command: "x", env: ["A=B": "c"]), "expected variable names without '=' or NUL, found A=B"),
+            (
+                JobSpec(id: "a", command: "x", env: ["A=B": "c"]),
+                "expected variable names without '=' or NUL, found A=B"
+            ),
             (JobSpec(id: "a", argv: [""]), "expected a program name in argv[0]"),
         ]
         for (spec, message) in bad {

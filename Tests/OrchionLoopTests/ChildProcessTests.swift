@@ -31,7 +31,9 @@ extension EventLoop {
                 try pipe.startReading { event in
                     switch event {
                     case .data(let bytes):
-                        if isOut { result.stdout += String(decoding: bytes, as: UTF8.self) } else {
+                        if isOut {
+                            result.stdout += String(decoding: bytes, as: UTF8.self)
+                        } else {
                             result.stderr += String(decoding: bytes, as: UTF8.self)
                         }
                     case .eof, .error:
@@ -107,7 +109,9 @@ extension EventLoop {
         let error: String = try await withLoop { loop in
             try await loop.submit {
                 do {
-                    _ = try ChildProcess(loop: loop, options: ProcessOptions(arguments: ["/nonexistent/program"])) { _ in }
+                    _ = try ChildProcess(loop: loop, options: ProcessOptions(arguments: ["/nonexistent/program"])) {
+                        _ in
+                    }
                     return "spawned"
                 } catch {
                     return "\(error)"

@@ -71,7 +71,10 @@ actor Counter {
                         order.append("tick x3")
                     }
                 }
-                fast.start(after: 5) { order.append("fast"); fast.close() }
+                fast.start(after: 5) {
+                    order.append("fast")
+                    fast.close()
+                }
                 slow.start(after: 60) {
                     order.append("slow")
                     slow.close()

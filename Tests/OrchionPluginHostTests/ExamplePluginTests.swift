@@ -20,9 +20,11 @@ import Testing
         #expect(entry.info?.name == "prefer-arm" && entry.info?.kind == .scheduler && entry.state == .loaded)
 
         var logs: [String] = []
-        let plugin = try SchedulerPlugin(try #require(registry.library(named: "prefer-arm")), sink: { _, event in
-            if case .log(_, let line) = event { logs.append(line) }
-        })
+        let plugin = try SchedulerPlugin(
+            try #require(registry.library(named: "prefer-arm")),
+            sink: { _, event in
+                if case .log(_, let line) = event { logs.append(line) }
+            })
         #expect(logs == ["preferring aarch64 nodes"])
         let view = ClusterView()
         view.upsert(Node(id: "x86", capacity: Resources(cpuMillis: 8000, memoryBytes: 8 << 30)))

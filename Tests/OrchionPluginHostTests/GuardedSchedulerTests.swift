@@ -16,11 +16,15 @@ import Testing
     }
 
     private func batch() -> JobBatch {
-        JobBatch((0..<4).map { PendingJob(id: "job-\($0)", requirements: JobRequirements(cpuMillis: 800, memoryBytes: Self.gib)) })
+        JobBatch(
+            (0..<4).map {
+                PendingJob(id: "job-\($0)", requirements: JobRequirements(cpuMillis: 800, memoryBytes: Self.gib))
+            })
     }
 
     private func fixture(mode: Int, _ dir: URL) throws -> SchedulerPlugin {
-        try SchedulerPlugin(try PluginLibrary.open(try CPlugins.fixture("mode\(mode).so", in: dir, defines: ["FIXTURE_MODE=\(mode)"])))
+        try SchedulerPlugin(
+            try PluginLibrary.open(try CPlugins.fixture("mode\(mode).so", in: dir, defines: ["FIXTURE_MODE=\(mode)"])))
     }
 
     @Test func outOfRangeNodesAreRefusedAndReported() throws {
@@ -30,7 +34,9 @@ import Testing
         #expect(result.assignments.isEmpty)
         #expect(result.invalid.count == 4)
         #expect(result.invalid[0].problem == .noSuchNode(index: 7, nodeCount: 2))
-        #expect(result.invalid[0].description == "fixture placed job job-0 invalidly: node index 7 does not exist: expected 0..<2")
+        #expect(
+            result.invalid[0].description
+                == "fixture placed job job-0 invalidly: node index 7 does not exist: expected 0..<2")
         #expect(result.pending.count == 4)
     }
 
@@ -40,8 +46,10 @@ import Testing
         // Mode 2 puts every job on node 0 ("small", one core): only the first fits.
         let result = GuardedScheduler(try fixture(mode: 2, dir)).schedule(batch(), in: cluster())
         #expect(result.assignments.map(\.jobID) == ["job-0"])
-        #expect(result.invalid.map(\.problem) == Array(
-            repeating: .insufficientCPU(node: "small", needed: 800, free: 200), count: 3))
+        #expect(
+            result.invalid.map(\.problem)
+                == Array(
+                    repeating: .insufficientCPU(node: "small", needed: 800, free: 200), count: 3))
     }
 
     @Test func unterminatedReasonsAreCutSafely() throws {
@@ -59,7 +67,9 @@ import Testing
         let view = cluster()
         for round in 1...3 {
             let result = guarded.schedule(batch(), in: view)
-            #expect(result.failure == .callFailed(name: "fixture", function: "place", status: 4, message: "strategy state corrupted"))
+            #expect(
+                result.failure
+                    == .callFailed(name: "fixture", function: "place", status: 4, message: "strategy state corrupted"))
             #expect(result.assignments.isEmpty)
             #expect((guarded.quarantineReason != nil) == (round == 3))
         }

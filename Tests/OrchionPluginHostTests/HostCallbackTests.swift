@@ -39,19 +39,21 @@ import Testing
             try PluginLibrary.open(Paths.builtin("spread")), instance: "spread-1", sink: { heard.append(($0, $1)) })
         let view = ClusterView()
         view.upsert(Node(id: "n1", capacity: Resources(cpuMillis: 1000, memoryBytes: 1 << 30)))
-        _ = try plugin.place(JobBatch([
-            PendingJob(id: "fits", requirements: JobRequirements(cpuMillis: 500)),
-            PendingJob(id: "too-big", requirements: JobRequirements(cpuMillis: 5000)),
-        ]), in: view)
+        _ = try plugin.place(
+            JobBatch([
+                PendingJob(id: "fits", requirements: JobRequirements(cpuMillis: 500)),
+                PendingJob(id: "too-big", requirements: JobRequirements(cpuMillis: 5000)),
+            ]), in: view)
         #expect(heard.map(\.0) == ["spread-1", "spread-1"])
         #expect(heard.map(\.1) == [.metric("placed", 1), .metric("unschedulable", 1)])
     }
 
     @Test func badConfigIsReportedByInit() throws {
         let library = try PluginLibrary.open(Paths.builtin("gpu-affinity"))
-        #expect(throws: PluginError.initFailed(
-            file: library.info.file, name: "gpu-affinity", status: 1,
-            message: "config cpu_jobs_on_gpu_nodes: expected fallback or never, found sometimes")
+        #expect(
+            throws: PluginError.initFailed(
+                file: library.info.file, name: "gpu-affinity", status: 1,
+                message: "config cpu_jobs_on_gpu_nodes: expected fallback or never, found sometimes")
         ) {
             _ = try SchedulerPlugin(library, config: ["cpu_jobs_on_gpu_nodes": "sometimes"])
         }

@@ -80,8 +80,10 @@ import Testing
         let kind = try CPlugins.fixture("kind.so", in: dir, defines: ["FIXTURE_KIND=9"])
         #expect(refusal(kind) == .unknownKind(file: kind, found: 9))
         let name = try CPlugins.fixture("name.so", in: dir, defines: ["FIXTURE_NAME=\"Bad Name\""])
-        #expect(refusal(name) == .invalidDescriptor(
-            file: name, field: "name", expected: "1–63 characters of [a-z0-9-]", found: "'Bad Name'"))
+        #expect(
+            refusal(name)
+                == .invalidDescriptor(
+                    file: name, field: "name", expected: "1–63 characters of [a-z0-9-]", found: "'Bad Name'"))
     }
 
     @Test func initFailureCarriesThePluginsOwnMessage() throws {
@@ -89,8 +91,9 @@ import Testing
         defer { try? FileManager.default.removeItem(at: dir) }
         let file = try CPlugins.fixture("initfail.so", in: dir, defines: ["FIXTURE_INIT_FAIL"])
         let library = try PluginLibrary.open(file)
-        #expect(throws: PluginError.initFailed(
-            file: file, name: "fixture", status: 4, message: "cannot reach the license server at 127.0.0.1:1")
+        #expect(
+            throws: PluginError.initFailed(
+                file: file, name: "fixture", status: 4, message: "cannot reach the license server at 127.0.0.1:1")
         ) {
             _ = try SchedulerPlugin(library)
         }
@@ -108,7 +111,9 @@ import Testing
         let broken = try CPlugins.fixture("c.so", in: second, defines: ["FIXTURE_MAJOR=3"])
         let other = try CPlugins.fixture("d.so", in: second, defines: ["FIXTURE_NAME=\"other\""])
         let registry = PluginRegistry()
-        registry.scan([PluginDirectory(path: first.path, source: .flag), PluginDirectory(path: second.path, source: .flag)])
+        registry.scan([
+            PluginDirectory(path: first.path, source: .flag), PluginDirectory(path: second.path, source: .flag),
+        ])
         let states = Dictionary(uniqueKeysWithValues: registry.entries.map { ($0.file, $0.state) })
         #expect(states[winner] == .loaded)
         #expect(states[loser] == .refused(.duplicateName(file: loser, name: "twin", loadedFrom: winner)))

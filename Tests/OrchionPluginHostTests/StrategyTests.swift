@@ -46,13 +46,18 @@ private func place(_ strategy: Strategy, _ nodes: [Node], _ jobs: [PendingJob], 
 
     @Test func roundRobinSkipsNodesThatDoNotFit() throws {
         let nodes = [node("a", cores: 1), node("b", cores: 8), node("c", cores: 1)]
-        #expect(try place(.roundRobin, nodes, [job("small", millis: 500), job("big", millis: 4000), job("small2", millis: 500)])
-            == ["a", "b", "c"])
+        #expect(
+            try place(
+                .roundRobin, nodes, [job("small", millis: 500), job("big", millis: 4000), job("small2", millis: 500)])
+                == ["a", "b", "c"])
     }
 
     @Test func binPackingPicksTheTightestFit() throws {
         let nodes = [node("big", cores: 16), node("medium", cores: 4), node("small", cores: 2)]
-        let jobs = [job("one-and-half", millis: 1500), job("three", millis: 3000), job("eight", millis: 8000), job("half", millis: 500)]
+        let jobs = [
+            job("one-and-half", millis: 1500), job("three", millis: 3000), job("eight", millis: 8000),
+            job("half", millis: 500),
+        ]
         #expect(try place(.binPacking, nodes, jobs) == ["small", "medium", "big", "small"])
     }
 
@@ -71,7 +76,9 @@ private func place(_ strategy: Strategy, _ nodes: [Node], _ jobs: [PendingJob], 
     }
 
     @Test func gpuAffinityMatchesGPUsAndKeepsCPUJobsOffGPUNodes() throws {
-        let h100 = (0..<2).map { GPU(vendor: "nvidia", model: "NVIDIA H100 80GB HBM3", memoryBytes: 80 * gib, index: $0) }
+        let h100 = (0..<2).map {
+            GPU(vendor: "nvidia", model: "NVIDIA H100 80GB HBM3", memoryBytes: 80 * gib, index: $0)
+        }
         let mi210 = [GPU(vendor: "amd", model: "AMD Instinct MI210", memoryBytes: 64 * gib, index: 0)]
         let nodes = [
             node("gpu-nvidia", cores: 32, gpus: h100), node("cpu", cores: 4), node("gpu-amd", cores: 32, gpus: mi210),
@@ -91,7 +98,8 @@ private func place(_ strategy: Strategy, _ nodes: [Node], _ jobs: [PendingJob], 
 
     @Test func gpuAffinityCanRefuseGPUNodesToCPUJobs() throws {
         let view = ClusterView()
-        view.upsert(node("gpu", cores: 32, gpus: [GPU(vendor: "nvidia", model: "RTX 4090", memoryBytes: 24 * gib, index: 0)]))
+        view.upsert(
+            node("gpu", cores: 32, gpus: [GPU(vendor: "nvidia", model: "RTX 4090", memoryBytes: 24 * gib, index: 0)]))
         let plugin = try SchedulerPlugin(
             try PluginLibrary.open(Paths.builtin("gpu-affinity")), config: ["cpu_jobs_on_gpu_nodes": "never"])
         let result = GuardedScheduler(plugin).schedule(JobBatch([job("cpu", millis: 100)]), in: view)

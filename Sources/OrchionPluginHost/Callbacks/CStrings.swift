@@ -22,7 +22,7 @@ final class CStrings {
     }
 
     deinit {
-        strings.forEach { free($0) }
-        arrays.forEach { $0.deallocate() }
+        for string in strings { free(string) }
+        for array in arrays { array.deallocate() }
     }
 }

@@ -32,26 +32,35 @@ final class HostTable {
         api.pointee.struct_size = UInt32(MemoryLayout<orchion_host_api>.size)
         api.pointee.abi_minor = UInt32(HostABI.minor)
         let me = Unmanaged.passUnretained(self).toOpaque()
-        api.pointee.log = unsafeBitCast(try bind(Signature.log, me, Self.log), to: (@convention(c) (Int32, UnsafePointer<CChar>?) -> Void).self)
-        api.pointee.metric = unsafeBitCast(try bind(Signature.metric, me, Self.metric), to: (@convention(c) (UnsafePointer<CChar>?, Double) -> Void).self)
-        api.pointee.clock_ns = unsafeBitCast(try bind(Signature.clock, me, Self.clock), to: (@convention(c) () -> UInt64).self)
-        api.pointee.config = unsafeBitCast(try bind(Signature.config, me, Self.lookup), to: (@convention(c) (UnsafePointer<CChar>?) -> UnsafePointer<CChar>?).self)
+        api.pointee.log = unsafeBitCast(
+            try bind(Signature.log, me, Self.log), to: (@convention(c) (Int32, UnsafePointer<CChar>?) -> Void).self)
+        api.pointee.metric = unsafeBitCast(
+            try bind(Signature.metric, me, Self.metric),
+            to: (@convention(c) (UnsafePointer<CChar>?, Double) -> Void).self)
+        api.pointee.clock_ns = unsafeBitCast(
+            try bind(Signature.clock, me, Self.clock), to: (@convention(c) () -> UInt64).self)
+        api.pointee.config = unsafeBitCast(
+            try bind(Signature.config, me, Self.lookup),
+            to: (@convention(c) (UnsafePointer<CChar>?) -> UnsafePointer<CChar>?).self)
     }
 
     deinit {
-        closures.forEach { ffi_closure_free($0) }
-        config.values.forEach { free($0) }
+        for closure in closures { ffi_closure_free(closure) }
+        for value in config.values { free(value) }
         api.deallocate()
     }
 
-    private typealias Handler = @convention(c) (
-        UnsafeMutablePointer<ffi_cif>?, UnsafeMutableRawPointer?,
-        UnsafeMutablePointer<UnsafeMutableRawPointer?>?, UnsafeMutableRawPointer?
-    ) -> Void
+    private typealias Handler =
+        @convention(c) (
+            UnsafeMutablePointer<ffi_cif>?, UnsafeMutableRawPointer?,
+            UnsafeMutablePointer<UnsafeMutableRawPointer?>?, UnsafeMutableRawPointer?
+        ) -> Void
 
     /// Allocates a closure for `signature` that calls `handler` with `me` and
     /// returns its executable address.
-    private func bind(_ signature: Signature, _ me: UnsafeMutableRawPointer, _ handler: Handler) throws(PluginError) -> UnsafeMutableRawPointer {
+    private func bind(_ signature: Signature, _ me: UnsafeMutableRawPointer, _ handler: Handler) throws(PluginError)
+        -> UnsafeMutableRawPointer
+    {
         var code: UnsafeMutableRawPointer?
         guard let closure = ffi_closure_alloc(MemoryLayout<ffi_closure>.size, &code), let code else {
             throw .callFailed(name: instance, function: "ffi_closure_alloc", status: -1, message: "out of memory")
@@ -60,7 +69,9 @@ final class HostTable {
         let status = ffi_prep_closure_loc(
             closure.assumingMemoryBound(to: ffi_closure.self), signature.cif, handler, me, code)
         guard status == FFI_OK else {
-            throw .callFailed(name: instance, function: "ffi_prep_closure_loc", status: Int32(status.rawValue), message: "libffi refused the closure")
+            throw .callFailed(
+                name: instance, function: "ffi_prep_closure_loc", status: Int32(status.rawValue),
+                message: "libffi refused the closure")
         }
         return code
     }
@@ -116,9 +127,11 @@ private final class Signature: @unchecked Sendable {
     }
 
     /// void log(int32_t level, const char *message)
-    static let log = Signature(returns: orchion_ffi_type_void(), [orchion_ffi_type_sint32(), orchion_ffi_type_pointer()])
+    static let log = Signature(
+        returns: orchion_ffi_type_void(), [orchion_ffi_type_sint32(), orchion_ffi_type_pointer()])
     /// void metric(const char *name, double value)
-    static let metric = Signature(returns: orchion_ffi_type_void(), [orchion_ffi_type_pointer(), orchion_ffi_type_double()])
+    static let metric = Signature(
+        returns: orchion_ffi_type_void(), [orchion_ffi_type_pointer(), orchion_ffi_type_double()])
     /// uint64_t clock_ns(void)
     static let clock = Signature(returns: orchion_ffi_type_uint64(), [])
     /// const char *config(const char *key)

@@ -28,7 +28,8 @@ enum PluginCall {
         var error = ErrorBuffer()
         let status = error.withBuffer { initialize(table.api, &state, $0, $1) }
         guard status == ORCHION_OK else {
-            throw .initFailed(file: info.file, name: info.name, status: Int32(bitPattern: status.rawValue), message: error.message)
+            throw .initFailed(
+                file: info.file, name: info.name, status: Int32(bitPattern: status.rawValue), message: error.message)
         }
         return state
     }

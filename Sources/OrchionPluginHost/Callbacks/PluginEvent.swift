@@ -1,6 +1,7 @@
 /// Severity of a plugin's log line.
 public enum PluginLogLevel: Int32, Sendable, Hashable, Codable {
-    case debug = 0, info, warn, error
+    case debug = 0
+    case info, warn, error
 }
 
 /// Something a plugin instance said through its host table.

@@ -19,11 +19,16 @@ public struct CheckReport: Sendable {
 public enum PluginCheck {
     /// Exercises `library` (either kind). Executors run real processes on `loop`,
     /// which must be running on another thread.
-    public static func run(_ library: PluginLibrary, loop: EventLoop, config: [String: String] = [:]) async -> CheckReport {
+    public static func run(_ library: PluginLibrary, loop: EventLoop, config: [String: String] = [:]) async
+        -> CheckReport
+    {
         var report = CheckReport()
         var events = 0
         let sink: PluginEventSink = { _, _ in events += 1 }
-        report.step(true, "descriptor: \(library.info.kind.rawValue) '\(library.info.name)' \(library.info.version), ABI \(library.info.abi)")
+        report.step(
+            true,
+            "descriptor: \(library.info.kind.rawValue) '\(library.info.name)' \(library.info.version), ABI \(library.info.abi)"
+        )
         switch library.info.kind {
         case .scheduler:
             do {
@@ -46,7 +51,10 @@ public enum PluginCheck {
         let batch = JobBatch(SyntheticCluster.jobs(64))
         let result = GuardedScheduler(plugin).schedule(batch, in: view)
         let ok = result.failure == nil && result.invalid.isEmpty
-        report.step(ok, "placed \(result.assignments.count) of 64 jobs on 32 nodes; \(result.pending.count) pending, \(result.invalid.count) invalid")
+        report.step(
+            ok,
+            "placed \(result.assignments.count) of 64 jobs on 32 nodes; \(result.pending.count) pending, \(result.invalid.count) invalid"
+        )
         for invalid in result.invalid.prefix(5) { report.lines.append("      \(invalid)") }
         if let failure = result.failure { report.lines.append("      \(failure)") }
 
@@ -76,9 +84,12 @@ public enum PluginCheck {
                 for (index, (_, spec, _, _)) in cases.enumerated() {
                     var output: [UInt8] = []
                     do {
-                        let runner = try JobRunner(loop: loop, executor: executor, spec: spec, onOutput: { _, bytes in
-                            output += bytes
-                        }) { outcome in
+                        let runner = try JobRunner(
+                            loop: loop, executor: executor, spec: spec,
+                            onOutput: { _, bytes in
+                                output += bytes
+                            }
+                        ) { outcome in
                             results[index] = .ran(outcome, String(decoding: output, as: UTF8.self))
                             if results.count == cases.count { finish((0..<cases.count).map { results[$0]! }) }
                         }
@@ -103,7 +114,8 @@ public enum PluginCheck {
                 report.step(
                     result.verdict == expected && result.timedOut == timedOut && outputOK,
                     "\(name): \(result.status), \(result.verdict.rawValue) (\(result.reason))"
-                        + (timedOut ? ", timed out" : "") + (name == "echo" ? ", output \(output.debugDescription)" : ""))
+                        + (timedOut ? ", timed out" : "")
+                        + (name == "echo" ? ", output \(output.debugDescription)" : ""))
             }
         }
     }

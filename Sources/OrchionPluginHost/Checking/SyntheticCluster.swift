@@ -13,8 +13,12 @@ public enum SyntheticCluster {
             let arm = random.next(4) == 0
             let cores = UInt64([2, 4, 8, 16, 32, 64][random.next(6)])
             let hasGPUs = index % 8 == 3
-            let gpuModel = [("nvidia", "NVIDIA H100", 80), ("nvidia", "NVIDIA GeForce RTX 4090", 24), ("amd", "AMD Instinct MI210", 64)][random.next(3)]
-            let gpus = hasGPUs
+            let gpuModel = [
+                ("nvidia", "NVIDIA H100", 80), ("nvidia", "NVIDIA GeForce RTX 4090", 24),
+                ("amd", "AMD Instinct MI210", 64),
+            ][random.next(3)]
+            let gpus =
+                hasGPUs
                 ? (0..<UInt32(1 + random.next(4))).map {
                     GPU(vendor: gpuModel.0, model: gpuModel.1, memoryBytes: UInt64(gpuModel.2) * gib, index: $0)
                 }

@@ -58,7 +58,9 @@ public final class ExecutorPlugin {
             var error = PluginCall.ErrorBuffer()
             let status = error.withBuffer { vtable.prepare(state, job, &launch, $0, $1) }
             guard status == ORCHION_OK else {
-                throw .callFailed(name: info.name, function: "prepare", status: Int32(bitPattern: status.rawValue), message: error.message)
+                throw .callFailed(
+                    name: info.name, function: "prepare", status: Int32(bitPattern: status.rawValue),
+                    message: error.message)
             }
             defer { vtable.release(state, &launch) }
             return try read(launch)
@@ -76,7 +78,8 @@ public final class ExecutorPlugin {
             throw invalid("found no argv or more than \(Self.maxEntries) entries, expected argv[0] at least")
         }
         guard let env = launch.env, let environment = Self.strings(env) else {
-            throw invalid("found no environment or more than \(Self.maxEntries) entries, expected a NULL-terminated list")
+            throw invalid(
+                "found no environment or more than \(Self.maxEntries) entries, expected a NULL-terminated list")
         }
         if let bad = environment.first(where: { !$0.contains("=") || $0.hasPrefix("=") }) {
             throw invalid("found environment entry '\(bad.prefix(40))', expected KEY=value")
@@ -130,7 +133,8 @@ private struct ExecJob {
             argv: argv, argc: spec.argv.count, env: nil, env_count: environment.count,
             cwd: spec.cwd.map(strings.keep), user: spec.user.map(strings.keep), timeout_ms: spec.timeoutMillis,
             resources: orchion_resources(
-                cpu_millis: resources.cpuMillis, memory_bytes: resources.memoryBytes, gpus: resources.gpus, reserved: 0))
+                cpu_millis: resources.cpuMillis, memory_bytes: resources.memoryBytes, gpus: resources.gpus, reserved: 0)
+        )
         return try withExtendedLifetime(strings) { () throws(E) -> T in
             try environment.withUnsafeBufferPointer { env throws(E) -> T in
                 job.env = env.baseAddress

@@ -29,7 +29,8 @@ struct ELFHeader {
         }
         guard count >= 20 else { throw .notELF(file: file, found: "a truncated ELF header") }
         // e_ident[EI_DATA] == 1 is little-endian; e_machine is at offset 18.
-        let machine = bytes[5] == 1
+        let machine =
+            bytes[5] == 1
             ? UInt16(bytes[18]) | UInt16(bytes[19]) << 8
             : UInt16(bytes[19]) | UInt16(bytes[18]) << 8
         return ELFHeader(wordSize: bytes[4], machine: machine)
@@ -38,22 +39,24 @@ struct ELFHeader {
     /// This process's own word size and machine.
     static var host: ELFHeader {
         #if arch(x86_64)
-        ELFHeader(wordSize: 2, machine: 62)
+            ELFHeader(wordSize: 2, machine: 62)
         #elseif arch(arm64)
-        ELFHeader(wordSize: 2, machine: 183)
+            ELFHeader(wordSize: 2, machine: 183)
         #elseif arch(arm)
-        ELFHeader(wordSize: 1, machine: 40)
+            ELFHeader(wordSize: 1, machine: 40)
         #elseif arch(riscv64)
-        ELFHeader(wordSize: 2, machine: 243)
+            ELFHeader(wordSize: 2, machine: 243)
         #else
-        ELFHeader(wordSize: MemoryLayout<Int>.size == 8 ? 2 : 1, machine: 0)
+            ELFHeader(wordSize: MemoryLayout<Int>.size == 8 ? 2 : 1, machine: 0)
         #endif
     }
 
     /// "64-bit x86_64", "32-bit arm", ...
     var summary: String {
         let bits = wordSize == 2 ? "64-bit" : wordSize == 1 ? "32-bit" : "class-\(wordSize)"
-        let names: [UInt16: String] = [3: "i386", 40: "arm", 62: "x86_64", 183: "aarch64", 243: "riscv", 8: "mips", 21: "ppc64"]
+        let names: [UInt16: String] = [
+            3: "i386", 40: "arm", 62: "x86_64", 183: "aarch64", 243: "riscv", 8: "mips", 21: "ppc64",
+        ]
         return "\(bits) \(names[machine] ?? "machine \(machine)")"
     }
 }

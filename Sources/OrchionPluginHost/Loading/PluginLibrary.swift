@@ -59,11 +59,14 @@ public final class PluginLibrary: @unchecked Sendable {
                 file: file, structName: "orchion_plugin_descriptor", found: size, expected: MinimumSize.descriptor)
         }
         let descriptor = pointer.pointee
-        guard let kind = PluginKind(raw: descriptor.kind) else { throw .unknownKind(file: file, found: descriptor.kind) }
+        guard let kind = PluginKind(raw: descriptor.kind) else {
+            throw .unknownKind(file: file, found: descriptor.kind)
+        }
         let name = descriptor.name.map { String(cString: $0) }
         guard let name, isValidName(name) else {
             throw .invalidDescriptor(
-                file: file, field: "name", expected: "1–63 characters of [a-z0-9-]", found: name.map { "'\($0)'" } ?? "NULL")
+                file: file, field: "name", expected: "1–63 characters of [a-z0-9-]",
+                found: name.map { "'\($0)'" } ?? "NULL")
         }
         guard let version = descriptor.version.map({ String(cString: $0) }), !version.isEmpty else {
             throw .invalidDescriptor(file: file, field: "version", expected: "a version string", found: "NULL or empty")
@@ -85,7 +88,9 @@ public final class PluginLibrary: @unchecked Sendable {
         case .scheduler:
             let table = vtable.load(as: orchion_scheduler_vtable.self)
             (name, minimum) = ("orchion_scheduler_vtable", MinimumSize.scheduler)
-            functions = [("init", table.`init` != nil), ("destroy", table.destroy != nil), ("place", table.place != nil)]
+            functions = [
+                ("init", table.`init` != nil), ("destroy", table.destroy != nil), ("place", table.place != nil),
+            ]
         case .executor:
             let table = vtable.load(as: orchion_executor_vtable.self)
             (name, minimum) = ("orchion_executor_vtable", MinimumSize.executor)
@@ -94,7 +99,9 @@ public final class PluginLibrary: @unchecked Sendable {
                 ("release", table.release != nil), ("classify", table.classify != nil),
             ]
         }
-        guard size >= minimum else { throw .structTooSmall(file: file, structName: name, found: size, expected: minimum) }
+        guard size >= minimum else {
+            throw .structTooSmall(file: file, structName: name, found: size, expected: minimum)
+        }
         if let missing = functions.first(where: { !$0.1 }) {
             throw .invalidDescriptor(file: file, field: "\(name).\(missing.0)", expected: "a function", found: "NULL")
         }

@@ -88,7 +88,8 @@ public final class PluginRegistry {
             entry = PluginEntry(file: file, info: nil, state: .refused(error))
         case .success(let library):
             if let existing = libraries[library.info.name] {
-                let error = PluginError.duplicateName(file: file, name: library.info.name, loadedFrom: existing.info.file)
+                let error = PluginError.duplicateName(
+                    file: file, name: library.info.name, loadedFrom: existing.info.file)
                 entry = PluginEntry(file: file, info: library.info, state: .refused(error))
             } else {
                 libraries[library.info.name] = library

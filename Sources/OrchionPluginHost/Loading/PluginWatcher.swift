@@ -67,22 +67,24 @@ public final class PluginWatcher {
         let files = registry.candidates(in: directories)
         guard !files.isEmpty else { return }
         loading = true
-        loop.queueWork({
-            files.map { file in (file, Result { () throws(PluginError) in try PluginLibrary.open(file) }) }
-        }, then: { [weak self] outcomes in
-            guard let self else { return }
-            for (file, outcome) in outcomes { onChange(registry.admit(file: file, outcome)) }
-            loading = false
-            if rescanRequested {
-                rescanRequested = false
-                rescan()
-            }
-        })
+        loop.queueWork(
+            {
+                files.map { file in (file, Result { () throws(PluginError) in try PluginLibrary.open(file) }) }
+            },
+            then: { [weak self] outcomes in
+                guard let self else { return }
+                for (file, outcome) in outcomes { onChange(registry.admit(file: file, outcome)) }
+                loading = false
+                if rescanRequested {
+                    rescanRequested = false
+                    rescan()
+                }
+            })
     }
 
     /// Stops watching and closes every handle.
     public func close() {
-        watchers.forEach { $0.close() }
+        for watcher in watchers { watcher.close() }
         watchers = []
         debounce?.close()
         debounce = nil

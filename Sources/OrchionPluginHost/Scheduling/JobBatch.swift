@@ -39,18 +39,20 @@ public final class JobBatch {
                 next += 1
             }
             let resources = requirements.resources
-            (cJobs + index).initialize(to: orchion_job(
-                id: strings.keep(job.id),
-                resources: orchion_resources(
-                    cpu_millis: resources.cpuMillis, memory_bytes: resources.memoryBytes,
-                    gpus: resources.gpus, reserved: 0),
-                gpu: orchion_gpu_request(
-                    count: requirements.gpu.count, reserved: 0,
-                    vendor: requirements.gpu.vendor.map(strings.keep), model: requirements.gpu.model.map(strings.keep),
-                    min_memory_bytes: requirements.gpu.minMemoryBytes),
-                arch: requirements.arch.map(strings.keep),
-                constraints: UnsafePointer(first), constraint_count: requirements.constraints.count,
-                priority: requirements.priority, reserved: 0))
+            (cJobs + index).initialize(
+                to: orchion_job(
+                    id: strings.keep(job.id),
+                    resources: orchion_resources(
+                        cpu_millis: resources.cpuMillis, memory_bytes: resources.memoryBytes,
+                        gpus: resources.gpus, reserved: 0),
+                    gpu: orchion_gpu_request(
+                        count: requirements.gpu.count, reserved: 0,
+                        vendor: requirements.gpu.vendor.map(strings.keep),
+                        model: requirements.gpu.model.map(strings.keep),
+                        min_memory_bytes: requirements.gpu.minMemoryBytes),
+                    arch: requirements.arch.map(strings.keep),
+                    constraints: UnsafePointer(first), constraint_count: requirements.constraints.count,
+                    priority: requirements.priority, reserved: 0))
         }
     }
 

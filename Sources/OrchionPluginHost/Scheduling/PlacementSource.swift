@@ -18,7 +18,7 @@ extension SchedulerPlugin: PlacementSource {
 /// default when a plugin is quarantined, and the benchmark's baseline.
 public final class BuiltinScheduler: PlacementSource {
     private var placer: Placer
-    private var answers: [orchion_placement] = []
+    private let buffer = PlacementBuffer()
 
     /// Creates a direct placer for `strategy`.
     public init(_ strategy: Strategy) {
@@ -28,15 +28,10 @@ public final class BuiltinScheduler: PlacementSource {
     public var strategyName: String { "built-in \(placer.strategy.rawValue)" }
 
     public func place(_ batch: JobBatch, in view: ClusterView) -> [PlacementAnswer] {
-        let count = batch.jobs.count
-        if answers.count < count { answers = Array(repeating: orchion_placement(), count: count) }
-        return answers.withUnsafeMutableBufferPointer { answers in
-            var out = orchion_placement_batch(
-                struct_size: UInt32(MemoryLayout<orchion_placement_batch>.size),
-                placement_size: UInt32(MemoryLayout<orchion_placement>.stride),
-                placements: answers.baseAddress, count: count)
-            view.withCView { cluster in batch.withCBatch { jobs in _ = placer.place(cluster: cluster, batch: jobs, out: &out) } }
-            return (0..<count).map { PlacementAnswer(answers[$0], from: strategyName) }
+        buffer.collect(batch.jobs.count, strategy: strategyName) { out in
+            view.withCView { cluster in
+                batch.withCBatch { jobs in _ = placer.place(cluster: cluster, batch: jobs, out: out) }
+            }
         }
     }
 }

@@ -34,8 +34,7 @@ public final class SchedulerPlugin {
     private let library: PluginLibrary
     private let table: HostTable
     private let state: UnsafeMutableRawPointer?
-    private var answers: UnsafeMutablePointer<orchion_placement>
-    private var answerCapacity = 0
+    private let buffer = PlacementBuffer()
 
     /// Runs the plugin's init with its own host table.
     public init(
@@ -48,40 +47,27 @@ public final class SchedulerPlugin {
         self.instance = instance ?? library.info.name
         table = try HostTable(instance: self.instance, config: config, sink: sink)
         state = try PluginCall.initialize(library.schedulerVTable.pointee.`init`, table: table, info: library.info)
-        answers = .allocate(capacity: 1)
     }
 
     deinit {
         library.schedulerVTable.pointee.destroy(state)
-        answers.deallocate()
     }
 
     /// Asks the plugin to place `batch` against `view`. Returns one raw
     /// answer per job in batch order; the caller must validate them.
     public func place(_ batch: JobBatch, in view: ClusterView) throws(PluginError) -> [PlacementAnswer] {
-        let count = batch.jobs.count
-        if count > answerCapacity {
-            answers.deallocate()
-            answers = .allocate(capacity: count)
-            answerCapacity = count
-        }
-        for index in 0..<count {
-            answers[index].node_index = -1
-            answers[index].reason.0 = 0
-        }
-        var out = orchion_placement_batch(
-            struct_size: UInt32(MemoryLayout<orchion_placement_batch>.size),
-            placement_size: UInt32(MemoryLayout<orchion_placement>.stride),
-            placements: answers, count: count)
-        var error = PluginCall.ErrorBuffer()
-        let status = view.withCView { cluster in
-            batch.withCBatch { jobs in
-                error.withBuffer { library.schedulerVTable.pointee.place(state, cluster, jobs, &out, $0, $1) }
+        try buffer.collect(batch.jobs.count, strategy: info.name) { out throws(PluginError) in
+            var error = PluginCall.ErrorBuffer()
+            let status = view.withCView { cluster in
+                batch.withCBatch { jobs in
+                    error.withBuffer { library.schedulerVTable.pointee.place(state, cluster, jobs, out, $0, $1) }
+                }
+            }
+            guard status == ORCHION_OK else {
+                throw .callFailed(
+                    name: info.name, function: "place", status: Int32(bitPattern: status.rawValue),
+                    message: error.message)
             }
         }
-        guard status == ORCHION_OK else {
-            throw .callFailed(name: info.name, function: "place", status: Int32(bitPattern: status.rawValue), message: error.message)
-        }
-        return (0..<count).map { PlacementAnswer(answers[$0], from: info.name) }
     }
 }
