@@ -19,31 +19,6 @@ private final class ExecInstance {
     }
 }
 
-/// The strings of one launch; freed by `release`.
-private final class LaunchStorage {
-    var strings: [UnsafeMutablePointer<CChar>?] = []
-    var arrays: [UnsafeMutablePointer<UnsafePointer<CChar>?>] = []
-
-    func keep(_ string: String) -> UnsafePointer<CChar> {
-        let copy = strdup(string)!
-        strings.append(copy)
-        return UnsafePointer(copy)
-    }
-
-    func keep(_ list: [String]) -> UnsafePointer<UnsafePointer<CChar>?> {
-        let array = UnsafeMutablePointer<UnsafePointer<CChar>?>.allocate(capacity: list.count + 1)
-        for (index, string) in list.enumerated() { array[index] = keep(string) }
-        array[list.count] = nil
-        arrays.append(array)
-        return UnsafePointer(array)
-    }
-
-    deinit {
-        for string in strings { free(string) }
-        for array in arrays { array.deallocate() }
-    }
-}
-
 private func string(_ pointer: UnsafePointer<CChar>?) -> String? { pointer.map { String(cString: $0) } }
 
 private let initialize: orchion_init_fn = { host, state, error, errorSize in
@@ -92,7 +67,7 @@ private let prepare:
                 environment[key] = value
             }
         }
-        let storage = LaunchStorage()
+        let storage = CStrings()
         launch.pointee.file = storage.keep(argv[0])
         launch.pointee.argv = storage.keep(argv)
         launch.pointee.env = storage.keep(environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" })
@@ -107,7 +82,7 @@ private let prepare:
 private let release: @convention(c) (UnsafeMutableRawPointer?, UnsafeMutablePointer<orchion_launch>?) -> Void = {
     _, launch in
     guard let data = launch?.pointee.plugin_data else { return }
-    Unmanaged<LaunchStorage>.fromOpaque(data).release()
+    Unmanaged<CStrings>.fromOpaque(data).release()
     launch?.pointee.plugin_data = nil
 }
 
@@ -144,16 +119,10 @@ private let descriptor: ConstantDescriptor = {
         to: orchion_executor_vtable(
             struct_size: UInt32(MemoryLayout<orchion_executor_vtable>.size), reserved: 0,
             init: initialize, destroy: destroy, prepare: prepare, release: release, classify: classify))
-    let descriptor = UnsafeMutablePointer<orchion_plugin_descriptor>.allocate(capacity: 1)
-    descriptor.initialize(
-        to: orchion_plugin_descriptor(
-            struct_size: UInt32(MemoryLayout<orchion_plugin_descriptor>.size),
-            abi_major: UInt16(ORCHION_PLUGIN_ABI_MAJOR), abi_minor: UInt16(ORCHION_PLUGIN_ABI_MINOR),
-            kind: Int32(ORCHION_KIND_EXECUTOR.rawValue), reserved: 0,
-            name: strdup("exec"), version: strdup("1.0.0"),
-            description: strdup("Runs a command or argv as a process with env, cwd, user and timeout"),
-            vtable: UnsafeRawPointer(vtable)))
-    return ConstantDescriptor(pointer: UnsafePointer(descriptor))
+    return .make(
+        kind: ORCHION_KIND_EXECUTOR, name: "exec", version: "1.0.0",
+        description: "Runs a command or argv as a process with env, cwd, user and timeout",
+        vtable: UnsafeRawPointer(vtable))
 }()
 
 /// The plugin's entry point (see orchion/plugin.h).

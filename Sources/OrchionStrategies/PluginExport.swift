@@ -1,4 +1,5 @@
 import COrchionPlugin
+import Glibc
 
 /// Copies `message` into a C buffer of `size` bytes, truncating and terminating it.
 public func copy(_ message: String, into buffer: UnsafeMutablePointer<CChar>?, size: Int) {
@@ -16,5 +17,23 @@ public struct ConstantDescriptor: @unchecked Sendable {
     /// Wraps a descriptor that will never be written again.
     public init(pointer: UnsafePointer<orchion_plugin_descriptor>) {
         self.pointer = pointer
+    }
+}
+
+extension ConstantDescriptor {
+    /// Builds a descriptor for the current ABI around `vtable`. The memory
+    /// lives as long as the image; call once per plugin.
+    public static func make(
+        kind: orchion_plugin_kind, name: String, version: String, description: String, vtable: UnsafeRawPointer
+    ) -> ConstantDescriptor {
+        let descriptor = UnsafeMutablePointer<orchion_plugin_descriptor>.allocate(capacity: 1)
+        descriptor.initialize(
+            to: orchion_plugin_descriptor(
+                struct_size: UInt32(MemoryLayout<orchion_plugin_descriptor>.size),
+                abi_major: UInt16(ORCHION_PLUGIN_ABI_MAJOR), abi_minor: UInt16(ORCHION_PLUGIN_ABI_MINOR),
+                kind: Int32(kind.rawValue), reserved: 0,
+                name: strdup(name), version: strdup(version), description: strdup(description),
+                vtable: vtable))
+        return ConstantDescriptor(pointer: UnsafePointer(descriptor))
     }
 }

@@ -1,5 +1,4 @@
 import COrchionPlugin
-import Glibc
 
 /// What the built-in scheduler plugins share: the vtable functions and the
 /// descriptor layout. Each plugin module owns its descriptor (a global of its
@@ -31,15 +30,9 @@ public enum SchedulerPluginGlue {
             to: orchion_scheduler_vtable(
                 struct_size: UInt32(MemoryLayout<orchion_scheduler_vtable>.size), reserved: 0,
                 init: initialize, destroy: destroy, place: place))
-        let descriptor = UnsafeMutablePointer<orchion_plugin_descriptor>.allocate(capacity: 1)
-        descriptor.initialize(
-            to: orchion_plugin_descriptor(
-                struct_size: UInt32(MemoryLayout<orchion_plugin_descriptor>.size),
-                abi_major: UInt16(ORCHION_PLUGIN_ABI_MAJOR), abi_minor: UInt16(ORCHION_PLUGIN_ABI_MINOR),
-                kind: Int32(ORCHION_KIND_SCHEDULER.rawValue), reserved: 0,
-                name: strdup(strategy.rawValue), version: strdup(version), description: strdup(description),
-                vtable: UnsafeRawPointer(vtable)))
-        return ConstantDescriptor(pointer: UnsafePointer(descriptor))
+        return .make(
+            kind: ORCHION_KIND_SCHEDULER, name: strategy.rawValue, version: version, description: description,
+            vtable: UnsafeRawPointer(vtable))
     }
 
     /// The body of each plugin's `init`: creates an instance for `strategy`.

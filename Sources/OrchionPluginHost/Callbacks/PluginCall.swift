@@ -19,18 +19,4 @@ enum PluginCall {
         }
     }
 
-    /// Calls a plugin's init with `table`, returning its state or the
-    /// plugin's own message as a `PluginError.initFailed`.
-    static func initialize(
-        _ initialize: orchion_init_fn, table: HostTable, info: PluginInfo
-    ) throws(PluginError) -> UnsafeMutableRawPointer? {
-        var state: UnsafeMutableRawPointer?
-        var error = ErrorBuffer()
-        let status = error.withBuffer { initialize(table.api, &state, $0, $1) }
-        guard status == ORCHION_OK else {
-            throw .initFailed(
-                file: info.file, name: info.name, status: Int32(bitPattern: status.rawValue), message: error.message)
-        }
-        return state
-    }
 }

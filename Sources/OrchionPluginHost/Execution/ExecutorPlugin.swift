@@ -1,6 +1,7 @@
 import COrchionPlugin
 import OrchionCore
 import OrchionLoop
+import OrchionStrategies
 
 /// How to start a job's process, as an executor plugin described it.
 public struct Launch: Sendable, Hashable {
@@ -23,12 +24,10 @@ public enum ExitClass: String, Sendable, Hashable, Codable {
 /// Threading: loop thread only; one call at a time.
 public final class ExecutorPlugin {
     /// What the descriptor says.
-    public let info: PluginInfo
+    public var info: PluginInfo { core.library.info }
     /// The name events from this instance are attributed to.
-    public let instance: String
-    private let library: PluginLibrary
-    private let table: HostTable
-    private let state: UnsafeMutableRawPointer?
+    public var instance: String { core.name }
+    private let core: PluginInstance
 
     /// Most argv or environment entries accepted from a plugin.
     static let maxEntries = 65_536
@@ -38,17 +37,14 @@ public final class ExecutorPlugin {
         _ library: PluginLibrary, instance: String? = nil, config: [String: String] = [:],
         sink: @escaping PluginEventSink = { _, _ in }
     ) throws(PluginError) {
-        precondition(library.info.kind == .executor, "\(library.info.name) is not an executor")
-        self.library = library
-        info = library.info
-        self.instance = instance ?? library.info.name
-        table = try HostTable(instance: self.instance, config: config, sink: sink)
-        state = try PluginCall.initialize(library.executorVTable.pointee.`init`, table: table, info: library.info)
+        let vtable = library.executorVTable.pointee
+        core = try PluginInstance(
+            library, kind: .executor, name: instance, config: config, sink: sink,
+            initialize: vtable.`init`, destroy: vtable.destroy)
     }
 
-    deinit { library.executorVTable.pointee.destroy(state) }
-
-    private var vtable: orchion_executor_vtable { library.executorVTable.pointee }
+    private var vtable: orchion_executor_vtable { core.library.executorVTable.pointee }
+    private var state: UnsafeMutableRawPointer? { core.state }
 
     /// Asks the plugin how to start `spec`, and checks what it answers.
     public func prepare(_ spec: JobSpec) throws(PluginError) -> Launch {

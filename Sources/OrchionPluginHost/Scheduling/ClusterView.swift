@@ -1,5 +1,6 @@
 import COrchionPlugin
 import OrchionCore
+import OrchionStrategies
 
 /// The cluster as scheduler plugins see it: a contiguous C array of
 /// `orchion_node`, kept up to date one node at a time (no copy per decision),

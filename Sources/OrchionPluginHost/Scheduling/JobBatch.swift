@@ -1,5 +1,6 @@
 import COrchionPlugin
 import OrchionCore
+import OrchionStrategies
 
 /// A job waiting for a node.
 public struct PendingJob: Sendable, Hashable {

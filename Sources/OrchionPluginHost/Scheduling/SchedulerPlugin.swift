@@ -28,12 +28,10 @@ public enum PlacementAnswer: Sendable, Hashable {
 /// Threading: loop thread only; one call at a time.
 public final class SchedulerPlugin {
     /// What the descriptor says.
-    public let info: PluginInfo
+    public var info: PluginInfo { core.library.info }
     /// The name events from this instance are attributed to.
-    public let instance: String
-    private let library: PluginLibrary
-    private let table: HostTable
-    private let state: UnsafeMutableRawPointer?
+    public var instance: String { core.name }
+    private let core: PluginInstance
     private let buffer = PlacementBuffer()
 
     /// Runs the plugin's init with its own host table.
@@ -41,16 +39,10 @@ public final class SchedulerPlugin {
         _ library: PluginLibrary, instance: String? = nil, config: [String: String] = [:],
         sink: @escaping PluginEventSink = { _, _ in }
     ) throws(PluginError) {
-        precondition(library.info.kind == .scheduler, "\(library.info.name) is not a scheduler")
-        self.library = library
-        info = library.info
-        self.instance = instance ?? library.info.name
-        table = try HostTable(instance: self.instance, config: config, sink: sink)
-        state = try PluginCall.initialize(library.schedulerVTable.pointee.`init`, table: table, info: library.info)
-    }
-
-    deinit {
-        library.schedulerVTable.pointee.destroy(state)
+        let vtable = library.schedulerVTable.pointee
+        core = try PluginInstance(
+            library, kind: .scheduler, name: instance, config: config, sink: sink,
+            initialize: vtable.`init`, destroy: vtable.destroy)
     }
 
     /// Asks the plugin to place `batch` against `view`. Returns one raw
@@ -60,7 +52,9 @@ public final class SchedulerPlugin {
             var error = PluginCall.ErrorBuffer()
             let status = view.withCView { cluster in
                 batch.withCBatch { jobs in
-                    error.withBuffer { library.schedulerVTable.pointee.place(state, cluster, jobs, out, $0, $1) }
+                    error.withBuffer {
+                        core.library.schedulerVTable.pointee.place(core.state, cluster, jobs, out, $0, $1)
+                    }
                 }
             }
             guard status == ORCHION_OK else {
