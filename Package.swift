@@ -28,15 +28,26 @@ let package = Package(
         .executable(name: "orchion-bench", targets: ["orchion-bench"]),
     ] + builtins.map(\.0),
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", exact: "1.39.0"),
     ],
     targets: [
         .systemLibrary(name: "CLibUV", pkgConfig: "libuv", providers: [.apt(["libuv1-dev"])]),
         .systemLibrary(name: "CFFI", pkgConfig: "libffi", providers: [.apt(["libffi-dev"])]),
         .systemLibrary(name: "COrchionPlugin"),
+        .systemLibrary(name: "CHTTPParser", providers: [.apt(["libhttp-parser-dev"])]),
+        .systemLibrary(name: "CNGHTTP2", pkgConfig: "libnghttp2", providers: [.apt(["libnghttp2-dev"])]),
         .target(name: "OrchionCore"),
         .target(name: "OrchionLoop", dependencies: ["CLibUV"]),
         .target(name: "OrchionStrategies", dependencies: ["COrchionPlugin"]),
+        .target(name: "OrchionProto", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]),
+        .target(
+            name: "OrchionWire",
+            dependencies: [
+                "OrchionLoop", "OrchionProto", "CHTTPParser", "CNGHTTP2",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
+        ),
         .target(
             name: "OrchionPluginHost",
             dependencies: ["OrchionCore", "OrchionLoop", "OrchionStrategies", "COrchionPlugin", "CFFI"]
@@ -58,6 +69,10 @@ let package = Package(
         .testTarget(
             name: "OrchionPluginHostTests",
             dependencies: ["OrchionPluginHost", "OrchionStrategies", "OrchionCore", "OrchionLoop", "TestSupport"]
+        ),
+        .testTarget(
+            name: "OrchionWireTests",
+            dependencies: ["OrchionWire", "OrchionProto", "OrchionLoop", "TestSupport"]
         ),
         .testTarget(name: "IntegrationTests", dependencies: ["TestSupport"]),
     ] + builtins.map(\.1)

@@ -8,9 +8,12 @@ import Synchronization
 /// is also a `SerialExecutor`, so an actor whose `unownedExecutor` is this
 /// loop runs on the loop thread and may use handles directly.
 ///
+/// It is a `TaskExecutor` too: `Task(executorPreference: loop)` runs a
+/// task's nonisolated code on the loop thread, with no thread hops.
+///
 /// Cross-thread wake-ups go through one `uv_async_t`. libuv coalesces
 /// `uv_async_send` calls, so the callback drains the whole queue each time.
-public final class EventLoop: SerialExecutor, @unchecked Sendable {
+public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable {
     /// The libuv loop. Use only on the loop thread.
     public let raw: UnsafeMutablePointer<uv_loop_t>
     private let wakeup: UnsafeMutablePointer<uv_async_t>
@@ -126,7 +129,8 @@ public final class EventLoop: SerialExecutor, @unchecked Sendable {
             if batch.isEmpty { return }
             for work in batch {
                 switch work {
-                case .job(let job): job.runSynchronously(on: asUnownedSerialExecutor())
+                case .job(let job):
+                    job.runSynchronously(isolatedTo: asUnownedSerialExecutor(), taskExecutor: asUnownedTaskExecutor())
                 case .closure(let body): body()
                 }
             }

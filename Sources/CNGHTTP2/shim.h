@@ -1,0 +1,4 @@
+#ifndef ORCHION_CNGHTTP2_SHIM_H
+#define ORCHION_CNGHTTP2_SHIM_H
+#include <nghttp2/nghttp2.h>
+#endif

@@ -1,0 +1,52 @@
+/// One HTTP/1.1 request, complete with its body.
+public struct HTTPRequest: Sendable {
+    /// "GET", "POST", ...
+    public var method: String
+    /// The request target as sent: path and query.
+    public var target: String
+    /// Header fields in arrival order; names as sent.
+    public var headers: [(name: String, value: String)]
+    public var body: [UInt8]
+    /// Whether the connection may carry another request after this one.
+    public var keepAlive: Bool
+
+    /// The path part of the target, percent-decoded.
+    public var path: String {
+        let raw = target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+        return percentDecoded(String(raw))
+    }
+
+    /// The query parameters (last value wins), percent-decoded.
+    public var query: [String: String] {
+        guard let mark = target.firstIndex(of: "?") else { return [:] }
+        var result: [String: String] = [:]
+        for pair in target[target.index(after: mark)...].split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            result[percentDecoded(String(parts[0]))] = parts.count > 1 ? percentDecoded(String(parts[1])) : ""
+        }
+        return result
+    }
+
+    /// The first value of header `name`, compared case-insensitively.
+    public func header(_ name: String) -> String? {
+        headers.first { $0.name.lowercased() == name.lowercased() }?.value
+    }
+}
+
+/// Decodes %XX escapes and "+" (as a space in queries); malformed escapes stay as they are.
+func percentDecoded(_ text: String) -> String {
+    guard text.contains("%") || text.contains("+") else { return text }
+    var bytes: [UInt8] = []
+    var input = Array(text.utf8)[...]
+    while let byte = input.popFirst() {
+        if byte == UInt8(ascii: "%"), input.count >= 2,
+            let value = UInt8(String(decoding: input.prefix(2), as: UTF8.self), radix: 16)
+        {
+            bytes.append(value)
+            input = input.dropFirst(2)
+        } else {
+            bytes.append(byte == UInt8(ascii: "+") ? UInt8(ascii: " ") : byte)
+        }
+    }
+    return String(decoding: bytes, as: UTF8.self)
+}

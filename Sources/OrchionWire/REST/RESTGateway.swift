@@ -1,0 +1,257 @@
+import OrchionLoop
+import OrchionProto
+import SwiftProtobuf
+
+/// The REST/JSON face of `ControlServiceHandler`: routes, protobuf's
+/// canonical JSON mapping both ways, bearer-token auth, JSON errors, and
+/// Server-Sent Events for the streaming calls. See control.proto for the routes.
+///
+/// Threading: `handle` is called on the loop thread; calls run as tasks on the loop.
+public final class RESTGateway: Sendable {
+    private let loop: EventLoop
+    private let service: any ControlServiceHandler
+    private let authenticator: Authenticator
+
+    public init(loop: EventLoop, service: any ControlServiceHandler, authenticator: Authenticator) {
+        self.loop = loop
+        self.service = service
+        self.authenticator = authenticator
+    }
+
+    /// Answers one request.
+    public func handle(_ request: HTTPRequest, _ responder: HTTPResponder) {
+        let path = request.path
+        if path == "/healthz" {
+            return responder.send(.json(200, Array("{\"status\":\"SERVING\"}".utf8)))
+        }
+        let context: CallContext
+        do throws(RPCError) {
+            let principal = try authenticator.authenticate(request.header("Authorization"))
+            guard case .client = principal else {
+                throw RPCError(.permissionDenied, "the agent join token cannot call the control API")
+            }
+            context = CallContext(principal: principal)
+        } catch {
+            var response = error.httpResponse
+            if error.code == .unauthenticated { response.headers.append(("WWW-Authenticate", "Bearer")) }
+            return responder.send(response)
+        }
+        do {
+            try route(request, path: path, context: context, responder)
+        } catch {
+            responder.send(httpResponse(for: error))
+        }
+    }
+
+    private func route(_ request: HTTPRequest, path: String, context: CallContext, _ responder: HTTPResponder) throws {
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count >= 3, parts[0].isEmpty, parts[1] == "v1" else { throw notFound(path) }
+        let (resource, id, verb) = Self.split(parts)
+        let service = self.service
+        switch (resource, id, verb, parts.count) {
+        case ("nodes", nil, nil, 3):
+            try allow(request, "GET")
+            let message = try Self.decode(Orchion_V1_ListNodesRequest.self, query: request.query)
+            unary(responder) { try await service.listNodes(message, context: context) }
+        case ("nodes", let id?, nil, 4):
+            try allow(request, "GET")
+            unary(responder) { try await service.getNode(.with { $0.id = id }, context: context) }
+        case ("nodes", let id?, "drain", 4):
+            try allow(request, "POST")
+            unary(responder) { try await service.drainNode(.with { $0.id = id }, context: context) }
+        case ("jobs", nil, nil, 3) where request.method == "POST":
+            guard !request.body.isEmpty else {
+                throw RPCError(.invalidArgument, "expected a SubmitJobRequest JSON body, found none")
+            }
+            try Self.requireJSON(request)
+            let message = try Self.decode(Orchion_V1_SubmitJobRequest.self, body: request.body)
+            unary(responder) { try await service.submitJob(message, context: context) }
+        case ("jobs", nil, nil, 3):
+            try allow(request, "GET", "POST")
+            let message = try Self.decode(Orchion_V1_ListJobsRequest.self, query: request.query)
+            unary(responder) { try await service.listJobs(message, context: context) }
+        case ("jobs", let id?, nil, 4):
+            try allow(request, "GET")
+            unary(responder) { try await service.getJob(.with { $0.id = id }, context: context) }
+        case ("jobs", let id?, "cancel", 4):
+            try allow(request, "POST")
+            var message =
+                request.body.isEmpty
+                ? Orchion_V1_CancelJobRequest() : try Self.decode(Orchion_V1_CancelJobRequest.self, body: request.body)
+            message.id = id
+            unary(responder) { [message] in try await service.cancelJob(message, context: context) }
+        case ("jobs", let id?, nil, 5) where parts[4] == "logs":
+            try allow(request, "GET")
+            var message = try Self.decode(Orchion_V1_FollowLogsRequest.self, query: request.query)
+            message.jobID = id
+            events(responder, event: "log") { [message] stream in
+                try await service.followLogs(message, context: context, stream: stream)
+            }
+        case ("events", nil, nil, 3):
+            try allow(request, "GET")
+            let message = try Self.decode(Orchion_V1_WatchEventsRequest.self, query: request.query)
+            events(responder, event: "job") { stream in
+                try await service.watchEvents(message, context: context, stream: stream)
+            }
+        case ("plugins", nil, nil, 3):
+            try allow(request, "GET")
+            unary(responder) { try await service.listPlugins(Orchion_V1_ListPluginsRequest(), context: context) }
+        default:
+            throw notFound(path)
+        }
+    }
+
+    /// `/v1/<resource>/<id>[:verb]/...` → resource, id, verb.
+    private static func split(_ parts: [String]) -> (String, String?, String?) {
+        guard parts.count >= 4 else { return (parts[2], nil, nil) }
+        let segment = parts[3]
+        if let colon = segment.lastIndex(of: ":") {
+            return (parts[2], String(segment[..<colon]), String(segment[segment.index(after: colon)...]))
+        }
+        return (parts[2], segment.isEmpty ? nil : segment, nil)
+    }
+
+    private func notFound(_ path: String) -> RPCError { RPCError(.notFound, "no route for \(path)") }
+
+    private func allow(_ request: HTTPRequest, _ methods: String...) throws {
+        guard methods.contains(request.method) else {
+            throw MethodNotAllowed(method: request.method, allowed: methods)
+        }
+    }
+
+    /// Bodies are JSON. Also accepted: no Content-Type, and curl's default
+    /// for `-d` (`application/x-www-form-urlencoded`), so `curl -d '{…}'` works.
+    private static func requireJSON(_ request: HTTPRequest) throws {
+        let accepted = ["application/json", "application/x-www-form-urlencoded"]
+        if let type = request.header("Content-Type"), !accepted.contains(where: type.lowercased().hasPrefix) {
+            throw RPCError(.invalidArgument, "expected Content-Type application/json, found \(type)")
+        }
+    }
+
+    private static func decode<M: SwiftProtobuf.Message>(_ type: M.Type, body: [UInt8]) throws -> M {
+        do {
+            return try M(jsonUTF8Bytes: body)
+        } catch {
+            throw RPCError(.invalidArgument, "invalid JSON for \(M.protoMessageName): \(error)")
+        }
+    }
+
+    /// Query parameters become a JSON object, decoded with protobuf's JSON rules
+    /// (so unknown parameters are refused like unknown fields).
+    private static func decode<M: SwiftProtobuf.Message>(_ type: M.Type, query: [String: String]) throws -> M {
+        let fields = query.sorted { $0.key < $1.key }.map { key, value in
+            let literal = value == "true" || value == "false" || (!value.isEmpty && value.allSatisfy(\.isNumber))
+            return jsonString(key) + ":" + (literal ? value : jsonString(value))
+        }
+        do {
+            return try M(jsonString: "{" + fields.joined(separator: ",") + "}")
+        } catch {
+            throw RPCError(.invalidArgument, "invalid query for \(M.protoMessageName): \(error)")
+        }
+    }
+
+    // MARK: Calls
+
+    private func unary<Reply: SwiftProtobuf.Message>(
+        _ responder: HTTPResponder, _ call: @escaping @Sendable () async throws -> Reply
+    ) {
+        let bound = LoopBound(responder, loop: loop)
+        let task = Task(executorPreference: loop) {
+            let response: HTTPResponse
+            do {
+                response = .json(200, try await call().jsonUTF8Bytes())
+            } catch {
+                response = httpResponse(for: error)
+            }
+            bound.wrapped.send(response)
+        }
+        responder.onCancel = { task.cancel() }
+    }
+
+    /// Runs a server-streaming call as Server-Sent Events: each message is an
+    /// event named `event` carrying its JSON. The stream starts with the first
+    /// message, so an early error is a plain JSON error; a later one ends the
+    /// stream with an `error` event.
+    private func events<Message: SwiftProtobuf.Message>(
+        _ responder: HTTPResponder, event: String,
+        _ call: @escaping @Sendable (ResponseStream<Message>) async throws -> Void
+    ) {
+        let state = LoopBound(EventState(responder), loop: loop)
+        let stream = ResponseStream<Message> { message in
+            let json: [UInt8] = try message.jsonUTF8Bytes()
+            try await state.wrapped.send(event: event, data: String(decoding: json, as: UTF8.self))
+        }
+        let task = Task(executorPreference: loop) {
+            do {
+                try await call(stream)
+                state.wrapped.finish(error: nil)
+            } catch {
+                state.wrapped.finish(error: RPCError.from(error))
+            }
+        }
+        responder.onCancel = { state.wrapped.cancel(task) }
+    }
+}
+
+/// A method the route does not accept: 405 with an Allow header.
+private struct MethodNotAllowed: Error {
+    let method: String
+    let allowed: [String]
+}
+
+/// The HTTP answer for an error thrown while routing or calling.
+private func httpResponse(for error: any Error) -> HTTPResponse {
+    guard let error = error as? MethodNotAllowed else { return RPCError.from(error).httpResponse }
+    var response = RPCError.json(
+        code: "INVALID_ARGUMENT",
+        message: "method \(error.method) not allowed: expected \(error.allowed.joined(separator: " or "))", status: 405)
+    response.headers.append(("Allow", error.allowed.joined(separator: ", ")))
+    return response
+}
+
+/// The state of one SSE call, on the loop thread.
+private final class EventState {
+    private let responder: HTTPResponder
+    private var stream: EventStream?
+    private var waiter: CheckedContinuation<Void, Never>?
+    private var cancelled = false
+
+    init(_ responder: HTTPResponder) { self.responder = responder }
+
+    func send(event: String, data: String) async throws {
+        if cancelled { throw CancellationError() }
+        let stream = self.stream ?? responder.startEventStream()
+        self.stream = stream
+        guard !stream.send(event: event, data: data) else { return }
+        await withCheckedContinuation { continuation in
+            waiter = continuation
+            stream.onWritable = { [weak self] in self?.wake() }
+        }
+        if cancelled { throw CancellationError() }
+    }
+
+    private func wake() {
+        let waiter = self.waiter
+        self.waiter = nil
+        waiter?.resume()
+    }
+
+    func finish(error: RPCError?) {
+        guard !cancelled else { return }
+        guard let stream else {
+            return responder.send(error?.httpResponse ?? .json(200, []))
+        }
+        if let error {
+            stream.send(
+                event: "error",
+                data: "{\"code\":\(jsonString(error.code.name)),\"message\":\(jsonString(error.message))}")
+        }
+        stream.finish()
+    }
+
+    func cancel(_ task: Task<Void, Never>) {
+        cancelled = true
+        task.cancel()
+        wake()
+    }
+}

@@ -1,0 +1,62 @@
+import OrchionProto
+
+/// What one call knows about its caller.
+public struct CallContext: Sendable {
+    /// The authenticated caller.
+    public let principal: Principal
+    /// When the caller stops waiting, if it said (gRPC `grpc-timeout`).
+    public let deadline: ContinuousClock.Instant?
+
+    public init(principal: Principal, deadline: ContinuousClock.Instant? = nil) {
+        self.principal = principal
+        self.deadline = deadline
+    }
+}
+
+/// Sends the messages of a server-streaming call, with backpressure: `send`
+/// suspends while the peer's socket is full and throws `CancellationError`
+/// once the peer has gone.
+public struct ResponseStream<Message: Sendable>: Sendable {
+    private let write: @Sendable (Message) async throws -> Void
+
+    public init(_ write: @escaping @Sendable (Message) async throws -> Void) {
+        self.write = write
+    }
+
+    public func send(_ message: Message) async throws { try await write(message) }
+}
+
+/// The control API, implemented by the server and served by both faces
+/// (gRPC and REST/JSON). Throw `RPCError` for an answer the caller should
+/// see; any other error becomes INTERNAL without its details.
+///
+/// Calls arrive as tasks that run on the event loop (`executorPreference`).
+public protocol ControlServiceHandler: Sendable {
+    func listNodes(_ request: Orchion_V1_ListNodesRequest, context: CallContext) async throws
+        -> Orchion_V1_ListNodesResponse
+    func getNode(_ request: Orchion_V1_GetNodeRequest, context: CallContext) async throws -> Orchion_V1_Node
+    func drainNode(_ request: Orchion_V1_DrainNodeRequest, context: CallContext) async throws -> Orchion_V1_Node
+    func submitJob(_ request: Orchion_V1_SubmitJobRequest, context: CallContext) async throws -> Orchion_V1_Job
+    func listJobs(_ request: Orchion_V1_ListJobsRequest, context: CallContext) async throws
+        -> Orchion_V1_ListJobsResponse
+    func getJob(_ request: Orchion_V1_GetJobRequest, context: CallContext) async throws -> Orchion_V1_Job
+    func cancelJob(_ request: Orchion_V1_CancelJobRequest, context: CallContext) async throws -> Orchion_V1_Job
+    func followLogs(
+        _ request: Orchion_V1_FollowLogsRequest, context: CallContext, stream: ResponseStream<Orchion_V1_LogChunk>
+    ) async throws
+    func watchEvents(
+        _ request: Orchion_V1_WatchEventsRequest, context: CallContext, stream: ResponseStream<Orchion_V1_JobEvent>
+    ) async throws
+    func listPlugins(_ request: Orchion_V1_ListPluginsRequest, context: CallContext) async throws
+        -> Orchion_V1_ListPluginsResponse
+}
+
+extension RPCError {
+    /// `error` as the caller may see it: RPC errors as they are, cancellation
+    /// as CANCELLED, anything else as INTERNAL without details.
+    static func from(_ error: any Error) -> RPCError {
+        if let error = error as? RPCError { return error }
+        if error is CancellationError { return RPCError(.cancelled, "the call was cancelled") }
+        return RPCError(.internal, "internal error")
+    }
+}

@@ -1,0 +1,46 @@
+/// Who a bearer token belongs to.
+public enum Principal: Sendable, Hashable {
+    /// An agent, with the join token.
+    case agent
+    /// A client (CLI, dashboard, tools), with an API token of this name.
+    case client(String)
+}
+
+/// Checks bearer tokens: the agent join token and named client API tokens.
+///
+/// Comparison takes the same time whatever the token and wherever it
+/// differs: every configured token is compared in full. Tokens are never
+/// logged or echoed; errors say only that a token is missing or wrong.
+public struct Authenticator: Sendable {
+    private let tokens: [(Principal, [UInt8])]
+
+    /// `clientTokens` maps a name (for audit) to its token.
+    public init(joinToken: String?, clientTokens: [String: String]) {
+        var tokens = clientTokens.sorted { $0.key < $1.key }.map { (Principal.client($0.key), Array($0.value.utf8)) }
+        if let joinToken { tokens.append((.agent, Array(joinToken.utf8))) }
+        self.tokens = tokens.filter { !$0.1.isEmpty }
+    }
+
+    /// The principal for an `Authorization` header value, or an UNAUTHENTICATED error.
+    public func authenticate(_ authorization: String?) throws(RPCError) -> Principal {
+        guard let authorization, authorization.count > 7, authorization.prefix(7).lowercased() == "bearer " else {
+            throw RPCError(.unauthenticated, "missing bearer token: expected 'Authorization: Bearer <token>'")
+        }
+        let presented = Array(authorization.utf8.dropFirst(7))
+        var found: Principal?
+        for (principal, token) in tokens where Self.constantTimeEqual(token, presented) && found == nil {
+            found = principal
+        }
+        guard let found else { throw RPCError(.unauthenticated, "invalid bearer token") }
+        return found
+    }
+
+    /// Compares in time that depends only on the lengths.
+    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        var difference = UInt8(truncatingIfNeeded: a.count ^ b.count)
+        for index in 0..<max(a.count, b.count) {
+            difference |= (index < a.count ? a[index] : 0) ^ (index < b.count ? b[index] : 0)
+        }
+        return difference == 0
+    }
+}

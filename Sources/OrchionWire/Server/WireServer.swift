@@ -1,0 +1,75 @@
+import OrchionLoop
+
+/// One listening port for every protocol: each connection is HTTP/2 with
+/// prior knowledge (gRPC) when it opens with the HTTP/2 preface
+/// `PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n`, and HTTP/1.1 otherwise.
+///
+/// Threading: loop thread only.
+public final class WireServer {
+    /// Starts serving an HTTP/2 connection, given its socket and the bytes read so far.
+    public typealias HTTP2Starter = (TCPConnection, [UInt8]) -> Void
+
+    private let listener: TCPListener
+    /// The address actually bound (with the real port when 0 was asked for).
+    public let address: SocketAddress
+
+    static let preface = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8)
+
+    /// Binds `address` (loopback by default in every caller) and serves.
+    public init(
+        loop: EventLoop, address: SocketAddress, limits: WireLimits = WireLimits(),
+        http1: @escaping HTTPHandler, http2: @escaping HTTP2Starter
+    ) throws(LoopError) {
+        listener = try TCPListener(loop: loop, address: address)
+        self.address = listener.address ?? address
+        try listener.listen { accepted in
+            guard case .success(let connection) = accepted else { return }
+            connection.setNoDelay(true)
+            Sniffer.start(connection, limits: limits, http1: http1, http2: http2)
+        }
+    }
+
+    /// Stops accepting; open connections finish on their own.
+    public func close() { listener.close() }
+}
+
+/// Reads just enough of a new connection to tell the two protocols apart.
+private enum Sniffer {
+    static func start(
+        _ connection: TCPConnection, limits: WireLimits, http1: @escaping HTTPHandler,
+        http2: @escaping WireServer.HTTP2Starter
+    ) {
+        guard let timer = try? Timer(loop: connection.loop) else { return connection.close() }
+        var seen: [UInt8] = []
+        func handOver(_ start: () throws -> Void) {
+            connection.stopReading()
+            timer.close()
+            do { try start() } catch { connection.close() }
+        }
+        timer.start(after: limits.requestTimeoutMillis) {
+            timer.close()
+            connection.close()
+        }
+        do {
+            try connection.startReading { event in
+                guard case .data(let bytes) = event else {
+                    timer.close()
+                    return connection.close()
+                }
+                seen += bytes
+                let preface = WireServer.preface
+                let compared = min(seen.count, preface.count)
+                if seen.prefix(compared).elementsEqual(preface.prefix(compared)) {
+                    if seen.count >= preface.count { handOver { http2(connection, seen) } }
+                    return
+                }
+                handOver {
+                    _ = try HTTP1Connection(stream: connection, limits: limits, handler: http1, initialBytes: seen)
+                }
+            }
+        } catch {
+            timer.close()
+            connection.close()
+        }
+    }
+}

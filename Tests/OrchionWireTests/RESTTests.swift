@@ -1,0 +1,128 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// The REST/JSON face over HTTP/1.1, as curl sees it.
+@Suite(.serialized) struct RESTTests {
+    private func json(_ text: String) throws -> [String: Any] {
+        try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+    }
+
+    @Test func healthNeedsNoTokenAndEverythingElseDoes() async throws {
+        let fixture = try await WireFixture()
+        let health = try fixture.curl(["\(fixture.base)/healthz"], token: nil)
+        #expect(health.stdout == "{\"status\":\"SERVING\"}")
+        let missing = try fixture.curl(["-i", "\(fixture.base)/v1/nodes"], token: nil)
+        #expect(missing.stdout.hasPrefix("HTTP/1.1 401 Unauthorized"))
+        #expect(missing.stdout.contains("WWW-Authenticate: Bearer"))
+        #expect(missing.stdout.contains("{\"code\":\"UNAUTHENTICATED\",\"message\":\"missing bearer token"))
+        let wrong = try fixture.curl(["\(fixture.base)/v1/nodes"], token: "client-token-0123456788")
+        #expect(wrong.stdout == "{\"code\":\"UNAUTHENTICATED\",\"message\":\"invalid bearer token\"}")
+        #expect(!wrong.stdout.contains("0123456788"), "tokens are never echoed")
+        let agent = try fixture.curl(
+            ["-o", "/dev/null", "-w", "%{http_code}", "\(fixture.base)/v1/nodes"], token: WireFixture.joinToken)
+        #expect(agent.stdout == "403")
+        try await fixture.stop()
+    }
+
+    @Test func nodesInCanonicalJSON() async throws {
+        let fixture = try await WireFixture()
+        let list = try json(try fixture.curl(["\(fixture.base)/v1/nodes"]).stdout)
+        let node = try #require((list["nodes"] as? [[String: Any]])?.first)
+        #expect(node["id"] as? String == "n1")
+        #expect(node["state"] as? String == "NODE_STATE_READY")
+        #expect(
+            (node["capacity"] as? [String: Any])?["cpuMillis"] as? String == "4000",
+            "uint64 is a string in protobuf JSON")
+        #expect((node["labels"] as? [String: String]) == ["zone": "attic"])
+
+        let one = try json(try fixture.curl(["\(fixture.base)/v1/nodes/n1"]).stdout)
+        #expect(one["hostname"] as? String == "pi-01")
+        let missing = try fixture.curl(["-w", " %{http_code}", "\(fixture.base)/v1/nodes/nope"])
+        #expect(missing.stdout == "{\"code\":\"NOT_FOUND\",\"message\":\"node nope not found\"} 404")
+        let drained = try json(try fixture.curl(["-X", "POST", "\(fixture.base)/v1/nodes/n1:drain"]).stdout)
+        #expect(drained["state"] as? String == "NODE_STATE_DRAINING")
+        try await fixture.stop()
+    }
+
+    @Test func jobsSubmitListGetCancel() async throws {
+        let fixture = try await WireFixture()
+        let body = #"{"spec":{"command":"echo hi","resources":{"cpuMillis":"500"},"env":{"A":"1"}},"requestId":"r1"}"#
+        let submitted = try json(
+            try fixture.curl(["-H", "Content-Type: application/json", "-d", body, "\(fixture.base)/v1/jobs"]).stdout)
+        #expect(submitted["id"] as? String == "job-1")
+        #expect(submitted["state"] as? String == "JOB_STATE_PENDING")
+        #expect((submitted["spec"] as? [String: Any])?["command"] as? String == "echo hi")
+
+        let listed = try json(try fixture.curl(["\(fixture.base)/v1/jobs?state=JOB_STATE_PENDING"]).stdout)
+        #expect((listed["jobs"] as? [[String: Any]])?.count == 1)
+        let none = try fixture.curl(["\(fixture.base)/v1/jobs?state=JOB_STATE_FAILED"])
+        #expect(none.stdout == "{}", "empty lists are omitted in canonical JSON")
+        let got = try json(try fixture.curl(["\(fixture.base)/v1/jobs/job-1"]).stdout)
+        #expect(got["id"] as? String == "job-1")
+        let cancelled = try json(
+            try fixture.curl(["-d", #"{"reason":"changed my mind"}"#, "\(fixture.base)/v1/jobs/job-1:cancel"]).stdout)
+        #expect(cancelled["state"] as? String == "JOB_STATE_CANCELLED")
+        #expect(cancelled["reason"] as? String == "changed my mind")
+        let plugins = try fixture.curl(["\(fixture.base)/v1/plugins"])
+        #expect(plugins.stdout.contains("\"name\":\"bin-packing\""))
+        try await fixture.stop()
+    }
+
+    @Test func typosAndBadInputGetClearErrors() async throws {
+        let fixture = try await WireFixture()
+        let typo = try fixture.curl([
+            "-w", " %{http_code}", "-d", #"{"spec":{"comand":"echo hi"}}"#, "\(fixture.base)/v1/jobs",
+        ])
+        #expect(
+            typo.stdout.hasPrefix(
+                "{\"code\":\"INVALID_ARGUMENT\",\"message\":\"invalid JSON for orchion.v1.SubmitJobRequest"))
+        #expect(typo.stdout.contains("comand") && typo.stdout.hasSuffix(" 400"))
+        let broken = try fixture.curl(["-w", " %{http_code}", "-d", "{not json", "\(fixture.base)/v1/jobs"])
+        #expect(broken.stdout.hasSuffix(" 400"))
+        let neither = try fixture.curl(["-d", #"{"spec":{}}"#, "\(fixture.base)/v1/jobs"])
+        #expect(
+            neither.stdout
+                == "{\"code\":\"INVALID_ARGUMENT\",\"message\":\"spec: expected exactly one of command and argv\"}")
+        let wrongType = try fixture.curl([
+            "-w", " %{http_code}", "-H", "Content-Type: text/plain", "-d", "{}", "\(fixture.base)/v1/jobs",
+        ])
+        #expect(wrongType.stdout.contains("expected Content-Type application/json, found text/plain"))
+        let unknownQuery = try fixture.curl(["-w", " %{http_code}", "\(fixture.base)/v1/jobs?stat=RUNNING"])
+        #expect(
+            unknownQuery.stdout.contains("invalid query for orchion.v1.ListJobsRequest")
+                && unknownQuery.stdout.hasSuffix(" 400"))
+        let method = try fixture.curl(["-i", "-X", "DELETE", "\(fixture.base)/v1/nodes"])
+        #expect(method.stdout.hasPrefix("HTTP/1.1 405") && method.stdout.contains("Allow: GET"))
+        let unknown = try fixture.curl(["-w", " %{http_code}", "\(fixture.base)/v2/anything"])
+        #expect(unknown.stdout == "{\"code\":\"NOT_FOUND\",\"message\":\"no route for /v2/anything\"} 404")
+        try await fixture.stop()
+    }
+
+    @Test func logsAndEventsStreamAsServerSentEvents() async throws {
+        let fixture = try await WireFixture()
+        _ = try fixture.curl(["-d", #"{"spec":{"argv":["true"]}}"#, "\(fixture.base)/v1/jobs"])
+        let logs = try fixture.curl(["-N", "\(fixture.base)/v1/jobs/job-1/logs"])
+        let events = logs.stdout.components(separatedBy: "\n\n").filter { !$0.isEmpty }
+        #expect(events.count == 3)
+        #expect(
+            events.first
+                == "event: log\ndata: {\"jobId\":\"job-1\",\"attempt\":1,\"stream\":\"LOG_STREAM_STDOUT\",\"data\":\"b25lCg==\"}"
+        )
+        let missing = try fixture.curl(["-w", " %{http_code}", "\(fixture.base)/v1/jobs/nope/logs"])
+        #expect(
+            missing.stdout == "{\"code\":\"NOT_FOUND\",\"message\":\"job nope not found\"} 404",
+            "an early error is plain JSON")
+
+        // A follower that hangs up: the server's task sees cancellation.
+        let follow = try fixture.curl(["-N", "--max-time", "0.5", "\(fixture.base)/v1/jobs/job-1/logs?follow=true"])
+        #expect(follow.stdout.contains("dGljawo="), "ticks arrive while following")
+        let watch = try fixture.curl(["-N", "--max-time", "0.3", "\(fixture.base)/v1/events?after=41"])
+        #expect(
+            watch.stdout.hasPrefix(
+                "event: job\ndata: {\"jobId\":\"job-1\",\"state\":\"JOB_STATE_RUNNING\",\"sequence\":\"42\"}"))
+        for _ in 0..<100 where fixture.control.cancelledStreams < 2 { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(fixture.control.cancelledStreams == 2)
+        try await fixture.stop()
+    }
+}

@@ -1,0 +1,57 @@
+import Foundation
+import OrchionLoop
+import OrchionWire
+import TestSupport
+
+/// A real WireServer on 127.0.0.1 (a free port) serving TestControl, on its own loop thread.
+final class WireFixture: @unchecked Sendable {
+    static let clientToken = "client-token-0123456789"
+    static let joinToken = "join-token-9876543210"
+
+    let control = TestControl()
+    let thread: LoopThread
+    private(set) var port: UInt16 = 0
+    private var server: WireServer?
+
+    init(limits: WireLimits = WireLimits()) async throws {
+        thread = try LoopThread()
+        let loop = thread.loop
+        let control = self.control
+        let authenticator = Authenticator(joinToken: Self.joinToken, clientTokens: ["tests": Self.clientToken])
+        let (server, port) = try await loop.submit {
+            let gateway = RESTGateway(loop: loop, service: control, authenticator: authenticator)
+            let server = try WireServer(
+                loop: loop, address: SocketAddress(host: "127.0.0.1", port: 0), limits: limits,
+                http1: gateway.handle, http2: { connection, _ in connection.close() })
+            return (LoopBound(server, loop: loop), server.address.port)
+        }
+        self.port = port
+        try await loop.submit { self.server = server.wrapped }
+    }
+
+    var base: String { "http://127.0.0.1:\(port)" }
+
+    /// Stops the server, waits (bounded) for connections to wind down, and
+    /// shuts the loop down, failing if any handle is left open.
+    func stop() async throws {
+        let loop = thread.loop
+        try await loop.submit { self.server?.close() }
+        for _ in 0..<100 {
+            if try await loop.submit({ loop.openHandleKinds().count }) <= 1 { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        try thread.shutdown()
+    }
+
+    /// curl with the client token unless `token` says otherwise.
+    func curl(_ arguments: [String], token: String? = WireFixture.clientToken) throws -> CommandResult {
+        var command = ["curl", "-sS", "--max-time", "10"]
+        if let token { command += ["-H", "Authorization: Bearer \(token)"] }
+        return try runCommand(command + arguments, timeout: 20)
+    }
+
+    /// Runs a Python snippet with the port as argv[1] (for raw-socket cases).
+    func python(_ script: String) throws -> CommandResult {
+        try runCommand(["python3", "-c", script, String(port)], timeout: 20)
+    }
+}
