@@ -19,10 +19,9 @@ final class WireFixture: @unchecked Sendable {
         let control = self.control
         let authenticator = Authenticator(joinToken: Self.joinToken, clientTokens: ["tests": Self.clientToken])
         let (server, port) = try await loop.submit {
-            let gateway = RESTGateway(loop: loop, service: control, authenticator: authenticator)
-            let server = try WireServer(
+            let server = try APIServer.start(
                 loop: loop, address: SocketAddress(host: "127.0.0.1", port: 0), limits: limits,
-                http1: gateway.handle, http2: { connection, _ in connection.close() })
+                authenticator: authenticator, control: control, agent: TestAgent())
             return (LoopBound(server, loop: loop), server.address.port)
         }
         self.port = port

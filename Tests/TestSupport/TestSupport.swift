@@ -106,6 +106,9 @@ public enum CPlugins {
 
     public struct BuildFailed: Error, CustomStringConvertible {
         public let output: String
+
+        public init(output: String) { self.output = output }
+
         public var description: String { "cc failed: \(output)" }
     }
 }

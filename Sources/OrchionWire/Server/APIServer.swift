@@ -1,0 +1,26 @@
+import OrchionLoop
+
+/// Orchion's API on one port: REST/JSON, SSE and `/healthz` over HTTP/1.1,
+/// gRPC (ControlService and AgentService) over HTTP/2.
+public enum APIServer {
+    /// Binds `address` and serves `control` (and `agent`, when given) on it.
+    /// Call on the loop thread.
+    public static func start(
+        loop: EventLoop, address: SocketAddress, limits: WireLimits = WireLimits(),
+        authenticator: Authenticator, control: any ControlServiceHandler, agent: (any AgentServiceHandler)? = nil
+    ) throws(LoopError) -> WireServer {
+        let gateway = RESTGateway(loop: loop, service: control, authenticator: authenticator)
+        let services = GRPCServices(control: control, agent: agent)
+        return try WireServer(
+            loop: loop, address: address, limits: limits, http1: gateway.handle,
+            http2: { socket, bytes in
+                do {
+                    _ = try HTTP2ServerConnection(
+                        socket: socket, initialBytes: bytes, services: services, authenticator: authenticator,
+                        limits: limits)
+                } catch {
+                    socket.close()
+                }
+            })
+    }
+}
