@@ -40,7 +40,7 @@ final class HTTP1Connection {
         timer = try Timer(loop: stream.loop)
         http_parser_init(parser, HTTP_REQUEST)
         parser.pointee.data = Unmanaged.passUnretained(self).toOpaque()
-        timer.start(after: limits.idleTimeoutMillis) { [unowned self] in timedOut() }
+        timer.start(after: limits.idleTimeoutMillis) { [self] in timedOut() }
         try stream.startReading { [self] event in
             switch event {
             case .data(let bytes): feed(bytes)
@@ -109,7 +109,7 @@ final class HTTP1Connection {
         value.removeAll(keepingCapacity: true)
         body.removeAll(keepingCapacity: true)
         headerBytes = 0
-        timer.start(after: limits.requestTimeoutMillis) { [unowned self] in timedOut() }
+        timer.start(after: limits.requestTimeoutMillis) { [self] in timedOut() }
         return 0
     }
 
@@ -198,7 +198,7 @@ final class HTTP1Connection {
             closeAfterWrites()
             return
         }
-        timer.start(after: limits.idleTimeoutMillis) { [unowned self] in timedOut() }
+        timer.start(after: limits.idleTimeoutMillis) { [self] in timedOut() }
         if readingPaused && queue.count < limits.maxPipelinedRequests {
             readingPaused = false
             try? stream.startReading { [self] event in

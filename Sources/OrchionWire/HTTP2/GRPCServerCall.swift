@@ -88,7 +88,7 @@ final class GRPCServerCall {
     private func startDeadline(_ millis: UInt64) {
         guard let timer = try? Timer(loop: connection.loop) else { return }
         deadline = timer
-        timer.start(after: millis) { [unowned self] in
+        timer.start(after: millis) { [self] in
             task?.cancel()
             finish(RPCError(.deadlineExceeded, "deadline of \(millis) ms exceeded"))
         }

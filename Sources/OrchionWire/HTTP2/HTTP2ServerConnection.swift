@@ -17,7 +17,9 @@ final class HTTP2ServerConnection {
     private(set) var session: OpaquePointer?
     private var calls: [Int32: GRPCServerCall] = [:]
     private var receiving = false
+    private var closing = false
     private var closed = false
+    private let idle: Timer
 
     init(
         socket: TCPConnection, initialBytes: [UInt8], services: GRPCServices, authenticator: Authenticator,
@@ -28,6 +30,7 @@ final class HTTP2ServerConnection {
         self.services = services
         self.authenticator = authenticator
         self.limits = limits
+        idle = try Timer(loop: socket.loop)
         var callbacks: OpaquePointer?
         nghttp2_session_callbacks_new(&callbacks)
         defer { nghttp2_session_callbacks_del(callbacks) }
@@ -51,6 +54,7 @@ final class HTTP2ServerConnection {
         nghttp2_session_callbacks_set_on_stream_close_callback(callbacks) { _, streamID, _, data in
             let connection = HTTP2ServerConnection.from(data)
             connection.calls.removeValue(forKey: streamID)?.streamClosed()
+            connection.armIdleTimer()
             return 0
         }
         nghttp2_session_server_new(&session, callbacks, Unmanaged.passUnretained(self).toOpaque())
@@ -69,6 +73,17 @@ final class HTTP2ServerConnection {
             }
         }
         initialBytes.withUnsafeBytes { receive($0) }
+    }
+
+    /// With no stream open, the connection is closed (GOAWAY) after the idle
+    /// timeout; a peer that stalls mid-frame is dropped the same way.
+    private func armIdleTimer() {
+        guard calls.isEmpty, !closed else { return idle.stop() }
+        idle.start(after: limits.idleTimeoutMillis) { [self] in
+            guard calls.isEmpty, let session else { return }
+            nghttp2_session_terminate_session(session, UInt32(NGHTTP2_NO_ERROR.rawValue))
+            flush()  // sends GOAWAY, then closes: nghttp2 wants neither read nor write
+        }
     }
 
     private static func from(_ data: UnsafeMutableRawPointer?) -> HTTP2ServerConnection {
@@ -97,6 +112,7 @@ final class HTTP2ServerConnection {
         if result < 0 {
             nghttp2_session_terminate_session(session, UInt32(NGHTTP2_PROTOCOL_ERROR.rawValue))
         }
+        armIdleTimer()
         flush()
     }
 
@@ -111,16 +127,17 @@ final class HTTP2ServerConnection {
             if length == 0 { break }
             socket.write(UnsafeRawBufferPointer(start: data, count: length))
         }
-        if nghttp2_session_want_read(session) == 0 && nghttp2_session_want_write(session) == 0
-            && socket.queuedBytes == 0
-        {
-            close()
+        if nghttp2_session_want_read(session) == 0 && nghttp2_session_want_write(session) == 0 && !closing {
+            // Done (e.g. after GOAWAY): close once the last bytes are written.
+            closing = true
+            socket.shutdown { [self] _ in close() }
         }
     }
 
     private func close() {
         guard !closed else { return }
         closed = true
+        idle.close()
         for call in calls.values { call.streamClosed() }
         calls.removeAll()
         nghttp2_session_del(session)
