@@ -9,8 +9,10 @@ import OrchionLoop
 /// `highWatermark` bytes wait for the peer's flow-control window.
 ///
 /// Threading: loop thread only.
-final class GRPCServerCall {
-    private unowned let connection: HTTP2ServerConnection
+final class GRPCServerCall: HTTP2StreamHandler {
+    private unowned let connection: HTTP2Connection
+    private let services: GRPCServices
+    private let authenticator: Authenticator
     let streamID: Int32
     private var headers: [(String, String)] = []
     private var headerBytes = 0
@@ -23,19 +25,20 @@ final class GRPCServerCall {
     private var task: Task<Void, Never>?
     private var deadline: Timer?
     // Response state.
+    private let body = OutboundBody()
     private var responseStarted = false
-    private var pending: [UInt8] = []
-    private var sent = 0
-    private var status: RPCError?
     private var finished = false
     private var closed = false
     private var writer: CheckedContinuation<Void, Never>?
     private let highWatermark = 256 << 10
 
-    init(connection: HTTP2ServerConnection, streamID: Int32) {
+    init(connection: HTTP2Connection, streamID: Int32, services: GRPCServices, authenticator: Authenticator) {
         self.connection = connection
+        self.services = services
+        self.authenticator = authenticator
         self.streamID = streamID
         reader = MessageReader(maxMessageBytes: connection.limits.maxBodyBytes)
+        body.onDrained = { [unowned self] in wakeWriter() }
     }
 
     private var session: OpaquePointer? { connection.session }
@@ -49,7 +52,8 @@ final class GRPCServerCall {
 
     private func value(_ name: String) -> String? { headers.first { $0.0 == name }?.1 }
 
-    func headersComplete() {
+    func headersEnded() {
+        guard !headersDone else { return }  // client trailers: nothing to do
         headersDone = true
         guard value(":method") == "POST", let type = value("content-type"), type.hasPrefix("application/grpc") else {
             return reject(status: 415)
@@ -58,9 +62,9 @@ final class GRPCServerCall {
             guard headerBytes <= connection.limits.maxHeaderBytes else {
                 throw RPCError(.resourceExhausted, "headers exceed \(connection.limits.maxHeaderBytes) bytes")
             }
-            let principal = try connection.authenticator.authenticate(value("authorization"))
+            let principal = try authenticator.authenticate(value("authorization"))
             let path = value(":path") ?? ""
-            guard let method = connection.services.methods[path] else {
+            guard let method = services.methods[path] else {
                 throw RPCError(.unimplemented, "unknown method \(path)")
             }
             let isAgent = principal == .agent
@@ -172,45 +176,24 @@ final class GRPCServerCall {
     /// Queues one response message; suspends while the peer is slow.
     func send(_ message: [UInt8]) async throws {
         if closed || finished { throw CancellationError() }
-        pending += GRPCFraming.frame(message)
-        if !responseStarted {
-            responseStarted = true
-            var provider = nghttp2_data_provider()
-            provider.source.ptr = Unmanaged.passUnretained(self).toOpaque()
-            provider.read_callback = { _, _, buffer, length, flags, source, _ in
-                Unmanaged<GRPCServerCall>.fromOpaque(source!.pointee.ptr).takeUnretainedValue()
-                    .read(into: buffer!, length, flags!)
-            }
-            _ = withHeaders(responseHeaders()) { nghttp2_submit_response(session, streamID, $0, $1, &provider) }
-        } else {
-            nghttp2_session_resume_data(session, streamID)
-        }
+        body.append(GRPCFraming.frame(message))
+        startResponse()
         connection.flush()
-        if pending.count - sent > highWatermark {
+        if body.queued > highWatermark {
             await withCheckedContinuation { writer = $0 }
             if closed { throw CancellationError() }
         }
     }
 
-    /// nghttp2 pulls response bytes; EOF plus trailers once everything is out.
-    private func read(into buffer: UnsafeMutablePointer<UInt8>, _ length: Int, _ flags: UnsafeMutablePointer<UInt32>)
-        -> Int
-    {
-        let count = min(length, pending.count - sent)
-        pending.withUnsafeBytes { bytes in
-            UnsafeMutableRawPointer(buffer).copyMemory(from: bytes.baseAddress! + sent, byteCount: count)
+    /// Submits the response headers with `body` on first use; later, wakes the body.
+    private func startResponse() {
+        guard !responseStarted else {
+            nghttp2_session_resume_data(session, streamID)
+            return
         }
-        sent += count
-        if sent == pending.count {
-            pending.removeAll(keepingCapacity: true)
-            sent = 0
-            wakeWriter()
-            if finished {
-                flags.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue | NGHTTP2_DATA_FLAG_NO_END_STREAM.rawValue
-                _ = withHeaders(trailers(status)) { nghttp2_submit_trailer(session, streamID, $0, $1) }
-            }
-        }
-        return count == 0 && !finished ? Int(NGHTTP2_ERR_DEFERRED.rawValue) : count
+        responseStarted = true
+        var provider = body.provider
+        _ = withHeaders(responseHeaders()) { nghttp2_submit_response(session, streamID, $0, $1, &provider) }
     }
 
     private func wakeWriter() {
@@ -223,10 +206,11 @@ final class GRPCServerCall {
     func finish(_ error: RPCError?) {
         guard !finished, !closed else { return }
         finished = true
-        status = error
         deadline?.close()
         deadline = nil
         if responseStarted {
+            body.trailers = trailers(error)
+            body.end()
             nghttp2_session_resume_data(session, streamID)
         } else {
             _ = withHeaders(responseHeaders(trailers(error))) {

@@ -15,9 +15,13 @@ public enum APIServer {
             loop: loop, address: address, limits: limits, http1: gateway.handle,
             http2: { socket, bytes in
                 do {
-                    _ = try HTTP2ServerConnection(
-                        socket: socket, initialBytes: bytes, services: services, authenticator: authenticator,
-                        limits: limits)
+                    _ = try HTTP2Connection(
+                        socket: socket,
+                        role: .server(accept: { connection, streamID in
+                            GRPCServerCall(
+                                connection: connection, streamID: streamID, services: services, authenticator: authenticator)
+                        }),
+                        limits: limits, initialBytes: bytes)
                 } catch {
                     socket.close()
                 }
