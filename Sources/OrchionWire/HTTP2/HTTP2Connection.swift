@@ -42,7 +42,8 @@ final class HTTP2Connection {
         nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks) { _, frame, data in
             HTTP2Connection.from(data).beginHeaders(frame!.pointee.hd.stream_id)
         }
-        nghttp2_session_callbacks_set_on_header_callback(callbacks) { _, frame, name, nameLength, value, valueLength, _, data in
+        nghttp2_session_callbacks_set_on_header_callback(callbacks) {
+            _, frame, name, nameLength, value, valueLength, _, data in
             HTTP2Connection.from(data).streams[frame!.pointee.hd.stream_id]?.header(
                 String(decoding: UnsafeBufferPointer(start: name, count: nameLength), as: UTF8.self),
                 String(decoding: UnsafeBufferPointer(start: value, count: valueLength), as: UTF8.self))
@@ -70,7 +71,8 @@ final class HTTP2Connection {
         var settings = [
             nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS.rawValue), value: 128),
             nghttp2_settings_entry(
-                settings_id: Int32(NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE.rawValue), value: UInt32(limits.maxHeaderBytes)),
+                settings_id: Int32(NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE.rawValue), value: UInt32(limits.maxHeaderBytes)
+            ),
         ]
         nghttp2_submit_settings(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), &settings, settings.count)
         socket.onWritable = { [self] in flush() }
@@ -133,7 +135,8 @@ final class HTTP2Connection {
     private func receive(_ bytes: UnsafeRawBufferPointer) {
         guard !closed, let session else { return }
         receiving = true
-        let result = nghttp2_session_mem_recv(session, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count)
+        let result = nghttp2_session_mem_recv(
+            session, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count)
         receiving = false
         if result < 0 {
             nghttp2_session_terminate_session(session, UInt32(NGHTTP2_PROTOCOL_ERROR.rawValue))

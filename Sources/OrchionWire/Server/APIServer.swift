@@ -19,7 +19,8 @@ public enum APIServer {
                         socket: socket,
                         role: .server(accept: { connection, streamID in
                             GRPCServerCall(
-                                connection: connection, streamID: streamID, services: services, authenticator: authenticator)
+                                connection: connection, streamID: streamID, services: services,
+                                authenticator: authenticator)
                         }),
                         limits: limits, initialBytes: bytes)
                 } catch {
