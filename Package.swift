@@ -61,7 +61,10 @@ let package = Package(
         ),
         .executableTarget(
             name: "orchion-bench",
-            dependencies: ["OrchionPluginHost", "OrchionStrategies", "OrchionCore", "COrchionPlugin"]
+            dependencies: [
+                "OrchionPluginHost", "OrchionStrategies", "OrchionCore", "COrchionPlugin", "OrchionWire", "OrchionProto",
+                "OrchionLoop",
+            ]
         ),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "OrchionCoreTests", dependencies: ["OrchionCore"]),

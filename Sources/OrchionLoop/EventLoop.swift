@@ -17,6 +17,8 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
     /// The libuv loop. Use only on the loop thread.
     public let raw: UnsafeMutablePointer<uv_loop_t>
     private let wakeup: UnsafeMutablePointer<uv_async_t>
+    private let soon: UnsafeMutablePointer<uv_idle_t>
+    private var soonActive = false
     private let pending = Mutex<[Work]>([])
     private let owner = Atomic<UInt>(0)
     private let closed = Atomic<Bool>(false)
@@ -30,12 +32,16 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
     public init() throws(LoopError) {
         raw = .allocate(capacity: 1)
         wakeup = .allocate(capacity: 1)
+        soon = .allocate(capacity: 1)
         let status = uv_loop_init(raw)
         guard status == 0 else {
             raw.deallocate()
             wakeup.deallocate()
+            soon.deallocate()
             throw LoopError(status, "uv_loop_init")
         }
+        uv_idle_init(raw, soon)
+        soon.pointee.data = Unmanaged.passUnretained(self).toOpaque()
         uv_async_init(raw, wakeup) { async in
             Unmanaged<EventLoop>.fromOpaque(async!.pointee.data).takeUnretainedValue().drain()
         }
@@ -45,6 +51,7 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
     deinit {
         raw.deallocate()
         wakeup.deallocate()
+        soon.deallocate()
     }
 
     /// Whether the caller is on the thread running this loop.
@@ -92,6 +99,7 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
     public func close() throws(LoopError) {
         guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
         uv_close(UnsafeMutableRawPointer(wakeup).assumingMemoryBound(to: uv_handle_t.self), nil)
+        uv_close(UnsafeMutableRawPointer(soon).assumingMemoryBound(to: uv_handle_t.self), nil)
         uv_run(raw, UV_RUN_DEFAULT)
         let status = uv_loop_close(raw)
         if status != 0 {
@@ -99,25 +107,46 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
         }
     }
 
-    /// The kinds of handles still open on this loop, e.g. ["tcp", "timer"].
+    /// The kinds of handles still open on this loop, e.g. ["tcp", "timer"],
+    /// leaving out the loop's own wake-up handles.
     public func openHandleKinds() -> [String] {
-        final class Names { var list: [String] = [] }
-        let names = Names()
-        withExtendedLifetime(names) {
+        final class Walk {
+            var kinds: [String] = []
+            var own: Set<UnsafeMutableRawPointer> = []
+        }
+        let walk = Walk()
+        walk.own = [UnsafeMutableRawPointer(wakeup), UnsafeMutableRawPointer(soon)]
+        withExtendedLifetime(walk) {
             uv_walk(
                 raw,
                 { handle, arg in
-                    let names = Unmanaged<Names>.fromOpaque(arg!).takeUnretainedValue()
-                    names.list.append(String(cString: uv_handle_type_name(uv_handle_get_type(handle))))
-                }, Unmanaged.passUnretained(names).toOpaque())
+                    let walk = Unmanaged<Walk>.fromOpaque(arg!).takeUnretainedValue()
+                    guard let handle, !walk.own.contains(UnsafeMutableRawPointer(handle)) else { return }
+                    walk.kinds.append(String(cString: uv_handle_type_name(uv_handle_get_type(handle))))
+                }, Unmanaged.passUnretained(walk).toOpaque())
         }
-        return names.list
+        return walk.kinds
     }
 
+    /// Queues work. From another thread, wakes the loop with `uv_async_send`
+    /// (a syscall); from the loop thread itself, just makes sure the next loop
+    /// iteration drains the queue (an idle handle keeps poll from blocking).
     private func schedule(_ work: Work) {
         precondition(!closed.load(ordering: .acquiring), "work scheduled on a closed event loop")
         pending.withLock { $0.append(work) }
-        uv_async_send(wakeup)
+        if inLoopThread {
+            if !soonActive {
+                soonActive = true
+                uv_idle_start(soon) { idle in
+                    let loop = Unmanaged<EventLoop>.fromOpaque(idle!.pointee.data).takeUnretainedValue()
+                    loop.soonActive = false
+                    uv_idle_stop(idle)
+                    loop.drain()
+                }
+            }
+        } else {
+            uv_async_send(wakeup)
+        }
     }
 
     private func drain() {

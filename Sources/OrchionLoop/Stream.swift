@@ -65,11 +65,11 @@ public class Stream: LoopHandle, @unchecked Sendable {
         uv_read_stop(stream)
     }
 
-    /// Queues `bytes` for writing. Returns false once the queue is above the
-    /// high watermark; wait for `onWritable` before writing more.
+    /// Queues a copy of `bytes` for writing. Returns false once the queue is
+    /// above the high watermark; wait for `onWritable` before writing more.
     /// `completion` runs on the loop thread when the bytes are written or failed.
     @discardableResult
-    public func write(_ bytes: some Collection<UInt8>, completion: ((LoopError?) -> Void)? = nil) -> Bool {
+    public func write(_ bytes: UnsafeRawBufferPointer, completion: ((LoopError?) -> Void)? = nil) -> Bool {
         let request = WriteRequest(bytes: bytes, completion: completion, stream: self)
         let status = uv_write(request.req, stream, &request.buffer, 1) { req, status in
             let request = Unmanaged<WriteRequest>.fromOpaque(req!.pointee.data).takeRetainedValue()
@@ -82,6 +82,12 @@ public class Stream: LoopHandle, @unchecked Sendable {
         }
         if queuedBytes > highWatermark { blocked = true }
         return !blocked
+    }
+
+    /// Queues a copy of `bytes`; see `write(_:completion:)`.
+    @discardableResult
+    public func write(_ bytes: [UInt8], completion: ((LoopError?) -> Void)? = nil) -> Bool {
+        bytes.withUnsafeBytes { write($0, completion: completion) }
     }
 
     fileprivate func wrote() {
@@ -121,9 +127,9 @@ private final class WriteRequest {
     let completion: ((LoopError?) -> Void)?
     let stream: Stream
 
-    init(bytes: some Collection<UInt8>, completion: ((LoopError?) -> Void)?, stream: Stream) {
+    init(bytes: UnsafeRawBufferPointer, completion: ((LoopError?) -> Void)?, stream: Stream) {
         storage = .allocate(byteCount: max(bytes.count, 1), alignment: 1)
-        _ = storage.initializeMemory(as: UInt8.self, from: bytes)
+        if let base = bytes.baseAddress { storage.baseAddress!.copyMemory(from: base, byteCount: bytes.count) }
         buffer = uv_buf_init(storage.baseAddress!.assumingMemoryBound(to: CChar.self), UInt32(bytes.count))
         self.completion = completion
         self.stream = stream

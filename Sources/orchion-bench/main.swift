@@ -2,6 +2,7 @@
 // through the plugin C ABI and called directly in Swift, in the same run.
 //
 // Usage: orchion-bench [--quick] [--plugins DIR] [--c-plugin FILE]
+//        orchion-bench serve      (the API server for .ci/bench's wrk and h2load runs)
 // Prints a Markdown table. Build with -c release.
 import Glibc
 import OrchionCore
@@ -69,6 +70,9 @@ func throughput(batchSize: Int, seconds: Double, trials: Int, _ round: () -> Int
     return (best, placed)
 }
 
+if CommandLine.arguments.dropFirst().first == "serve" {
+    try serveForBenchmark()
+}
 let options = Options(CommandLine.arguments)
 let seconds = options.quick ? 0.1 : 0.5
 let trials = options.quick ? 1 : 3

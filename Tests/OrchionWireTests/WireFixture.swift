@@ -36,7 +36,7 @@ final class WireFixture: @unchecked Sendable {
         let loop = thread.loop
         try await loop.submit { self.server?.close() }
         for _ in 0..<100 {
-            if try await loop.submit({ loop.openHandleKinds().count }) <= 1 { break }
+            if try await loop.submit({ loop.openHandleKinds().isEmpty }) { break }
             try await Task.sleep(for: .milliseconds(20))
         }
         try thread.shutdown()

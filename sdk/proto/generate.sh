@@ -18,3 +18,6 @@ protoc -I sdk/proto --plugin=protoc-gen-swift="$plugin" \
   --swift_out=Sources/OrchionProto --swift_opt=Visibility=Public,FileNaming=DropPath "${protos[@]}"
 protoc -I sdk/proto --descriptor_set_out=sdk/proto/orchion.protoset --include_imports --include_source_info "${protos[@]}"
 echo "generated $(ls Sources/OrchionProto/*.pb.swift | wc -l) Swift files and sdk/proto/orchion.protoset"
+bash .ci/setup >/dev/null  # the .venv with protobuf for the API reference
+.venv/bin/python sdk/proto/api_doc.py sdk/proto/orchion.protoset docs/api.md
+echo "wrote docs/api.md"

@@ -12,13 +12,13 @@ public struct HTTPRequest: Sendable {
 
     /// The path part of the target, percent-decoded.
     public var path: String {
-        let raw = target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
-        return percentDecoded(String(raw))
+        guard let mark = target.utf8.firstIndex(of: UInt8(ascii: "?")) else { return percentDecoded(target) }
+        return percentDecoded(String(target[..<mark]))
     }
 
     /// The query parameters (last value wins), percent-decoded.
     public var query: [String: String] {
-        guard let mark = target.firstIndex(of: "?") else { return [:] }
+        guard let mark = target.utf8.firstIndex(of: UInt8(ascii: "?")) else { return [:] }
         var result: [String: String] = [:]
         for pair in target[target.index(after: mark)...].split(separator: "&") {
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
@@ -27,15 +27,15 @@ public struct HTTPRequest: Sendable {
         return result
     }
 
-    /// The first value of header `name`, compared case-insensitively.
+    /// The first value of header `name`, compared ASCII case-insensitively.
     public func header(_ name: String) -> String? {
-        headers.first { $0.name.lowercased() == name.lowercased() }?.value
+        headers.first { asciiCaseInsensitiveEqual($0.name, name) }?.value
     }
 }
 
 /// Decodes %XX escapes and "+" (as a space in queries); malformed escapes stay as they are.
 func percentDecoded(_ text: String) -> String {
-    guard text.contains("%") || text.contains("+") else { return text }
+    guard text.utf8.contains(where: { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "+") }) else { return text }
     var bytes: [UInt8] = []
     var input = Array(text.utf8)[...]
     while let byte = input.popFirst() {
@@ -49,4 +49,12 @@ func percentDecoded(_ text: String) -> String {
         }
     }
     return String(decoding: bytes, as: UTF8.self)
+}
+
+/// Whether two strings are equal ignoring ASCII case, without allocating.
+func asciiCaseInsensitiveEqual(_ a: String, _ b: String) -> Bool {
+    guard a.utf8.count == b.utf8.count else { return false }
+    return zip(a.utf8, b.utf8).allSatisfy { x, y in
+        x == y || (x | 0x20 == y | 0x20 && (x | 0x20) >= 0x61 && (x | 0x20) <= 0x7A)
+    }
 }

@@ -17,13 +17,28 @@ public struct HTTPResponse: Sendable {
 
     /// Status line, headers (with Content-Length and, when closing, Connection) and body.
     func serialized(keepAlive: Bool) -> [UInt8] {
-        var head = "HTTP/1.1 \(status) \(Self.reason(status))\r\n"
-        for (name, value) in headers { head += "\(name): \(value)\r\n" }
-        head += "Content-Length: \(body.count)\r\n"
-        if !keepAlive { head += "Connection: close\r\n" }
-        head += "\r\n"
-        return Array(head.utf8) + body
+        var out: [UInt8] = []
+        out.reserveCapacity(128 + body.count + headers.count * 48)
+        out += Self.statusLine(status)
+        for (name, value) in headers {
+            out += name.utf8
+            out += [UInt8(ascii: ":"), UInt8(ascii: " ")]
+            out += value.utf8
+            out += [13, 10]
+        }
+        out += "Content-Length: ".utf8
+        out += String(body.count).utf8
+        out += keepAlive ? [13, 10, 13, 10] : Array("\r\nConnection: close\r\n\r\n".utf8)
+        out += body
+        return out
     }
+
+    /// "HTTP/1.1 200 OK\r\n", built once per status.
+    private static func statusLine(_ status: Int) -> [UInt8] {
+        status == 200 ? ok : Array("HTTP/1.1 \(status) \(reason(status))\r\n".utf8)
+    }
+
+    private static let ok = Array("HTTP/1.1 200 OK\r\n".utf8)
 
     /// The reason phrase for `status`.
     static func reason(_ status: Int) -> String {

@@ -11,11 +11,14 @@ public final class RESTGateway: Sendable {
     private let loop: EventLoop
     private let service: any ControlServiceHandler
     private let authenticator: Authenticator
+    private let cache: LoopBound<EncodedResponseCache>
 
+    /// Creates the gateway. Call on the loop thread.
     public init(loop: EventLoop, service: any ControlServiceHandler, authenticator: Authenticator) {
         self.loop = loop
         self.service = service
         self.authenticator = authenticator
+        cache = LoopBound(EncodedResponseCache(), loop: loop)
     }
 
     /// Answers one request.
@@ -52,34 +55,34 @@ public final class RESTGateway: Sendable {
         case ("nodes", nil, nil, 3):
             try allow(request, "GET")
             let message = try Self.decode(Orchion_V1_ListNodesRequest.self, query: request.query)
-            unary(responder) { try await service.listNodes(message, context: context) }
+            unary(request, responder) { try await service.listNodes(message, context: context) }
         case ("nodes", let id?, nil, 4):
             try allow(request, "GET")
-            unary(responder) { try await service.getNode(.with { $0.id = id }, context: context) }
+            unary(request, responder) { try await service.getNode(.with { $0.id = id }, context: context) }
         case ("nodes", let id?, "drain", 4):
             try allow(request, "POST")
-            unary(responder) { try await service.drainNode(.with { $0.id = id }, context: context) }
+            unary(request, responder) { try await service.drainNode(.with { $0.id = id }, context: context) }
         case ("jobs", nil, nil, 3) where request.method == "POST":
             guard !request.body.isEmpty else {
                 throw RPCError(.invalidArgument, "expected a SubmitJobRequest JSON body, found none")
             }
             try Self.requireJSON(request)
             let message = try Self.decode(Orchion_V1_SubmitJobRequest.self, body: request.body)
-            unary(responder) { try await service.submitJob(message, context: context) }
+            unary(request, responder) { try await service.submitJob(message, context: context) }
         case ("jobs", nil, nil, 3):
             try allow(request, "GET", "POST")
             let message = try Self.decode(Orchion_V1_ListJobsRequest.self, query: request.query)
-            unary(responder) { try await service.listJobs(message, context: context) }
+            unary(request, responder) { try await service.listJobs(message, context: context) }
         case ("jobs", let id?, nil, 4):
             try allow(request, "GET")
-            unary(responder) { try await service.getJob(.with { $0.id = id }, context: context) }
+            unary(request, responder) { try await service.getJob(.with { $0.id = id }, context: context) }
         case ("jobs", let id?, "cancel", 4):
             try allow(request, "POST")
             var message =
                 request.body.isEmpty
                 ? Orchion_V1_CancelJobRequest() : try Self.decode(Orchion_V1_CancelJobRequest.self, body: request.body)
             message.id = id
-            unary(responder) { [message] in try await service.cancelJob(message, context: context) }
+            unary(request, responder) { [message] in try await service.cancelJob(message, context: context) }
         case ("jobs", let id?, nil, 5) where parts[4] == "logs":
             try allow(request, "GET")
             var message = try Self.decode(Orchion_V1_FollowLogsRequest.self, query: request.query)
@@ -95,7 +98,9 @@ public final class RESTGateway: Sendable {
             }
         case ("plugins", nil, nil, 3):
             try allow(request, "GET")
-            unary(responder) { try await service.listPlugins(Orchion_V1_ListPluginsRequest(), context: context) }
+            unary(request, responder) {
+                try await service.listPlugins(Orchion_V1_ListPluginsRequest(), context: context)
+            }
         default:
             throw notFound(path)
         }
@@ -139,6 +144,7 @@ public final class RESTGateway: Sendable {
     /// Query parameters become a JSON object, decoded with protobuf's JSON rules
     /// (so unknown parameters are refused like unknown fields).
     private static func decode<M: SwiftProtobuf.Message>(_ type: M.Type, query: [String: String]) throws -> M {
+        if query.isEmpty { return M() }
         let fields = query.sorted { $0.key < $1.key }.map { key, value in
             let literal = value == "true" || value == "false" || (!value.isEmpty && value.allSatisfy(\.isNumber))
             return jsonString(key) + ":" + (literal ? value : jsonString(value))
@@ -152,14 +158,17 @@ public final class RESTGateway: Sendable {
 
     // MARK: Calls
 
-    private func unary<Reply: SwiftProtobuf.Message>(
-        _ responder: HTTPResponder, _ call: @escaping @Sendable () async throws -> Reply
+    private func unary<Reply: SwiftProtobuf.Message & Equatable>(
+        _ request: HTTPRequest, _ responder: HTTPResponder, _ call: @escaping @Sendable () async throws -> Reply
     ) {
         let bound = LoopBound(responder, loop: loop)
+        let cache = self.cache
+        let key = request.target
         let task = Task(executorPreference: loop) {
             let response: HTTPResponse
             do {
-                response = .json(200, try await call().jsonUTF8Bytes())
+                let reply = try await call()
+                response = .json(200, try cache.wrapped.json(for: key, reply))
             } catch {
                 response = httpResponse(for: error)
             }
