@@ -62,7 +62,8 @@ let package = Package(
         .executableTarget(
             name: "orchion-bench",
             dependencies: [
-                "OrchionPluginHost", "OrchionStrategies", "OrchionCore", "COrchionPlugin", "OrchionWire", "OrchionProto",
+                "OrchionPluginHost", "OrchionStrategies", "OrchionCore", "COrchionPlugin", "OrchionWire",
+                "OrchionProto",
                 "OrchionLoop",
             ]
         ),
