@@ -65,6 +65,20 @@ final class HTTP1Connection {
         }
     }
 
+    /// The method's name, without allocating for the common ones.
+    private static func methodName(_ code: UInt32) -> String {
+        switch http_method(rawValue: code) {
+        case HTTP_GET: "GET"
+        case HTTP_POST: "POST"
+        case HTTP_PUT: "PUT"
+        case HTTP_DELETE: "DELETE"
+        case HTTP_HEAD: "HEAD"
+        case HTTP_PATCH: "PATCH"
+        case HTTP_OPTIONS: "OPTIONS"
+        default: String(cString: http_method_str(http_method(rawValue: code)))
+        }
+    }
+
     private static func describe(_ errno: UInt32) -> String {
         String(cString: http_errno_description(http_errno(rawValue: errno)))
     }
@@ -157,7 +171,7 @@ final class HTTP1Connection {
     }
 
     fileprivate func messageComplete() -> Int32 {
-        let method = String(cString: http_method_str(http_method(rawValue: orchion_http_method(parser))))
+        let method = Self.methodName(orchion_http_method(parser))
         queue.append(
             HTTPRequest(
                 method: method, target: String(decoding: url, as: UTF8.self), headers: headers, body: body,

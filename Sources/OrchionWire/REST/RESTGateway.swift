@@ -47,7 +47,7 @@ public final class RESTGateway: Sendable {
     }
 
     private func route(_ request: HTTPRequest, path: String, context: CallContext, _ responder: HTTPResponder) throws {
-        let parts = path.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false)
         guard parts.count >= 3, parts[0].isEmpty, parts[1] == "v1" else { throw notFound(path) }
         let (resource, id, verb) = Self.split(parts)
         let service = self.service
@@ -107,13 +107,13 @@ public final class RESTGateway: Sendable {
     }
 
     /// `/v1/<resource>/<id>[:verb]/...` → resource, id, verb.
-    private static func split(_ parts: [String]) -> (String, String?, String?) {
+    private static func split(_ parts: [Substring]) -> (Substring, String?, String?) {
         guard parts.count >= 4 else { return (parts[2], nil, nil) }
         let segment = parts[3]
         if let colon = segment.lastIndex(of: ":") {
             return (parts[2], String(segment[..<colon]), String(segment[segment.index(after: colon)...]))
         }
-        return (parts[2], segment.isEmpty ? nil : segment, nil)
+        return (parts[2], segment.isEmpty ? nil : String(segment), nil)
     }
 
     private func notFound(_ path: String) -> RPCError { RPCError(.notFound, "no route for \(path)") }

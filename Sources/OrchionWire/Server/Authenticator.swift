@@ -23,10 +23,12 @@ public struct Authenticator: Sendable {
 
     /// The principal for an `Authorization` header value, or an UNAUTHENTICATED error.
     public func authenticate(_ authorization: String?) throws(RPCError) -> Principal {
-        guard let authorization, authorization.count > 7, authorization.prefix(7).lowercased() == "bearer " else {
+        guard let authorization, authorization.utf8.count > 7,
+            asciiCaseInsensitiveEqual(String(authorization.utf8.prefix(7))!, "bearer ")
+        else {
             throw RPCError(.unauthenticated, "missing bearer token: expected 'Authorization: Bearer <token>'")
         }
-        let presented = Array(authorization.utf8.dropFirst(7))
+        let presented = authorization.utf8.dropFirst(7)
         var found: Principal?
         for (principal, token) in tokens where Self.constantTimeEqual(token, presented) && found == nil {
             found = principal
@@ -36,10 +38,11 @@ public struct Authenticator: Sendable {
     }
 
     /// Compares in time that depends only on the lengths.
-    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+    static func constantTimeEqual(_ a: [UInt8], _ b: Substring.UTF8View) -> Bool {
         var difference = UInt8(truncatingIfNeeded: a.count ^ b.count)
+        var presented = b.makeIterator()
         for index in 0..<max(a.count, b.count) {
-            difference |= (index < a.count ? a[index] : 0) ^ (index < b.count ? b[index] : 0)
+            difference |= (index < a.count ? a[index] : 0) ^ (presented.next() ?? 0)
         }
         return difference == 0
     }
