@@ -44,7 +44,7 @@ let package = Package(
         .target(
             name: "OrchionWire",
             dependencies: [
-                "OrchionLoop", "OrchionProto", "CHTTPParser", "CNGHTTP2",
+                "OrchionCore", "OrchionLoop", "OrchionProto", "CHTTPParser", "CNGHTTP2",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
         ),

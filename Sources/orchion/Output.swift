@@ -1,3 +1,4 @@
+import OrchionCore
 import OrchionPluginHost
 
 /// Aligned plain-text tables.
@@ -19,26 +20,8 @@ extension String {
 
 /// Just enough JSON writing for command output, without Foundation.
 enum JSON {
-    static func string(_ value: String) -> String {
-        var out = "\""
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
-    }
-
     static func object(_ fields: [(String, String?)]) -> String {
-        "{" + fields.map { "\(string($0.0)):\($0.1.map(string) ?? "null")" }.joined(separator: ",") + "}"
+        "{" + fields.map { "\(jsonQuoted($0.0)):\($0.1.map(jsonQuoted) ?? "null")" }.joined(separator: ",") + "}"
     }
 
     static func array(_ items: [String]) -> String { "[" + items.joined(separator: ",") + "]" }

@@ -1,3 +1,4 @@
+import OrchionCore
 import OrchionLoop
 import OrchionProto
 import SwiftProtobuf
@@ -147,7 +148,7 @@ public final class RESTGateway: Sendable {
         if query.isEmpty { return M() }
         let fields = query.sorted { $0.key < $1.key }.map { key, value in
             let literal = value == "true" || value == "false" || (!value.isEmpty && value.allSatisfy(\.isNumber))
-            return jsonString(key) + ":" + (literal ? value : jsonString(value))
+            return jsonQuoted(key) + ":" + (literal ? value : jsonQuoted(value))
         }
         do {
             return try M(jsonString: "{" + fields.joined(separator: ",") + "}")
@@ -253,7 +254,7 @@ private final class EventState {
         if let error {
             stream.send(
                 event: "error",
-                data: "{\"code\":\(jsonString(error.code.name)),\"message\":\(jsonString(error.message))}")
+                data: "{\"code\":\(jsonQuoted(error.code.name)),\"message\":\(jsonQuoted(error.message))}")
         }
         stream.finish()
     }

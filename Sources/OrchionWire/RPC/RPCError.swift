@@ -1,3 +1,5 @@
+import OrchionCore
+
 /// A gRPC status code with its message: the one error type of both API faces.
 /// REST answers it as `{"code": "NOT_FOUND", "message": "..."}` with the
 /// matching HTTP status; gRPC as `grpc-status` and `grpc-message` trailers.
@@ -64,25 +66,6 @@ public struct RPCError: Error, Hashable, CustomStringConvertible {
 
     /// A JSON error body `{"code":…,"message":…}` with `status`.
     static func json(code: String, message: String, status: Int) -> HTTPResponse {
-        .json(status, Array("{\"code\":\(jsonString(code)),\"message\":\(jsonString(message))}".utf8))
+        .json(status, Array("{\"code\":\(jsonQuoted(code)),\"message\":\(jsonQuoted(message))}".utf8))
     }
-}
-
-/// `value` as a JSON string literal.
-func jsonString(_ value: String) -> String {
-    var out = "\""
-    for scalar in value.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        case _ where scalar.value < 0x20:
-            let hex = String(scalar.value, radix: 16)
-            out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-        default: out.unicodeScalars.append(scalar)
-        }
-    }
-    return out + "\""
 }
