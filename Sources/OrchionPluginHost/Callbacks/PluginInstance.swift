@@ -23,7 +23,7 @@ final class PluginInstance {
         let table = try HostTable(instance: self.name, config: config, sink: sink)
         self.table = table
         var state: UnsafeMutableRawPointer?
-        var error = PluginCall.ErrorBuffer()
+        var error = PluginErrorBuffer()
         let status = error.withBuffer { initialize(table.api, &state, $0, $1) }
         guard status == ORCHION_OK else {
             self.state = nil

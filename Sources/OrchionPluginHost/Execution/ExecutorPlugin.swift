@@ -51,7 +51,7 @@ public final class ExecutorPlugin {
         try ExecJob(spec).withCJob { job throws(PluginError) in
             var launch = orchion_launch()
             launch.struct_size = UInt32(MemoryLayout<orchion_launch>.size)
-            var error = PluginCall.ErrorBuffer()
+            var error = PluginErrorBuffer()
             let status = error.withBuffer { vtable.prepare(state, job, &launch, $0, $1) }
             guard status == ORCHION_OK else {
                 throw .callFailed(
@@ -98,7 +98,7 @@ public final class ExecutorPlugin {
     /// Asks the plugin what a finished process means.
     public func classify(_ spec: JobSpec, status: ExitStatus, timedOut: Bool) -> (ExitClass, String) {
         var exit = orchion_exit(exit_code: status.code, signal: status.signal, timed_out: timedOut ? 1 : 0)
-        var reason = PluginCall.ErrorBuffer()
+        var reason = PluginErrorBuffer()
         let verdict = ExecJob(spec).withCJob { job in
             reason.withBuffer { vtable.classify(state, job, &exit, $0, $1) }
         }

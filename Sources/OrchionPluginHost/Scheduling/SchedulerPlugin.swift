@@ -49,7 +49,7 @@ public final class SchedulerPlugin {
     /// answer per job in batch order; the caller must validate them.
     public func place(_ batch: JobBatch, in view: ClusterView) throws(PluginError) -> [PlacementAnswer] {
         try buffer.collect(batch.jobs.count, strategy: info.name) { out throws(PluginError) in
-            var error = PluginCall.ErrorBuffer()
+            var error = PluginErrorBuffer()
             let status = view.withCView { cluster in
                 batch.withCBatch { jobs in
                     error.withBuffer {

@@ -115,7 +115,7 @@ final class GRPCServerCall: HTTP2StreamHandler {
     }
 
     func endOfInput() {
-        guard let method, !finished else { return }
+        guard method != nil, !finished else { return }
         if reader.hasPartialMessage {
             task?.cancel()
             inbound?.finish(throwing: CancellationError())
@@ -128,7 +128,6 @@ final class GRPCServerCall: HTTP2StreamHandler {
                     .unimplemented,
                     "expected exactly one request message for \(value(":path") ?? ""), found \(requests.count)"))
         }
-        _ = method
         start()
     }
 
