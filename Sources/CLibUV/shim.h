@@ -20,11 +20,6 @@ static inline void orchion_uv_stdio_pipe(uv_stdio_container_t *c,
   c->data.stream = (uv_stream_t *)pipe;
 }
 
-static inline void orchion_uv_stdio_inherit_fd(uv_stdio_container_t *c, int fd) {
-  c->flags = UV_INHERIT_FD;
-  c->data.fd = fd;
-}
-
 /* Sets RLIMIT_AS of another process (prlimit(2) without _GNU_SOURCE). */
 static inline int orchion_set_memory_limit(int pid, unsigned long long bytes) {
   struct rlimit limit = {(rlim_t)bytes, (rlim_t)bytes};

@@ -9,8 +9,6 @@ public struct ProcessOptions: Sendable {
         case ignore
         /// A `Pipe` the parent reads (stdout/stderr) or writes (stdin).
         case pipe
-        /// The parent's own descriptor.
-        case inherit
     }
 
     /// The program; looked up in PATH when it has no slash.
@@ -105,7 +103,6 @@ public final class ChildProcess: LoopHandle, @unchecked Sendable {
         {
             switch mode {
             case .ignore: orchion_uv_stdio_ignore(&stdio[index])
-            case .inherit: orchion_uv_stdio_inherit_fd(&stdio[index], Int32(index))
             case .pipe: orchion_uv_stdio_pipe(&stdio[index], pipe!.pipe, index == 0 ? 1 : 0)
             }
         }

@@ -52,8 +52,5 @@ open class LoopHandle: @unchecked Sendable {
         }
     }
 
-    /// Lets the loop's `run()` return while this handle is still active.
-    public func unref() { uv_unref(handle) }
-
     deinit { raw.deallocate() }
 }

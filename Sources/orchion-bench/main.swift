@@ -24,12 +24,7 @@ struct Options {
             default: fatalError("unknown option \(argument)")
             }
         }
-        if pluginDirectory.isEmpty {
-            var buffer = [CChar](repeating: 0, count: 4096)
-            let length = readlink("/proc/self/exe", &buffer, 4095)
-            let path = String(decoding: buffer.prefix(max(length, 0)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            pluginDirectory = String(path[..<(path.lastIndex(of: "/") ?? path.endIndex)])
-        }
+        if pluginDirectory.isEmpty { pluginDirectory = PluginDirectory.executableDirectory() ?? "." }
     }
 }
 

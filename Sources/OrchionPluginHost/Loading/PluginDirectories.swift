@@ -70,7 +70,7 @@ public struct PluginDirectory: Sendable, Hashable, Codable {
     }
 
     /// The directory holding the running executable.
-    static func executableDirectory() -> String? {
+    public static func executableDirectory() -> String? {
         var buffer = [CChar](repeating: 0, count: 4096)
         let length = readlink("/proc/self/exe", &buffer, buffer.count - 1)
         guard length > 0 else { return nil }

@@ -50,7 +50,7 @@ public final class PluginRegistry {
     /// Every file seen, in discovery order.
     public private(set) var entries: [PluginEntry] = []
     private var libraries: [String: PluginLibrary] = [:]
-    private var seen: [String: FileIdentity] = [:]
+    private(set) var known = Known()
 
     public init() {}
 
@@ -58,29 +58,45 @@ public final class PluginRegistry {
     public func library(named name: String) -> PluginLibrary? { libraries[name] }
 
     /// Opens every candidate in `directories` that is new or changed, in order.
-    /// Blocking: for command-line use or from the thread pool's results.
+    /// Blocking: for command-line use; a running host uses `PluginWatcher`.
     @discardableResult
     public func scan(_ directories: [PluginDirectory]) -> [PluginEntry] {
-        candidates(in: directories).map { file in
-            admit(file: file, Result { () throws(PluginError) in try PluginLibrary.open(file) })
+        Self.candidates(in: directories, known: known).map { candidate in
+            admit(candidate, Result { () throws(PluginError) in try PluginLibrary.open(candidate.file) })
         }
+    }
+
+    /// What the registry knows about files: all that finding candidates needs,
+    /// so that can run on another thread.
+    struct Known: Sendable {
+        /// Each file's identity when it was last opened.
+        var seen: [String: FileIdentity] = [:]
+        /// Files whose plugin loaded (quarantined ones included): never reopened.
+        var loaded: Set<String> = []
+    }
+
+    /// A file to open and its identity when it was found.
+    struct Candidate: Sendable {
+        let file: String
+        let identity: FileIdentity
     }
 
     /// Files in `directories` not seen yet, or changed since they were refused.
     /// A loaded file is never reopened: replacing a loaded plugin needs a restart.
-    public func candidates(in directories: [PluginDirectory]) -> [String] {
-        directories.flatMap { $0.candidates() }.filter { file in
-            guard let identity = FileIdentity(file) else { return false }
-            guard let previous = seen[file] else { return true }
-            let loaded = entries.last { $0.file == file }?.state == .loaded
-            return !loaded && previous != identity
+    /// Reads the disk, so a running host calls it on the thread pool.
+    static func candidates(in directories: [PluginDirectory], known: Known) -> [Candidate] {
+        directories.flatMap { $0.candidates() }.compactMap { file in
+            guard !known.loaded.contains(file), let identity = FileIdentity(file), known.seen[file] != identity
+            else { return nil }
+            return Candidate(file: file, identity: identity)
         }
     }
 
-    /// Records the outcome of opening `file`, refusing a duplicate name.
+    /// Records the outcome of opening a candidate, refusing a duplicate name.
     @discardableResult
-    public func admit(file: String, _ outcome: Result<PluginLibrary, PluginError>) -> PluginEntry {
-        seen[file] = FileIdentity(file)
+    func admit(_ candidate: Candidate, _ outcome: Result<PluginLibrary, PluginError>) -> PluginEntry {
+        let file = candidate.file
+        known.seen[file] = candidate.identity
         entries.removeAll { $0.file == file }
         let entry: PluginEntry
         switch outcome {
@@ -93,6 +109,7 @@ public final class PluginRegistry {
                 entry = PluginEntry(file: file, info: library.info, state: .refused(error))
             } else {
                 libraries[library.info.name] = library
+                known.loaded.insert(file)
                 entry = PluginEntry(file: file, info: library.info, state: .loaded)
             }
         }
@@ -109,7 +126,7 @@ public final class PluginRegistry {
 }
 
 /// What identifies a file's contents cheaply: inode, size and change time.
-struct FileIdentity: Hashable {
+struct FileIdentity: Hashable, Sendable {
     let inode: UInt64
     let size: Int64
     let changed: Int64

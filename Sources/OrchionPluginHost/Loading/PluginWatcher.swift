@@ -58,22 +58,25 @@ public final class PluginWatcher {
         debounce?.start(after: debounceMillis) { [weak self] in self?.rescan() }
     }
 
-    /// Opens new candidates on the thread pool and admits them in order.
+    /// Lists, checks and opens new candidates on the thread pool (no disk
+    /// access on the loop) and admits them in order back on the loop.
     public func rescan() {
         guard !loading else {
             rescanRequested = true
             return
         }
-        let files = registry.candidates(in: directories)
-        guard !files.isEmpty else { return }
         loading = true
+        let directories = self.directories
+        let known = registry.known
         loop.queueWork(
             {
-                files.map { file in (file, Result { () throws(PluginError) in try PluginLibrary.open(file) }) }
+                PluginRegistry.candidates(in: directories, known: known).map { candidate in
+                    (candidate, Result { () throws(PluginError) in try PluginLibrary.open(candidate.file) })
+                }
             },
             then: { [weak self] outcomes in
                 guard let self else { return }
-                for (file, outcome) in outcomes { onChange(registry.admit(file: file, outcome)) }
+                for (candidate, outcome) in outcomes { onChange(registry.admit(candidate, outcome)) }
                 loading = false
                 if rescanRequested {
                     rescanRequested = false

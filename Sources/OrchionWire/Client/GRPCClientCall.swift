@@ -88,7 +88,7 @@ final class GRPCClientCall: HTTP2StreamHandler {
             return finish(RPCError(.internal, "the stream ended without grpc-status"))
         }
         guard code != 0 else { return finish(nil) }
-        let message = percentDecoded(value("grpc-message") ?? "")
+        let message = percentDecoded(value("grpc-message") ?? "", plusIsSpace: false)
         finish(RPCError(RPCError.Code(rawValue: code) ?? .unknown, message))
     }
 

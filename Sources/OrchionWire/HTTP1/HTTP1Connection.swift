@@ -41,6 +41,13 @@ final class HTTP1Connection {
         http_parser_init(parser, HTTP_REQUEST)
         parser.pointee.data = Unmanaged.passUnretained(self).toOpaque()
         timer.start(after: limits.idleTimeoutMillis) { [self] in timedOut() }
+        try startReading()
+        initialBytes.withUnsafeBytes { feed($0) }
+    }
+
+    deinit { parser.deallocate() }
+
+    private func startReading() throws(LoopError) {
         try stream.startReading { [self] event in
             switch event {
             case .data(let bytes): feed(bytes)
@@ -48,10 +55,7 @@ final class HTTP1Connection {
             case .error: close()
             }
         }
-        initialBytes.withUnsafeBytes { feed($0) }
     }
-
-    deinit { parser.deallocate() }
 
     private func feed(_ bytes: UnsafeRawBufferPointer) {
         guard !closed, !bytes.isEmpty else { return }
@@ -215,13 +219,7 @@ final class HTTP1Connection {
         timer.start(after: limits.idleTimeoutMillis) { [self] in timedOut() }
         if readingPaused && queue.count < limits.maxPipelinedRequests {
             readingPaused = false
-            try? stream.startReading { [self] event in
-                switch event {
-                case .data(let bytes): feed(bytes)
-                case .eof: peerClosed()
-                case .error: close()
-                }
-            }
+            try? startReading()
         }
         dispatch()
     }
@@ -335,9 +333,6 @@ public final class HTTPResponder {
         connection.setWritableHandler(nil)
         connection.finished(self)
     }
-
-    /// Whether the answer is complete or cancelled.
-    public var isFinished: Bool { done }
 }
 
 /// A Server-Sent Events response in progress.
@@ -373,7 +368,4 @@ public final class EventStream {
 
     /// Ends the stream; the connection may carry the next request.
     public func finish() { responder.finishStream() }
-
-    /// Whether the stream ended or the peer went away.
-    public var isFinished: Bool { responder.isFinished }
 }

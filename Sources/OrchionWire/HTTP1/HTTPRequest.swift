@@ -12,8 +12,10 @@ public struct HTTPRequest: Sendable {
 
     /// The path part of the target, percent-decoded.
     public var path: String {
-        guard let mark = target.utf8.firstIndex(of: UInt8(ascii: "?")) else { return percentDecoded(target) }
-        return percentDecoded(String(target[..<mark]))
+        guard let mark = target.utf8.firstIndex(of: UInt8(ascii: "?")) else {
+            return percentDecoded(target, plusIsSpace: false)
+        }
+        return percentDecoded(String(target[..<mark]), plusIsSpace: false)
     }
 
     /// The query parameters (last value wins), percent-decoded.
@@ -22,7 +24,8 @@ public struct HTTPRequest: Sendable {
         var result: [String: String] = [:]
         for pair in target[target.index(after: mark)...].split(separator: "&") {
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            result[percentDecoded(String(parts[0]))] = parts.count > 1 ? percentDecoded(String(parts[1])) : ""
+            result[percentDecoded(String(parts[0]), plusIsSpace: true)] =
+                parts.count > 1 ? percentDecoded(String(parts[1]), plusIsSpace: true) : ""
         }
         return result
     }
@@ -33,9 +36,11 @@ public struct HTTPRequest: Sendable {
     }
 }
 
-/// Decodes %XX escapes and "+" (as a space in queries); malformed escapes stay as they are.
-func percentDecoded(_ text: String) -> String {
-    guard text.utf8.contains(where: { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "+") }) else { return text }
+/// Decodes %XX escapes, and "+" as a space when `plusIsSpace` (query strings
+/// only; in a path "+" is itself). Malformed escapes stay as they are.
+func percentDecoded(_ text: String, plusIsSpace: Bool) -> String {
+    let plus = UInt8(ascii: "+")
+    guard text.utf8.contains(where: { $0 == UInt8(ascii: "%") || (plusIsSpace && $0 == plus) }) else { return text }
     var bytes: [UInt8] = []
     var input = Array(text.utf8)[...]
     while let byte = input.popFirst() {
@@ -45,7 +50,7 @@ func percentDecoded(_ text: String) -> String {
             bytes.append(value)
             input = input.dropFirst(2)
         } else {
-            bytes.append(byte == UInt8(ascii: "+") ? UInt8(ascii: " ") : byte)
+            bytes.append(plusIsSpace && byte == plus ? UInt8(ascii: " ") : byte)
         }
     }
     return String(decoding: bytes, as: UTF8.self)
