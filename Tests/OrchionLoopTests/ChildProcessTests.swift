@@ -69,6 +69,20 @@ extension EventLoop {
         #expect(result.stdout == "hello\n/tmp\n")
     }
 
+    @Test func memoryLimitsApplyToTheChild() async throws {
+        let result = try await withLoop { loop in
+            // The limit is set right after spawn; read it a moment later.
+            var options = ProcessOptions(arguments: [
+                "/bin/sh", "-c", "sleep 0.3; grep 'Max address space' /proc/self/limits",
+            ])
+            options.memoryLimitBytes = 512 << 20
+            return try await loop.runChild(options)
+        }
+        #expect(
+            result.stdout.split(separator: " ", omittingEmptySubsequences: true).dropFirst(3).prefix(2)
+                == ["536870912", "536870912"])
+    }
+
     @Test func writesToStdin() async throws {
         let result = try await withLoop { loop in
             var options = ProcessOptions(arguments: ["/bin/cat"])

@@ -56,6 +56,28 @@ actor Counter {
         }
     }
 
+    @Test func workQueuedFromTheLoopThreadRunsWithoutAnotherWakeUp() async throws {
+        final class Steps {
+            var order: [Int] = []
+        }
+        let order: [Int] = try await withLoop { loop in
+            try await loop.run { finish in
+                // Nested executes come from the loop thread: the idle-handle
+                // path. LoopBound traps if any step ran elsewhere.
+                let steps = LoopBound(Steps(), loop: loop)
+                let done = LoopBound(finish, loop: loop)
+                loop.execute {
+                    steps.wrapped.order.append(1)
+                    loop.execute {
+                        steps.wrapped.order.append(2)
+                        loop.execute { done.wrapped(steps.wrapped.order + [3]) }
+                    }
+                }
+            }
+        }
+        #expect(order == [1, 2, 3])
+    }
+
     @Test func timersFireInOrderAndRepeat() async throws {
         let order: [String] = try await withLoop { loop in
             try await loop.run { finish in

@@ -41,6 +41,25 @@ import Testing
         }
     }
 
+    @Test func anUnknownUserIsRefusedBeforeAnythingRuns() async throws {
+        let thread = try LoopThread()
+        let loop = thread.loop
+        let library = try PluginLibrary.open(Paths.builtin("exec"))
+        let message: String = try await loop.submit {
+            let exec = try ExecutorPlugin(library)
+            do {
+                _ = try JobRunner(
+                    loop: loop, executor: exec, spec: JobSpec(id: "u", command: "true", user: "no-such-user-orchion"),
+                    onOutput: { _, _ in }, completion: { _ in })
+                return "started"
+            } catch {
+                return "\(error)"
+            }
+        }
+        try thread.shutdown()
+        #expect(message == "unknown user 'no-such-user-orchion': expected an account on this machine")
+    }
+
     @Test func exitsAreClassified() throws {
         let exec = try executor()
         let spec = JobSpec(id: "j4", command: "true")

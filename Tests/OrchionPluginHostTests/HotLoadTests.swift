@@ -35,12 +35,29 @@ import Testing
         let deadline = Date().addingTimeInterval(10)
         while Seen.shared.entries.count < 2 && Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
         let entries = Seen.shared.entries.sorted { $0.file < $1.file }
+
+        // A half-written file is refused (not yet an ELF file); once the whole
+        // file is renamed over it, it loads without a restart.
+        let whole = try CPlugins.fixture("late.so", in: staging, defines: ["FIXTURE_NAME=\"late\""])
+        let half = try Data(contentsOf: URL(fileURLWithPath: whole)).prefix(10)
+        try half.write(to: watched.appendingPathComponent("late.so"))
+        while Seen.shared.entries.count < 3 && Date() < deadline.addingTimeInterval(10) {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(rename(whole, watched.appendingPathComponent("late.so").path) == 0, "an atomic replace")
+        while Seen.shared.entries.count < 4 && Date() < deadline.addingTimeInterval(10) {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let halfEntry = Seen.shared.entries.dropFirst(2).first
+        let retried = Seen.shared.entries.dropFirst(3).first
         try await loop.submit { Seen.shared.watcher?.close() }
         try thread.shutdown()
 
         #expect(entries.count == 2)
         #expect(entries.last?.info?.name == "hot" && entries.last?.state == .loaded)
         #expect(entries.first?.state.reason?.contains("incompatible ABI: found major 9, expected 1") == true)
+        #expect(halfEntry?.state.reason?.contains("not a shared object: found a truncated ELF header") == true)
+        #expect(retried?.info?.name == "late" && retried?.state == .loaded)
     }
 }
 

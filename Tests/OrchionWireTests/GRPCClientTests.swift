@@ -56,8 +56,8 @@ import Testing
                 timeoutMillis: 200)
             {}
         }
-        for _ in 0..<100 where fixture.control.cancelledStreams < 2 { try await Task.sleep(for: .milliseconds(20)) }
-        #expect(fixture.control.cancelledStreams == 2, "the break and the deadline both reach the handler")
+        #expect(
+            try await fixture.cancelledStreams(reaching: 2) == 2, "the break and the deadline both reach the handler")
         await client.close()
         try await fixture.stop()
     }

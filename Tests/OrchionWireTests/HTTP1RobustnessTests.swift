@@ -55,6 +55,16 @@ import Testing
         try await fixture.stop()
     }
 
+    @Test func pipelinesLongerThanTheQueuePauseReadingAndLoseNothing() async throws {
+        var limits = WireLimits()
+        limits.maxPipelinedRequests = 2
+        let fixture = try await WireFixture(limits: limits)
+        let requests = (0..<5).map { get("/v1/nodes/n\($0)") }.joined() + get("/healthz", close: true)
+        let statuses = try raw(fixture, requests).components(separatedBy: "HTTP/1.1 ").dropFirst().map { $0.prefix(3) }
+        #expect(statuses == ["404", "200", "404", "404", "404", "200"])
+        try await fixture.stop()
+    }
+
     @Test func chunkedBodiesAndBodiesSplitAcrossReads() async throws {
         let fixture = try await WireFixture()
         let body = #"{"spec":{"command":"true"}}"#

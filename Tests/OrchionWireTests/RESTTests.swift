@@ -121,8 +121,7 @@ import Testing
         #expect(
             watch.stdout.hasPrefix(
                 "event: job\ndata: {\"jobId\":\"job-1\",\"state\":\"JOB_STATE_RUNNING\",\"sequence\":\"42\"}"))
-        for _ in 0..<100 where fixture.control.cancelledStreams < 2 { try await Task.sleep(for: .milliseconds(20)) }
-        #expect(fixture.control.cancelledStreams == 2)
+        #expect(try await fixture.cancelledStreams(reaching: 2) == 2)
         try await fixture.stop()
     }
 }

@@ -30,6 +30,13 @@ final class WireFixture: @unchecked Sendable {
 
     var base: String { "http://127.0.0.1:\(port)" }
 
+    /// Waits (at most 10 s) until the handlers have seen `count` abandoned
+    /// streams, and returns how many they saw.
+    func cancelledStreams(reaching count: Int) async throws -> Int {
+        for _ in 0..<500 where control.cancelledStreams < count { try await Task.sleep(for: .milliseconds(20)) }
+        return control.cancelledStreams
+    }
+
     /// Stops the server, waits (bounded) for connections to wind down, and
     /// shuts the loop down, failing if any handle is left open.
     func stop() async throws {

@@ -32,6 +32,16 @@ public enum PluginError: Error, Hashable, CustomStringConvertible {
     /// The plugin is quarantined after repeated failures.
     case quarantined(name: String, reason: String)
 
+    /// Whether the refused file was already mapped by `dlopen`. The host never
+    /// unloads an image, and the dynamic linker hands back the mapped one for
+    /// the same path, so such a file can only be re-read after a restart.
+    public var leftImageMapped: Bool {
+        switch self {
+        case .unreadable, .notELF, .wrongArchitecture, .openFailed: false
+        default: true
+        }
+    }
+
     public var description: String {
         switch self {
         case let .unreadable(file, reason):

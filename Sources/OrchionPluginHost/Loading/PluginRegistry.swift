@@ -71,8 +71,9 @@ public final class PluginRegistry {
     struct Known: Sendable {
         /// Each file's identity when it was last opened.
         var seen: [String: FileIdentity] = [:]
-        /// Files whose plugin loaded (quarantined ones included): never reopened.
-        var loaded: Set<String> = []
+        /// Files never reopened: loaded (or quarantined) plugins, and refused
+        /// files that `dlopen` already mapped (see `PluginError.leftImageMapped`).
+        var settled: Set<String> = []
     }
 
     /// A file to open and its identity when it was found.
@@ -81,12 +82,13 @@ public final class PluginRegistry {
         let identity: FileIdentity
     }
 
-    /// Files in `directories` not seen yet, or changed since they were refused.
-    /// A loaded file is never reopened: replacing a loaded plugin needs a restart.
+    /// Files in `directories` not seen yet, or changed since they were refused
+    /// before being mapped (e.g. a half-copied file). Settled files are never
+    /// reopened: replacing them needs a restart.
     /// Reads the disk, so a running host calls it on the thread pool.
     static func candidates(in directories: [PluginDirectory], known: Known) -> [Candidate] {
         directories.flatMap { $0.candidates() }.compactMap { file in
-            guard !known.loaded.contains(file), let identity = FileIdentity(file), known.seen[file] != identity
+            guard !known.settled.contains(file), let identity = FileIdentity(file), known.seen[file] != identity
             else { return nil }
             return Candidate(file: file, identity: identity)
         }
@@ -101,15 +103,17 @@ public final class PluginRegistry {
         let entry: PluginEntry
         switch outcome {
         case .failure(let error):
+            if error.leftImageMapped { known.settled.insert(file) }
             entry = PluginEntry(file: file, info: nil, state: .refused(error))
         case .success(let library):
             if let existing = libraries[library.info.name] {
                 let error = PluginError.duplicateName(
                     file: file, name: library.info.name, loadedFrom: existing.info.file)
+                known.settled.insert(file)
                 entry = PluginEntry(file: file, info: library.info, state: .refused(error))
             } else {
                 libraries[library.info.name] = library
-                known.loaded.insert(file)
+                known.settled.insert(file)
                 entry = PluginEntry(file: file, info: library.info, state: .loaded)
             }
         }
