@@ -38,7 +38,7 @@ let package = Package(
         .systemLibrary(name: "CHTTPParser", providers: [.apt(["libhttp-parser-dev"])]),
         .systemLibrary(name: "CNGHTTP2", pkgConfig: "libnghttp2", providers: [.apt(["libnghttp2-dev"])]),
         .target(name: "OrchionCore"),
-        .target(name: "OrchionLoop", dependencies: ["CLibUV"]),
+        .target(name: "OrchionLoop", dependencies: ["OrchionCore", "CLibUV"]),
         .target(name: "OrchionStrategies", dependencies: ["COrchionPlugin"]),
         .target(name: "OrchionProto", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .target(
@@ -69,7 +69,7 @@ let package = Package(
         ),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "OrchionCoreTests", dependencies: ["OrchionCore"]),
-        .testTarget(name: "OrchionLoopTests", dependencies: ["OrchionLoop", "TestSupport"]),
+        .testTarget(name: "OrchionLoopTests", dependencies: ["OrchionLoop", "OrchionCore", "TestSupport"]),
         .testTarget(
             name: "OrchionPluginHostTests",
             dependencies: ["OrchionPluginHost", "OrchionStrategies", "OrchionCore", "OrchionLoop", "TestSupport"]

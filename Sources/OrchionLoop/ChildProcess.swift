@@ -1,5 +1,6 @@
 import CLibUV
 import Glibc
+import OrchionCore
 
 /// How to start a child process.
 public struct ProcessOptions: Sendable {
@@ -36,21 +37,6 @@ public struct ProcessOptions: Sendable {
         self.file = arguments.first ?? ""
         self.arguments = arguments
     }
-}
-
-/// How a child process ended.
-public struct ExitStatus: Sendable, Hashable, CustomStringConvertible {
-    /// The exit code; meaningful when `signal` is 0.
-    public let code: Int64
-    /// The signal that ended it, or 0.
-    public let signal: Int32
-
-    public init(code: Int64, signal: Int32) {
-        self.code = code
-        self.signal = signal
-    }
-
-    public var description: String { signal != 0 ? "killed by signal \(signal)" : "exited with code \(code)" }
 }
 
 /// A running child process started with `uv_spawn`.

@@ -8,8 +8,7 @@ private func node(
     memory: UInt64 = 8 * gib, labels: [String: String] = [:], gpus: [GPU] = []
 ) -> Node {
     Node(
-        id: id, arch: arch, state: state, capacity: Resources(cpuMillis: cpu, memoryBytes: memory), labels: labels,
-        gpus: gpus)
+        id: id, arch: arch, state: state, cpuMillis: cpu, memoryBytes: memory, labels: labels, gpus: gpus)
 }
 
 @Suite struct NodeLedgerTests {

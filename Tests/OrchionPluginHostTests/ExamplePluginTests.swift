@@ -27,9 +27,9 @@ import Testing
             })
         #expect(logs == ["preferring aarch64 nodes"])
         let view = ClusterView()
-        view.upsert(Node(id: "x86", capacity: Resources(cpuMillis: 8000, memoryBytes: 8 << 30)))
-        view.upsert(Node(id: "pi-big", arch: "aarch64", capacity: Resources(cpuMillis: 4000, memoryBytes: 8 << 30)))
-        view.upsert(Node(id: "pi-small", arch: "aarch64", capacity: Resources(cpuMillis: 2000, memoryBytes: 4 << 30)))
+        view.upsert(Node(id: "x86", cpuMillis: 8000, memoryBytes: 8 << 30))
+        view.upsert(Node(id: "pi-big", arch: "aarch64", cpuMillis: 4000, memoryBytes: 8 << 30))
+        view.upsert(Node(id: "pi-small", arch: "aarch64", cpuMillis: 2000, memoryBytes: 4 << 30))
         let jobs = [1500, 1500, 3000, 2000].enumerated().map {
             PendingJob(id: "job-\($0.offset)", requirements: JobRequirements(cpuMillis: UInt64($0.element)))
         }

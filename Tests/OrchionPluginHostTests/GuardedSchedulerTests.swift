@@ -10,8 +10,8 @@ import Testing
 
     private func cluster() -> ClusterView {
         let view = ClusterView()
-        view.upsert(Node(id: "small", capacity: Resources(cpuMillis: 1000, memoryBytes: 2 * Self.gib)))
-        view.upsert(Node(id: "big", capacity: Resources(cpuMillis: 16000, memoryBytes: 64 * Self.gib)))
+        view.upsert(Node(id: "small", cpuMillis: 1000, memoryBytes: 2 * Self.gib))
+        view.upsert(Node(id: "big", cpuMillis: 16000, memoryBytes: 64 * Self.gib))
         return view
     }
 
@@ -69,7 +69,11 @@ import Testing
             let result = guarded.schedule(batch(), in: view)
             #expect(
                 result.failure
-                    == .callFailed(name: "fixture", function: "place", status: 4, message: "strategy state corrupted"))
+                    == ScheduleFailure(
+                        strategy: "fixture",
+                        message: PluginError.callFailed(
+                            name: "fixture", function: "place", status: 4, message: "strategy state corrupted"
+                        ).description))
             #expect(result.assignments.isEmpty)
             #expect((guarded.quarantineReason != nil) == (round == 3))
         }

@@ -16,7 +16,7 @@ import Testing
         let beta = try SchedulerPlugin(library, instance: "beta", config: ["tag": "B"], sink: sink)
 
         let view = ClusterView()
-        view.upsert(Node(id: "n1", capacity: Resources(cpuMillis: 4000, memoryBytes: 1 << 30)))
+        view.upsert(Node(id: "n1", cpuMillis: 4000, memoryBytes: 1 << 30))
         let batch = JobBatch([PendingJob(id: "j1", requirements: JobRequirements(cpuMillis: 100))])
         _ = try beta.place(batch, in: view)
         _ = try alpha.place(batch, in: view)
@@ -38,7 +38,7 @@ import Testing
         let plugin = try SchedulerPlugin(
             try PluginLibrary.open(Paths.builtin("spread")), instance: "spread-1", sink: { heard.append(($0, $1)) })
         let view = ClusterView()
-        view.upsert(Node(id: "n1", capacity: Resources(cpuMillis: 1000, memoryBytes: 1 << 30)))
+        view.upsert(Node(id: "n1", cpuMillis: 1000, memoryBytes: 1 << 30))
         _ = try plugin.place(
             JobBatch([
                 PendingJob(id: "fits", requirements: JobRequirements(cpuMillis: 500)),

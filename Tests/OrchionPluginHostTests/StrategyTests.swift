@@ -8,8 +8,8 @@ private let gib: UInt64 = 1 << 30
 
 private func node(_ id: String, cores: UInt64, used: UInt64 = 0, arch: String = "x86_64", gpus: [GPU] = []) -> Node {
     Node(
-        id: id, arch: arch, capacity: Resources(cpuMillis: cores * 1000, memoryBytes: 64 * gib),
-        allocated: Resources(cpuMillis: used * 1000), gpus: gpus)
+        id: id, arch: arch, cpuMillis: cores * 1000, memoryBytes: 64 * gib, allocatedCPUMillis: used * 1000,
+        gpus: gpus)
 }
 
 private func job(_ id: String, millis: UInt64, gpu: GPURequest = .none, arch: String? = nil) -> PendingJob {

@@ -1,4 +1,4 @@
-/// Health of a node. Only ready nodes take new jobs.
+/// Health of a node. Only ready nodes take new jobs. Mirrors `orchion.v1.NodeState`.
 public enum NodeState: String, Sendable, Hashable, Codable, CaseIterable {
     /// Heartbeating and accepting jobs.
     case ready
@@ -10,7 +10,14 @@ public enum NodeState: String, Sendable, Hashable, Codable, CaseIterable {
     case down
 }
 
-/// A machine in the cluster and what it offers.
+/// A machine in the cluster and what it offers. Mirrors `orchion.v1.Node`.
+///
+/// A node's GPUs have one source of truth: `gpus`. The GPU counts of
+/// `capacity`, `allocated` and `free` are derived from it (how many GPUs,
+/// how many flagged allocated), never stored beside it, so they cannot
+/// disagree with the list the fit rule and the scheduler view read.
+///
+/// Threading: a value; safe anywhere.
 public struct Node: Sendable, Hashable, Codable, Identifiable {
     /// Stable node identifier.
     public var id: String
@@ -18,30 +25,94 @@ public struct Node: Sendable, Hashable, Codable, Identifiable {
     public var arch: String
     /// Current health.
     public var state: NodeState
-    /// What the node offers to jobs in total.
-    public var capacity: Resources
-    /// What running jobs hold.
-    public var allocated: Resources
+    /// CPU the node offers to jobs in total, in thousandths of a core.
+    public var cpuMillis: UInt64
+    /// Memory the node offers to jobs in total, in bytes.
+    public var memoryBytes: UInt64
+    /// CPU held by running jobs, in thousandths of a core.
+    public var allocatedCPUMillis: UInt64
+    /// Memory held by running jobs, in bytes.
+    public var allocatedMemoryBytes: UInt64
     /// Free-form labels used by job constraints.
     public var labels: [String: String]
-    /// The node's GPUs.
+    /// The node's GPUs, each with its node-local index and whether a job holds it.
     public var gpus: [GPU]
 
     /// Creates a node.
     public init(
         id: String, arch: String = "x86_64", state: NodeState = .ready,
-        capacity: Resources, allocated: Resources = .zero,
+        cpuMillis: UInt64, memoryBytes: UInt64, allocatedCPUMillis: UInt64 = 0, allocatedMemoryBytes: UInt64 = 0,
         labels: [String: String] = [:], gpus: [GPU] = []
     ) {
         self.id = id
         self.arch = arch
         self.state = state
-        self.capacity = capacity
-        self.allocated = allocated
+        self.cpuMillis = cpuMillis
+        self.memoryBytes = memoryBytes
+        self.allocatedCPUMillis = allocatedCPUMillis
+        self.allocatedMemoryBytes = allocatedMemoryBytes
         self.labels = labels
         self.gpus = gpus
     }
 
-    /// What is not held by running jobs.
+    /// What the node offers in total; `gpus` counts the GPU list.
+    public var capacity: Resources {
+        Resources(cpuMillis: cpuMillis, memoryBytes: memoryBytes, gpus: UInt32(clamping: gpus.count))
+    }
+
+    /// What running jobs hold; `gpus` counts the GPUs flagged allocated.
+    public var allocated: Resources {
+        Resources(
+            cpuMillis: allocatedCPUMillis, memoryBytes: allocatedMemoryBytes,
+            gpus: UInt32(clamping: gpus.count(where: \.allocated)))
+    }
+
+    /// What is not held by running jobs (clamped at zero); `gpus` counts the unallocated GPUs.
     public var free: Resources { capacity - allocated }
+
+    /// Checks the node and throws the first problem found.
+    public func validate() throws(NodeError) {
+        if id.isEmpty || id.utf8.count > 253 || id.contains(where: { $0.isWhitespace || $0 == "/" }) {
+            throw .invalidField("id", expected: "1–253 characters without spaces or '/'", found: id)
+        }
+        if arch.isEmpty { throw .invalidField("arch", expected: "an architecture such as x86_64", found: "\"\"") }
+        if allocatedCPUMillis > cpuMillis {
+            throw .invalidField(
+                "allocatedCPUMillis", expected: "at most the capacity \(cpuMillis)", found: "\(allocatedCPUMillis)")
+        }
+        if allocatedMemoryBytes > memoryBytes {
+            throw .invalidField(
+                "allocatedMemoryBytes", expected: "at most the capacity \(memoryBytes)",
+                found: "\(allocatedMemoryBytes)")
+        }
+        for key in labels.keys.sorted() where key.isEmpty {
+            throw .invalidField("labels", expected: "non-empty label keys", found: "an empty key")
+        }
+        var seen: Set<UInt32> = []
+        for gpu in gpus {
+            guard seen.insert(gpu.index).inserted else {
+                throw .invalidField("gpus", expected: "distinct GPU indices", found: "index \(gpu.index) twice")
+            }
+            if gpu.vendor != gpu.vendor.lowercased() {
+                throw .invalidField("gpus", expected: "a lower-case vendor", found: gpu.vendor)
+            }
+        }
+        let strings = [id, arch] + Array(labels.keys) + Array(labels.values) + gpus.flatMap { [$0.vendor, $0.model] }
+        if strings.contains(where: { $0.utf8.contains(0) }) {
+            throw .invalidField("node", expected: "strings without NUL bytes", found: "a NUL byte")
+        }
+    }
+}
+
+/// Why a node description was refused.
+public enum NodeError: Error, Hashable, CustomStringConvertible {
+    /// A field holds something unacceptable.
+    case invalidField(String, expected: String, found: String)
+
+    public var description: String {
+        switch self {
+        case let .invalidField(field, expected, found):
+            "invalid node field '\(field)': expected \(expected), found \(found)"
+        }
+    }
 }

@@ -1,4 +1,7 @@
-/// An amount of compute: CPU in thousandths of a core, memory in bytes, whole GPUs.
+/// An amount of compute: CPU in thousandths of a core, memory in bytes, whole
+/// GPUs. Mirrors `orchion.v1.Resources`.
+///
+/// Threading: a value; safe anywhere.
 public struct Resources: Sendable, Hashable, Codable {
     /// CPU in thousandths of a core (1000 = one core).
     public var cpuMillis: UInt64
@@ -22,13 +25,15 @@ public struct Resources: Sendable, Hashable, Codable {
         cpuMillis <= other.cpuMillis && memoryBytes <= other.memoryBytes && gpus <= other.gpus
     }
 
-    /// The component-wise sum.
+    /// The component-wise sum, saturating at each component's maximum (never traps).
     public static func + (lhs: Resources, rhs: Resources) -> Resources {
-        Resources(
-            cpuMillis: lhs.cpuMillis + rhs.cpuMillis,
-            memoryBytes: lhs.memoryBytes + rhs.memoryBytes,
-            gpus: lhs.gpus + rhs.gpus
-        )
+        func add<T: FixedWidthInteger>(_ a: T, _ b: T) -> T {
+            let (sum, overflow) = a.addingReportingOverflow(b)
+            return overflow ? .max : sum
+        }
+        return Resources(
+            cpuMillis: add(lhs.cpuMillis, rhs.cpuMillis), memoryBytes: add(lhs.memoryBytes, rhs.memoryBytes),
+            gpus: add(lhs.gpus, rhs.gpus))
     }
 
     /// The component-wise difference, clamped at zero.

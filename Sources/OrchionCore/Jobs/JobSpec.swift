@@ -1,7 +1,16 @@
-/// What a user asks to run: the process and where it may run.
+/// What a user asks to run: the process, where it may run, how often to try
+/// it and for how long. Mirrors `orchion.v1.JobSpec`; `id` is the schema's
+/// `Job.id`, carried here so an executor can name the job it prepares.
+///
+/// Threading: a value; safe anywhere.
 public struct JobSpec: Sendable, Hashable, Codable {
+    /// Longest `name`, in UTF-8 bytes.
+    public static let nameLimit = 253
+
     /// A job identifier, unique in the cluster.
     public var id: String
+    /// A human name; need not be unique; may be empty.
+    public var name: String
     /// A shell command line; exclusive with `argv`.
     public var command: String?
     /// A program and its arguments; exclusive with `command`.
@@ -12,8 +21,10 @@ public struct JobSpec: Sendable, Hashable, Codable {
     public var cwd: String?
     /// User to run as, or nil for the agent's.
     public var user: String?
-    /// Wall-clock limit in milliseconds; zero for none.
+    /// Wall-clock limit per attempt in milliseconds; zero for none (the schema's unset `timeout`).
     public var timeoutMillis: UInt64
+    /// How often a failed attempt is tried again.
+    public var retry: RetryPolicy
     /// Where it may run.
     public var requirements: JobRequirements
     /// The scheduler plugin to place it with, or nil for the default.
@@ -23,17 +34,19 @@ public struct JobSpec: Sendable, Hashable, Codable {
 
     /// Creates a job spec.
     public init(
-        id: String, command: String? = nil, argv: [String] = [], env: [String: String] = [:],
+        id: String, name: String = "", command: String? = nil, argv: [String] = [], env: [String: String] = [:],
         cwd: String? = nil, user: String? = nil, timeoutMillis: UInt64 = 0,
-        requirements: JobRequirements = JobRequirements(), strategy: String? = nil, executor: String? = nil
+        retry: RetryPolicy = .never, requirements: JobRequirements = JobRequirements(), strategy: String? = nil, executor: String? = nil
     ) {
         self.id = id
+        self.name = name
         self.command = command
         self.argv = argv
         self.env = env
         self.cwd = cwd
         self.user = user
         self.timeoutMillis = timeoutMillis
+        self.retry = retry
         self.requirements = requirements
         self.strategy = strategy
         self.executor = executor
@@ -44,6 +57,11 @@ public struct JobSpec: Sendable, Hashable, Codable {
         if id.isEmpty || id.utf8.count > 128 || id.contains(where: { $0.isWhitespace || $0 == "/" }) {
             throw .invalidField("id", expected: "1–128 characters without spaces or '/'", found: id)
         }
+        if name.utf8.count > Self.nameLimit || name.contains(where: { $0.isNewline }) {
+            throw .invalidField(
+                "name", expected: "at most \(Self.nameLimit) bytes on one line",
+                found: "\(name.utf8.count) bytes\(name.contains(where: { $0.isNewline }) ? " with a line break" : "")")
+        }
         switch (command, argv.isEmpty) {
         case (nil, true), (""?, true):
             throw .invalidField("command", expected: "a command or an argv", found: "neither")
@@ -52,13 +70,15 @@ public struct JobSpec: Sendable, Hashable, Codable {
         default: break
         }
         if argv.first == "" { throw .invalidField("argv", expected: "a program name in argv[0]", found: "\"\"") }
-        for key in env.keys where key.isEmpty || key.contains("=") || key.contains("\0") {
+        for key in env.keys.sorted() where key.isEmpty || key.contains("=") || key.contains("\0") {
             throw .invalidField("env", expected: "variable names without '=' or NUL", found: key)
         }
-        let strings = [command, cwd, user].compactMap { $0 } + argv + Array(env.values)
-        if strings.contains(where: { $0.contains("\0") }) {
+        let strings = [name, command, cwd, user, strategy, executor].compactMap { $0 } + argv + Array(env.values)
+        if strings.contains(where: { $0.utf8.contains(0) }) {
             throw .invalidField("spec", expected: "strings without NUL bytes", found: "a NUL byte")
         }
+        try retry.validate()
+        try requirements.validate()
     }
 }
 

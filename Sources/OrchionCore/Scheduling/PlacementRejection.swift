@@ -1,4 +1,6 @@
 /// Why a job cannot go onto a node. Each case says what was expected and what was found.
+///
+/// Threading: a value; safe anywhere.
 public enum PlacementRejection: Error, Hashable, CustomStringConvertible {
     /// The node index a scheduler returned does not exist.
     case noSuchNode(index: Int64, nodeCount: Int)
@@ -14,6 +16,14 @@ public enum PlacementRejection: Error, Hashable, CustomStringConvertible {
     case archMismatch(node: String, expected: String, found: String)
     /// A constraint label is missing or differs.
     case constraintUnmet(node: String, key: String, expected: String, found: String?)
+    /// A scheduler named a different number of GPUs than the job asks for.
+    case gpuCountMismatch(node: String, needed: UInt32, named: Int)
+    /// A scheduler named the same GPU twice for one job.
+    case gpuNamedTwice(node: String, index: UInt32)
+    /// A scheduler named a GPU index the node does not have.
+    case noSuchGPU(node: String, index: UInt32, available: [UInt32])
+    /// A scheduler named a GPU that is allocated, already taken in this batch, or does not match.
+    case gpuUnavailable(node: String, index: UInt32, found: String)
 
     public var description: String {
         switch self {
@@ -31,6 +41,14 @@ public enum PlacementRejection: Error, Hashable, CustomStringConvertible {
             "node \(node) is \(found): expected \(expected)"
         case let .constraintUnmet(node, key, expected, found):
             "node \(node) has label \(key)=\(found ?? "<unset>"): expected \(key)=\(expected)"
+        case let .gpuCountMismatch(node, needed, named):
+            "placement on node \(node) names \(named) GPUs: expected \(needed)"
+        case let .gpuNamedTwice(node, index):
+            "placement on node \(node) names GPU \(index) twice: expected distinct GPUs"
+        case let .noSuchGPU(node, index, available):
+            "node \(node) has no GPU \(index): expected one of [\(available.map(String.init).joined(separator: ", "))]"
+        case let .gpuUnavailable(node, index, found):
+            "GPU \(index) of node \(node) is \(found): expected a free GPU that matches the request"
         }
     }
 }

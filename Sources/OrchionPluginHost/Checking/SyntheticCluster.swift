@@ -26,7 +26,7 @@ public enum SyntheticCluster {
             let state: NodeState = index % 50 == 49 ? .draining : index % 97 == 96 ? .down : .ready
             return Node(
                 id: "node-\(index)", arch: arm ? "aarch64" : "x86_64", state: state,
-                capacity: Resources(cpuMillis: cores * 1000, memoryBytes: cores * 4 * gib, gpus: UInt32(gpus.count)),
+                cpuMillis: cores * 1000, memoryBytes: cores * 4 * gib,
                 labels: ["zone": ["a", "b", "c"][index % 3], "disk": index % 4 == 0 ? "ssd" : "hdd"],
                 gpus: gpus)
         }

@@ -14,11 +14,6 @@ public struct Launch: Sendable, Hashable {
     public var memoryLimitBytes: UInt64
 }
 
-/// An executor's verdict on a finished process.
-public enum ExitClass: String, Sendable, Hashable, Codable {
-    case succeeded, failed, retryable
-}
-
 /// One initialised instance of an executor plugin.
 ///
 /// Threading: loop thread only; one call at a time.

@@ -2,18 +2,6 @@ import Glibc
 import OrchionCore
 import OrchionLoop
 
-/// How a job run ended.
-public struct JobOutcome: Sendable, Hashable {
-    /// The process's exit status.
-    public let status: ExitStatus
-    /// Whether the runner killed it for running past its timeout.
-    public let timedOut: Bool
-    /// The executor's verdict.
-    public let verdict: ExitClass
-    /// The executor's reason.
-    public let reason: String
-}
-
 /// Which stream a chunk of output came from.
 public enum OutputStream: String, Sendable, Hashable {
     case stdout, stderr

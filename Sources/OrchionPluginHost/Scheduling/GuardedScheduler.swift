@@ -1,36 +1,5 @@
 import OrchionCore
 
-/// A job the host has bound to a node, with the GPUs it gets there.
-public struct Assignment: Sendable, Hashable {
-    public let jobID: String
-    public let nodeID: String
-    public let gpus: [UInt32]
-}
-
-/// A placement a strategy proposed that the host refused.
-public struct InvalidPlacement: Sendable, Hashable, CustomStringConvertible {
-    public let jobID: String
-    /// The strategy that proposed it.
-    public let strategy: String
-    public let problem: PlacementRejection
-
-    public var description: String { "\(strategy) placed job \(jobID) invalidly: \(problem)" }
-}
-
-/// What one scheduling round decided.
-public struct ScheduleResult: Sendable {
-    /// Jobs bound to nodes: only placements that passed every check.
-    public var assignments: [Assignment] = []
-    /// Jobs left pending, with the reason.
-    public var pending: [String: String] = [:]
-    /// Placements refused by the host; their jobs are in `pending` too.
-    public var invalid: [InvalidPlacement] = []
-    /// A failure of the whole call, if any.
-    public var failure: PluginError?
-    /// Who placed this round.
-    public var strategy: String = ""
-}
-
 /// Runs a strategy and checks every answer before anything acts on it.
 ///
 /// A placement onto a missing, unready or too-small node, or one that breaks
@@ -65,7 +34,7 @@ public final class GuardedScheduler {
             let answers = try active.place(batch, in: view)
             Self.check(answers, batch: batch, view: view, strategy: active.strategyName, into: &result)
         } catch {
-            result.failure = error
+            result.failure = ScheduleFailure(strategy: active.strategyName, message: error.description)
             for job in batch.jobs { result.pending[job.id] = error.description }
         }
         if active === source { record(result) }
@@ -82,14 +51,15 @@ public final class GuardedScheduler {
             switch answer {
             case .unschedulable(let reason):
                 result.pending[job.id] = reason
-            case .node(let index):
+            case .node(let index, let gpuIndices):
                 do throws(PlacementRejection) {
                     guard index >= 0, index < view.nodes.count else {
                         throw .noSuchNode(index: index, nodeCount: view.nodes.count)
                     }
                     let node = view.nodes[Int(index)]
-                    let gpus = try ledgers[Int(index), default: NodeLedger()].admit(job.requirements, on: node)
-                    result.assignments.append(Assignment(jobID: job.id, nodeID: node.id, gpus: gpus))
+                    let gpus = try ledgers[Int(index), default: NodeLedger()]
+                        .admit(job.requirements, on: node, gpuIndices: gpuIndices)
+                    result.assignments.append(Assignment(jobID: job.id, nodeID: node.id, gpuIndices: gpus))
                 } catch {
                     result.invalid.append(InvalidPlacement(jobID: job.id, strategy: strategy, problem: error))
                     result.pending[job.id] = "refused placement from \(strategy): \(error)"

@@ -1,4 +1,5 @@
 import COrchionPlugin
+import OrchionCore
 
 /// The host-owned answers array a strategy writes placements into, reused
 /// across rounds so placing a batch allocates nothing on this side.

@@ -1,4 +1,5 @@
 import COrchionPlugin
+import OrchionCore
 import OrchionStrategies
 
 /// Anything that proposes placements for a batch: a plugin, or a strategy

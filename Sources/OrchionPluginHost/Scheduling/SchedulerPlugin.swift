@@ -1,13 +1,7 @@
 import COrchionPlugin
 import OrchionCore
 
-/// A scheduler's raw answer for one job, before the host has checked it.
-public enum PlacementAnswer: Sendable, Hashable {
-    /// The job goes to the node at this view index (not yet validated).
-    case node(Int64)
-    /// The plugin found no node; its reason.
-    case unschedulable(String)
-
+extension PlacementAnswer {
     /// Reads a C answer. The reason is cut at its first NUL or before the
     /// buffer's last byte, whichever comes first, so an unterminated buffer
     /// is never overrun.

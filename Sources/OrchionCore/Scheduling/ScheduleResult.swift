@@ -1,0 +1,58 @@
+/// A placement a strategy proposed that the host refused.
+///
+/// Threading: a value; safe anywhere.
+public struct InvalidPlacement: Sendable, Hashable, CustomStringConvertible {
+    /// The job it was for.
+    public let jobID: String
+    /// The strategy that proposed it.
+    public let strategy: String
+    /// What the fit rule found wrong.
+    public let problem: PlacementRejection
+
+    /// Creates a record of a refused placement.
+    public init(jobID: String, strategy: String, problem: PlacementRejection) {
+        self.jobID = jobID
+        self.strategy = strategy
+        self.problem = problem
+    }
+
+    public var description: String { "\(strategy) placed job \(jobID) invalidly: \(problem)" }
+}
+
+/// A scheduling call that failed as a whole (the strategy returned an error
+/// or could not be called): no job of the batch was placed.
+///
+/// Threading: a value; safe anywhere.
+public struct ScheduleFailure: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The strategy that failed.
+    public let strategy: String
+    /// What went wrong, in words.
+    public let message: String
+
+    /// Creates a failure record.
+    public init(strategy: String, message: String) {
+        self.strategy = strategy
+        self.message = message
+    }
+
+    public var description: String { message }
+}
+
+/// What one scheduling round decided.
+///
+/// Threading: a value; safe anywhere.
+public struct ScheduleResult: Sendable, Hashable {
+    /// Jobs bound to nodes: only placements that passed every check.
+    public var assignments: [Assignment] = []
+    /// Jobs left pending, with the reason.
+    public var pending: [String: String] = [:]
+    /// Placements refused by the host; their jobs are in `pending` too.
+    public var invalid: [InvalidPlacement] = []
+    /// A failure of the whole call, if any.
+    public var failure: ScheduleFailure?
+    /// Who placed this round.
+    public var strategy: String = ""
+
+    /// Creates an empty result.
+    public init() {}
+}
