@@ -36,7 +36,8 @@ public struct JobSpec: Sendable, Hashable, Codable {
     public init(
         id: String, name: String = "", command: String? = nil, argv: [String] = [], env: [String: String] = [:],
         cwd: String? = nil, user: String? = nil, timeoutMillis: UInt64 = 0,
-        retry: RetryPolicy = .never, requirements: JobRequirements = JobRequirements(), strategy: String? = nil, executor: String? = nil
+        retry: RetryPolicy = .never, requirements: JobRequirements = JobRequirements(), strategy: String? = nil,
+        executor: String? = nil
     ) {
         self.id = id
         self.name = name
