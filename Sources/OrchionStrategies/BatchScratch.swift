@@ -109,7 +109,8 @@ struct BatchScratch {
     }
 
     /// Why `job` does not fit on node `index` (labels, arch, GPUs, resources), or nil.
-    private func problem(_ job: UnsafePointer<orchion_job>, _ index: Int) -> Problem? {
+    /// Internal, not private: `FitRuleAgreementTests` holds it to `NodeLedger`'s verdict.
+    func problem(_ job: UnsafePointer<orchion_job>, _ index: Int) -> Problem? {
         let slot = slots[index]
         let node = nodeAt(view, index).pointee
         let need = job.pointee.resources
@@ -128,8 +129,8 @@ struct BatchScratch {
         return nil
     }
 
-    /// Free GPUs of node `index` that satisfy `job`'s GPU request, in index order.
-    private func matchingFreeGPUs(_ job: UnsafePointer<orchion_job>, _ index: Int) -> [UInt32] {
+    /// Free GPUs of node `index` that satisfy `job`'s GPU request, in the node's order.
+    func matchingFreeGPUs(_ job: UnsafePointer<orchion_job>, _ index: Int) -> [UInt32] {
         let node = nodeAt(view, index).pointee
         let request = job.pointee.gpu
         let taken = takenGPUs[index] ?? []
