@@ -67,37 +67,82 @@ private func node(
         #expect(try ledger.admit(big, on: target) == [3])
         #expect(try ledger.admit(JobRequirements(gpu: GPURequest(count: 1)), on: target) == [0])
     }
-}
 
-@Suite struct JobSpecTests {
-    @Test func acceptsACommandOrAnArgv() throws {
-        try JobSpec(id: "a", command: "echo hi").validate()
-        try JobSpec(id: "b", argv: ["/bin/echo", "hi"], env: ["GREETING": "hi"]).validate()
+    @Test func checksGPUIndicesASchedulerNamedInsteadOfPicking() throws {
+        let gpus = [
+            GPU(vendor: "nvidia", model: "NVIDIA H100 80GB", memoryBytes: 80 * gib, index: 4),
+            GPU(vendor: "nvidia", model: "NVIDIA H100 80GB", memoryBytes: 80 * gib, index: 5),
+            GPU(vendor: "nvidia", model: "NVIDIA H100 80GB", memoryBytes: 80 * gib, index: 6, allocated: true),
+            GPU(vendor: "amd", model: "AMD Instinct MI210", memoryBytes: 64 * gib, index: 7),
+        ]
+        let target = node(gpus: gpus)
+        let two = JobRequirements(gpu: GPURequest(count: 2, vendor: "nvidia"))
+        var ledger = NodeLedger()
+        #expect(try ledger.admit(JobRequirements(gpu: GPURequest(count: 1)), on: target, gpuIndices: [5]) == [5])
+        let refusals: [([UInt32], JobRequirements, PlacementRejection)] = [
+            ([4], two, .gpuCountMismatch(node: "n1", needed: 2, named: 1)),
+            ([4], JobRequirements(), .gpuCountMismatch(node: "n1", needed: 0, named: 1)),
+            ([4, 4], two, .gpuNamedTwice(node: "n1", index: 4)),
+            ([4, 9], two, .noSuchGPU(node: "n1", index: 9, available: [4, 5, 6, 7])),
+            ([4, 6], two, .gpuUnavailable(node: "n1", index: 6, found: "allocated")),
+            ([4, 5], two, .gpuUnavailable(node: "n1", index: 5, found: "taken earlier in this batch")),
+            ([4, 7], two, .gpuUnavailable(node: "n1", index: 7, found: "not matching")),
+        ]
+        for (named, requirements, expected) in refusals {
+            #expect(throws: expected) { try ledger.admit(requirements, on: target, gpuIndices: named) }
+        }
+        #expect(ledger.takenGPUs == [5], "a refused placement takes nothing")
+        #expect(
+            try ledger.admit(JobRequirements(gpu: GPURequest(count: 2)), on: target, gpuIndices: [7, 4]) == [7, 4])
+        #expect(
+            PlacementRejection.noSuchGPU(node: "n1", index: 9, available: [4, 5]).description
+                == "node n1 has no GPU 9: expected one of [4, 5]")
     }
 
-    @Test func refusesTyposWithAClearMessage() {
-        let bad: [(JobSpec, String)] = [
-            (JobSpec(id: "a"), "expected a command or an argv, found neither"),
-            (JobSpec(id: "a", command: "x", argv: ["y"]), "expected either a command or an argv, found both"),
-            (JobSpec(id: "has space", command: "x"), "invalid job spec field 'id'"),
-            (
-                JobSpec(id: "a", command: "x", env: ["A=B": "c"]),
-                "expected variable names without '=' or NUL, found A=B"
-            ),
-            (JobSpec(id: "a", argv: [""]), "expected a program name in argv[0]"),
-        ]
-        for (spec, message) in bad {
-            do {
-                try spec.validate()
-                Issue.record("accepted \(spec)")
-            } catch {
-                #expect(error.description.contains(message), "\(error.description)")
-            }
+    @Test func comparesArchAndLabelsByteForByte() throws {
+        // "café" precomposed and decomposed: equal as Swift strings, different bytes
+        // (the C view, and so every scheduler plugin, sees the bytes).
+        let composed = "caf\u{E9}"
+        let decomposed = "cafe\u{301}"
+        #expect(composed == decomposed)
+        #expect(throws: PlacementRejection.constraintUnmet(node: "n1", key: decomposed, expected: "x", found: "x")) {
+            try NodeLedger.check(JobRequirements(constraints: [decomposed: "x"]), on: node(labels: [composed: "x"]))
         }
+        #expect(throws: PlacementRejection.constraintUnmet(node: "n1", key: "k", expected: decomposed, found: composed))
+        {
+            try NodeLedger.check(JobRequirements(constraints: ["k": decomposed]), on: node(labels: ["k": composed]))
+        }
+        #expect(throws: PlacementRejection.archMismatch(node: "n1", expected: decomposed, found: composed)) {
+            try NodeLedger.check(JobRequirements(arch: decomposed), on: node(arch: composed))
+        }
+        _ = try NodeLedger.check(
+            JobRequirements(arch: composed, constraints: [composed: composed]),
+            on: node(
+                arch: composed, labels: [composed: composed]))
+    }
+
+    @Test func countsFreeResourcesFromAllocatedOnesAndClampsOverAllocation() throws {
+        var target = node(cpu: 4000, memory: 4 * gib)
+        target.allocatedCPUMillis = 3000
+        target.allocatedMemoryBytes = 5 * gib
+        #expect(throws: PlacementRejection.insufficientCPU(node: "n1", needed: 1500, free: 1000)) {
+            try NodeLedger.check(JobRequirements(cpuMillis: 1500), on: target)
+        }
+        #expect(throws: PlacementRejection.insufficientMemory(node: "n1", needed: 1, free: 0)) {
+            try NodeLedger.check(JobRequirements(memoryBytes: 1), on: target)
+        }
+        _ = try NodeLedger.check(JobRequirements(cpuMillis: 1000), on: target)
     }
 }
 
 @Suite struct ResourcesTests {
+    @Test func sumsSaturateInsteadOfTrapping() {
+        let big = Resources(cpuMillis: .max - 1, memoryBytes: .max, gpus: .max)
+        #expect(
+            big + Resources(cpuMillis: 5, memoryBytes: 1, gpus: 1)
+                == Resources(cpuMillis: .max, memoryBytes: .max, gpus: .max))
+    }
+
     @Test func arithmeticClampsAndCompares() {
         let a = Resources(cpuMillis: 1000, memoryBytes: 10, gpus: 1)
         let b = Resources(cpuMillis: 300, memoryBytes: 20, gpus: 1)

@@ -59,6 +59,12 @@ public struct JobStateError: Error, Hashable, CustomStringConvertible {
     /// The state it was asked to move to.
     public let to: JobState
 
+    /// Creates the error for a move from `from` to `to`.
+    public init(from: JobState, to: JobState) {
+        self.from = from
+        self.to = to
+    }
+
     public var description: String {
         let allowed = from.successors.map(\.rawValue)
         return "a \(from.rawValue) job cannot become \(to.rawValue): expected "
