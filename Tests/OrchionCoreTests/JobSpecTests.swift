@@ -70,3 +70,10 @@ import Testing
         #expect(requirements.resources.gpus == 1, "resources.gpus follows gpu.count")
     }
 }
+
+@Suite struct OutputStreamTests {
+    @Test func mirrorsTheSchemaLogStreamInOrder() {
+        // orchion.v1.LogStream numbers these 1 and 2 (0 is UNSPECIFIED).
+        #expect(OutputStream.allCases.map(\.rawValue) == ["stdout", "stderr"])
+    }
+}

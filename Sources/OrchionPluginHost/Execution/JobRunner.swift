@@ -2,11 +2,6 @@ import Glibc
 import OrchionCore
 import OrchionLoop
 
-/// Which stream a chunk of output came from.
-public enum OutputStream: String, Sendable, Hashable {
-    case stdout, stderr
-}
-
 /// Runs one job: asks the executor plugin for a launch, spawns it with libuv
 /// in its own process group, forwards its output, enforces its timeout
 /// (SIGTERM to the group, SIGKILL after `killGrace`), and reports the

@@ -2,17 +2,6 @@ import COrchionPlugin
 import OrchionCore
 import OrchionStrategies
 
-/// A job waiting for a node.
-public struct PendingJob: Sendable, Hashable {
-    public let id: String
-    public let requirements: JobRequirements
-
-    public init(id: String, requirements: JobRequirements) {
-        self.id = id
-        self.requirements = requirements
-    }
-}
-
 /// A batch of pending jobs in the C layout a scheduler plugin reads, ordered
 /// by priority (highest first, then submission order). Build it once per
 /// scheduling round; it may be placed any number of times.
