@@ -98,8 +98,9 @@ struct ELFHeader {
             let filesz = wide ? reader.u64(at + 32) : UInt64(reader.u32(at + 16))
             let memsz = wide ? reader.u64(at + 40) : UInt64(reader.u32(at + 20))
             // PT_LOAD, PT_DYNAMIC, PT_INTERP, PT_NOTE, PT_PHDR, PT_GNU_EH_FRAME
-            // and every other type that names file bytes must lie inside the file.
-            if type != 0, type != 0x6474_E551 /* PT_GNU_STACK */,
+            // and every other type that names file bytes must lie inside the
+            // file; PT_NULL (0) and PT_GNU_STACK (0x6474E551) name none.
+            if type != 0, type != 0x6474_E551,
                 !fits(offset: offset, count: 1, each: filesz, within: size)
             {
                 throw .inconsistentELF(

@@ -23,17 +23,19 @@ struct PluginFile {
     static func read(_ file: String) throws(PluginError) -> PluginFile {
         var info = stat()
         guard lstat(file, &info) == 0 else { throw .unreadable(file: file, reason: lastError()) }
-        var resolved = file
-        if info.st_mode & S_IFMT == S_IFLNK {
-            guard let real = realPath(file) else {
-                let code = errno
-                throw .notRegularFile(
-                    file: file,
-                    found: code == ELOOP
-                        ? "a symbolic link loop"
-                        : code == ENOENT ? "a dangling symbolic link" : "a symbolic link (\(lastError(code)))")
-            }
-            resolved = real
+        let isLink = info.st_mode & S_IFMT == S_IFLNK
+        // Absolute, with every link resolved: what the permission walk and
+        // the open below look at.
+        guard let resolved = realPath(file) else {
+            let code = errno
+            guard isLink else { throw .unreadable(file: file, reason: lastError(code)) }
+            throw .notRegularFile(
+                file: file,
+                found: code == ELOOP
+                    ? "a symbolic link loop"
+                    : code == ENOENT ? "a dangling symbolic link" : "a symbolic link (\(lastError(code)))")
+        }
+        if isLink {
             guard lstat(resolved, &info) == 0 else { throw .unreadable(file: file, reason: lastError()) }
         }
         guard info.st_mode & S_IFMT == S_IFREG else {
@@ -41,7 +43,7 @@ struct PluginFile {
         }
         // The directory holding the name (a symlink there can be swapped),
         // then the file itself and every directory above it.
-        if let directory = realPath(parent(of: file)) { try strictModes(directory, file: file) }
+        if isLink, let directory = realPath(parent(of: file)) { try strictModes(directory, file: file) }
         try strictModes(resolved, file: file)
 
         // O_NONBLOCK: a FIFO swapped in after the check cannot block the open.
@@ -101,7 +103,7 @@ struct PluginFile {
             if info.st_mode & S_IWGRP != 0 && !sticky {
                 throw .unsafePermissions(file: file, path: current, reason: "is group-writable (mode \(mode))")
             }
-            if current == "/" { return }
+            guard current.hasPrefix("/"), current != "/" else { return }
             current = parent(of: current)
         }
     }

@@ -21,21 +21,28 @@ public final class PluginWatcher {
     private var rescanRequested = false
     /// Quiet time after the last change before rescanning, in milliseconds.
     public var debounceMillis: UInt64 = 100
+    /// Whether files dropped in later are loaded. When false, `start` watches
+    /// nothing and only an explicit `rescan` loads anything.
+    public let hotLoad: Bool
 
-    /// Creates a watcher; `onChange` runs on the loop thread for every file admitted.
+    /// Creates a watcher; `onChange` runs on the loop thread for every file
+    /// admitted. `hotLoad: false` turns hot-loading off.
     public init(
-        loop: EventLoop, registry: PluginRegistry, directories: [PluginDirectory],
+        loop: EventLoop, registry: PluginRegistry, directories: [PluginDirectory], hotLoad: Bool = true,
         onChange: @escaping (PluginEntry) -> Void
     ) {
+        self.hotLoad = hotLoad
         self.loop = loop
         self.registry = registry
         self.directories = directories
         self.onChange = onChange
     }
 
-    /// Starts watching every directory that exists now. Returns the paths watched.
+    /// Starts watching every directory that exists now. Returns the paths
+    /// watched: none when hot-loading is off.
     @discardableResult
     public func start() throws(LoopError) -> [String] {
+        guard hotLoad else { return [] }
         debounce = try Timer(loop: loop)
         var watched: [String] = []
         for directory in directories {
