@@ -50,8 +50,18 @@ enum ChildProbe {
         let executable = "/proc/self/exe"
         let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
+        // The plugin's crash is reported in one line; Swift's backtracer would
+        // print pages of it and take its time.
+        var environment: [UnsafeMutablePointer<CChar>?] = [strdup("SWIFT_BACKTRACE=enable=no")]
+        var entry = environ
+        while let pointer = entry.pointee {
+            if strncmp(pointer, "SWIFT_BACKTRACE=", 16) != 0 { environment.append(strdup(pointer)) }
+            entry += 1
+        }
+        environment.append(nil)
+        defer { for pointer in environment { free(pointer) } }
         var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, executable, &actions, nil, argv, environ)
+        let spawned = posix_spawn(&pid, executable, &actions, nil, argv, environment)
         close(writer)
         guard spawned == 0 else {
             close(reader)

@@ -138,9 +138,11 @@ public enum PluginCheck {
     }
 
     /// A failed step naming the jobs left pending with an empty reason, or a
-    /// passed one when there are none.
+    /// passed one when there are none. `SchedulerPlugin` shows an empty
+    /// reason as "no reason given by <name>": that counts as empty here.
     private static func reportEmptyReasons(_ result: ScheduleResult, _ scenario: String, _ report: inout CheckReport) {
-        let empty = result.pending.filter { $0.value.isEmpty }.map(\.key).sorted()
+        let placeholder = "no reason given by \(result.strategy)"
+        let empty = result.pending.filter { $0.value.isEmpty || $0.value == placeholder }.map(\.key).sorted()
         let shown = empty.prefix(5).joined(separator: ", ") + (empty.count > 5 ? ", ..." : "")
         report.step(
             empty.isEmpty,

@@ -105,6 +105,14 @@ public final class PluginLibrary: @unchecked Sendable {
         return try validate(descriptorAt: 0, memory: memory, file: file).info
     }
 
+    /// Checks a descriptor in this process's memory, as `open` does after
+    /// calling the entry: fields past its declared size are never read.
+    package static func validate(liveDescriptor start: UnsafeRawPointer, file: String) throws(PluginError)
+        -> PluginInfo
+    {
+        try validate(descriptorAt: UInt(bitPattern: start), memory: LiveMemory(), file: file).info
+    }
+
     /// The longest strings a descriptor may hold, in bytes (NUL excluded).
     enum StringLimit {
         static let name = 63
