@@ -48,9 +48,10 @@ public enum PluginError: Error, Hashable, CustomStringConvertible {
     /// The plugin is quarantined after repeated failures.
     case quarantined(name: String, reason: String)
 
-    /// Whether the refused file was already mapped by `dlopen`. The host never
-    /// unloads an image, and the dynamic linker hands back the mapped one for
-    /// the same path, so such a file can only be re-read after a restart.
+    /// Whether the refused file was already mapped by `dlopen` (its
+    /// constructors ran). The host never unloads an image and each load maps
+    /// a fresh snapshot, so reloading such a file on every change would pile
+    /// up images: it is re-read only after a restart.
     public var leftImageMapped: Bool {
         switch self {
         case .unreadable, .notRegularFile, .unsafePermissions, .tooLarge, .notELF, .inconsistentELF,
