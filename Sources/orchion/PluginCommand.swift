@@ -133,7 +133,8 @@ struct PluginCommand: AsyncParsableCommand {
                 ["plugin", "check", "--child", file, "--budget-ms", String(budgetMillis)]
                 + settings.flatMap { ["--config", $0] }
             let outcome: ChildProbe.Outcome
-            switch ChildProbe.run(arguments, timeoutMillis: max(1, timeout) * 1000) {
+            let (millis, overflow) = max(1, timeout).multipliedReportingOverflow(by: 1000)
+            switch ChildProbe.run(arguments, timeoutMillis: overflow ? Int.max : millis) {
             case .success(let result): outcome = result
             case .failure(let error):
                 printError("error: \(error)")
@@ -193,50 +194,14 @@ struct PluginCommand: AsyncParsableCommand {
 
         @Argument var file: String
 
-        func run() {
-            _ = fcntl(ChildProbe.resultDescriptor, F_SETFD, FD_CLOEXEC)
-            ChildProbe.answer(["phase", "loading"])
-            do {
-                let info = try PluginLibrary.open(file).info
-                ChildProbe.answer([
-                    "loaded", info.name, info.kind.rawValue, info.version, info.description, String(info.abiMajor),
-                    String(info.abiMinor),
-                ])
-            } catch {
-                ChildProbe.answer(["refused", error.description])
-            }
-        }
+        func run() { PluginProbe.answer(for: file) }
     }
 }
 
-/// Opens `file` in a child `orchion plugin probe` and reads back what it
-/// found; a child that exits, crashes or hangs while loading refuses the file.
+/// Opens `file` in a child `orchion plugin probe` (see `PluginProbe`).
 func probeDescriptor(_ file: String, timeoutSeconds: Int) -> Result<PluginInfo, PluginError> {
-    let outcome: ChildProbe.Outcome
-    switch ChildProbe.run(["plugin", "probe", file], timeoutMillis: max(1, timeoutSeconds) * 1000) {
-    case .success(let result): outcome = result
-    case .failure(let error): return .failure(.probeFailed(file: file, reason: error.description))
-    }
-    for record in outcome.records {
-        if record.first == "loaded", record.count == 7, let kind = PluginKind(rawValue: record[2]),
-            let major = UInt16(record[5]), let minor = UInt16(record[6])
-        {
-            return .success(
-                PluginInfo(
-                    name: record[1], kind: kind, version: record[3], description: record[4], abiMajor: major,
-                    abiMinor: minor, file: file))
-        }
-        if record.first == "refused", record.count == 2 {
-            let prefix = file + ": "
-            let reason = record[1].hasPrefix(prefix) ? String(record[1].dropFirst(prefix.count)) : record[1]
-            return .failure(.probeFailed(file: file, reason: reason))
-        }
-    }
-    let timeout = outcome.timedOut ? " (no answer within \(timeoutSeconds) s)" : ""
-    return .failure(
-        .probeFailed(
-            file: file,
-            reason: "plugin \(outcome.ending) while loading (in a constructor or the entry function)\(timeout)"))
+    let (millis, overflow) = max(1, timeoutSeconds).multipliedReportingOverflow(by: 1000)
+    return PluginProbe(timeoutMillis: overflow ? Int.max : millis).probe(file)
 }
 
 /// Writes a line to standard error.

@@ -19,7 +19,7 @@ import Testing
 
     /// Starts a watcher on `directory` on `loop`, recording into `seen`.
     private func watch(
-        _ directory: URL, loop: EventLoop, seen: Seen, hotLoad: Bool = true
+        _ directory: URL, loop: EventLoop, seen: Seen, hotLoad: Bool = true, probe: PluginProbe? = nil
     ) async throws -> [String] {
         let source = PluginDirectory(path: directory.path, source: .flag)
         return try await loop.submit {
@@ -28,6 +28,7 @@ import Testing
             ) { entry in
                 seen.add(entry)
             }
+            watcher.probe = probe
             seen.watcher = watcher
             return try watcher.start()
         }
@@ -122,6 +123,40 @@ import Testing
             uniquingKeysWith: { first, _ in first })
         #expect(reasons["pipe.so"]?.contains("not a regular file: found a FIFO") == true, "\(reasons)")
         #expect(reasons["shared.so"]?.contains("is world-writable (mode 666)") == true, "\(reasons)")
+    }
+}
+
+extension HotLoadTests {
+    @Test func withAProbeAConstructorThatExitsIsRefusedWithoutKillingTheHost() async throws {
+        let watched = try Paths.temporaryDirectory()
+        let staging = try Paths.temporaryDirectory()
+        defer {
+            try? FileManager.default.removeItem(at: watched)
+            try? FileManager.default.removeItem(at: staging)
+        }
+        let exits = try CPlugins.hostile("exits.so", in: staging, defines: ["HOSTILE_CTOR_EXIT=3"])
+        let crashes = try CPlugins.hostile("crashes.so", in: staging, defines: ["HOSTILE_CTOR_SEGV"])
+        let good = try CPlugins.fixture("fine.so", in: staging, defines: ["FIXTURE_NAME=\"fine\""])
+        let thread = try LoopThread()
+        let seen = Seen()
+        let probe = PluginProbe(executable: Paths.orchion, timeoutMillis: 10_000)
+        _ = try await watch(watched, loop: thread.loop, seen: seen, probe: probe)
+        for file in [exits, crashes, good] {
+            let name = URL(fileURLWithPath: file).lastPathComponent
+            #expect(rename(file, watched.appendingPathComponent(name).path) == 0)
+        }
+        let arrived = try await eventually(within: 30) { seen.entries.count >= 3 }
+        try await thread.loop.submit { seen.watcher?.close() }
+        try thread.shutdown()
+
+        // Had the in-process dlopen run, this test process would be gone.
+        #expect(arrived)
+        let byName = Dictionary(
+            seen.entries.map { (URL(fileURLWithPath: $0.file).lastPathComponent, $0) },
+            uniquingKeysWith: { first, _ in first })
+        #expect(byName["exits.so"]?.state.reason?.contains("plugin called exit(3) while loading") == true)
+        #expect(byName["crashes.so"]?.state.reason?.contains("crashed with signal 11 (SIGSEGV)") == true)
+        #expect(byName["fine.so"]?.state == .loaded && byName["fine.so"]?.info?.name == "fine")
     }
 }
 
