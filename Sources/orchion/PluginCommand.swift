@@ -4,19 +4,33 @@ import OrchionLoop
 import OrchionPluginHost
 
 /// `orchion plugin …`: scheduler and executor plugins.
+///
+/// Every command that runs plugin code (`dlopen` runs constructors) runs it
+/// in a child copy of `orchion` (`ChildProbe`), so a plugin that exits,
+/// crashes or hangs is reported as refused and the command goes on; and
+/// plugin code never writes into this command's stdout (`Output`).
 struct PluginCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "plugin",
         abstract: "List, inspect and check scheduler and executor plugins.",
-        subcommands: [List.self, Inspect.self, Check.self])
+        subcommands: [List.self, Inspect.self, Check.self, Probe.self])
 
     /// Options shared by commands that search the plugin directories.
     struct Search: ParsableArguments {
         @Option(name: .customLong("plugins-dir"), help: "An extra plugin directory, searched first (repeatable).")
         var directories: [String] = []
 
+        @Flag(
+            name: .customLong("search-user-dirs"),
+            help: "As root, also search ORCHION_PLUGINS_PATH and the user's plugin directory.")
+        var userDirectoriesAsRoot = false
+
+        @Option(name: .customLong("probe-timeout"), help: "Seconds one file may take to load before it is refused.")
+        var probeTimeout = 10
+
         var path: [PluginDirectory] {
-            PluginDirectory.searchPath(flags: directories, environment: Environment.current)
+            PluginDirectory.searchPath(
+                flags: directories, environment: Environment.current, userDirectoriesAsRoot: userDirectoriesAsRoot)
         }
     }
 
@@ -28,13 +42,15 @@ struct PluginCommand: AsyncParsableCommand {
         @Flag(help: "Print JSON instead of a table.") var json = false
 
         func run() {
+            Output.protect()
             let registry = PluginRegistry()
-            registry.scan(search.path)
+            let timeout = search.probeTimeout
+            registry.probe(search.path) { file in probeDescriptor(file, timeoutSeconds: timeout) }
             if json {
-                print(JSON.array(registry.entries.map(JSON.entry)))
+                Output.print(JSON.array(registry.entries.map(JSON.entry)))
                 return
             }
-            print(
+            Output.print(
                 Table.render(
                     header: ["NAME", "KIND", "VERSION", "ABI", "STATE", "FILE"],
                     rows: registry.entries.map { entry in
@@ -45,10 +61,11 @@ struct PluginCommand: AsyncParsableCommand {
                     }))
             let problems = registry.entries.compactMap(\.state.reason)
             if !problems.isEmpty {
-                print("\n" + problems.map { "refused: \($0)" }.joined(separator: "\n"))
+                Output.print("\n" + problems.map { "refused: " + terminalSafe($0) }.joined(separator: "\n"))
             }
             if registry.entries.isEmpty {
-                print("no plugins found in: " + search.path.map(\.path).joined(separator: ", "))
+                Output.print(
+                    "no plugins found in: " + search.path.map { terminalSafe($0.path) }.joined(separator: ", "))
             }
         }
     }
@@ -59,25 +76,28 @@ struct PluginCommand: AsyncParsableCommand {
 
         @Argument(help: "The plugin's shared object.") var file: String
         @Flag(help: "Print JSON.") var json = false
+        @Option(name: .customLong("probe-timeout"), help: "Seconds the file may take to load before it is refused.")
+        var probeTimeout = 10
 
         func run() throws {
-            do {
-                let info = try PluginLibrary.open(file).info
+            Output.protect()
+            switch probeDescriptor(file, timeoutSeconds: probeTimeout) {
+            case .success(let info):
                 if json {
-                    print(JSON.entry(PluginEntry(file: file, info: info, state: .loaded)))
+                    Output.print(JSON.entry(PluginEntry(file: file, info: info, state: .loaded)))
                 } else {
-                    print(
+                    Output.print(
                         """
-                        name:        \(info.name)
+                        name:        \(terminalSafe(info.name))
                         kind:        \(info.kind.rawValue)
-                        version:     \(info.version)
+                        version:     \(terminalSafe(info.version))
                         abi:         \(info.abi) (host \(HostABI.major).\(HostABI.minor))
-                        description: \(info.description)
-                        file:        \(info.file)
+                        description: \(terminalSafe(info.description))
+                        file:        \(terminalSafe(info.file))
                         """)
                 }
-            } catch {
-                printError("refused: \(error)")
+            case .failure(let error):
+                printError("refused: " + terminalSafe(error.description))
                 throw ExitCode(2)
             }
         }
@@ -90,6 +110,11 @@ struct PluginCommand: AsyncParsableCommand {
         @Argument(help: "The plugin's shared object.") var file: String
         @Option(name: .customLong("config"), help: "A config value for the plugin, KEY=VALUE (repeatable).")
         var settings: [String] = []
+        @Option(name: .customLong("budget-ms"), help: "The time one place() call may take, in milliseconds.")
+        var budgetMillis = 1000
+        @Option(name: .customLong("timeout"), help: "Seconds the whole check may take before it is stopped.")
+        var timeout = 120
+        @Flag(help: .private) var child = false
 
         func run() async throws {
             var config: [String: String] = [:]
@@ -99,26 +124,88 @@ struct PluginCommand: AsyncParsableCommand {
                 }
                 config[String(setting[..<equals])] = String(setting[setting.index(after: equals)...])
             }
-            let library: PluginLibrary
-            do { library = try PluginLibrary.open(file) } catch {
-                printError("refused: \(error)")
+            if child {
+                try await runChild(config: config)
+                return
+            }
+            Output.protect()
+            let arguments =
+                ["plugin", "check", "--child", file, "--budget-ms", String(budgetMillis)]
+                + settings.flatMap { ["--config", $0] }
+            let outcome: ChildProbe.Outcome
+            let (millis, overflow) = max(1, timeout).multipliedReportingOverflow(by: 1000)
+            switch ChildProbe.run(arguments, timeoutMillis: overflow ? Int.max : millis) {
+            case .success(let result): outcome = result
+            case .failure(let error):
+                printError("error: \(error)")
                 throw ExitCode(2)
             }
-            let thread = try LoopThread()
-            let report = await PluginCheck.run(library, loop: thread.loop, config: config)
-            try thread.shutdown()
-            print(report.lines.joined(separator: "\n"))
-            print(report.passed ? "check passed" : "check FAILED")
-            if !report.passed { throw ExitCode(1) }
+            var phase = "loading"
+            var verdict: String?
+            for record in outcome.records {
+                switch (record.first, record.count) {
+                case ("phase", 2): phase = record[1]
+                case ("line", 2): Output.print(terminalSafe(record[1]))
+                case ("refused", 2):
+                    printError("refused: " + terminalSafe(record[1]))
+                    throw ExitCode(2)
+                case ("done", 2): verdict = record[1]
+                default: break
+                }
+            }
+            guard let verdict else {
+                let when = phase == "loading" ? "while loading" : "during \(phase)"
+                Output.print("FAIL  plugin \(outcome.ending) \(when)")
+                Output.print("check FAILED")
+                throw ExitCode(1)
+            }
+            Output.print(verdict == "passed" ? "check passed" : "check FAILED")
+            if verdict != "passed" { throw ExitCode(1) }
         }
+
+        /// The check itself, in the child: answers on ChildProbe's descriptor.
+        private func runChild(config: [String: String]) async throws {
+            _ = fcntl(ChildProbe.resultDescriptor, F_SETFD, FD_CLOEXEC)
+            ChildProbe.answer(["phase", "loading"])
+            let library: PluginLibrary
+            do { library = try PluginLibrary.open(file) } catch {
+                ChildProbe.answer(["refused", error.description])
+                return
+            }
+            ChildProbe.answer(["phase", "init"])
+            let thread = try LoopThread()
+            let report = await PluginCheck.run(library, loop: thread.loop, config: config, budgetMillis: budgetMillis) {
+                progress in
+                switch progress {
+                case .line(let line): ChildProbe.answer(["line", line])
+                case .phase(let name): ChildProbe.answer(["phase", name])
+                }
+            }
+            try thread.shutdown()
+            ChildProbe.answer(["done", report.passed ? "passed" : "failed"])
+        }
+    }
+
+    /// Opens one file and answers its descriptor or refusal on ChildProbe's
+    /// descriptor: the child half of `list` and `inspect`.
+    struct Probe: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Open one plugin file in this process and report it to the parent.", shouldDisplay: false)
+
+        @Argument var file: String
+
+        func run() { PluginProbe.answer(for: file) }
     }
 }
 
-/// Writes a line to standard error.
-func printError(_ line: String) {
-    let text = Array((line + "\n").utf8)
-    _ = text.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+/// Opens `file` in a child `orchion plugin probe` (see `PluginProbe`).
+func probeDescriptor(_ file: String, timeoutSeconds: Int) -> Result<PluginInfo, PluginError> {
+    let (millis, overflow) = max(1, timeoutSeconds).multipliedReportingOverflow(by: 1000)
+    return PluginProbe(timeoutMillis: overflow ? Int.max : millis).probe(file)
 }
+
+/// Writes a line to standard error.
+func printError(_ line: String) { writeAll(2, Array((line + "\n").utf8)) }
 
 /// The process environment as a dictionary.
 enum Environment {

@@ -91,17 +91,27 @@ private final class Drain: @unchecked Sendable {
 
 /// Builds real plugin shared objects from C sources with `cc`.
 public enum CPlugins {
-    /// Compiles `Tests/Fixtures/fixture_plugin.c` with `defines` into `directory/file`.
+    /// Compiles `Tests/Fixtures/<source>` (the well-behaved fixture unless
+    /// told otherwise) with `defines` into `directory/file`.
     @discardableResult
-    public static func fixture(_ file: String, in directory: URL, defines: [String] = []) throws -> String {
+    public static func fixture(
+        _ file: String, in directory: URL, defines: [String] = [], source: String = "fixture_plugin.c"
+    ) throws -> String {
         let output = directory.appendingPathComponent(file).path
-        let source = Paths.root.appendingPathComponent("Tests/Fixtures/fixture_plugin.c").path
+        let source = Paths.root.appendingPathComponent("Tests/Fixtures/\(source)").path
         let include = Paths.root.appendingPathComponent("sdk/c/include").path
         let result = try runCommand(
             ["cc", "-Wall", "-Wextra", "-Werror", "-std=c11", "-shared", "-fPIC", "-I", include]
                 + defines.map { "-D" + $0 } + ["-o", output, source], timeout: 60)
         guard result.status == 0 else { throw BuildFailed(output: result.stderr) }
         return output
+    }
+
+    /// Compiles `Tests/Fixtures/hostile_plugin.c`, a plugin that misbehaves
+    /// in the way `defines` choose.
+    @discardableResult
+    public static func hostile(_ file: String, in directory: URL, defines: [String] = []) throws -> String {
+        try fixture(file, in: directory, defines: defines, source: "hostile_plugin.c")
     }
 
     public struct BuildFailed: Error, CustomStringConvertible {

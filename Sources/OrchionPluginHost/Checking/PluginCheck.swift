@@ -1,3 +1,4 @@
+import Glibc
 import OrchionCore
 import OrchionLoop
 
@@ -7,11 +8,31 @@ public struct CheckReport: Sendable {
     public var lines: [String] = []
     /// Whether every step behaved.
     public var passed = true
+    /// Told each line as it is added, and the name of each phase before the
+    /// plugin's code runs in it ("init", "place", ...), so a caller that
+    /// loses the check midway (the plugin exited) can say where.
+    var progress: @Sendable (CheckProgress) -> Void = { _ in }
 
     mutating func step(_ ok: Bool, _ line: String) {
-        lines.append((ok ? "ok    " : "FAIL  ") + line)
+        note((ok ? "ok    " : "FAIL  ") + line)
         if !ok { passed = false }
     }
+
+    /// Adds a line that is neither a pass nor a failure.
+    mutating func note(_ line: String) {
+        lines.append(line)
+        progress(.line(line))
+    }
+
+    func phase(_ name: String) { progress(.phase(name)) }
+}
+
+/// What a running check has got to.
+public enum CheckProgress: Sendable {
+    /// A report line was added.
+    case line(String)
+    /// Plugin code is about to run in this phase.
+    case phase(String)
 }
 
 /// Loads, initialises and exercises a plugin against synthetic work, checking
@@ -19,10 +40,16 @@ public struct CheckReport: Sendable {
 public enum PluginCheck {
     /// Exercises `library` (either kind). Executors run real processes on `loop`,
     /// which must be running on another thread.
-    public static func run(_ library: PluginLibrary, loop: EventLoop, config: [String: String] = [:]) async
-        -> CheckReport
-    {
+    ///
+    /// `budgetMillis` is the time one scheduling call may take; the check
+    /// fails when its slowest call takes longer. `progress` hears each line
+    /// and phase as the check goes (it runs on the calling thread or the loop).
+    public static func run(
+        _ library: PluginLibrary, loop: EventLoop, config: [String: String] = [:], budgetMillis: Int = 1000,
+        progress: @escaping @Sendable (CheckProgress) -> Void = { _ in }
+    ) async -> CheckReport {
         var report = CheckReport()
+        report.progress = progress
         var events = 0
         let sink: PluginEventSink = { _, _ in events += 1 }
         report.step(
@@ -32,40 +59,115 @@ public enum PluginCheck {
         switch library.info.kind {
         case .scheduler:
             do {
+                report.phase("init")
                 let plugin = try SchedulerPlugin(library, config: config, sink: sink)
                 report.step(true, "init")
-                checkScheduler(plugin, &report)
+                checkScheduler(plugin, budgetMillis: budgetMillis, &report)
+                report.phase("destroy")
             } catch {
                 report.step(false, "init: \(error)")
             }
         case .executor:
             await checkExecutor(library, loop: loop, config: config, &report)
         }
-        report.lines.append("      \(events) host callback(s) received from the plugin")
+        report.note("      \(events) host callback(s) received from the plugin")
         return report
     }
 
-    private static func checkScheduler(_ plugin: SchedulerPlugin, _ report: inout CheckReport) {
+    private static func checkScheduler(_ plugin: SchedulerPlugin, budgetMillis: Int, _ report: inout CheckReport) {
+        var slowest: (millis: Double, what: String) = (0, "none")
+        func timed(_ what: String, _ call: () -> ScheduleResult) -> ScheduleResult {
+            report.phase("place")
+            let start = monotonicNanos()
+            let result = call()
+            let millis = Double(monotonicNanos() - start) / 1e6
+            if millis >= slowest.millis { slowest = (millis, what) }
+            return result
+        }
+        let nodes = SyntheticCluster.checkNodes()
         let view = ClusterView()
-        SyntheticCluster.nodes(32).forEach(view.upsert)
-        let batch = JobBatch(SyntheticCluster.jobs(64))
-        let result = GuardedScheduler(plugin).schedule(batch, in: view)
-        let ok = result.failure == nil && result.invalid.isEmpty
+        nodes.forEach(view.upsert)
+        let jobs = SyntheticCluster.jobs(64)
+        let result = timed("64 jobs") { GuardedScheduler(plugin).schedule(JobBatch(jobs), in: view) }
+        let notReady = Set(nodes.filter { $0.state != .ready }.map(\.id))
         report.step(
-            ok,
-            "placed \(result.assignments.count) of 64 jobs on 32 nodes; \(result.pending.count) pending, \(result.invalid.count) invalid"
+            result.failure == nil && result.invalid.isEmpty,
+            "placed \(result.assignments.count) of 64 jobs on 32 nodes (\(notReady.count) not ready); "
+                + "\(result.pending.count) pending, \(result.invalid.count) invalid")
+        for invalid in result.invalid.prefix(5) { report.note("      \(terminalLine(invalid.description))") }
+        if let failure = result.failure { report.note("      \(terminalLine(failure.description))") }
+        let fitAlone = jobs.filter { job in
+            nodes.contains { node in
+                var ledger = NodeLedger()
+                return node.state == .ready && (try? ledger.admit(job.requirements, on: node)) != nil
+            }
+        }
+        report.step(
+            !result.assignments.isEmpty || fitAlone.isEmpty,
+            "placed at least one job (\(fitAlone.count) of 64 fit a ready node on their own)")
+        let onNotReady = result.assignments.filter { notReady.contains($0.nodeID) }
+        report.step(onNotReady.isEmpty, "no job bound to a not-ready node (\(onNotReady.count) found)")
+        let gpuJobs = jobs.filter { $0.requirements.gpu.count > 0 }
+        let fitting = gpuJobs.filter { job in
+            nodes.contains { node in
+                var ledger = NodeLedger()
+                return node.state == .ready && (try? ledger.admit(job.requirements, on: node)) != nil
+            }
+        }
+        let placedGPU = result.assignments.filter { assignment in fitting.contains { $0.id == assignment.jobID } }
+        report.note(
+            "      GPU jobs: \(fitting.count) of \(gpuJobs.count) fit a ready node on their own; \(placedGPU.count) placed"
         )
-        for invalid in result.invalid.prefix(5) { report.lines.append("      \(invalid)") }
-        if let failure = result.failure { report.lines.append("      \(failure)") }
+        reportEmptyReasons(result, "64 jobs", &report)
 
-        let empty = GuardedScheduler(plugin).schedule(JobBatch(SyntheticCluster.jobs(4)), in: ClusterView())
-        let reasons = empty.pending.values.allSatisfy { !$0.isEmpty }
+        let empty = timed("empty cluster") {
+            GuardedScheduler(plugin).schedule(JobBatch(SyntheticCluster.jobs(4)), in: ClusterView())
+        }
         report.step(
-            empty.failure == nil && empty.assignments.isEmpty && empty.invalid.isEmpty && reasons,
-            "empty cluster: every job left pending with a reason")
+            empty.failure == nil && empty.assignments.isEmpty && empty.invalid.isEmpty && empty.pending.count == 4,
+            "empty cluster: every job left pending")
+        reportEmptyReasons(empty, "empty cluster", &report)
 
-        let none = GuardedScheduler(plugin).schedule(JobBatch([]), in: view)
+        let none = timed("empty batch") { GuardedScheduler(plugin).schedule(JobBatch([]), in: view) }
         report.step(none.failure == nil && none.assignments.isEmpty, "empty batch")
+
+        let shown = (slowest.millis * 10).rounded() / 10
+        report.step(
+            slowest.millis <= Double(budgetMillis),
+            "slowest place() call: \(shown) ms (\(slowest.what)), budget \(budgetMillis) ms")
+    }
+
+    /// A failed step naming the jobs left pending with an empty reason, or a
+    /// passed one when there are none. `SchedulerPlugin` shows an empty
+    /// reason as "no reason given by <name>": that counts as empty here.
+    private static func reportEmptyReasons(_ result: ScheduleResult, _ scenario: String, _ report: inout CheckReport) {
+        let placeholder = "no reason given by \(result.strategy)"
+        let empty = result.pending.filter { $0.value.isEmpty || $0.value == placeholder }.map(\.key).sorted()
+        let shown = empty.prefix(5).joined(separator: ", ") + (empty.count > 5 ? ", ..." : "")
+        report.step(
+            empty.isEmpty,
+            empty.isEmpty
+                ? "\(scenario): every pending job has a reason"
+                : "\(scenario): \(empty.count) job(s) left pending with an empty reason: \(shown)")
+    }
+
+    /// `text` with control characters escaped, for a report line.
+    private static func terminalLine(_ text: String) -> String {
+        var out = ""
+        for scalar in text.unicodeScalars {
+            if scalar.value < 0x20 || (0x7F..<0xA0).contains(scalar.value) {
+                out += "\\x" + (scalar.value < 0x10 ? "0" : "") + String(scalar.value, radix: 16)
+            } else {
+                out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
+    }
+
+    private static func monotonicNanos() -> Int {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return now.tv_sec * 1_000_000_000 + now.tv_nsec
     }
 
     private static func checkExecutor(
@@ -78,6 +180,7 @@ public enum PluginCheck {
         ]
         let outcomes: [RunResult]
         do {
+            report.phase("init, prepare or classify")
             outcomes = try await loop.submitAsync { finish in
                 let executor = try ExecutorPlugin(library, config: config)
                 var results: [Int: RunResult] = [:]

@@ -32,6 +32,23 @@ public enum SyntheticCluster {
         }
     }
 
+    /// The 32 nodes `plugin check` schedules onto: `nodes(32)` with two
+    /// nodes not ready (one draining, one down, the down one with GPUs) and
+    /// one ready node with two 80 GiB NVIDIA GPUs, so every GPU job of
+    /// `jobs(_:)` fits some ready node.
+    public static func checkNodes() -> [Node] {
+        var nodes = nodes(32)
+        guard nodes.count == 32 else { return nodes }
+        nodes[5].state = .draining
+        nodes[11].state = .down
+        nodes[3].state = .ready
+        nodes[3].gpus = (0..<2).map {
+            GPU(vendor: "nvidia", model: "NVIDIA H100", memoryBytes: 80 * gib, index: UInt32($0))
+        }
+        nodes[3].capacity = Resources(cpuMillis: 32_000, memoryBytes: 128 * gib, gpus: 2)
+        return nodes
+    }
+
     /// `count` pending jobs: mostly small CPU jobs, some GPU jobs with vendor
     /// or memory filters, some pinned to an arch or a label.
     public static func jobs(_ count: Int, prefix: String = "job") -> [PendingJob] {

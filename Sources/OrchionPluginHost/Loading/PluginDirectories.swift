@@ -24,9 +24,12 @@ public struct PluginDirectory: Sendable, Hashable, Codable {
         self.source = source
     }
 
-    /// Whether a file name in this directory is a plugin candidate. The
-    /// builtin directory is a build folder shared with other files, so only
-    /// `liborchion-*.so` counts there; elsewhere every `*.so` does.
+    /// Whether a file name in this directory is a plugin candidate: a name
+    /// ending in `.so` that does not start with a dot (so an install can copy
+    /// to `.name.so` and rename). The builtin directory is a build folder
+    /// shared with other files, so only `liborchion-*.so` counts there.
+    /// Whatever the name denotes (symlink, FIFO, directory, ...) is judged
+    /// when it is opened, and refused there with a reason, never skipped.
     public func isCandidate(_ name: String) -> Bool {
         guard name.hasSuffix(".so"), !name.hasPrefix(".") else { return false }
         return source != .builtin || name.hasPrefix("liborchion-")
@@ -51,15 +54,21 @@ public struct PluginDirectory: Sendable, Hashable, Codable {
     /// values, `ORCHION_PLUGINS_PATH`, the user directory, the system
     /// directory next to the executable's prefix, then the built-in plugins
     /// beside a development build.
-    public static func searchPath(flags: [String] = [], environment: [String: String]) -> [PluginDirectory] {
+    ///
+    /// As root (`userID` 0) the environment variable and the user directory
+    /// are left out unless `userDirectoriesAsRoot` is set: whoever controls
+    /// root's environment or `$HOME` must not choose code that root runs.
+    public static func searchPath(
+        flags: [String] = [], environment: [String: String], userID: UInt32 = geteuid(),
+        userDirectoriesAsRoot: Bool = false
+    ) -> [PluginDirectory] {
         var result = flags.map { PluginDirectory(path: $0, source: .flag) }
-        if let list = environment["ORCHION_PLUGINS_PATH"] {
+        let userDirectories = userID != 0 || userDirectoriesAsRoot
+        if userDirectories, let list = environment["ORCHION_PLUGINS_PATH"] {
             result += list.split(separator: ":").map { PluginDirectory(path: String($0), source: .environment) }
         }
-        if let data = environment["XDG_DATA_HOME"], !data.isEmpty {
-            result.append(PluginDirectory(path: data + "/orchion/plugins", source: .user))
-        } else if let home = environment["HOME"], !home.isEmpty {
-            result.append(PluginDirectory(path: home + "/.local/share/orchion/plugins", source: .user))
+        if userDirectories, let user = userDirectory(environment) {
+            result.append(PluginDirectory(path: user, source: .user))
         }
         if let binary = executableDirectory() {
             result.append(PluginDirectory(path: parent(of: binary) + "/lib/orchion/plugins", source: .system))
@@ -67,6 +76,13 @@ public struct PluginDirectory: Sendable, Hashable, Codable {
         }
         var seen = Set<String>()
         return result.filter { seen.insert($0.path).inserted }
+    }
+
+    /// `$XDG_DATA_HOME/orchion/plugins`, else `$HOME/.local/share/orchion/plugins`.
+    private static func userDirectory(_ environment: [String: String]) -> String? {
+        if let data = environment["XDG_DATA_HOME"], !data.isEmpty { return data + "/orchion/plugins" }
+        if let home = environment["HOME"], !home.isEmpty { return home + "/.local/share/orchion/plugins" }
+        return nil
     }
 
     /// The directory holding the running executable.

@@ -3,14 +3,30 @@
 public enum PluginError: Error, Hashable, CustomStringConvertible {
     /// The file could not be read.
     case unreadable(file: String, reason: String)
+    /// The path is not a regular file (a FIFO, device, directory, socket, a
+    /// symlink loop, ...); it was refused before any open that could block.
+    case notRegularFile(file: String, found: String)
+    /// The file, or a directory above it, can be changed by someone other
+    /// than its owner and root (sshd's StrictModes rule).
+    case unsafePermissions(file: String, path: String, reason: String)
+    /// The file is larger than a plugin may be.
+    case tooLarge(file: String, found: Int64, limit: Int64)
     /// The file does not start with the ELF magic.
     case notELF(file: String, found: String)
+    /// The ELF headers contradict each other or the file's size (a truncated
+    /// or crafted file that would fault when mapped).
+    case inconsistentELF(file: String, found: String, expected: String)
     /// The ELF file is for another machine or word size.
     case wrongArchitecture(file: String, found: String, expected: String)
     /// `dlopen` failed; `reason` is the dynamic linker's message.
     case openFailed(file: String, reason: String)
     /// The entry symbol is not exported.
     case missingEntry(file: String, symbol: String)
+    /// The entry symbol is exported but is not a function in executable code.
+    case entryNotFunction(file: String, symbol: String, found: String)
+    /// Probing the file in a child process failed: the plugin's code exited,
+    /// crashed or hung while loading (command line only).
+    case probeFailed(file: String, reason: String)
     /// The entry returned NULL.
     case nullDescriptor(file: String)
     /// A struct is smaller than the ABI minor it claims requires.
@@ -32,12 +48,15 @@ public enum PluginError: Error, Hashable, CustomStringConvertible {
     /// The plugin is quarantined after repeated failures.
     case quarantined(name: String, reason: String)
 
-    /// Whether the refused file was already mapped by `dlopen`. The host never
-    /// unloads an image, and the dynamic linker hands back the mapped one for
-    /// the same path, so such a file can only be re-read after a restart.
+    /// Whether the refused file was already mapped by `dlopen` (its
+    /// constructors ran). The host never unloads an image and each load maps
+    /// a fresh snapshot, so reloading such a file on every change would pile
+    /// up images: it is re-read only after a restart.
     public var leftImageMapped: Bool {
         switch self {
-        case .unreadable, .notELF, .wrongArchitecture, .openFailed: false
+        case .unreadable, .notRegularFile, .unsafePermissions, .tooLarge, .notELF, .inconsistentELF,
+            .wrongArchitecture, .openFailed, .probeFailed:
+            false
         default: true
         }
     }
@@ -46,6 +65,18 @@ public enum PluginError: Error, Hashable, CustomStringConvertible {
         switch self {
         case let .unreadable(file, reason):
             "\(file): cannot read: \(reason)"
+        case let .notRegularFile(file, found):
+            "\(file): not a regular file: found \(found), expected a shared object file"
+        case let .unsafePermissions(file, path, reason):
+            "\(file): unsafe permissions: \(path) \(reason), expected writable only by its owner (root or this user)"
+        case let .tooLarge(file, found, limit):
+            "\(file): too large: found \(found) bytes, expected at most \(limit)"
+        case let .inconsistentELF(file, found, expected):
+            "\(file): malformed ELF file: found \(found), expected \(expected)"
+        case let .entryNotFunction(file, symbol, found):
+            "\(file): \(symbol) is not a function: found \(found), expected a function in executable code"
+        case let .probeFailed(file, reason):
+            "\(file): \(reason)"
         case let .notELF(file, found):
             "\(file): not a shared object: found \(found), expected an ELF file"
         case let .wrongArchitecture(file, found, expected):

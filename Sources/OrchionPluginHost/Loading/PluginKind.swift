@@ -27,6 +27,19 @@ public struct PluginInfo: Sendable, Hashable, Codable {
     /// The shared object it came from.
     public let file: String
 
+    public init(
+        name: String, kind: PluginKind, version: String, description: String, abiMajor: UInt16, abiMinor: UInt16,
+        file: String
+    ) {
+        self.name = name
+        self.kind = kind
+        self.version = version
+        self.description = description
+        self.abiMajor = abiMajor
+        self.abiMinor = abiMinor
+        self.file = file
+    }
+
     /// "1.0"
     public var abi: String { "\(abiMajor).\(abiMinor)" }
 }

@@ -12,99 +12,196 @@ public final class PluginLibrary: @unchecked Sendable {
     public let info: PluginInfo
     /// The plugin's constant descriptor.
     let descriptor: UnsafePointer<orchion_plugin_descriptor>
+    /// The vtable the descriptor points at, checked for its kind.
+    let vtable: UnsafeRawPointer
+    /// The vtable's `struct_size` as the plugin declared it (at least the
+    /// ABI 1.0 size): a field past it must not be read.
+    package let vtableSize: UInt32
 
-    private init(info: PluginInfo, descriptor: UnsafePointer<orchion_plugin_descriptor>) {
+    private init(info: PluginInfo, descriptor: UnsafePointer<orchion_plugin_descriptor>, checked: CheckedDescriptor) {
         self.info = info
         self.descriptor = descriptor
+        self.vtable = UnsafeRawPointer(bitPattern: checked.vtable) ?? UnsafeRawPointer(descriptor)
+        self.vtableSize = checked.vtableSize
     }
 
     /// Sizes of the ABI 1.0 structs: the smallest a plugin may declare.
     /// Frozen: when a struct grows in a later minor these stay as they are.
+    /// Each is the end of the struct's last 1.0 field, so fields appended
+    /// later never move it.
     enum MinimumSize {
-        static let descriptor = UInt32(MemoryLayout<orchion_plugin_descriptor>.size)
-        static let scheduler = UInt32(MemoryLayout<orchion_scheduler_vtable>.size)
-        static let executor = UInt32(MemoryLayout<orchion_executor_vtable>.size)
+        static let descriptor = end(of: DescriptorLayout.vtable)
+        static let scheduler = end(of: SchedulerLayout.place)
+        static let executor = end(of: ExecutorLayout.classify)
+
+        private static func end(of pointerField: Int) -> UInt32 {
+            let (end, overflow) = pointerField.addingReportingOverflow(MemoryLayout<UInt>.size)
+            return overflow ? UInt32.max : UInt32(clamping: end)
+        }
     }
 
     /// Opens `file` and validates its descriptor. Safe on any thread (it
     /// may be slow for large files: call it from the thread pool).
+    ///
+    /// Before any plugin code runs, the path must be a regular file (never
+    /// opened if it is a FIFO, device, directory or socket) that only its
+    /// owner and root can change, and its ELF headers must agree with its
+    /// size. It is then loaded from a sealed in-memory copy, so the file can
+    /// be rewritten or truncated meanwhile without faulting the host.
+    /// `dlopen` runs the library's constructors: that is plugin code, and
+    /// nothing here can contain what it does (see `orchion plugin list`,
+    /// which probes each file in a child process).
     public static func open(_ file: String) throws(PluginError) -> PluginLibrary {
-        try ELFHeader.check(file)
+        let contents = try PluginFile.read(file)
+        let elf = try ELFHeader.check(contents.bytes, file: file)
+        let snapshot = try contents.snapshot()
+        let mappedPath = "/proc/self/fd/\(snapshot)"
         _ = dlerror()
-        guard let handle = dlopen(file, RTLD_NOW | RTLD_LOCAL) else {
-            throw .openFailed(file: file, reason: dlerror().map { String(cString: $0) } ?? "unknown error")
+        guard let handle = dlopen(mappedPath, RTLD_NOW | RTLD_LOCAL) else {
+            let reason = dlerror().map { String(cString: $0) } ?? "unknown error"
+            close(snapshot)
+            throw .openFailed(file: file, reason: reason.replacing(mappedPath, with: file))
         }
+        // The image stays mapped for the life of the process and so does
+        // its descriptor (`PluginFile.snapshot` says why).
         guard let symbol = dlsym(handle, ORCHION_PLUGIN_ENTRY_SYMBOL) else {
             throw .missingEntry(file: file, symbol: ORCHION_PLUGIN_ENTRY_SYMBOL)
         }
+        try checkEntry(UnsafeRawPointer(symbol), handle: handle, elf: elf, file: file)
         let entry = unsafeBitCast(symbol, to: orchion_plugin_entry_fn.self)
         guard let descriptor = entry() else { throw .nullDescriptor(file: file) }
-        let info = try validate(descriptor, file: file)
-        return PluginLibrary(info: info, descriptor: descriptor)
+        let checked = try validate(
+            descriptorAt: UInt(bitPattern: descriptor), memory: LiveMemory(), file: file)
+        return PluginLibrary(info: checked.info, descriptor: descriptor, checked: checked)
     }
 
-    /// Checks a descriptor field by field, never reading past its declared size.
-    static func validate(
-        _ pointer: UnsafePointer<orchion_plugin_descriptor>, file: String
+    /// Refuses an entry symbol that is not a function in executable code
+    /// (e.g. a data object exported under the entry's name): calling it
+    /// would jump into data.
+    private static func checkEntry(
+        _ symbol: UnsafeRawPointer, handle: UnsafeMutableRawPointer, elf: ELFHeader, file: String
+    ) throws(PluginError) {
+        let name = ORCHION_PLUGIN_ENTRY_SYMBOL
+        if let type = DynamicLinker.symbolType(at: symbol), type != 2, type != 10 {  // STT_FUNC, STT_GNU_IFUNC
+            let types: [UInt8: String] = [0: "an untyped symbol", 1: "a data object", 6: "a thread-local object"]
+            throw .entryNotFunction(file: file, symbol: name, found: types[type] ?? "symbol type \(type)")
+        }
+        if let bias = DynamicLinker.loadBias(handle) {
+            let address = UInt(bitPattern: symbol)
+            guard address >= bias, elf.isExecutable(UInt64(address - bias)) else {
+                throw .entryNotFunction(file: file, symbol: name, found: "an address outside executable code")
+            }
+        }
+    }
+
+    /// Checks a descriptor in fuzzable form: `readable` bytes at `start` hold
+    /// the descriptor at offset 0, and every pointer field in it (name,
+    /// version, description, vtable) is read as an offset into those same
+    /// bytes (0 is NULL). Never reads outside them.
+    package static func validateDescriptor(
+        _ start: UnsafeRawPointer, readable: Int, file: String = "<bytes>"
     ) throws(PluginError) -> PluginInfo {
-        // struct_size, abi_major and abi_minor are the first 8 bytes in every ABI.
-        let raw = UnsafeRawPointer(pointer)
-        let size = raw.load(as: UInt32.self)
-        let major = raw.load(fromByteOffset: 4, as: UInt16.self)
-        let minor = raw.load(fromByteOffset: 6, as: UInt16.self)
+        let memory = BufferMemory(base: start, count: max(0, readable))
+        return try validate(descriptorAt: 0, memory: memory, file: file).info
+    }
+
+    /// Checks a descriptor in this process's memory, as `open` does after
+    /// calling the entry: fields past its declared size are never read.
+    package static func validate(liveDescriptor start: UnsafeRawPointer, file: String) throws(PluginError)
+        -> PluginInfo
+    {
+        try validate(descriptorAt: UInt(bitPattern: start), memory: LiveMemory(), file: file).info
+    }
+
+    /// The longest strings a descriptor may hold, in bytes (NUL excluded).
+    enum StringLimit {
+        static let name = 63
+        static let version = 128
+        static let description = 4096
+    }
+
+    /// Checks a descriptor field by field: every field is read only once the
+    /// declared `struct_size` is known to cover it, and strings are read
+    /// with a length cap.
+    static func validate<Memory: DescriptorMemory>(
+        descriptorAt address: UInt, memory: Memory, file: String
+    ) throws(PluginError) -> CheckedDescriptor {
+        let structName = "orchion_plugin_descriptor"
+        guard let size = memory.load(UInt32.self, at: address) else {
+            throw .invalidDescriptor(file: file, field: "struct_size", expected: "4 readable bytes", found: "none")
+        }
+        guard size >= 8 else {
+            throw .structTooSmall(file: file, structName: structName, found: size, expected: MinimumSize.descriptor)
+        }
+        let fields = StructReader(memory: memory, address: address, size: size)
+        let major = fields.load(UInt16.self, at: 4) ?? 0
+        let minor = fields.load(UInt16.self, at: 6) ?? 0
         guard major == HostABI.major else { throw .abiMajorMismatch(file: file, found: major, expected: HostABI.major) }
         guard minor <= HostABI.minor else { throw .abiMinorTooNew(file: file, found: minor, expected: HostABI.minor) }
         guard size >= MinimumSize.descriptor else {
-            throw .structTooSmall(
-                file: file, structName: "orchion_plugin_descriptor", found: size, expected: MinimumSize.descriptor)
+            throw .structTooSmall(file: file, structName: structName, found: size, expected: MinimumSize.descriptor)
         }
-        let descriptor = pointer.pointee
-        guard let kind = PluginKind(raw: descriptor.kind) else {
-            throw .unknownKind(file: file, found: descriptor.kind)
+        let layout = DescriptorLayout.self
+        guard let rawKind = fields.load(Int32.self, at: layout.kind) else {
+            throw .invalidDescriptor(file: file, field: "kind", expected: "a readable field", found: "none")
         }
-        let name = descriptor.name.map { String(cString: $0) }
+        guard let kind = PluginKind(raw: rawKind) else { throw .unknownKind(file: file, found: rawKind) }
+        let name = try fields.string(at: layout.name, limit: StringLimit.name, field: "name", file: file)
         guard let name, isValidName(name) else {
             throw .invalidDescriptor(
                 file: file, field: "name", expected: "1–63 characters of [a-z0-9-]",
                 found: name.map { "'\($0)'" } ?? "NULL")
         }
-        guard let version = descriptor.version.map({ String(cString: $0) }), !version.isEmpty else {
+        let version = try fields.string(at: layout.version, limit: StringLimit.version, field: "version", file: file)
+        guard let version, !version.isEmpty else {
             throw .invalidDescriptor(file: file, field: "version", expected: "a version string", found: "NULL or empty")
         }
-        guard let vtable = descriptor.vtable else {
+        let description = try fields.string(
+            at: layout.description, limit: StringLimit.description, field: "description", file: file)
+        guard let vtable = fields.load(UInt.self, at: layout.vtable), vtable != 0 else {
             throw .invalidDescriptor(file: file, field: "vtable", expected: "a \(kind.rawValue) vtable", found: "NULL")
         }
-        try validate(vtable: vtable, kind: kind, file: file)
-        return PluginInfo(
-            name: name, kind: kind, version: version,
-            description: descriptor.description.map { String(cString: $0) } ?? "",
+        let vtableSize = try validate(vtable: vtable, kind: kind, memory: memory, file: file)
+        let info = PluginInfo(
+            name: name, kind: kind, version: version, description: description ?? "",
             abiMajor: major, abiMinor: minor, file: file)
+        return CheckedDescriptor(info: info, vtable: vtable, vtableSize: vtableSize)
     }
 
-    private static func validate(vtable: UnsafeRawPointer, kind: PluginKind, file: String) throws(PluginError) {
-        let size = vtable.load(as: UInt32.self)
-        let (name, minimum, functions): (String, UInt32, [(String, Bool)])
+    /// Checks a vtable's declared size, then each required function pointer
+    /// on its own. Returns the declared size.
+    private static func validate<Memory: DescriptorMemory>(
+        vtable address: UInt, kind: PluginKind, memory: Memory, file: String
+    ) throws(PluginError) -> UInt32 {
+        let (name, minimum, functions): (String, UInt32, [(String, Int)])
         switch kind {
         case .scheduler:
-            let table = vtable.load(as: orchion_scheduler_vtable.self)
             (name, minimum) = ("orchion_scheduler_vtable", MinimumSize.scheduler)
-            functions = [
-                ("init", table.`init` != nil), ("destroy", table.destroy != nil), ("place", table.place != nil),
-            ]
+            let layout = SchedulerLayout.self
+            functions = [("init", layout.`init`), ("destroy", layout.destroy), ("place", layout.place)]
         case .executor:
-            let table = vtable.load(as: orchion_executor_vtable.self)
             (name, minimum) = ("orchion_executor_vtable", MinimumSize.executor)
+            let layout = ExecutorLayout.self
             functions = [
-                ("init", table.`init` != nil), ("destroy", table.destroy != nil), ("prepare", table.prepare != nil),
-                ("release", table.release != nil), ("classify", table.classify != nil),
+                ("init", layout.`init`), ("destroy", layout.destroy), ("prepare", layout.prepare),
+                ("release", layout.release), ("classify", layout.classify),
             ]
+        }
+        guard let size = memory.load(UInt32.self, at: address) else {
+            throw .invalidDescriptor(
+                file: file, field: "\(name).struct_size", expected: "4 readable bytes", found: "none")
         }
         guard size >= minimum else {
             throw .structTooSmall(file: file, structName: name, found: size, expected: minimum)
         }
-        if let missing = functions.first(where: { !$0.1 }) {
-            throw .invalidDescriptor(file: file, field: "\(name).\(missing.0)", expected: "a function", found: "NULL")
+        let fields = StructReader(memory: memory, address: address, size: size)
+        for (function, offset) in functions {
+            guard let pointer = fields.load(UInt.self, at: offset), pointer != 0 else {
+                throw .invalidDescriptor(
+                    file: file, field: "\(name).\(function)", expected: "a function", found: "NULL")
+            }
         }
+        return size
     }
 
     private static func isValidName(_ name: String) -> Bool {
@@ -114,12 +211,14 @@ public final class PluginLibrary: @unchecked Sendable {
     }
 
     /// The scheduler vtable; only valid when `info.kind == .scheduler`.
+    /// Fields past `vtableSize` must not be read.
     var schedulerVTable: UnsafePointer<orchion_scheduler_vtable> {
-        descriptor.pointee.vtable.assumingMemoryBound(to: orchion_scheduler_vtable.self)
+        vtable.assumingMemoryBound(to: orchion_scheduler_vtable.self)
     }
 
     /// The executor vtable; only valid when `info.kind == .executor`.
+    /// Fields past `vtableSize` must not be read.
     var executorVTable: UnsafePointer<orchion_executor_vtable> {
-        descriptor.pointee.vtable.assumingMemoryBound(to: orchion_executor_vtable.self)
+        vtable.assumingMemoryBound(to: orchion_executor_vtable.self)
     }
 }

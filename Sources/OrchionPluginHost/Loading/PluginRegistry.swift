@@ -66,6 +66,41 @@ public final class PluginRegistry {
         }
     }
 
+    /// Lists every candidate in `directories` like `scan`, but learns what
+    /// each file is from `probe` (e.g. a child process that opens it, so a
+    /// plugin that exits or crashes while loading costs only the child).
+    /// Duplicate names are refused as in `scan`. Blocking: for command-line use.
+    @discardableResult
+    public func probe(
+        _ directories: [PluginDirectory], using probe: (String) -> Result<PluginInfo, PluginError>
+    ) -> [PluginEntry] {
+        Self.candidates(in: directories, known: known).map { candidate in
+            let file = candidate.file
+            known.seen[file] = candidate.identity
+            entries.removeAll { $0.file == file }
+            let entry: PluginEntry
+            switch probe(file) {
+            case .failure(let error):
+                entry = PluginEntry(file: file, info: nil, state: .refused(error))
+            case .success(let info):
+                if let first = probedNames[info.name] {
+                    entry = PluginEntry(
+                        file: file, info: info,
+                        state: .refused(.duplicateName(file: file, name: info.name, loadedFrom: first)))
+                } else {
+                    probedNames[info.name] = file
+                    entry = PluginEntry(file: file, info: info, state: .loaded)
+                }
+            }
+            known.settled.insert(file)
+            entries.append(entry)
+            return entry
+        }
+    }
+
+    /// Names seen by `probe`, and the file that claimed each first.
+    private var probedNames: [String: String] = [:]
+
     /// What the registry knows about files: all that finding candidates needs,
     /// so that can run on another thread.
     struct Known: Sendable {
@@ -135,9 +170,12 @@ struct FileIdentity: Hashable, Sendable {
     let size: Int64
     let changed: Int64
 
+    /// The identity of what `path` names, or of the link itself when it
+    /// cannot be followed (a loop, a dangling link), so such a file is still
+    /// listed and refused rather than skipped.
     init?(_ path: String) {
         var info = stat()
-        guard stat(path, &info) == 0 else { return nil }
+        guard stat(path, &info) == 0 || lstat(path, &info) == 0 else { return nil }
         inode = UInt64(info.st_ino)
         size = Int64(info.st_size)
         changed = Int64(info.st_ctim.tv_sec) * 1_000_000_000 + Int64(info.st_ctim.tv_nsec)

@@ -21,21 +21,34 @@ public final class PluginWatcher {
     private var rescanRequested = false
     /// Quiet time after the last change before rescanning, in milliseconds.
     public var debounceMillis: UInt64 = 100
+    /// Whether files dropped in later are loaded. When false, `start` watches
+    /// nothing and only an explicit `rescan` loads anything.
+    public let hotLoad: Bool
+    /// When set, each new file is first opened in a child process
+    /// (`orchion plugin probe`) and only one the child loaded cleanly is
+    /// opened here: constructors that exit, crash or hang are refused
+    /// without touching this process. It costs one process start per new
+    /// file, and cannot vouch for code that misbehaves only later.
+    public var probe: PluginProbe?
 
-    /// Creates a watcher; `onChange` runs on the loop thread for every file admitted.
+    /// Creates a watcher; `onChange` runs on the loop thread for every file
+    /// admitted. `hotLoad: false` turns hot-loading off.
     public init(
-        loop: EventLoop, registry: PluginRegistry, directories: [PluginDirectory],
+        loop: EventLoop, registry: PluginRegistry, directories: [PluginDirectory], hotLoad: Bool = true,
         onChange: @escaping (PluginEntry) -> Void
     ) {
+        self.hotLoad = hotLoad
         self.loop = loop
         self.registry = registry
         self.directories = directories
         self.onChange = onChange
     }
 
-    /// Starts watching every directory that exists now. Returns the paths watched.
+    /// Starts watching every directory that exists now. Returns the paths
+    /// watched: none when hot-loading is off.
     @discardableResult
     public func start() throws(LoopError) -> [String] {
+        guard hotLoad else { return [] }
         debounce = try Timer(loop: loop)
         var watched: [String] = []
         for directory in directories {
@@ -68,10 +81,15 @@ public final class PluginWatcher {
         loading = true
         let directories = self.directories
         let known = registry.known
+        let probe = self.probe
         loop.queueWork(
             {
-                PluginRegistry.candidates(in: directories, known: known).map { candidate in
-                    (candidate, Result { () throws(PluginError) in try PluginLibrary.open(candidate.file) })
+                PluginRegistry.candidates(in: directories, known: known).map {
+                    candidate -> (PluginRegistry.Candidate, Result<PluginLibrary, PluginError>) in
+                    if let probe, case .failure(let error) = probe.probe(candidate.file) {
+                        return (candidate, .failure(error))
+                    }
+                    return (candidate, Result { () throws(PluginError) in try PluginLibrary.open(candidate.file) })
                 }
             },
             then: { [weak self] outcomes in
