@@ -45,7 +45,8 @@ public enum SyntheticCluster {
         nodes[3].gpus = (0..<2).map {
             GPU(vendor: "nvidia", model: "NVIDIA H100", memoryBytes: 80 * gib, index: UInt32($0))
         }
-        nodes[3].capacity = Resources(cpuMillis: 32_000, memoryBytes: 128 * gib, gpus: 2)
+        nodes[3].cpuMillis = 32_000
+        nodes[3].memoryBytes = 128 * gib
         return nodes
     }
 
