@@ -96,6 +96,9 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
         owner.load(ordering: .acquiring) == currentThreadID()
     }
 
+    /// Whether a thread is inside `run()`.
+    var isRunning: Bool { running.load(ordering: .acquiring) }
+
     /// Whether `close()` has finished: the loop runs nothing any more.
     public var isClosed: Bool { queue.withLock { $0.state == .closed } }
 

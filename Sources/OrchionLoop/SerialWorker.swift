@@ -69,6 +69,12 @@ public final class SerialWorker: Sendable {
         self.thread.withLock { $0 = thread }
     }
 
+    /// Blocks submitted and not yet taken by the thread (a backlog gauge).
+    public var backlog: Int { state.withLock { $0.queue.count } }
+
+    /// Whether `shutdown` has been called.
+    var isShuttingDown: Bool { state.withLock { $0.closing } }
+
     /// Runs `body` on the worker thread after everything submitted before
     /// it, and returns its result once its batch has finished. Throws what
     /// `body` throws, the batch's error, or `ECANCELED` after `shutdown`.
