@@ -106,7 +106,7 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
     /// thread, unless the caller is on the loop thread or the loop has no
     /// thread yet (see the type's comment). Loop-only API calls it at every
     /// public entry point, in every build: the check is one atomic load and a
-    /// `pthread_self` compare (about a nanosecond; see docs/architecture.md).
+    /// `pthread_self` compare (a few nanoseconds; see docs/architecture.md).
     @inline(__always)
     public func preconditionInLoopThread(
         _ what: @autoclosure () -> String, file: StaticString = #fileID, line: UInt = #line
