@@ -349,11 +349,16 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
 
     private func runOrphans() {
         claim()
-        defer { release() }
         while true {
             let jobs = queue.withLock { queue -> [UnownedJob] in
+                if queue.orphans.isEmpty {
+                    // Released under the lock: a fallback thread started
+                    // after this one stops must find its own claim intact.
+                    release()
+                    queue.fallbackRunning = false
+                    return []
+                }
                 defer { queue.orphans.removeAll() }
-                if queue.orphans.isEmpty { queue.fallbackRunning = false }
                 return queue.orphans
             }
             if jobs.isEmpty { return }

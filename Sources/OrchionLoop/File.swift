@@ -64,13 +64,16 @@ public final class File: @unchecked Sendable {
     }
 
     /// Writes all of `bytes` at `offset`, or at the current position (the
-    /// end, for `.append`) when `offset` is nil.
+    /// end, for `.append`) when `offset` is nil. A negative offset, or one
+    /// the write would take past `Int64.max`, fails with `EINVAL`.
     public func write(
         _ bytes: [UInt8], at offset: Int64? = nil, _ completion: ((Result<Void, FileError>) -> Void)? = nil
     ) {
         preconditionInLoopThread()
+        if let offset, offset < 0 || offset > Int64.max - Int64(bytes.count) {
+            return later(completion ?? { _ in }, .failure(FileError("write", path: path, code: UVCode.inval)))
+        }
         let storage = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 1), alignment: 1)
-        storage.copyMemory(from: UnsafeRawBufferPointer(start: bytes.withUnsafeBytes { $0.baseAddress }, count: 0))
         bytes.withUnsafeBytes { source in
             if let base = source.baseAddress { storage.baseAddress?.copyMemory(from: base, byteCount: source.count) }
         }
@@ -96,18 +99,21 @@ public final class File: @unchecked Sendable {
                         }
                     })
             }
-            guard !closeCalled || descriptor >= 0 else { return finish(.failure(closedError("write"))) }
+            guard descriptor >= 0 else { return finish(.failure(closedError("write"))) }
             writeFrom(0)
         }
     }
 
     /// Reads up to `count` bytes at `offset` (or the current position when
-    /// nil). Fewer bytes come back near the end; none at or past it.
+    /// nil). Fewer bytes come back near the end; none at or past it. A
+    /// negative `offset` or `count` fails with `EINVAL`.
     public func read(
         at offset: Int64? = nil, count: Int, _ completion: @escaping (Result<[UInt8], FileError>) -> Void
     ) {
         preconditionInLoopThread()
-        guard count >= 0 else { return later(completion, .failure(FileError("read", path: path, code: UVCode.inval))) }
+        guard count >= 0, (offset ?? 0) >= 0 else {
+            return later(completion, .failure(FileError("read", path: path, code: UVCode.inval)))
+        }
         perform { [self] done in
             guard descriptor >= 0 else {
                 completion(.failure(closedError("read")))
@@ -135,6 +141,9 @@ public final class File: @unchecked Sendable {
         from offset: Int64 = 0, limit: Int = 64 << 20, _ completion: @escaping (Result<[UInt8], FileError>) -> Void
     ) {
         preconditionInLoopThread()
+        guard offset >= 0, limit >= 0, offset <= Int64.max - Int64(limit) - (64 << 10) else {
+            return later(completion, .failure(FileError("read", path: path, code: UVCode.inval)))
+        }
         var collected: [UInt8] = []
         func next() {
             read(at: offset + Int64(collected.count), count: 64 << 10) { [path] result in

@@ -1,5 +1,6 @@
 import CLibUV
 import Glibc
+import Synchronization
 
 /// A thread that runs one event loop until it is stopped.
 ///
@@ -13,6 +14,7 @@ public final class LoopThread: Sendable {
     /// The loop this thread runs.
     public let loop: EventLoop
     private let thread: uv_thread_t
+    private let joined = Atomic<Bool>(false)
 
     /// Creates a loop and starts a thread running it.
     public init() throws(LoopError) {
@@ -38,11 +40,12 @@ public final class LoopThread: Sendable {
 
     /// Stops the loop, waits for the thread, and closes the loop (which runs
     /// the work still queued first). Throws if handles were left open.
-    /// Blocks: not for the loop thread itself.
+    /// Blocks: not for the loop thread itself. Calling it again does nothing.
     public func shutdown() throws(LoopError) {
         if loop.inLoopThread {
             throw LoopError(-EDEADLK, "LoopThread.shutdown called on its own loop thread")
         }
+        guard !joined.exchange(true, ordering: .acquiringAndReleasing) else { return }
         loop.stop()
         var thread = self.thread
         uv_thread_join(&thread)

@@ -136,6 +136,26 @@ import Testing
         #expect(seen == ["open EISDIR", "write true EBADF", "abc", "after close: EBADF"])
     }
 
+    @Test func negativeOffsetsAndCountsAreRefusedWithEINVAL() async throws {
+        let names: [String] = try await withLoop { loop in
+            let file = try await Self.open("/dev/null", .readWrite, loop: loop)
+            return try await loop.run { finish in
+                var names: [String] = []
+                file.write([1], at: -5) { result in
+                    if case .failure(let error) = result { names.append("\(error.operation) \(error.name)") }
+                }
+                file.write([1], at: Int64.max) { result in
+                    if case .failure(let error) = result { names.append("\(error.operation) \(error.name)") }
+                }
+                file.read(at: 0, count: -1) { result in
+                    if case .failure(let error) = result { names.append("\(error.operation) \(error.name)") }
+                    file.close { _ in finish(names) }
+                }
+            }
+        }
+        #expect(names == ["write EINVAL", "write EINVAL", "read EINVAL"])
+    }
+
     @Test func readToEndRefusesAFileOverItsLimit() async throws {
         let directory = try TemporaryDirectory()
         let path = directory.path + "/big"

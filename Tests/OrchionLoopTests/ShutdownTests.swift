@@ -66,6 +66,37 @@ import Testing
         #expect(outcome.withLock { $0 } == "state onLoop=true closed=true")
     }
 
+    @Test func tasksResumedOneAfterAnotherAfterShutdownEachRunAsTheLoop() async throws {
+        let thread = try LoopThread()
+        let loop = thread.loop
+        let parked = Mutex<[CheckedContinuation<Void, Never>]>([])
+        let seen = Mutex<[Bool]>([])
+        var tasks: [Task<Void, Never>] = []
+        for _ in 0..<3 {
+            tasks.append(
+                Task(executorPreference: loop) { @Sendable in
+                    await withCheckedContinuation { continuation in parked.withLock { $0.append(continuation) } }
+                    seen.withLock { $0.append(loop.inLoopThread) }
+                })
+        }
+        #expect(await waitUntil { parked.withLock { $0.count } == 3 })
+        try thread.shutdown()
+        for (index, continuation) in parked.withLock({ $0 }).enumerated() {
+            // Each resume finds the previous fallback thread gone (or going).
+            continuation.resume()
+            #expect(await waitUntil { seen.withLock { $0.count } == index + 1 }, "task \(index) was stranded")
+        }
+        for task in tasks { await task.value }
+        #expect(seen.withLock { $0 } == [true, true, true])
+    }
+
+    @Test func shuttingALoopThreadDownTwiceDoesNothingTheSecondTime() throws {
+        let thread = try LoopThread()
+        try thread.shutdown()
+        try thread.shutdown()
+        #expect(thread.loop.isClosed)
+    }
+
     @Test func anActorOnTheLoopKeepsServingCallsAfterShutdownOneAtATime() async throws {
         let thread = try LoopThread()
         let counter = Counter(loop: thread.loop)
