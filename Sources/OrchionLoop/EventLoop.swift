@@ -31,6 +31,10 @@ import Synchronization
 ///
 /// Cross-thread wake-ups go through one `uv_async_t`. libuv coalesces
 /// `uv_async_send` calls, so the callback drains the whole queue each time.
+///
+/// `@unchecked Sendable`: the queue, state and owner are behind a mutex or
+/// atomics; `raw` and `soonActive` are loop-thread state, which the loop's
+/// own thread check guards like any handle's.
 public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable {
     /// The libuv loop. Use only on the loop thread.
     public let raw: UnsafeMutablePointer<uv_loop_t>
