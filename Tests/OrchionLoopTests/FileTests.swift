@@ -15,6 +15,7 @@ import Testing
 
     @Test func manyAppendsCalledAtOnceLandInOrderAndReadBackWhole() async throws {
         let directory = try TemporaryDirectory()
+        defer { withExtendedLifetime(directory) {} }  // removed only when the test ends
         let path = directory.path + "/job.log"
         let chunks = (0..<2000).map { Array("line \($0) \(String(repeating: "x", count: $0 % 97))\n".utf8) }
         let readBack: [UInt8] = try await withLoop { loop in
@@ -49,6 +50,7 @@ import Testing
 
     @Test func writesAtOffsetsAndReadsAtOffsets() async throws {
         let directory = try TemporaryDirectory()
+        defer { withExtendedLifetime(directory) {} }  // removed only when the test ends
         let path = directory.path + "/spool"
         let (middle, status): ([UInt8], FileStatus) = try await withLoop { loop in
             let file = try await Self.open(path, .readWrite, loop: loop)
@@ -71,6 +73,7 @@ import Testing
 
     @Test func renameStatAndUnlinkWorkAndAMissingFileIsAnErrorNamingPathAndOperation() async throws {
         let directory = try TemporaryDirectory()
+        defer { withExtendedLifetime(directory) {} }  // removed only when the test ends
         let partial = directory.path + "/spool.partial"
         let final = directory.path + "/spool.done"
         try Data("payload".utf8).write(to: URL(fileURLWithPath: partial))
@@ -106,6 +109,7 @@ import Testing
 
     @Test func refusedOperationsReportTheirErrorAndTheFileKeepsWorking() async throws {
         let directory = try TemporaryDirectory()
+        defer { withExtendedLifetime(directory) {} }  // removed only when the test ends
         let path = directory.path + "/read-only"
         try Data("abc".utf8).write(to: URL(fileURLWithPath: path))
         let seen: [String] = try await withLoop { loop in
@@ -158,6 +162,7 @@ import Testing
 
     @Test func readToEndRefusesAFileOverItsLimit() async throws {
         let directory = try TemporaryDirectory()
+        defer { withExtendedLifetime(directory) {} }  // removed only when the test ends
         let path = directory.path + "/big"
         try Data(repeating: 7, count: 200_000).write(to: URL(fileURLWithPath: path))
         let error: FileError? = try await withLoop { loop in
@@ -175,7 +180,8 @@ import Testing
     }
 }
 
-/// A fresh directory, removed with everything in it when the value goes.
+/// A fresh directory, removed with everything in it when the value goes
+/// (keep it alive to the end of the test with `withExtendedLifetime`).
 final class TemporaryDirectory: Sendable {
     let path: String
 
