@@ -55,8 +55,11 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
 
     private enum State {
         case open
-        /// `close()` is finishing queued work.
+        /// `close()` is running queued work.
         case closing
+        /// `close()` is closing libuv's loop: no more work is accepted, task
+        /// jobs wait for the fallback thread, which starts once it is done.
+        case finishing
         case closed
     }
 
@@ -103,8 +106,11 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
     /// Whether a thread is inside `run()`.
     var isRunning: Bool { running.load(ordering: .acquiring) }
 
-    /// Whether `close()` has finished: the loop runs nothing any more.
-    public var isClosed: Bool { queue.withLock { $0.state == .closed } }
+    /// Whether the loop has closed (or `close()` has finished running queued
+    /// work and is closing libuv's loop): it accepts no more work.
+    public var isClosed: Bool {
+        queue.withLock { $0.state == .closed || $0.state == .finishing }
+    }
 
     /// Traps, with a message naming `what`, the calling thread and the loop's
     /// thread, unless the caller is on the loop thread or the loop has no
@@ -220,13 +226,12 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
         }
         guard first else { return }
         claim()
-        defer { release() }
         while true {
             drain()
             let quiet = queue.withLock { queue in
                 guard queue.work.isEmpty, raw.pointee.active_reqs.count == 0, raw.pointee.closing_handles == nil
                 else { return false }
-                queue.state = .closed
+                queue.state = .finishing
                 return true
             }
             if quiet { break }
@@ -236,6 +241,15 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
         uv_close(UnsafeMutableRawPointer(soon).assumingMemoryBound(to: uv_handle_t.self), nil)
         uv_run(raw, UV_RUN_NOWAIT)
         let status = uv_loop_close(raw)
+        // Released under the lock, before any fallback thread can claim it.
+        let startFallback = queue.withLock { queue -> Bool in
+            release()
+            queue.state = .closed
+            guard !queue.orphans.isEmpty, !queue.fallbackRunning else { return false }
+            queue.fallbackRunning = true
+            return true
+        }
+        if startFallback { startFallbackThread() }
         if status != 0 {
             throw LoopError(status, "uv_loop_close with open handles: \(openHandleKinds().joined(separator: ", "))")
         }
@@ -278,11 +292,14 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
         }
         let outcome = queue.withLock { queue -> Outcome in
             switch (queue.state, work) {
+            case (.finishing, .job(let job)):
+                queue.orphans.append(job)
+                return .orphaned(startFallback: false)
             case (.closed, .job(let job)):
                 queue.orphans.append(job)
                 defer { queue.fallbackRunning = true }
                 return .orphaned(startFallback: !queue.fallbackRunning)
-            case (.closed, .closure):
+            case (.closed, .closure), (.finishing, .closure):
                 return .refused
             case (.open, _), (.closing, _):
                 queue.work.append(work)
