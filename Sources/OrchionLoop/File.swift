@@ -65,7 +65,8 @@ public final class File: @unchecked Sendable {
 
     /// Writes all of `bytes` at `offset`, or at the current position (the
     /// end, for `.append`) when `offset` is nil. A negative offset, or one
-    /// the write would take past `Int64.max`, fails with `EINVAL`.
+    /// the write would take past `Int64.max`, fails with `EINVAL`. Without a
+    /// completion a failure goes unseen: pass one for data that matters.
     public func write(
         _ bytes: [UInt8], at offset: Int64? = nil, _ completion: ((Result<Void, FileError>) -> Void)? = nil
     ) {
@@ -94,7 +95,10 @@ public final class File: @unchecked Sendable {
                     { request, callback in uv_fs_write(loop.raw, request, descriptor, &buffer, 1, position, callback) },
                     completion: { result in
                         switch result {
-                        case .success(let request): writeFrom(written + Int(request.result))
+                        case .success(let request) where request.result > 0: writeFrom(written + request.result)
+                        case .success:
+                            // No progress and no error: do not spin on it.
+                            finish(.failure(FileError("write (no progress)", path: path, code: UVCode.io)))
                         case .failure(let error): finish(.failure(error))
                         }
                     })
@@ -328,6 +332,7 @@ private enum UVCode {
     static let inval = Int32(UV_EINVAL.rawValue)
     static let badf = Int32(UV_EBADF.rawValue)
     static let fbig = Int32(UV_EFBIG.rawValue)
+    static let io = Int32(UV_EIO.rawValue)
 }
 
 /// One `uv_fs_t` in flight, retained from `start` until its callback.
