@@ -98,7 +98,7 @@ public final class File: @unchecked Sendable {
                         case .success(let request) where request.result > 0: writeFrom(written + request.result)
                         case .success:
                             // No progress and no error: do not spin on it.
-                            finish(.failure(FileError("write (no progress)", path: path, code: UVCode.io)))
+                            finish(.failure(FileError("write (no progress)", path: self.path, code: UVCode.io)))
                         case .failure(let error): finish(.failure(error))
                         }
                     })
