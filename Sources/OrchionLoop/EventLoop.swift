@@ -103,6 +103,10 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
         owner.load(ordering: .acquiring) == currentThreadID()
     }
 
+    /// Whether some thread owns the loop now (runs it, closes it, or stands
+    /// in for it after close).
+    var hasThread: Bool { owner.load(ordering: .acquiring) != 0 }
+
     /// Whether a thread is inside `run()`.
     var isRunning: Bool { running.load(ordering: .acquiring) }
 

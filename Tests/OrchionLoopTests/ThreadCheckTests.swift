@@ -1,5 +1,5 @@
 import Glibc
-import OrchionLoop
+@testable import OrchionLoop
 import Testing
 
 /// Each misuse runs in a child process (an exit test): the check traps, and
@@ -73,7 +73,8 @@ import Testing
 
     @Test func aLoopThreadOwnsItsLoopAsSoonAsItIsCreated() throws {
         let thread = try LoopThread()
-        // init returned: the loop runs, on another thread than this one.
+        // init returned: the loop has its thread, and it is not this one.
+        #expect(thread.loop.hasThread)
         #expect(!thread.loop.inLoopThread)
         try thread.shutdown()
     }
