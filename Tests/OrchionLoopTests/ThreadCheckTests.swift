@@ -1,6 +1,7 @@
 import Glibc
-@testable import OrchionLoop
 import Testing
+
+@testable import OrchionLoop
 
 /// Each misuse runs in a child process (an exit test): the check traps, and
 /// the parent asserts the exit and the message on the child's stderr.
