@@ -43,7 +43,9 @@ public struct ProcessOptions: Sendable {
 ///
 /// The handle closes itself after `onExit` has run. Pipes for its standard
 /// streams are owned by the caller, who reads them to EOF and closes them.
-/// Threading: loop thread only.
+///
+/// Threading: loop thread only, checked at every public entry point;
+/// `@unchecked Sendable` is backed by that check (see `LoopHandle`).
 public final class ChildProcess: LoopHandle, @unchecked Sendable {
     /// The child's process id (also its process group id when `newProcessGroup`).
     public private(set) var pid: Int32 = 0
@@ -60,6 +62,8 @@ public final class ChildProcess: LoopHandle, @unchecked Sendable {
 
     /// Spawns a process; `onExit` runs on the loop thread when it ends.
     public init(loop: EventLoop, options: ProcessOptions, onExit: @escaping (ExitStatus) -> Void) throws(LoopError) {
+        loop.preconditionInLoopThread("ChildProcess.init(loop:options:onExit:)")
+        try loop.checkOpen("spawn \(options.file)")
         func makePipe(_ mode: ProcessOptions.Stdio) throws(LoopError) -> Pipe? {
             mode == .pipe ? try Pipe(loop: loop) : nil
         }
@@ -141,6 +145,7 @@ public final class ChildProcess: LoopHandle, @unchecked Sendable {
     /// Sends `signal` to the process, or to its whole process group when it
     /// was started in one. Does nothing once the process has exited.
     public func kill(_ signal: Int32 = SIGTERM) throws(LoopError) {
+        preconditionInLoopThread()
         guard !exited else { return }
         try LoopError.check(uv_kill(group ? -pid : pid, signal), "kill \(pid) with signal \(signal)")
     }

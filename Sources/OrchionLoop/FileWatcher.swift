@@ -1,12 +1,15 @@
 import CLibUV
 
 /// Watches a file or directory for changes (inotify through libuv).
-/// Threading: loop thread only.
+///
+/// Threading: loop thread only, checked at every public entry point;
+/// `@unchecked Sendable` is backed by that check (see `LoopHandle`).
 public final class FileWatcher: LoopHandle, @unchecked Sendable {
     private var callback: ((String?) -> Void)?
 
     /// Creates an idle watcher.
     public init(loop: EventLoop) throws(LoopError) {
+        try loop.checkOpen("create a FileWatcher")
         super.init(loop: loop, type: UV_FS_EVENT)
         try adopt(uv_fs_event_init(loop.raw, event), "uv_fs_event_init")
     }
@@ -16,6 +19,7 @@ public final class FileWatcher: LoopHandle, @unchecked Sendable {
     /// Calls `callback` with the changed entry's name (nil when unknown) on
     /// every change under `path`.
     public func start(path: String, _ callback: @escaping (String?) -> Void) throws(LoopError) {
+        preconditionInLoopThread()
         self.callback = callback
         try LoopError.check(
             uv_fs_event_start(
@@ -28,6 +32,7 @@ public final class FileWatcher: LoopHandle, @unchecked Sendable {
 
     /// Stops watching and closes the handle.
     public override func close(_ completion: (() -> Void)? = nil) {
+        preconditionInLoopThread()
         callback = nil
         super.close(completion)
     }

@@ -1,11 +1,15 @@
 import CLibUV
 
-/// Watches a POSIX signal on the loop. Threading: loop thread only.
+/// Watches a POSIX signal on the loop.
+///
+/// Threading: loop thread only, checked at every public entry point;
+/// `@unchecked Sendable` is backed by that check (see `LoopHandle`).
 public final class SignalWatcher: LoopHandle, @unchecked Sendable {
     private var callback: ((Int32) -> Void)?
 
     /// Creates an idle watcher.
     public init(loop: EventLoop) throws(LoopError) {
+        try loop.checkOpen("create a SignalWatcher")
         super.init(loop: loop, type: UV_SIGNAL)
         try adopt(uv_signal_init(loop.raw, signal), "uv_signal_init")
     }
@@ -14,6 +18,7 @@ public final class SignalWatcher: LoopHandle, @unchecked Sendable {
 
     /// Calls `callback` with the signal number each time `signum` arrives.
     public func start(_ signum: Int32, _ callback: @escaping (Int32) -> Void) throws(LoopError) {
+        preconditionInLoopThread()
         self.callback = callback
         try LoopError.check(
             uv_signal_start(
@@ -25,6 +30,7 @@ public final class SignalWatcher: LoopHandle, @unchecked Sendable {
 
     /// Stops watching and closes the handle.
     public override func close(_ completion: (() -> Void)? = nil) {
+        preconditionInLoopThread()
         callback = nil
         super.close(completion)
     }

@@ -12,10 +12,12 @@ struct Finished: Sendable {
 
 extension EventLoop {
     /// Spawns `options`, collects its output to EOF and its exit status.
-    /// `started` runs on the loop right after spawn.
+    /// `started` runs on the loop right after spawn; `output` after each
+    /// chunk of stdout, with everything read so far.
     func runChild(
         _ options: ProcessOptions, within seconds: Double = 20,
-        started: @escaping @Sendable (ChildProcess) -> Void = { _ in }
+        started: @escaping @Sendable (ChildProcess) -> Void = { _ in },
+        output: @escaping @Sendable (ChildProcess, String) -> Void = { _, _ in }
     ) async throws -> Finished {
         try await run(within: seconds) { finish in
             var result = Finished()
@@ -34,6 +36,7 @@ extension EventLoop {
                     case .data(let bytes):
                         if isOut {
                             result.stdout += String(decoding: bytes, as: UTF8.self)
+                            output(child, result.stdout)
                         } else {
                             result.stderr += String(decoding: bytes, as: UTF8.self)
                         }
@@ -64,18 +67,23 @@ extension EventLoop {
         let result = try await withLoop { loop in
             var options = ProcessOptions(arguments: ["/bin/sh", "-c", "echo $GREETING; pwd"])
             options.environment = ["GREETING=hello"]
-            options.workingDirectory = "/tmp"
+            options.workingDirectory = "/"
             return try await loop.runChild(options)
         }
-        #expect(result.stdout == "hello\n/tmp\n")
+        #expect(result.stdout == "hello\n/\n")
     }
 
     @Test func memoryLimitsApplyToTheChild() async throws {
         let result = try await withLoop { loop in
-            // The limit is set right after spawn; read it a moment later.
-            var options = ProcessOptions(arguments: [
-                "/bin/sh", "-c", "sleep 0.3; grep 'Max address space' /proc/self/limits",
-            ])
+            // The limit is set right after spawn: the shell waits (bounded)
+            // until it sees it on itself, then prints it.
+            let script = """
+                for i in $(seq 500); do
+                    grep -q '^Max address space *536870912' /proc/$$/limits && break; sleep 0.01
+                done
+                grep 'Max address space' /proc/$$/limits
+                """
+            var options = ProcessOptions(arguments: ["/bin/sh", "-c", script])
             options.memoryLimitBytes = 512 << 20
             return try await loop.runChild(options)
         }
@@ -98,26 +106,21 @@ extension EventLoop {
 
     @Test func killReachesTheWholeProcessGroup() async throws {
         let result = try await withLoop { loop in
-            // The shell starts a grandchild and prints its pid, then waits.
+            // The shell starts a grandchild and prints its pid, then waits;
+            // the group is killed once the pid has arrived.
             let options = ProcessOptions(arguments: ["/bin/sh", "-c", "sleep 60 & echo $!; wait"])
-            return try await loop.runChild(options) { child in
-                let timer = try! Timer(loop: loop)
-                timer.start(after: 200) {
-                    timer.close()
-                    try? child.kill(SIGTERM)
-                }
-            }
+            return try await loop.runChild(
+                options,
+                output: { child, stdout in
+                    if stdout.hasSuffix("\n") { try? child.kill(SIGTERM) }
+                })
         }
         #expect(result.status.signal == SIGTERM)
         let grandchild = result.stdout.split(separator: "\n").first.flatMap { Int32($0) } ?? 0
         #expect(grandchild > 0)
-        // The grandchild got SIGTERM too; give init a moment to reap it.
-        var alive = true
-        for _ in 0..<200 where alive {
-            alive = kill(grandchild, 0) == 0 && !isZombie(grandchild)
-            if alive { usleep(10_000) }
-        }
-        #expect(!alive, "grandchild \(grandchild) survived the group kill")
+        // The grandchild got SIGTERM too; wait (bounded) until it is gone.
+        let gone = await waitUntil { kill(grandchild, 0) != 0 || isZombie(grandchild) }
+        #expect(gone, "grandchild \(grandchild) survived the group kill")
     }
 
     @Test func missingProgramsFailToSpawnWithoutLeaking() async throws {

@@ -4,9 +4,9 @@ import Testing
 
 @Suite struct FileWatcherTests {
     @Test func reportsNewFilesInADirectory() async throws {
-        var template = Array("/tmp/orchion-watch-XXXXXX".utf8CString)
-        let directory = String(cString: mkdtemp(&template)!)
-        defer { rmdir(directory) }
+        let temporary = try TemporaryDirectory()
+        defer { withExtendedLifetime(temporary) {} }  // removed only when the test ends
+        let directory = temporary.path
         let name: String? = try await withLoop { loop in
             try await loop.run { finish in
                 let watcher = try FileWatcher(loop: loop)
@@ -19,7 +19,6 @@ import Testing
                 fclose(file)
             }
         }
-        unlink(directory + "/dropped.so")
         #expect(name == "dropped.so")
     }
 }

@@ -1,3 +1,4 @@
+import Glibc
 import OrchionLoop
 import Testing
 
@@ -39,4 +40,25 @@ extension EventLoop {
         }
         return try result.get()
     }
+}
+
+/// Polls `condition` every millisecond until it holds or `seconds` pass;
+/// returns whether it held. A bounded wait for a condition, not a sleep.
+func waitUntil(within seconds: Double = 10, _ condition: () -> Bool) async -> Bool {
+    let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+    while !condition() {
+        if ContinuousClock.now >= deadline { return false }
+        try? await Task.sleep(for: .milliseconds(1))
+    }
+    return true
+}
+
+/// Like `waitUntil`, for a plain thread (no task to suspend).
+func waitUntilBlocking(within seconds: Double = 10, _ condition: () -> Bool) -> Bool {
+    let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+    while !condition() {
+        if ContinuousClock.now >= deadline { return false }
+        usleep(1000)
+    }
+    return true
 }
