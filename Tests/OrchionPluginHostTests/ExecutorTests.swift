@@ -63,18 +63,88 @@ import Testing
     @Test func exitsAreClassified() throws {
         let exec = try executor()
         let spec = JobSpec(id: "j4", command: "true")
-        #expect(exec.classify(spec, status: ExitStatus(code: 0, signal: 0), timedOut: false).0 == .succeeded)
+        #expect(exec.classify(spec, status: ExitStatus(code: 0, signal: 0), stoppedBy: nil).0 == .succeeded)
         #expect(
-            exec.classify(spec, status: ExitStatus(code: 2, signal: 0), timedOut: false) == (
+            exec.classify(spec, status: ExitStatus(code: 2, signal: 0), stoppedBy: nil) == (
                 .failed, "exited with code 2"
             ))
-        #expect(exec.classify(spec, status: ExitStatus(code: 75, signal: 0), timedOut: false).0 == .retryable)
+        #expect(exec.classify(spec, status: ExitStatus(code: 75, signal: 0), stoppedBy: nil).0 == .retryable)
         #expect(
-            exec.classify(spec, status: ExitStatus(code: 0, signal: 9), timedOut: false) == (
+            exec.classify(spec, status: ExitStatus(code: 0, signal: 9), stoppedBy: nil) == (
                 .retryable, "killed by signal 9"
             ))
-        #expect(exec.classify(spec, status: ExitStatus(code: 0, signal: 11), timedOut: false).0 == .failed)
-        #expect(exec.classify(spec, status: ExitStatus(code: 0, signal: 15), timedOut: true).0 == .failed)
+        #expect(exec.classify(spec, status: ExitStatus(code: 0, signal: 11), stoppedBy: nil).0 == .failed)
+        #expect(exec.classify(spec, status: ExitStatus(code: 0, signal: 15), stoppedBy: .timedOut).0 == .failed)
+    }
+
+    @Test func aJobTheHostStoppedIsNeverRetryableForExec() throws {
+        let exec = try executor()
+        let spec = JobSpec(id: "j5", command: "sleep 30")
+        // SIGTERM alone would be retryable (someone else killed it) ...
+        #expect(exec.classify(spec, status: ExitStatus(code: 0, signal: 15), stoppedBy: nil).0 == .retryable)
+        // ... but not when the host sent it.
+        #expect(
+            exec.classify(spec, status: ExitStatus(code: 0, signal: 15), stoppedBy: .cancelled) == (
+                .failed, "cancelled"
+            ))
+        #expect(exec.classify(spec, status: ExitStatus(code: 0, signal: 9), stoppedBy: .cancelled).0 == .failed)
+        #expect(exec.classify(spec, status: ExitStatus(code: 75, signal: 0), stoppedBy: .timedOut).0 == .failed)
+    }
+
+    @Test func theHostOverridesRetryableForAStoppedJob() throws {
+        let dir = try Paths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let library = try PluginLibrary.open(try Self.alwaysRetryable(in: dir))
+        let exec = try ExecutorPlugin(library)
+        let spec = JobSpec(id: "j6", command: "true")
+        #expect(
+            exec.classify(spec, status: ExitStatus(code: 1, signal: 0), stoppedBy: nil) == (.retryable, "stopped=0"))
+        let (verdict, reason) = exec.classify(spec, status: ExitStatus(code: 0, signal: 15), stoppedBy: .cancelled)
+        #expect(verdict == .failed)
+        #expect(reason.hasPrefix("stopped=1; the host stopped the job (cancelled), so it is not retryable"))
+        #expect(exec.classify(spec, status: ExitStatus(code: 0, signal: 9), stoppedBy: .timedOut).0 == .failed)
+    }
+
+    /// Builds an executor that answers RETRYABLE to everything and reports
+    /// the `stopped` field and `struct_size` it was given.
+    private static func alwaysRetryable(in dir: URL) throws -> String {
+        let source = Paths.root.appendingPathComponent("Tests/Fixtures/always_retry_executor.c")
+        let output = dir.appendingPathComponent("always-retry.so").path
+        let include = Paths.root.appendingPathComponent("sdk/c/include").path
+        let result = try runCommand(
+            [
+                "cc", "-Wall", "-Wextra", "-Werror", "-std=c11", "-shared", "-fPIC", "-I", include, "-o", output,
+                source.path,
+            ])
+        guard result.status == 0 else { throw CPlugins.BuildFailed(output: result.stderr) }
+        return output
+    }
+
+    @Test func aCancelledJobIsStoppedAndReportedAsCancelled() async throws {
+        let thread = try LoopThread()
+        let loop = thread.loop
+        let library = try PluginLibrary.open(Paths.builtin("exec"))
+        let outcome: JobOutcome = try await loop.submitAsync { finish in
+            let exec = try ExecutorPlugin(library)
+            let runner = try JobRunner(
+                loop: loop, executor: exec, spec: JobSpec(id: "c", argv: ["/bin/sh", "-c", "trap '' TERM; sleep 30"]),
+                onOutput: { _, _ in }, completion: finish)
+            runner.killGrace = 100
+            runner.cancel()
+        }
+        try thread.shutdown()
+        #expect(outcome.stoppedBy == .cancelled && !outcome.timedOut)
+        // It ignored SIGTERM, so the grace period ended in SIGKILL — with no timeout timer to reuse.
+        #expect(outcome.status.signal == 9)
+        #expect(outcome.verdict == .failed && outcome.reason == "cancelled")
+    }
+
+    @Test func grantedGPUsReachTheJobsEnvironment() throws {
+        let launch = try executor().prepare(JobSpec(id: "g", command: "true"), gpus: [3, 1])
+        #expect(launch.environment.contains("ORCHION_GPUS=3,1"))
+        #expect(launch.environment.contains("CUDA_VISIBLE_DEVICES=3,1"))
+        let none = try executor().prepare(JobSpec(id: "g0", command: "true"))
+        #expect(!none.environment.contains { $0.hasPrefix("ORCHION_GPUS=") || $0.hasPrefix("CUDA_VISIBLE_DEVICES=") })
     }
 
     @Test func jobsRunWithTheirEnvironmentAndTimeouts() async throws {
@@ -98,7 +168,7 @@ import Testing
                     }
                 ) { outcome in
                     lines.append(
-                        "\(spec.id): \(outcome.verdict.rawValue) \(outcome.status) timedOut=\(outcome.timedOut) \(output.debugDescription)"
+                        "\(spec.id): \(outcome.verdict.rawValue) \(outcome.status) timedOut=\(outcome.timedOut) \(outcome.reason) \(output.debugDescription)"
                     )
                     if lines.count == specs.count { finish(lines.sorted()) }
                 }
@@ -108,9 +178,9 @@ import Testing
         try thread.shutdown()
         #expect(
             results == [
-                "env: succeeded exited with code 0 timedOut=false \"env hi\\n/tmp\\n\"",
+                "env: succeeded exited with code 0 timedOut=false exited with code 0 \"env hi\\n/tmp\\n\"",
                 // The job ignores SIGTERM, so the grace period ends in SIGKILL.
-                "slow: failed killed by signal 9 timedOut=true \"\"",
+                "slow: failed killed by signal 9 timedOut=true timed out after 200 ms \"\"",
             ])
     }
 }

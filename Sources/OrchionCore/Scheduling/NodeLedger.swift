@@ -21,6 +21,34 @@ public struct NodeLedger: Sendable, Hashable {
         return gpus
     }
 
+    /// Like `admit(_:on:)`, but the job takes the GPUs a scheduler named
+    /// (device indices) instead of the first free matching ones. Each must
+    /// exist on `node`, be named once, be free after what this ledger holds,
+    /// and match the request; there must be exactly as many as requested.
+    public mutating func admit(
+        _ requirements: JobRequirements, on node: Node, namedGPUs: [UInt32]
+    ) throws(PlacementRejection) -> [UInt32] {
+        _ = try Self.check(requirements, on: node, excluding: self)
+        guard namedGPUs.count == Int(requirements.gpu.count) else {
+            throw .gpuCountMismatch(node: node.id, named: namedGPUs.count, expected: requirements.gpu.count)
+        }
+        var seen: Set<UInt32> = []
+        for index in namedGPUs {
+            guard let gpu = node.gpus.first(where: { $0.index == index }) else {
+                throw .noSuchGPU(node: node.id, index: index)
+            }
+            guard seen.insert(index).inserted else { throw .gpuNamedTwice(node: node.id, index: index) }
+            guard !gpu.allocated, !takenGPUs.contains(index) else { throw .gpuNotFree(node: node.id, index: index) }
+            guard gpu.matches(requirements.gpu) else {
+                throw .gpuMismatch(
+                    node: node.id, index: index, found: "\(gpu.vendor) \(gpu.model), \(gpu.memoryBytes) bytes")
+            }
+        }
+        taken = taken + requirements.resources
+        takenGPUs.formUnion(namedGPUs)
+        return namedGPUs
+    }
+
     /// Checks `requirements` against `node` minus what `ledger` holds, and
     /// returns the GPU indices that would be assigned. Changes nothing.
     public static func check(

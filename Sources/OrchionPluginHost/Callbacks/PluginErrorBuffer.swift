@@ -1,7 +1,10 @@
+import COrchionPlugin
+
 /// A message buffer a plugin writes its error (or reason) into, read back
 /// safely even when the plugin forgot the terminating NUL.
 struct PluginErrorBuffer {
-    static let size = 512
+    /// ORCHION_ERROR_MAX, as the header promises.
+    static let size = Int(ORCHION_ERROR_MAX)
     private var bytes = [CChar](repeating: 0, count: size)
 
     /// Calls `body` with the buffer and its size.

@@ -6,9 +6,11 @@ import OrchionLoop
 public struct JobOutcome: Sendable, Hashable {
     /// The process's exit status.
     public let status: ExitStatus
+    /// Whether the runner stopped it, and why (cancel or timeout); nil when it ended by itself.
+    public let stoppedBy: HostStop?
     /// Whether the runner killed it for running past its timeout.
-    public let timedOut: Bool
-    /// The executor's verdict.
+    public var timedOut: Bool { stoppedBy == .timedOut }
+    /// The executor's verdict; never `.retryable` when `stoppedBy` is set.
     public let verdict: ExitClass
     /// The executor's reason.
     public let reason: String
@@ -20,10 +22,10 @@ public enum OutputStream: String, Sendable, Hashable {
 }
 
 /// Runs one job: asks the executor plugin for a launch, spawns it with libuv
-/// in its own process group, forwards its output, enforces its timeout
-/// (SIGTERM to the group, SIGKILL after `killGrace`), and reports the
-/// executor's verdict once the process has exited and both output streams
-/// are drained.
+/// in its own process group, forwards its output, enforces its timeout and
+/// cancellation (SIGTERM to the group, SIGKILL after `killGrace`), and
+/// reports the executor's verdict — told whether the host stopped the job —
+/// once the process has exited and both output streams are drained.
 ///
 /// A runner keeps itself alive until `completion` has run.
 ///
@@ -33,26 +35,30 @@ public final class JobRunner {
     private let spec: JobSpec
     private let onOutput: (OutputStream, UnsafeRawBufferPointer) -> Void
     private let completion: (JobOutcome) -> Void
+    private let loop: EventLoop
     private var process: ChildProcess?
     private var timer: Timer?
-    private var timedOut = false
+    private var stoppedBy: HostStop?
     private var exit: ExitStatus?
     private var openStreams = 2
     /// Milliseconds between SIGTERM and SIGKILL on timeout or cancel.
     public var killGrace: UInt64 = 2_000
 
-    /// Prepares and starts `spec`. Throws when the executor refuses the spec
-    /// or the process cannot be spawned; then nothing is left running.
+    /// Prepares and starts `spec` with the GPUs it was granted (device
+    /// indices, passed to the executor to pin). Throws when the executor
+    /// refuses the spec or the process cannot be spawned; then nothing is
+    /// left running.
     public init(
-        loop: EventLoop, executor: ExecutorPlugin, spec: JobSpec,
+        loop: EventLoop, executor: ExecutorPlugin, spec: JobSpec, gpus: [UInt32] = [],
         onOutput: @escaping (OutputStream, UnsafeRawBufferPointer) -> Void,
         completion: @escaping (JobOutcome) -> Void
     ) throws {
+        self.loop = loop
         self.executor = executor
         self.spec = spec
         self.onOutput = onOutput
         self.completion = completion
-        let launch = try executor.prepare(spec)
+        let launch = try executor.prepare(spec, gpus: gpus)
         var options = ProcessOptions(arguments: launch.arguments)
         options.file = launch.file
         options.environment = launch.environment
@@ -70,10 +76,7 @@ public final class JobRunner {
         if launch.timeoutMillis > 0 {
             let timer = try Timer(loop: loop)
             self.timer = timer
-            timer.start(after: launch.timeoutMillis) { [weak self] in
-                self?.timedOut = true
-                self?.terminate()
-            }
+            timer.start(after: launch.timeoutMillis) { [weak self] in self?.stop(.timedOut) }
         }
     }
 
@@ -92,10 +95,19 @@ public final class JobRunner {
         }
     }
 
-    /// Stops the job: SIGTERM to its process group, SIGKILL after `killGrace`.
-    public func terminate() {
-        guard let process, !process.exited else { return }
+    /// Cancels the job: SIGTERM to its process group, SIGKILL after
+    /// `killGrace`. The executor is told the host stopped it, so the outcome
+    /// is never retryable.
+    public func cancel() { stop(.cancelled) }
+
+    /// Stops the job because it was cancelled (same as `cancel()`).
+    public func terminate() { cancel() }
+
+    private func stop(_ reason: HostStop) {
+        guard let process, !process.exited, stoppedBy == nil else { return }
+        stoppedBy = reason
         try? process.kill(SIGTERM)
+        if timer == nil { timer = try? Timer(loop: loop) }
         timer?.stop()
         timer?.start(after: killGrace) { [weak self] in
             guard let process = self?.process, !process.exited else { return }
@@ -113,8 +125,8 @@ public final class JobRunner {
     private func finishIfDone() {
         guard openStreams == 0, let exit else { return }
         process = nil
-        let (verdict, reason) = executor.classify(spec, status: exit, timedOut: timedOut)
-        completion(JobOutcome(status: exit, timedOut: timedOut, verdict: verdict, reason: reason))
+        let (verdict, reason) = executor.classify(spec, status: exit, stoppedBy: stoppedBy)
+        completion(JobOutcome(status: exit, stoppedBy: stoppedBy, verdict: verdict, reason: reason))
     }
 }
 
