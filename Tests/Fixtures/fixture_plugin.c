@@ -16,7 +16,8 @@
  *                        7 first fit after a thread of the plugin's own
  *                        called log, metric, config and clock_ns, 8 every
  *                        job on node 0 naming the GPUs in config "gpus"
- *                        (comma-separated; gpu_count = how many were listed)
+ *                        (comma-separated; gpu_count = how many were listed),
+ *                        9 never returns (waits on a condition nobody signals)
  *
  * fixture_call_host_after_destroy() calls the host table of the last
  * destroyed instance, as a buggy plugin would.
@@ -131,6 +132,12 @@ static orchion_status fixture_place(void *state, const orchion_cluster_view *clu
   if (FIXTURE_MODE == 5) {
     struct timespec pause = {FIXTURE_SLEEP_MS / 1000, (FIXTURE_SLEEP_MS % 1000) * 1000000L};
     while (nanosleep(&pause, &pause) != 0) {}
+  }
+  if (FIXTURE_MODE == 9) {
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    static pthread_cond_t never = PTHREAD_COND_INITIALIZER;
+    pthread_mutex_lock(&lock);
+    for (;;) pthread_cond_wait(&never, &lock);
   }
   if (FIXTURE_MODE == 6 && batch->job_count > 0 &&
       strncmp(ORCHION_AT(const orchion_job, batch->jobs, batch->job_size, 0)->id, "fail", 4) == 0) {

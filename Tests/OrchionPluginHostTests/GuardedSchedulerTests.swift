@@ -235,6 +235,43 @@ import Testing
         #expect(result.strategy == "built-in bin-packing" && result.assignments.count == 4)
     }
 
+    @Test func aPlaceThatNeverReturnsIsAbandonedAndTheDefaultPlacesWhatWaited() async throws {
+        let dir = try Paths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let library = try PluginLibrary.open(try CPlugins.fixture("hang.so", in: dir, defines: ["FIXTURE_MODE=9"]))
+        let service = try SchedulingService(budget: .milliseconds(100), hangLimit: .milliseconds(300))
+        try await service.use(library)
+        service.upsert(Node(id: "big", capacity: Resources(cpuMillis: 16000, memoryBytes: 64 * Self.gib)))
+        let jobs = (0..<2).map { PendingJob(id: "job-\($0)", requirements: JobRequirements(cpuMillis: 800)) }
+        async let hung = service.schedule(jobs)
+        let deadline = ContinuousClock.now + .seconds(30)
+        func waitUntil(_ condition: () -> Bool) async throws {
+            while !condition() {
+                try #require(ContinuousClock.now < deadline, "condition not reached within 30 s")
+                try await Task.sleep(for: .milliseconds(5))
+            }
+        }
+        try await waitUntil { service.callInProgress != nil }
+        #expect(!service.checkForHang(), "not yet past the hang limit")
+        // Queued behind the call that will never return.
+        async let queued = service.schedule([PendingJob(id: "queued", requirements: JobRequirements(cpuMillis: 100))])
+        try await waitUntil { (service.callInProgress ?? .zero) > .milliseconds(300) }
+        #expect(service.checkForHang())
+
+        let first = await hung
+        #expect(first.strategy == "built-in bin-packing" && first.assignments.count == 2)
+        #expect(first.quarantined?.contains("without returning") == true)
+        #expect(await queued.assignments.map(\.nodeID) == ["big"], "the work queued behind the hang moved on")
+        let reason = try #require(await service.quarantineReason())
+        #expect(reason.hasPrefix("fixture: place has run for "), "\(reason)")
+        #expect(reason.hasSuffix("over its hang limit of 300 ms; its thread was abandoned"), "\(reason)")
+        // Scheduling goes on with the nodes sent before the hang.
+        let later = await service.schedule([PendingJob(id: "later", requirements: JobRequirements(cpuMillis: 100))])
+        #expect(later.assignments.map(\.nodeID) == ["big"] && later.strategy == "built-in bin-packing")
+        #expect(service.callInProgress == nil)
+        service.shutdown()  // returns: the abandoned thread is never waited for
+    }
+
     @Test func theServiceAppliesUpdatesInOrderWithBatches() async throws {
         let service = try SchedulingService()
         defer { service.shutdown() }

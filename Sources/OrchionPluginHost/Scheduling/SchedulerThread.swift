@@ -55,6 +55,20 @@ public final class SchedulerThread: Sendable {
         pthread_join(thread, nil)
     }
 
+    /// Stops taking work, hands back the work not yet started, and lets the
+    /// thread go without waiting for it: the item it runs may never return.
+    /// The thread ends by itself if it ever does.
+    public func abandon() -> [@Sendable () -> Void] {
+        let unrun = queue.abandon()
+        if let thread = self.thread.withLock({ value -> pthread_t? in
+            defer { value = nil }
+            return value
+        }) {
+            pthread_detach(thread)
+        }
+        return unrun
+    }
+
     deinit { shutdown() }
 }
 
@@ -106,6 +120,20 @@ private final class WorkQueue: @unchecked Sendable {
             return !items.closed
         }
         if first { sem_post(signal) }
+    }
+
+    /// Closes the queue and takes the work not yet started.
+    func abandon() -> [@Sendable () -> Void] {
+        let unrun = items.withLock { items -> [@Sendable () -> Void] in
+            defer {
+                items.work.removeAll()
+                items.head = 0
+                items.closed = true
+            }
+            return Array(items.work[items.head...])
+        }
+        sem_post(signal)
+        return unrun
     }
 
     /// Runs work until the queue is closed and empty.
