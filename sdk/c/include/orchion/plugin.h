@@ -42,7 +42,8 @@
  *   - Scheduler instances are created, called and destroyed on the host's
  *     scheduler thread, never on its I/O loop thread. Each call is timed; a
  *     `place` that runs past the host's time budget gets its plugin
- *     quarantined (the built-in strategy takes over).
+ *     quarantined (the built-in strategy takes over), and one that never
+ *     returns has its thread abandoned after the host's hang limit.
  *   - Different instances — of one plugin or of several — may be called at
  *     the same time from different threads, so a plugin's global state must
  *     be thread-safe (or absent: keep state in the instance).
