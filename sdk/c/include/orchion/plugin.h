@@ -361,11 +361,10 @@ typedef struct orchion_placement {
   /**
    * How many GPU indices the plugin wrote: the job's `gpu.count`, or 0 to
    * let the host choose (the first free matching GPUs in the order the node
-   * lists them). The
-   * host refuses a placement whose named GPUs do not exist on the node, are
-   * named twice, are not free after the batch's earlier placements, do not
-   * match the job's GPU request, or whose count is neither 0 nor `gpu.count`.
-   * Preset to 0.
+   * lists them). The host refuses a placement whose named GPUs do not exist
+   * on the node, are named twice, are not free after the batch's earlier
+   * placements, do not match the job's GPU request, or whose count is
+   * neither 0 nor `gpu.count`. Preset to 0.
    */
   uint32_t gpu_count;
 } orchion_placement;
