@@ -40,7 +40,8 @@
  *     the next call into that instance starts, but consecutive calls may come
  *     from different threads.
  *   - Scheduler instances are created, called and destroyed on the host's
- *     scheduler thread, never on its I/O loop thread. Each call is timed; a
+ *     scheduler thread, executor instances on a thread of their own; neither
+ *     ever runs on the host's I/O loop thread. Each call is timed; a
  *     `place` that runs past the host's time budget gets its plugin
  *     quarantined (the built-in strategy takes over), and one that never
  *     returns has its thread abandoned after the host's hang limit.
@@ -546,8 +547,10 @@ typedef enum orchion_exit_class {
  * The functions of an executor plugin. Since 1.0.
  *
  * As for the scheduler vtable, the host checks `struct_size` before it reads
- * any other field. Executor instances are called on the host's loop thread
- * today; write them as if any one thread may call them.
+ * any other field. The host gives each executor instance a thread of its
+ * own: init, prepare, release, classify and destroy run there, one at a
+ * time, never on the I/O loop thread (`orchion plugin check` calls them on
+ * its own loop, which serves nothing else).
  */
 typedef struct orchion_executor_vtable {
   /** sizeof(orchion_executor_vtable) as the plugin knows it. */
