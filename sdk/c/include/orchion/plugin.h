@@ -57,8 +57,8 @@
  *
  * Ownership: a pointer the host passes in is borrowed for the duration of the
  * call unless stated otherwise. A pointer the plugin returns stays owned by
- * the plugin; its lifetime is stated for each function. Pointer fields are
- * never NULL unless their comment says "or NULL".
+ * the plugin; its lifetime is stated for each function. A pointer (field or
+ * argument) is never NULL unless its comment says when it may be.
  *
  * Declaring the entry:
  *   C:    ORCHION_EXPORT const orchion_plugin_descriptor *
