@@ -52,6 +52,29 @@ import Testing
 
     private static let examples = Paths.root.appendingPathComponent("sdk/c/examples").path
 
+    /// Whether a C++ compiler is on PATH.
+    private static var hasCxx: Bool { (try? runCommand(["which", "c++"]).status) == 0 }
+
+    @Test(.enabled(if: hasCxx, "no c++ on PATH, so the C++ declaration cannot be built here"))
+    func aCppPluginDeclaredAsTheHeaderSaysLoadsAndPlaces() throws {
+        let dir = try Paths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let output = dir.appendingPathComponent("cpp.so").path
+        let build = try runCommand([
+            "c++", "-std=c++17", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC", "-I",
+            Paths.root.appendingPathComponent("sdk/c/include").path, "-o", output,
+            Paths.root.appendingPathComponent("Tests/Fixtures/cpp_plugin.cpp").path,
+        ])
+        #expect(build.status == 0, "\(build.stderr)")
+        let plugin = try SchedulerPlugin(try PluginLibrary.open(output))
+        #expect(plugin.info.name == "cpp-decline")
+        let view = ClusterView()
+        view.upsert(Node(id: "n", capacity: Resources(cpuMillis: 1000, memoryBytes: 1 << 30)))
+        let answers = try plugin.place(
+            JobBatch([PendingJob(id: "j", requirements: JobRequirements(cpuMillis: 1))]), in: view)
+        #expect(answers == [.unschedulable("declined by C++")])
+    }
+
     /// Whether `rustc` is on PATH.
     private static var hasRustc: Bool { (try? runCommand(["which", "rustc"]).status) == 0 }
 
