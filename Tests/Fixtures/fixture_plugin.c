@@ -17,7 +17,10 @@
  *                        called log, metric, config and clock_ns, 8 every
  *                        job on node 0 naming the GPUs in config "gpus"
  *                        (comma-separated; gpu_count = how many were listed),
- *                        9 never returns (waits on a condition nobody signals)
+ *                        9 never returns (waits on a condition nobody signals),
+ *                        10 first fit, then writes one placement past the
+ *                        end of `out`, 11 fills the error buffer one byte
+ *                        past its size and fails
  *
  * fixture_call_host_after_destroy() calls the host table of the last
  * destroyed instance, as a buggy plugin would.
@@ -133,6 +136,10 @@ static orchion_status fixture_place(void *state, const orchion_cluster_view *clu
     struct timespec pause = {FIXTURE_SLEEP_MS / 1000, (FIXTURE_SLEEP_MS % 1000) * 1000000L};
     while (nanosleep(&pause, &pause) != 0) {}
   }
+  if (FIXTURE_MODE == 11) {
+    memset(error, 'x', error_size + 1);
+    return ORCHION_ERR_INTERNAL;
+  }
   if (FIXTURE_MODE == 9) {
     static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
     static pthread_cond_t never = PTHREAD_COND_INITIALIZER;
@@ -198,6 +205,7 @@ static orchion_status fixture_place(void *state, const orchion_cluster_view *clu
     }
   }
   free(left);
+  if (FIXTURE_MODE == 10) ORCHION_AT(orchion_placement, out->placements, out->placement_size, out->count)->node_index = 0;
   return ORCHION_OK;
 }
 

@@ -62,6 +62,31 @@ import Testing
         #expect(reason.count < 160 && reason.allSatisfy { $0 == "x" })
     }
 
+    @Test func writingPastThePlacementsIsCaughtAndTheAnswersDiscarded() throws {
+        let dir = try Paths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // Mode 10 places like mode 0, then writes one placement past the end.
+        let result = GuardedScheduler(try fixture(mode: 10, dir)).schedule(batch(), in: cluster())
+        #expect(
+            result.failure
+                == .callFailed(
+                    name: "fixture", function: "place", status: 0,
+                    message: "wrote past the end of its placement array (4 entries of 184 bytes); "
+                        + "its answers are discarded"))
+        #expect(result.assignments.isEmpty && result.pending.count == 4)
+    }
+
+    @Test func writingPastTheErrorBufferIsCaughtAndNamed() throws {
+        let dir = try Paths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let result = GuardedScheduler(try fixture(mode: 11, dir)).schedule(batch(), in: cluster())
+        #expect(
+            result.failure
+                == .callFailed(
+                    name: "fixture", function: "place", status: 0,
+                    message: "wrote past the end of its 512-byte message buffer; its answer is discarded"))
+    }
+
     @Test func repeatedFailureQuarantinesAndTheDefaultTakesOver() throws {
         let dir = try Paths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }

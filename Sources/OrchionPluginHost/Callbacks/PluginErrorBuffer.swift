@@ -1,11 +1,25 @@
 import COrchionPlugin
 
 /// A message buffer a plugin writes its error (or reason) into, read back
-/// safely even when the plugin forgot the terminating NUL.
+/// safely even when the plugin forgot the terminating NUL. A guard follows
+/// the `size` bytes the plugin is given, so writing past them hits the guard
+/// (see `overrun`) instead of the host's memory.
 struct PluginErrorBuffer {
     /// ORCHION_ERROR_MAX, as the header promises.
     static let size = Int(ORCHION_ERROR_MAX)
-    private var bytes = [CChar](repeating: 0, count: size)
+    private static let guardBytes = 64
+    private static let pattern = CChar(bitPattern: 0xA5)
+    private var bytes = [CChar](repeating: 0, count: size) + [CChar](repeating: pattern, count: guardBytes)
+
+    /// Whether the plugin wrote past the `size` bytes it was given.
+    var overrun: Bool { bytes[Self.size...].contains { $0 != Self.pattern } }
+
+    /// The error a call that overran this buffer gets, naming the plugin.
+    static func overrunError(name: String, function: String) -> PluginError {
+        .callFailed(
+            name: name, function: function, status: 0,
+            message: "wrote past the end of its \(size)-byte message buffer; its answer is discarded")
+    }
 
     /// Calls `body` with the buffer and its size.
     mutating func withBuffer<T>(_ body: (UnsafeMutablePointer<CChar>, Int) -> T) -> T {
@@ -14,7 +28,8 @@ struct PluginErrorBuffer {
 
     /// What the plugin wrote, up to the first NUL or the buffer's end.
     var message: String {
-        let text = String(decoding: bytes.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let text = String(
+            decoding: bytes.prefix(Self.size).prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
         return text.isEmpty ? "(no message)" : text
     }
 }

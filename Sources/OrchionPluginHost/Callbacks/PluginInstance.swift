@@ -29,6 +29,14 @@ final class PluginInstance {
         var state: UnsafeMutableRawPointer?
         var error = PluginErrorBuffer()
         let status = table.call { error.withBuffer { initialize(table.api, &state, $0, $1) } }
+        if error.overrun {
+            if status == ORCHION_OK { table.call { destroy(state) } }
+            self.state = nil
+            self.destroy = nil
+            throw .initFailed(
+                file: library.info.file, name: library.info.name, status: Int32(bitPattern: status.rawValue),
+                message: "wrote past the end of its \(PluginErrorBuffer.size)-byte error buffer")
+        }
         guard status == ORCHION_OK else {
             self.state = nil
             self.destroy = nil  // the ABI: no destroy after a failed init

@@ -99,6 +99,10 @@ public final class ExecutorPlugin {
             launch.struct_size = UInt32(MemoryLayout<orchion_launch>.size)
             var error = PluginErrorBuffer()
             let status = core.call { error.withBuffer { functions.prepare(state, job, &launch, $0, $1) } }
+            if error.overrun {
+                if status == ORCHION_OK { core.call { functions.release(state, &launch) } }
+                throw PluginErrorBuffer.overrunError(name: info.name, function: "prepare")
+            }
             guard status == ORCHION_OK else {
                 throw .callFailed(
                     name: info.name, function: "prepare", status: Int32(bitPattern: status.rawValue),
@@ -151,6 +155,12 @@ public final class ExecutorPlugin {
         var reason = PluginErrorBuffer()
         let verdict = ExecJob(spec).withCJob { job in
             core.call { reason.withBuffer { functions.classify(state, job, &exit, $0, $1) } }
+        }
+        if reason.overrun {
+            return (
+                .failed,
+                "\(status); plugin \(info.name) wrote past the end of its \(PluginErrorBuffer.size)-byte reason buffer"
+            )
         }
         switch verdict {
         case Int32(ORCHION_EXIT_SUCCEEDED.rawValue): return (.succeeded, reason.message)

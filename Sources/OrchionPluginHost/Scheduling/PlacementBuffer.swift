@@ -4,12 +4,22 @@ import COrchionPlugin
 /// room for the GPU indices each placement may name, reused across rounds so
 /// placing a batch allocates nothing on this side.
 ///
+/// Both arrays are followed by a guard (one spare placement, and spare GPU
+/// entries) filled with a pattern: a plugin that writes past the end of its
+/// output hits the guard instead of the heap, and `overrun` says so after the
+/// call.
+///
 /// Threading: one thread at a time (the thread placing the batch).
 final class PlacementBuffer {
-    private var answers = UnsafeMutablePointer<orchion_placement>.allocate(capacity: 1)
+    private var answers = UnsafeMutablePointer<orchion_placement>.allocate(capacity: 1 + 1)
     private var capacity = 1
-    private var gpus = UnsafeMutablePointer<UInt32>.allocate(capacity: 1)
+    private var gpus = UnsafeMutablePointer<UInt32>.allocate(capacity: 1 + gpuGuard)
     private var gpuCapacity = 1
+    /// What the last call wrote past, or nil.
+    private(set) var overrun: String?
+
+    private static let gpuGuard = 4
+    private static let pattern: UInt8 = 0xA5
 
     deinit {
         answers.deallocate()
@@ -25,15 +35,21 @@ final class PlacementBuffer {
         let count = batch.jobs.count
         if count > capacity {
             answers.deallocate()
-            answers = .allocate(capacity: count)
+            answers = .allocate(capacity: count + 1)
             capacity = count
         }
         let gpuTotal = batch.gpuTotal
         if gpuTotal > gpuCapacity {
             gpus.deallocate()
-            gpus = .allocate(capacity: gpuTotal)
+            gpus = .allocate(capacity: gpuTotal + Self.gpuGuard)
             gpuCapacity = gpuTotal
         }
+        let answersGuard = UnsafeMutableRawBufferPointer(
+            start: answers + count, count: MemoryLayout<orchion_placement>.stride)
+        let gpusGuard = UnsafeMutableRawBufferPointer(
+            start: gpus + gpuTotal, count: Self.gpuGuard * MemoryLayout<UInt32>.stride)
+        answersGuard.initializeMemory(as: UInt8.self, repeating: Self.pattern)
+        gpusGuard.initializeMemory(as: UInt8.self, repeating: Self.pattern)
         var next = 0
         for index in 0..<count {
             let room = JobBatch.gpuRoom(batch.jobs[index])
@@ -49,6 +65,12 @@ final class PlacementBuffer {
             placement_size: UInt32(MemoryLayout<orchion_placement>.stride),
             placements: answers, count: count)
         try body(&out)
+        overrun = nil
+        if answersGuard.contains(where: { $0 != Self.pattern }) {
+            overrun = "its placement array (\(count) entries of \(out.placement_size) bytes)"
+        } else if gpusGuard.contains(where: { $0 != Self.pattern }) {
+            overrun = "its GPU index room (\(gpuTotal) entries)"
+        }
         // Read the GPU indices from where the host put the room, never through
         // the pointer or capacity in the answer, which the plugin could change.
         next = 0

@@ -74,8 +74,10 @@ public final class SchedulerPlugin {
 
     /// Asks the plugin to place `batch` against `view`. Returns one raw
     /// answer per job in batch order; the caller must validate them.
+    /// A plugin that writes past the end of its placements, GPU room or error
+    /// buffer hits a guard the host checks; the call then fails, naming it.
     public func place(_ batch: JobBatch, in view: ClusterView) throws(PluginError) -> [PlacementAnswer] {
-        try buffer.collect(batch, strategy: info.name) { out throws(PluginError) in
+        let answers = try buffer.collect(batch, strategy: info.name) { out throws(PluginError) in
             var error = PluginErrorBuffer()
             let status = view.withCView { cluster in
                 batch.withCBatch { jobs in
@@ -84,11 +86,18 @@ public final class SchedulerPlugin {
                     }
                 }
             }
+            if error.overrun { throw PluginErrorBuffer.overrunError(name: info.name, function: "place") }
             guard status == ORCHION_OK else {
                 throw .callFailed(
                     name: info.name, function: "place", status: Int32(bitPattern: status.rawValue),
                     message: error.message)
             }
         }
+        if let overrun = buffer.overrun {
+            throw .callFailed(
+                name: info.name, function: "place", status: 0,
+                message: "wrote past the end of \(overrun); its answers are discarded")
+        }
+        return answers
     }
 }
