@@ -8,11 +8,17 @@ struct PluginErrorBuffer {
     /// ORCHION_ERROR_MAX, as the header promises.
     static let size = Int(ORCHION_ERROR_MAX)
     private static let guardBytes = 64
-    private static let pattern = CChar(bitPattern: 0xA5)
-    private var bytes = [CChar](repeating: 0, count: size) + [CChar](repeating: pattern, count: guardBytes)
+    private static let pattern = CChar(bitPattern: GuardPattern.byte)
+    private var bytes = [CChar](unsafeUninitializedCapacity: size + guardBytes) { buffer, count in
+        buffer.initialize(repeating: 0)
+        buffer[size...].initialize(repeating: pattern)
+        count = size + guardBytes
+    }
 
     /// Whether the plugin wrote past the `size` bytes it was given.
-    var overrun: Bool { bytes[Self.size...].contains { $0 != Self.pattern } }
+    var overrun: Bool {
+        bytes.withUnsafeBytes { !GuardPattern.intact(UnsafeRawBufferPointer(rebasing: $0[Self.size...])) }
+    }
 
     /// The error a call that overran this buffer gets, naming the plugin.
     static func overrunError(name: String, function: String) -> PluginError {
@@ -31,5 +37,20 @@ struct PluginErrorBuffer {
         let text = String(
             decoding: bytes.prefix(Self.size).prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
         return text.isEmpty ? "(no message)" : text
+    }
+}
+
+/// The byte pattern the host fills the guard after a plugin's output with.
+enum GuardPattern {
+    static let byte: UInt8 = 0xA5
+    private static let word = UInt64(0xA5A5_A5A5_A5A5_A5A5)
+
+    /// Whether every byte of `guard` still holds the pattern (a word at a time).
+    static func intact(_ guard: UnsafeRawBufferPointer) -> Bool {
+        let words = `guard`.count / 8
+        for index in 0..<words where `guard`.loadUnaligned(fromByteOffset: index * 8, as: UInt64.self) != word {
+            return false
+        }
+        return `guard`[(words * 8)...].allSatisfy { $0 == byte }
     }
 }

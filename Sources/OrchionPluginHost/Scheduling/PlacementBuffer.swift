@@ -19,7 +19,6 @@ final class PlacementBuffer {
     private(set) var overrun: String?
 
     private static let gpuGuard = 4
-    private static let pattern: UInt8 = 0xA5
 
     deinit {
         answers.deallocate()
@@ -48,8 +47,8 @@ final class PlacementBuffer {
             start: answers + count, count: MemoryLayout<orchion_placement>.stride)
         let gpusGuard = UnsafeMutableRawBufferPointer(
             start: gpus + gpuTotal, count: Self.gpuGuard * MemoryLayout<UInt32>.stride)
-        answersGuard.initializeMemory(as: UInt8.self, repeating: Self.pattern)
-        gpusGuard.initializeMemory(as: UInt8.self, repeating: Self.pattern)
+        answersGuard.initializeMemory(as: UInt8.self, repeating: GuardPattern.byte)
+        gpusGuard.initializeMemory(as: UInt8.self, repeating: GuardPattern.byte)
         var next = 0
         for index in 0..<count {
             let room = JobBatch.gpuRoom(batch.jobs[index])
@@ -66,9 +65,9 @@ final class PlacementBuffer {
             placements: answers, count: count)
         try body(&out)
         overrun = nil
-        if answersGuard.contains(where: { $0 != Self.pattern }) {
+        if !GuardPattern.intact(UnsafeRawBufferPointer(answersGuard)) {
             overrun = "its placement array (\(count) entries of \(out.placement_size) bytes)"
-        } else if gpusGuard.contains(where: { $0 != Self.pattern }) {
+        } else if !GuardPattern.intact(UnsafeRawBufferPointer(gpusGuard)) {
             overrun = "its GPU index room (\(gpuTotal) entries)"
         }
         // Read the GPU indices from where the host put the room, never through
