@@ -5,7 +5,8 @@ import OrchionStrategies
 /// The built-in "exec" executor: runs a shell command (`/bin/sh -c`) or an
 /// argv directly, with a clean environment (PATH, HOME, ORCHION_JOB_ID and
 /// the job's own variables — never the agent's, which may hold secrets),
-/// the job's working directory, user and timeout.
+/// the job's working directory, user and timeout. A job granted GPUs gets
+/// their device indices in ORCHION_GPUS and CUDA_VISIBLE_DEVICES.
 ///
 /// Config keys: `path` (PATH for jobs), `memory_limit` ("none" or
 /// "address-space": RLIMIT_AS set to the job's granted memory).
@@ -62,8 +63,16 @@ private let prepare:
             "PATH": instance.path, "ORCHION_JOB_ID": string(job.id) ?? "",
             "HOME": string(job.cwd) ?? "/",
         ]
-        for index in 0..<job.env_count {
-            if let key = string(job.env[index].key), let value = string(job.env[index].value) {
+        if job.gpu_count > 0, let gpus = job.gpus {
+            let list = (0..<job.gpu_count).map { String(gpus[$0]) }.joined(separator: ",")
+            environment["ORCHION_GPUS"] = list
+            environment["CUDA_VISIBLE_DEVICES"] = list
+        }
+        for index in 0..<(job.env == nil ? 0 : job.env_count) {
+            guard let env = job.env else { break }
+            let pair = UnsafeRawPointer(env).advanced(by: Int(job.env_size) * index)
+                .assumingMemoryBound(to: orchion_kv.self).pointee
+            if let key = string(pair.key), let value = string(pair.value) {
                 environment[key] = value
             }
         }
@@ -86,9 +95,10 @@ private let release: @convention(c) (UnsafeMutableRawPointer?, UnsafeMutablePoin
     launch?.pointee.plugin_data = nil
 }
 
-/// Exit 0 succeeds; a timeout fails; death by SIGKILL/SIGTERM that Orchion did
-/// not cause (OOM killer, shutdown) and exit 75 (EX_TEMPFAIL) are retryable;
-/// anything else fails.
+/// A job the host stopped (cancelled or timed out) fails, whatever its
+/// status: its SIGTERM/SIGKILL came from Orchion. Otherwise exit 0 succeeds;
+/// death by SIGKILL/SIGTERM that Orchion did not cause (OOM killer, shutdown)
+/// and exit 75 (EX_TEMPFAIL) are retryable; anything else fails.
 private let classify:
     @convention(c) (
         UnsafeMutableRawPointer?, UnsafePointer<orchion_exec_job>?, UnsafePointer<orchion_exit>?,
@@ -96,8 +106,12 @@ private let classify:
     ) -> Int32 = { _, job, exit, reason, reasonSize in
         guard let exit = exit?.pointee else { return Int32(ORCHION_EXIT_FAILED.rawValue) }
         let verdict: (orchion_exit_class, String)
-        if exit.timed_out != 0 {
+        if exit.stopped == Int32(ORCHION_STOP_TIMED_OUT.rawValue) {
             verdict = (ORCHION_EXIT_FAILED, "timed out after \(job?.pointee.timeout_ms ?? 0) ms")
+        } else if exit.stopped == Int32(ORCHION_STOP_CANCELLED.rawValue) {
+            verdict = (ORCHION_EXIT_FAILED, "cancelled")
+        } else if exit.stopped != Int32(ORCHION_STOP_NONE.rawValue) {
+            verdict = (ORCHION_EXIT_FAILED, "stopped by the host (reason \(exit.stopped))")
         } else if exit.signal == SIGKILL || exit.signal == SIGTERM {
             verdict = (ORCHION_EXIT_RETRYABLE, "killed by signal \(exit.signal)")
         } else if exit.signal != 0 {

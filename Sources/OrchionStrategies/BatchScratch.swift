@@ -117,9 +117,10 @@ struct BatchScratch {
         if !slot.ready { return .notReady }
         if let arch = job.pointee.arch, !cEqual(arch, node.arch) { return .arch }
         for constraint in 0..<job.pointee.constraint_count {
-            let wanted = job.pointee.constraints[constraint]
+            let wanted = constraintAt(job.pointee, constraint).pointee
             let found = (0..<node.label_count).contains { label in
-                cEqual(node.labels[label].key, wanted.key) && cEqual(node.labels[label].value, wanted.value)
+                let have = labelAt(node, label).pointee
+                return cEqual(have.key, wanted.key) && cEqual(have.value, wanted.value)
             }
             if !found { return .constraint }
         }
@@ -135,7 +136,7 @@ struct BatchScratch {
         let request = job.pointee.gpu
         let taken = takenGPUs[index] ?? []
         return (0..<node.gpu_count).compactMap { slot in
-            let gpu = node.gpus[slot]
+            let gpu = gpuAt(node, slot).pointee
             guard gpu.allocated == 0, !taken.contains(gpu.index), gpu.memory_bytes >= request.min_memory_bytes
             else { return nil }
             if let vendor = request.vendor, !cEqual(vendor, gpu.vendor) { return nil }
@@ -144,15 +145,20 @@ struct BatchScratch {
         }
     }
 
-    /// Records that `job` now holds resources on node `index`.
-    mutating func commit(_ job: UnsafePointer<orchion_job>, node index: Int) {
+    /// Records that `job` now holds resources on node `index`, and returns
+    /// the device indices of the GPUs it takes there (the first free matching
+    /// ones in view order; empty for a job without GPUs).
+    mutating func commit(_ job: UnsafePointer<orchion_job>, node index: Int) -> ArraySlice<UInt32> {
         let need = job.pointee.resources
+        var gpus: ArraySlice<UInt32> = []
         if need.gpus > 0 {
-            takenGPUs[index, default: []] += matchingFreeGPUs(job, index).prefix(Int(need.gpus))
+            gpus = matchingFreeGPUs(job, index).prefix(Int(need.gpus))
+            takenGPUs[index, default: []] += gpus
         }
         slots[index].cpu -= need.cpu_millis
         slots[index].memory -= need.memory_bytes
         slots[index].gpus -= need.gpus
+        return gpus
     }
 
     /// A one-line summary of why no node takes `job`.

@@ -47,8 +47,9 @@ public struct Placer: Sendable {
             let answer = placementAt(answers, index)
             let chosen = choose(job, &scratch)
             if chosen >= 0 {
-                scratch.commit(job, node: chosen)
+                let gpus = scratch.commit(job, node: chosen)
                 answer.pointee.node_index = Int64(chosen)
+                writeGPUs(gpus, into: answer)
                 placed += 1
             } else {
                 answer.pointee.node_index = -1
@@ -77,6 +78,14 @@ public struct Placer: Sendable {
     }
 }
 
+/// Names the GPUs a placement takes, when the host gave room for all of them
+/// (otherwise leaves `gpu_count` at 0, so the host chooses).
+private func writeGPUs(_ gpus: ArraySlice<UInt32>, into answer: UnsafeMutablePointer<orchion_placement>) {
+    guard !gpus.isEmpty, let room = answer.pointee.gpus, gpus.count <= Int(answer.pointee.gpu_capacity) else { return }
+    for (offset, index) in gpus.enumerated() { room[offset] = index }
+    answer.pointee.gpu_count = UInt32(gpus.count)
+}
+
 private func writeReason(_ reason: String, into answer: UnsafeMutablePointer<orchion_placement>) {
     withUnsafeMutableBytes(of: &answer.pointee.reason) { buffer in
         let bytes = Array(reason.utf8.prefix(buffer.count - 1))
@@ -94,6 +103,22 @@ func jobAt(_ batch: orchion_job_batch, _ index: Int) -> UnsafePointer<orchion_jo
 func placementAt(_ batch: orchion_placement_batch, _ index: Int) -> UnsafeMutablePointer<orchion_placement> {
     UnsafeMutableRawPointer(batch.placements!).advanced(by: Int(batch.placement_size) * index)
         .assumingMemoryBound(to: orchion_placement.self)
+}
+
+@inline(__always)
+func labelAt(_ node: orchion_node, _ index: Int) -> UnsafePointer<orchion_kv> {
+    UnsafeRawPointer(node.labels!).advanced(by: Int(node.label_size) * index).assumingMemoryBound(to: orchion_kv.self)
+}
+
+@inline(__always)
+func gpuAt(_ node: orchion_node, _ index: Int) -> UnsafePointer<orchion_gpu> {
+    UnsafeRawPointer(node.gpus!).advanced(by: Int(node.gpu_size) * index).assumingMemoryBound(to: orchion_gpu.self)
+}
+
+@inline(__always)
+func constraintAt(_ job: orchion_job, _ index: Int) -> UnsafePointer<orchion_kv> {
+    UnsafeRawPointer(job.constraints!).advanced(by: Int(job.constraint_size) * index)
+        .assumingMemoryBound(to: orchion_kv.self)
 }
 
 @inline(__always)

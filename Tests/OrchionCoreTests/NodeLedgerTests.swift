@@ -86,7 +86,12 @@ private func node(
             ([4, 9], two, .noSuchGPU(node: "n1", index: 9, available: [4, 5, 6, 7])),
             ([4, 6], two, .gpuUnavailable(node: "n1", index: 6, found: "allocated")),
             ([4, 5], two, .gpuUnavailable(node: "n1", index: 5, found: "taken earlier in this batch")),
-            ([4, 7], two, .gpuUnavailable(node: "n1", index: 7, found: "not matching")),
+            (
+                [4, 7], two,
+                .gpuUnavailable(
+                    node: "n1", index: 7,
+                    found: "amd AMD Instinct MI210 with \(64 * gib) bytes, not matching the request")
+            ),
         ]
         for (named, requirements, expected) in refusals {
             #expect(throws: expected) { try ledger.admit(requirements, on: target, gpuIndices: named) }

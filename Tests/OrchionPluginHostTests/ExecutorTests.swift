@@ -2,6 +2,7 @@ import Foundation
 import OrchionCore
 import OrchionLoop
 import OrchionPluginHost
+import Synchronization
 import TestSupport
 import Testing
 
@@ -63,18 +64,170 @@ import Testing
     @Test func exitsAreClassified() throws {
         let exec = try executor()
         let spec = JobSpec(id: "j4", command: "true")
-        #expect(exec.classify(spec, status: ExitStatus(code: 0, signal: 0), timedOut: false).0 == .succeeded)
+        #expect(exec.classify(spec, status: ExitStatus(code: 0, signal: 0), stoppedBy: nil).0 == .succeeded)
         #expect(
-            exec.classify(spec, status: ExitStatus(code: 2, signal: 0), timedOut: false) == (
+            exec.classify(spec, status: ExitStatus(code: 2, signal: 0), stoppedBy: nil) == (
                 .failed, "exited with code 2"
             ))
-        #expect(exec.classify(spec, status: ExitStatus(code: 75, signal: 0), timedOut: false).0 == .retryable)
+        #expect(exec.classify(spec, status: ExitStatus(code: 75, signal: 0), stoppedBy: nil).0 == .retryable)
         #expect(
-            exec.classify(spec, status: ExitStatus(code: 0, signal: 9), timedOut: false) == (
+            exec.classify(spec, status: ExitStatus(code: 0, signal: 9), stoppedBy: nil) == (
                 .retryable, "killed by signal 9"
             ))
-        #expect(exec.classify(spec, status: ExitStatus(code: 0, signal: 11), timedOut: false).0 == .failed)
-        #expect(exec.classify(spec, status: ExitStatus(code: 0, signal: 15), timedOut: true).0 == .failed)
+        #expect(exec.classify(spec, status: ExitStatus(code: 0, signal: 11), stoppedBy: nil).0 == .failed)
+        #expect(exec.classify(spec, status: ExitStatus(code: 0, signal: 15), stoppedBy: .timedOut).0 == .failed)
+    }
+
+    @Test func aJobTheHostStoppedIsNeverRetryableForExec() throws {
+        let exec = try executor()
+        let spec = JobSpec(id: "j5", command: "sleep 30")
+        // SIGTERM alone would be retryable (someone else killed it) ...
+        #expect(exec.classify(spec, status: ExitStatus(code: 0, signal: 15), stoppedBy: nil).0 == .retryable)
+        // ... but not when the host sent it.
+        #expect(
+            exec.classify(spec, status: ExitStatus(code: 0, signal: 15), stoppedBy: .cancelled) == (
+                .failed, "cancelled"
+            ))
+        #expect(exec.classify(spec, status: ExitStatus(code: 0, signal: 9), stoppedBy: .cancelled).0 == .failed)
+        #expect(exec.classify(spec, status: ExitStatus(code: 75, signal: 0), stoppedBy: .timedOut).0 == .failed)
+    }
+
+    @Test func theHostOverridesRetryableForAStoppedJob() throws {
+        let dir = try Paths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // An executor that answers RETRYABLE to everything and reports the `stopped` field it was given.
+        let library = try PluginLibrary.open(try Self.build("always_retry_executor", in: dir))
+        let exec = try ExecutorPlugin(library)
+        let spec = JobSpec(id: "j6", command: "true")
+        #expect(
+            exec.classify(spec, status: ExitStatus(code: 1, signal: 0), stoppedBy: nil) == (.retryable, "stopped=0"))
+        let (verdict, reason) = exec.classify(spec, status: ExitStatus(code: 0, signal: 15), stoppedBy: .cancelled)
+        #expect(verdict == .failed)
+        #expect(reason.hasPrefix("stopped=1; the host stopped the job (cancelled), so it is not retryable"))
+        #expect(exec.classify(spec, status: ExitStatus(code: 0, signal: 9), stoppedBy: .timedOut).0 == .failed)
+    }
+
+    /// Builds `Tests/Fixtures/NAME.c` into `dir/NAME.so`.
+    private static func build(_ name: String, in dir: URL) throws -> String {
+        let source = Paths.root.appendingPathComponent("Tests/Fixtures/\(name).c")
+        let output = dir.appendingPathComponent("\(name).so").path
+        let include = Paths.root.appendingPathComponent("sdk/c/include").path
+        let result = try runCommand(
+            [
+                "cc", "-Wall", "-Wextra", "-Werror", "-std=c11", "-shared", "-fPIC", "-I", include, "-o", output,
+                source.path,
+            ])
+        guard result.status == 0 else { throw CPlugins.BuildFailed(output: result.stderr) }
+        return output
+    }
+
+    @Test func aSlowExecutorRunsOnItsOwnThreadAndNeverStallsTheLoop() async throws {
+        let dir = try Paths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let library = try PluginLibrary.open(try Self.build("slow_executor", in: dir))
+        let thread = try LoopThread()
+        let loop = thread.loop
+        let calls = Mutex<[String]>([])
+        let executor = try await ExecutorService(
+            library, config: ["classify_ms": "1500"],
+            sink: { _, event in
+                if case .log(_, let line) = event {
+                    calls.withLock { $0.append("\(line) onLoop=\(loop.inLoopThread)") }
+                }
+            })
+        // A 20 ms heartbeat on the loop, recording when it fires.
+        let beats = Mutex<[UInt64]>([])
+        let heartbeat: LoopBound<OrchionLoop.Timer> = try await loop.submit {
+            let timer = try OrchionLoop.Timer(loop: loop)
+            timer.start(after: 20, repeat: 20) { beats.withLock { $0.append(monotonic()) } }
+            return LoopBound(timer, loop: loop)
+        }
+        let started = monotonic()
+        let outcome: JobOutcome = try await loop.submitAsync { finish in
+            var output = ""
+            JobRunner.start(
+                loop: loop, executor: executor, spec: JobSpec(id: "s", command: "echo hi"),
+                onOutput: { _, bytes in output += String(decoding: bytes, as: UTF8.self) },
+                started: { started in
+                    if case .failure(let error) = started { Issue.record("not started: \(error)") }
+                },
+                completion: { outcome in
+                    #expect(output == "hi\n")
+                    finish(outcome)
+                })
+        }
+        let finished = monotonic()
+        try await loop.submit { heartbeat.wrapped.close() }
+        executor.shutdown()
+        try thread.shutdown()
+
+        #expect(outcome.verdict == .succeeded && outcome.reason == "slept 1500 ms")
+        #expect(finished - started >= 1_500_000_000, "classify really blocked its thread for 1.5 s")
+        let during = beats.withLock { $0 }.filter { $0 >= started && $0 <= finished }
+        let gaps = zip([started] + during, during + [finished]).map { $1 - $0 }
+        #expect(during.count >= 10, "the heartbeat kept firing: \(during.count) beats in 1.5 s")
+        #expect((gaps.max() ?? .max) < 500_000_000, "longest gap between beats: \((gaps.max() ?? 0) / 1_000_000) ms")
+        #expect(
+            calls.withLock { $0 } == ["init onLoop=false", "prepare onLoop=false", "classify onLoop=false"],
+            "every executor call ran off the loop thread")
+    }
+
+    @Test func anExecutorsRefusalReachesStartedAndNothingRuns() async throws {
+        let dir = try Paths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let library = try PluginLibrary.open(try Self.build("slow_executor", in: dir))
+        let thread = try LoopThread()
+        let loop = thread.loop
+        let executor = try await ExecutorService(library)
+        let message: String = try await loop.submitAsync { finish in
+            JobRunner.start(
+                loop: loop, executor: executor, spec: JobSpec(id: "argv", argv: ["true"]), onOutput: { _, _ in },
+                started: { started in
+                    switch started {
+                    case .success: finish("started")
+                    case .failure(let error): finish("\(error)")
+                    }
+                },
+                completion: { _ in Issue.record("a job that never started completed") })
+        }
+        executor.shutdown()
+        try thread.shutdown()
+        #expect(message == "plugin 'slow-exec': prepare failed (status 1): expected a command")
+    }
+
+    @Test func aCancelledJobIsStoppedAndReportedAsCancelled() async throws {
+        let thread = try LoopThread()
+        let loop = thread.loop
+        let library = try PluginLibrary.open(Paths.builtin("exec"))
+        let outcome: JobOutcome = try await loop.submitAsync { finish in
+            let exec = try ExecutorPlugin(library)
+            var runner: JobRunner?
+            // Cancel once the shell says it ignores SIGTERM (and so will its sleep).
+            runner = try JobRunner(
+                loop: loop, executor: exec,
+                spec: JobSpec(id: "c", argv: ["/bin/sh", "-c", "trap '' TERM; echo ready; sleep 30"]),
+                onOutput: { _, bytes in
+                    if String(decoding: bytes, as: UTF8.self).contains("ready") { runner?.cancel() }
+                },
+                completion: { outcome in
+                    runner = nil  // no cycle left behind
+                    finish(outcome)
+                })
+            runner?.killGrace = 100
+        }
+        try thread.shutdown()
+        #expect(outcome.stoppedBy == .cancelled && !outcome.timedOut)
+        // It ignored SIGTERM, so the grace period ended in SIGKILL — with no timeout timer to reuse.
+        #expect(outcome.status.signal == 9)
+        #expect(outcome.verdict == .failed && outcome.reason == "cancelled")
+    }
+
+    @Test func grantedGPUsReachTheJobsEnvironment() throws {
+        let launch = try executor().prepare(JobSpec(id: "g", command: "true"), gpus: [3, 1])
+        #expect(launch.environment.contains("ORCHION_GPUS=3,1"))
+        #expect(launch.environment.contains("CUDA_VISIBLE_DEVICES=3,1"))
+        let none = try executor().prepare(JobSpec(id: "g0", command: "true"))
+        #expect(!none.environment.contains { $0.hasPrefix("ORCHION_GPUS=") || $0.hasPrefix("CUDA_VISIBLE_DEVICES=") })
     }
 
     @Test func jobsRunWithTheirEnvironmentAndTimeouts() async throws {
@@ -98,7 +251,7 @@ import Testing
                     }
                 ) { outcome in
                     lines.append(
-                        "\(spec.id): \(outcome.verdict.rawValue) \(outcome.status) timedOut=\(outcome.timedOut) \(output.debugDescription)"
+                        "\(spec.id): \(outcome.verdict.rawValue) \(outcome.status) timedOut=\(outcome.timedOut) \(outcome.reason) \(output.debugDescription)"
                     )
                     if lines.count == specs.count { finish(lines.sorted()) }
                 }
@@ -108,9 +261,16 @@ import Testing
         try thread.shutdown()
         #expect(
             results == [
-                "env: succeeded exited with code 0 timedOut=false \"env hi\\n/tmp\\n\"",
+                "env: succeeded exited with code 0 timedOut=false exited with code 0 \"env hi\\n/tmp\\n\"",
                 // The job ignores SIGTERM, so the grace period ends in SIGKILL.
-                "slow: failed killed by signal 9 timedOut=true \"\"",
+                "slow: failed killed by signal 9 timedOut=true timed out after 200 ms \"\"",
             ])
     }
+}
+
+/// CLOCK_MONOTONIC in nanoseconds.
+private func monotonic() -> UInt64 {
+    var time = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &time)
+    return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
 }

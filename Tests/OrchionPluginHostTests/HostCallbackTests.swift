@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import OrchionCore
 import OrchionPluginHost
 import TestSupport
@@ -31,6 +32,61 @@ import Testing
         ]
         #expect(heard.map(\.0) == expected.map(\.0))
         #expect(heard.map(\.1) == expected.map(\.1))
+    }
+
+    @Test func callbacksFromAPluginThreadAreRefusedAndReportedOnTheCallingThread() throws {
+        let dir = try Paths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // Mode 7: place starts a thread that calls log, metric, config and
+        // clock_ns, joins it, then logs what the thread saw.
+        let library = try PluginLibrary.open(try CPlugins.fixture("mode7.so", in: dir, defines: ["FIXTURE_MODE=7"]))
+        let caller = pthread_self()
+        var heard: [PluginEvent] = []
+        var foreign = 0
+        let plugin = try SchedulerPlugin(
+            library, instance: "rogue", config: ["tag": "T"],
+            sink: { _, event in
+                if pthread_equal(pthread_self(), caller) == 0 { foreign += 1 }
+                heard.append(event)
+            })
+        let view = ClusterView()
+        view.upsert(Node(id: "n1", cpuMillis: 4000, memoryBytes: 1 << 30))
+        let answers = try plugin.place(
+            JobBatch([PendingJob(id: "j1", requirements: JobRequirements(cpuMillis: 100))]), in: view)
+        #expect(answers == [.node(0, gpuIndices: [])], "the call itself still succeeds")
+        #expect(foreign == 0, "the sink only ever ran on the thread that called the plugin")
+        #expect(
+            heard == [
+                .log(.info, "init tag=T"),
+                .log(.info, "place tag=T"), .metric("calls", 1),
+                // config and clock_ns work from any thread ...
+                .log(.info, "thread saw tag=T clock=yes"),
+                // ... log and metric from the plugin's thread do not.
+                .log(
+                    .error,
+                    "refused 2 host callback(s) (log or metric) made outside a call or from a thread other than "
+                        + "the one the host called the plugin on"),
+            ])
+        #expect(plugin.refusedCallbacks == 2)
+    }
+
+    @Test func callbacksAfterDestroyAreHarmless() throws {
+        let dir = try Paths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = try CPlugins.fixture("late.so", in: dir)
+        let library = try PluginLibrary.open(file)
+        var heard: [PluginEvent] = []
+        do {
+            _ = try SchedulerPlugin(library, config: ["tag": "gone"], sink: { _, event in heard.append(event) })
+        }
+        #expect(heard == [.log(.info, "init tag=gone")])
+        // The image is still mapped (the host never unloads): find the fixture's own helper.
+        let handle = try #require(dlopen(file, RTLD_NOW | RTLD_NOLOAD))
+        defer { dlclose(handle) }
+        let symbol = try #require(dlsym(handle, "fixture_call_host_after_destroy"))
+        let callLate = unsafeBitCast(symbol, to: (@convention(c) () -> Int32).self)
+        #expect(callLate() == 1, "config returned NULL and clock_ns still worked; log and metric did not crash")
+        #expect(heard == [.log(.info, "init tag=gone")], "nothing reached the sink after destroy")
     }
 
     @Test func builtinPluginsReportMetricsThroughTheirTable() throws {

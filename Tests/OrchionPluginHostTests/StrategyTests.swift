@@ -120,3 +120,37 @@ private func place(_ strategy: Strategy, _ nodes: [Node], _ jobs: [PendingJob], 
         #expect(plugin.schedule(JobBatch([job("y", millis: 100)]), in: view).assignments.map(\.nodeID) == ["a"])
     }
 }
+
+@Suite struct StrategyGPUTests {
+    /// GPUs listed out of index order, one of them held by a running job.
+    private func gpuNode() -> Node {
+        let gpus = [
+            GPU(vendor: "nvidia", model: "H100", memoryBytes: 80 * gib, index: 4, allocated: true),
+            GPU(vendor: "nvidia", model: "H100", memoryBytes: 80 * gib, index: 7),
+            GPU(vendor: "amd", model: "MI210", memoryBytes: 64 * gib, index: 2),
+            GPU(vendor: "nvidia", model: "H100", memoryBytes: 80 * gib, index: 0),
+        ]
+        return node("gpu", cores: 32, gpus: gpus)
+    }
+
+    @Test(arguments: Strategy.allCases)
+    func everyBuiltinNamesTheGPUsItTakes(_ strategy: Strategy) throws {
+        let view = ClusterView()
+        view.upsert(gpuNode())
+        let batch = JobBatch([
+            job("one-nvidia", millis: 100, gpu: GPURequest(count: 1, vendor: "nvidia")),
+            job("one-amd", millis: 100, gpu: GPURequest(count: 1, vendor: "amd")),
+            job("one-more-nvidia", millis: 100, gpu: GPURequest(count: 1, vendor: "nvidia")),
+            job("cpu", millis: 100),
+        ])
+        let plugin = try SchedulerPlugin(try PluginLibrary.open(Paths.builtin(strategy.rawValue)))
+        let expected: [PlacementAnswer] = [
+            .node(0, gpuIndices: [7]), .node(0, gpuIndices: [2]), .node(0, gpuIndices: [0]), .node(0, gpuIndices: []),
+        ]
+        #expect(try plugin.place(batch, in: view) == expected, "through the C ABI")
+        #expect(BuiltinScheduler(strategy).place(batch, in: view) == expected, "called directly")
+        let result = GuardedScheduler(plugin).schedule(batch, in: view)
+        #expect(result.invalid.isEmpty)
+        #expect(result.assignments.map(\.gpuIndices) == [[7], [2], [0], []])
+    }
+}

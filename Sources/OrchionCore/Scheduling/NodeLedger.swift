@@ -92,7 +92,10 @@ public struct NodeLedger: Sendable, Hashable {
             guard usable(gpu, request, ledger) else {
                 let why =
                     gpu.allocated
-                    ? "allocated" : ledger.takenGPUs.contains(index) ? "taken earlier in this batch" : "not matching"
+                    ? "allocated"
+                    : ledger.takenGPUs.contains(index)
+                        ? "taken earlier in this batch"
+                        : "\(gpu.vendor) \(gpu.model) with \(gpu.memoryBytes) bytes, not matching the request"
                 throw .gpuUnavailable(node: node.id, index: index, found: why)
             }
         }

@@ -52,6 +52,10 @@ public struct ScheduleResult: Sendable, Hashable {
     public var failure: ScheduleFailure?
     /// Who placed this round.
     public var strategy: String = ""
+    /// How long the call that produced these answers took.
+    public var duration: Duration = .zero
+    /// Set on the round that quarantined the guarded strategy: the reason.
+    public var quarantined: String?
 
     /// Creates an empty result.
     public init() {}

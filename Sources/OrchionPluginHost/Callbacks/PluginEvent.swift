@@ -13,5 +13,7 @@ public enum PluginEvent: Sendable, Hashable {
 }
 
 /// Receives what plugin instances say, with the instance it came from.
-/// Called on the loop thread, synchronously inside the plugin's call.
+/// Called synchronously inside the plugin's call, on the thread that made the
+/// call (the scheduler thread for schedulers run by a `SchedulingService`),
+/// never concurrently for one instance; never from a thread the plugin made.
 public typealias PluginEventSink = (_ instance: String, _ event: PluginEvent) -> Void

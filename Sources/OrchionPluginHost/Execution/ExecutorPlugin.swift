@@ -14,15 +14,42 @@ public struct Launch: Sendable, Hashable {
     public var memoryLimitBytes: UInt64
 }
 
+extension HostStop {
+    /// The ABI's `orchion_stop` value.
+    var cValue: orchion_stop {
+        switch self {
+        case .cancelled: ORCHION_STOP_CANCELLED
+        case .timedOut: ORCHION_STOP_TIMED_OUT
+        }
+    }
+}
+
 /// One initialised instance of an executor plugin.
 ///
-/// Threading: loop thread only; one call at a time.
+/// Threading: one thread at a time, never two calls at once (today the loop
+/// thread, where `JobRunner` uses it).
 public final class ExecutorPlugin {
     /// What the descriptor says.
     public var info: PluginInfo { core.library.info }
     /// The name events from this instance are attributed to.
     public var instance: String { core.name }
     private let core: PluginInstance
+    private let functions: Functions
+
+    /// The vtable's functions, read once within its declared size.
+    private struct Functions {
+        let prepare:
+            @convention(c) (
+                UnsafeMutableRawPointer?, UnsafePointer<orchion_exec_job>?, UnsafeMutablePointer<orchion_launch>?,
+                UnsafeMutablePointer<CChar>?, Int
+            ) -> orchion_status
+        let release: @convention(c) (UnsafeMutableRawPointer?, UnsafeMutablePointer<orchion_launch>?) -> Void
+        let classify:
+            @convention(c) (
+                UnsafeMutableRawPointer?, UnsafePointer<orchion_exec_job>?, UnsafePointer<orchion_exit>?,
+                UnsafeMutablePointer<CChar>?, Int
+            ) -> Int32
+    }
 
     /// Most argv or environment entries accepted from a plugin.
     static let maxEntries = 65_536
@@ -32,28 +59,46 @@ public final class ExecutorPlugin {
         _ library: PluginLibrary, instance: String? = nil, config: [String: String] = [:],
         sink: @escaping PluginEventSink = { _, _ in }
     ) throws(PluginError) {
-        let vtable = library.executorVTable.pointee
+        let vtable = library.executorVTable
+        guard let initialize = declaredField(vtable, \.`init`), let destroy = declaredField(vtable, \.destroy),
+            let prepare = declaredField(vtable, \.prepare), let release = declaredField(vtable, \.release),
+            let classify = declaredField(vtable, \.classify)
+        else {
+            throw .invalidDescriptor(
+                file: library.info.file, field: "orchion_executor_vtable",
+                expected: "init, destroy, prepare, release and classify within its declared size",
+                found: "a NULL or missing function")
+        }
+        functions = Functions(prepare: prepare, release: release, classify: classify)
         core = try PluginInstance(
             library, kind: .executor, name: instance, config: config, sink: sink,
-            initialize: vtable.`init`, destroy: vtable.destroy)
+            initialize: initialize, destroy: destroy)
     }
 
-    private var vtable: orchion_executor_vtable { core.library.executorVTable.pointee }
     private var state: UnsafeMutableRawPointer? { core.state }
 
-    /// Asks the plugin how to start `spec`, and checks what it answers.
-    public func prepare(_ spec: JobSpec) throws(PluginError) -> Launch {
-        try ExecJob(spec).withCJob { job throws(PluginError) in
+    /// Host callbacks this instance made that were refused (from a thread of
+    /// its own, outside a call, or after destroy).
+    public var refusedCallbacks: Int { core.refusedCallbacks }
+
+    /// Asks the plugin how to start `spec` with the GPUs it was granted
+    /// (device indices), and checks what it answers.
+    public func prepare(_ spec: JobSpec, gpus: [UInt32] = []) throws(PluginError) -> Launch {
+        try ExecJob(spec, gpus: gpus).withCJob { job throws(PluginError) in
             var launch = orchion_launch()
             launch.struct_size = UInt32(MemoryLayout<orchion_launch>.size)
             var error = PluginErrorBuffer()
-            let status = error.withBuffer { vtable.prepare(state, job, &launch, $0, $1) }
+            let status = core.call { error.withBuffer { functions.prepare(state, job, &launch, $0, $1) } }
+            if error.overrun {
+                if status == ORCHION_OK { core.call { functions.release(state, &launch) } }
+                throw PluginErrorBuffer.overrunError(name: info.name, function: "prepare")
+            }
             guard status == ORCHION_OK else {
                 throw .callFailed(
                     name: info.name, function: "prepare", status: Int32(bitPattern: status.rawValue),
                     message: error.message)
             }
-            defer { vtable.release(state, &launch) }
+            defer { core.call { functions.release(state, &launch) } }
             return try read(launch)
         }
     }
@@ -90,17 +135,33 @@ public final class ExecutorPlugin {
         return result
     }
 
-    /// Asks the plugin what a finished process means.
-    public func classify(_ spec: JobSpec, status: ExitStatus, timedOut: Bool) -> (ExitClass, String) {
-        var exit = orchion_exit(exit_code: status.code, signal: status.signal, timed_out: timedOut ? 1 : 0)
+    /// Asks the plugin what a finished process means. `stoppedBy` says
+    /// whether the host stopped it; such a job is never retryable, whatever
+    /// the plugin answers.
+    public func classify(_ spec: JobSpec, status: ExitStatus, stoppedBy stop: HostStop?) -> (ExitClass, String) {
+        var exit = orchion_exit(
+            struct_size: UInt32(MemoryLayout<orchion_exit>.size), signal: status.signal, exit_code: status.code,
+            stopped: Int32(bitPattern: (stop?.cValue ?? ORCHION_STOP_NONE).rawValue), reserved: 0)
         var reason = PluginErrorBuffer()
         let verdict = ExecJob(spec).withCJob { job in
-            reason.withBuffer { vtable.classify(state, job, &exit, $0, $1) }
+            core.call { reason.withBuffer { functions.classify(state, job, &exit, $0, $1) } }
+        }
+        if reason.overrun {
+            return (
+                .failed,
+                "\(status); plugin \(info.name) wrote past the end of its \(PluginErrorBuffer.size)-byte reason buffer"
+            )
         }
         switch verdict {
         case Int32(ORCHION_EXIT_SUCCEEDED.rawValue): return (.succeeded, reason.message)
         case Int32(ORCHION_EXIT_FAILED.rawValue): return (.failed, reason.message)
-        case Int32(ORCHION_EXIT_RETRYABLE.rawValue): return (.retryable, reason.message)
+        case Int32(ORCHION_EXIT_RETRYABLE.rawValue):
+            guard let stop else { return (.retryable, reason.message) }
+            return (
+                .failed,
+                "\(reason.message); the host stopped the job (\(stop.rawValue)), so it is not retryable, "
+                    + "whatever plugin \(info.name) says"
+            )
         default: return (.failed, "\(status); plugin \(info.name) returned exit class \(verdict), expected 0, 1 or 2")
         }
     }
@@ -109,8 +170,12 @@ public final class ExecutorPlugin {
 /// A job spec in the C layout an executor reads.
 private struct ExecJob {
     let spec: JobSpec
+    let gpus: [UInt32]
 
-    init(_ spec: JobSpec) { self.spec = spec }
+    init(_ spec: JobSpec, gpus: [UInt32] = []) {
+        self.spec = spec
+        self.gpus = gpus
+    }
 
     func withCJob<T, E: Error>(_ body: (UnsafePointer<orchion_exec_job>) throws(E) -> T) throws(E) -> T {
         let strings = CStrings()
@@ -119,17 +184,20 @@ private struct ExecJob {
         let argv = spec.argv.isEmpty ? nil : strings.keep(spec.argv)
         let resources = spec.requirements.resources
         var job = orchion_exec_job(
-            struct_size: UInt32(MemoryLayout<orchion_exec_job>.size), reserved: 0,
+            struct_size: UInt32(MemoryLayout<orchion_exec_job>.size), env_size: UInt32(MemoryLayout<orchion_kv>.stride),
             id: strings.keep(spec.id), command: spec.command.map(strings.keep),
             argv: argv, argc: spec.argv.count, env: nil, env_count: environment.count,
             cwd: spec.cwd.map(strings.keep), user: spec.user.map(strings.keep), timeout_ms: spec.timeoutMillis,
             resources: orchion_resources(
-                cpu_millis: resources.cpuMillis, memory_bytes: resources.memoryBytes, gpus: resources.gpus, reserved: 0)
-        )
+                cpu_millis: resources.cpuMillis, memory_bytes: resources.memoryBytes, gpus: resources.gpus, reserved: 0),
+            gpus: nil, gpu_count: gpus.count)
         return try withExtendedLifetime(strings) { () throws(E) -> T in
             try environment.withUnsafeBufferPointer { env throws(E) -> T in
-                job.env = env.baseAddress
-                return try body(&job)
+                try gpus.withUnsafeBufferPointer { gpus throws(E) -> T in
+                    job.env = env.isEmpty ? nil : env.baseAddress
+                    job.gpus = gpus.isEmpty ? nil : gpus.baseAddress
+                    return try body(&job)
+                }
             }
         }
     }

@@ -7,7 +7,8 @@ import OrchionStrategies
 /// beside the Swift `Node` values it mirrors.
 ///
 /// The host owns every string and array the C view points to.
-/// Threading: loop thread only.
+/// Threading: one thread at a time — the scheduler thread when a
+/// `SchedulingService` owns it.
 public final class ClusterView {
     private var storage: UnsafeMutablePointer<orchion_node>
     private var capacity: Int
@@ -107,6 +108,7 @@ private final class NodeStrings {
             free: orchion_resources(
                 cpu_millis: free.cpuMillis, memory_bytes: free.memoryBytes, gpus: freeGPUs, reserved: 0),
             labels: UnsafePointer(labels), label_count: node.labels.count,
+            label_size: UInt32(MemoryLayout<orchion_kv>.stride), gpu_size: UInt32(MemoryLayout<orchion_gpu>.stride),
             gpus: UnsafePointer(gpus), gpu_count: node.gpus.count)
     }
 

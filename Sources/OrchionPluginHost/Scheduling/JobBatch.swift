@@ -5,9 +5,13 @@ import OrchionStrategies
 /// A batch of pending jobs in the C layout a scheduler plugin reads, ordered
 /// by priority (highest first, then submission order). Build it once per
 /// scheduling round; it may be placed any number of times.
+///
+/// Threading: immutable after creation; used by one thread at a time.
 public final class JobBatch {
     /// The jobs in batch order.
     public let jobs: [PendingJob]
+    /// The GPU indices all placements of this batch may name together.
+    let gpuTotal: Int
     private let strings = CStrings()
     private let cJobs: UnsafeMutablePointer<orchion_job>
     private let constraints: UnsafeMutablePointer<orchion_kv>
@@ -20,6 +24,7 @@ public final class JobBatch {
         cJobs = .allocate(capacity: max(jobs.count, 1))
         let constraintCount = jobs.reduce(0) { $0 + $1.requirements.constraints.count }
         constraints = .allocate(capacity: max(constraintCount, 1))
+        gpuTotal = jobs.reduce(0) { $0 + Self.gpuRoom($1) }
         var next = 0
         for (index, job) in self.jobs.enumerated() {
             let requirements = job.requirements
@@ -42,8 +47,14 @@ public final class JobBatch {
                         min_memory_bytes: requirements.gpu.minMemoryBytes),
                     arch: requirements.arch.map(strings.keep),
                     constraints: UnsafePointer(first), constraint_count: requirements.constraints.count,
-                    priority: requirements.priority, reserved: 0))
+                    constraint_size: UInt32(MemoryLayout<orchion_kv>.stride), priority: requirements.priority))
         }
+    }
+
+    /// How many GPU indices a placement of `job` may name: its GPU count, up
+    /// to ORCHION_PLACEMENT_GPUS_MAX (a job asking more fits no node).
+    static func gpuRoom(_ job: PendingJob) -> Int {
+        min(Int(job.requirements.gpu.count), Int(ORCHION_PLACEMENT_GPUS_MAX))
     }
 
     deinit {

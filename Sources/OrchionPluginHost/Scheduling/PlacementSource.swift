@@ -29,7 +29,7 @@ public final class BuiltinScheduler: PlacementSource {
     public var strategyName: String { "built-in \(placer.strategy.rawValue)" }
 
     public func place(_ batch: JobBatch, in view: ClusterView) -> [PlacementAnswer] {
-        buffer.collect(batch.jobs.count, strategy: strategyName) { out in
+        buffer.collect(batch, strategy: strategyName) { out in
             view.withCView { cluster in
                 batch.withCBatch { jobs in _ = placer.place(cluster: cluster, batch: jobs, out: out) }
             }

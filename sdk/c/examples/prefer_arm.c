@@ -8,6 +8,11 @@
  *   cc -O2 -shared -fPIC -I../include -o orchion-prefer-arm.so prefer_arm.c
  *
  * Config keys: "arch" (default "aarch64") names the preferred architecture.
+ *
+ * Every array is indexed with the element size the host passes (ORCHION_AT),
+ * never with sizeof. A GPU job's placement names no GPUs (gpu_count stays
+ * 0), so the host picks the first free matching ones on the chosen node; the
+ * Rust example beside this one shows how to name them.
  */
 #include <orchion/plugin.h>
 
@@ -48,8 +53,8 @@ static void prefer_arm_destroy(void *state) {
 
 static int has_label(const orchion_node *node, const orchion_kv *wanted) {
   for (size_t i = 0; i < node->label_count; i++) {
-    if (strcmp(node->labels[i].key, wanted->key) == 0 &&
-        strcmp(node->labels[i].value, wanted->value) == 0)
+    const orchion_kv *label = ORCHION_AT(const orchion_kv, node->labels, node->label_size, i);
+    if (strcmp(label->key, wanted->key) == 0 && strcmp(label->value, wanted->value) == 0)
       return 1;
   }
   return 0;
@@ -65,13 +70,16 @@ static int fits(const orchion_node *node, const orchion_resources *left,
    * whose GPUs all match by vendor when a vendor is asked for. */
   if (job->gpu.count > 0 && job->gpu.vendor != NULL) {
     for (size_t i = 0; i < node->gpu_count; i++)
-      if (strcmp(node->gpus[i].vendor, job->gpu.vendor) != 0) return 0;
+      if (strcmp(ORCHION_AT(const orchion_gpu, node->gpus, node->gpu_size, i)->vendor,
+                 job->gpu.vendor) != 0)
+        return 0;
   }
   if (job->gpu.count > 0 && (job->gpu.model != NULL || job->gpu.min_memory_bytes > 0))
     return 0;
   if (job->arch != NULL && strcmp(job->arch, node->arch) != 0) return 0;
   for (size_t i = 0; i < job->constraint_count; i++)
-    if (!has_label(node, &job->constraints[i])) return 0;
+    if (!has_label(node, ORCHION_AT(const orchion_kv, job->constraints, job->constraint_size, i)))
+      return 0;
   return 1;
 }
 
