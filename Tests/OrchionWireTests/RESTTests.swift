@@ -90,7 +90,7 @@ import Testing
         #expect(wrongType.stdout.contains("expected Content-Type application/json, found text/plain"))
         let unknownQuery = try fixture.curl(["-w", " %{http_code}", "\(fixture.base)/v1/jobs?stat=RUNNING"])
         #expect(
-            unknownQuery.stdout.contains("invalid query for orchion.v1.ListJobsRequest")
+            unknownQuery.stdout.contains("unknown query parameter 'stat'")
                 && unknownQuery.stdout.hasSuffix(" 400"))
         let method = try fixture.curl(["-i", "-X", "DELETE", "\(fixture.base)/v1/nodes"])
         #expect(method.stdout.hasPrefix("HTTP/1.1 405") && method.stdout.contains("Allow: GET"))
