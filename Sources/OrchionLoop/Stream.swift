@@ -177,6 +177,21 @@ public class Stream: LoopHandle, @unchecked Sendable {
         }
     }
 
+    /// Closes at once and discards queued output. A TCP peer gets a reset
+    /// (SO_LINGER 0), not a FIN that the discarded data would hold back
+    /// forever from a peer that does not read, so the kernel keeps nothing
+    /// for it either. For a peer that stopped reading.
+    public func closeAbruptly(_ completion: (() -> Void)? = nil) {
+        guard !isClosing else { return }
+        var fd: uv_os_fd_t = -1
+        if uv_fileno(handle, &fd) == 0 {
+            var option = linger(l_onoff: 1, l_linger: 0)
+            // Fails harmlessly (ENOTSOCK) on a pipe.
+            _ = setsockopt(fd, SOL_SOCKET, SO_LINGER, &option, socklen_t(MemoryLayout<linger>.size))
+        }
+        close(completion)
+    }
+
     deinit { readBuffer?.deallocate() }
 }
 

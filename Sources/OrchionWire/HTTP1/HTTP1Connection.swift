@@ -185,7 +185,7 @@ final class HTTP1Connection {
         } else if stream.sentBytes > sentAtLastCheck {
             sentAtLastCheck = stream.sentBytes
         } else {
-            close()
+            close(abruptly: true)
         }
     }
 
@@ -377,14 +377,15 @@ final class HTTP1Connection {
         stream.shutdown { [self] _ in close() }
     }
 
-    private func close() {
+    /// Closes now; `abruptly` resets the peer and discards unsent output.
+    private func close(abruptly: Bool = false) {
         active?.cancel()
         active = nil
         closed = true
         responderWritable = nil
         timer.close()
         writeTimer.close()
-        stream.close()
+        if abruptly { stream.closeAbruptly() } else { stream.close() }
     }
 }
 
