@@ -124,4 +124,87 @@ import Testing
         #expect(try await fixture.cancelledStreams(reaching: 2) == 2)
         try await fixture.stop()
     }
+
+    /// The HTTP status and body for `path`; streams are cut after `seconds`.
+    private func answer(_ fixture: WireFixture, _ path: String, seconds: Double = 5) throws -> (
+        status: String, body: String
+    ) {
+        let result = try fixture.curl([
+            "-g", "--max-time", String(seconds), "-w", "\n%{http_code}", fixture.base + path,
+        ])
+        let status = result.stdout.split(separator: "\n").last.map(String.init) ?? ""
+        return (status, String(result.stdout.dropLast(status.count + 1)))
+    }
+
+    @Test func everyQueryParameterOfEveryRouteFollowsItsFieldType() async throws {
+        let fixture = try await WireFixture()
+        _ = try fixture.curl(["-d", #"{"spec":{"argv":["true"]}}"#, "\(fixture.base)/v1/jobs"])
+        // (path, expected status, text the body must contain)
+        let cases: [(String, String, String)] = [
+            // /v1/nodes takes no parameters.
+            ("/v1/nodes?", "200", "n1"),
+            ("/v1/nodes?id=7", "400", "unknown query parameter 'id'"),
+            // /v1/jobs: state (enum), node_id and page_token (strings), page_size (uint32).
+            ("/v1/jobs?node_id=7", "200", "job-1"),
+            ("/v1/jobs?page_token=12", "200", "job-1"),
+            ("/v1/jobs?node_id=&page_token=", "200", "job-1"),
+            ("/v1/jobs?page_token=%31%32", "200", "job-1"),
+            ("/v1/jobs?node_id=a+b%2Fc", "200", "job-1"),
+            ("/v1/jobs?page_size=5", "200", "job-1"),
+            ("/v1/jobs?page_size=%35", "200", "job-1"),
+            ("/v1/jobs?page_size=", "400", "query parameter 'page_size': expected a number or name, found nothing"),
+            ("/v1/jobs?page_size=-1", "400", "ListJobsRequest"),
+            ("/v1/jobs?page_size=five", "400", "ListJobsRequest"),
+            ("/v1/jobs?state=JOB_STATE_PENDING", "200", "job-1"),
+            ("/v1/jobs?state=1", "200", "job-1"),
+            ("/v1/jobs?state=5", "200", "{}"),
+            ("/v1/jobs?state=", "400", "'state'"),
+            ("/v1/jobs?page_token=1&page_token=2", "400", "query parameter 'page_token' given more than once"),
+            ("/v1/jobs?node_id=%zz", "400", "malformed value of query parameter 'node_id'"),
+            ("/v1/jobs?node_id=%4", "400", "malformed value of query parameter 'node_id'"),
+            ("/v1/jobs?node_id=%FF", "400", "malformed value of query parameter 'node_id'"),
+            ("/v1/jobs?%zz=1", "400", "malformed query parameter name"),
+            // /v1/jobs/{id}/logs: job_id (string, the path wins), follow (bool), offset (uint64).
+            ("/v1/jobs/job-1/logs?job_id=7", "200", "event: log"),
+            ("/v1/jobs/job-1/logs?offset=7", "200", "event: log"),
+            ("/v1/jobs/job-1/logs?offset=%37", "200", "event: log"),
+            ("/v1/jobs/job-1/logs?follow=false", "200", "event: log"),
+            ("/v1/jobs/job-1/logs?offset=", "400", "'offset'"),
+            ("/v1/jobs/job-1/logs?follow=1", "400", "query parameter 'follow': expected true or false, found '1'"),
+            ("/v1/jobs/job-1/logs?follow=", "400", "query parameter 'follow': expected true or false, found ''"),
+            ("/v1/jobs/job-1/logs?offset=1&offset=1", "400", "given more than once"),
+            ("/v1/jobs/job-1/logs?offset=%", "400", "malformed value of query parameter 'offset'"),
+        ]
+        for (path, status, text) in cases {
+            let (got, body) = try answer(fixture, path)
+            #expect(got == status && body.contains(text), "\(path): \(got) \(body)")
+        }
+        // /v1/events: job_id (string), after (uint64); a stream, so cut short.
+        let streams: [(String, String, String)] = [
+            ("/v1/events?job_id=123", "200", "\"jobId\":\"123\""),
+            ("/v1/events?job_id=%31%32%33", "200", "\"jobId\":\"123\""),
+            ("/v1/events?job_id=", "200", "\"jobId\":\"job-1\""),
+            ("/v1/events?after=41", "200", "\"sequence\":\"42\""),
+            ("/v1/events?after=%34%31", "200", "\"sequence\":\"42\""),
+            ("/v1/events?after=", "400", "'after'"),
+            ("/v1/events?after=x", "400", "WatchEventsRequest"),
+            ("/v1/events?job_id=1&job_id=1", "400", "given more than once"),
+            ("/v1/events?job_id=%C3", "400", "malformed value of query parameter 'job_id'"),
+        ]
+        for (path, status, text) in streams {
+            let (got, body) = try answer(fixture, path, seconds: 0.3)
+            #expect(got == status && body.contains(text), "\(path): \(got) \(body)")
+        }
+        #expect(try await fixture.cancelledStreams(reaching: 5) >= 5)
+        try await fixture.stop()
+    }
+
+    @Test func anEventStreamThatEndsWithoutEventsIsStillAnEventStream() async throws {
+        let fixture = try await WireFixture()
+        let logs = try fixture.curl(["-i", "\(fixture.base)/v1/jobs/quiet/logs"])
+        #expect(logs.stdout.hasPrefix("HTTP/1.1 200 OK"))
+        #expect(logs.stdout.contains("Content-Type: text/event-stream"), "\(logs.stdout)")
+        #expect(!logs.stdout.contains("data:"), "no events")
+        try await fixture.stop()
+    }
 }
