@@ -241,7 +241,7 @@ import Testing
     }
 
     /// A blocking client socket connected to 127.0.0.1:`port`, with 5 s receive timeout.
-    private static func connectClient(port: UInt16) -> Int32? {
+    static func connectClient(port: UInt16) -> Int32? {
         let client = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard client >= 0 else { return nil }
         var timeout = timeval(tv_sec: 5, tv_usec: 0)
