@@ -149,6 +149,33 @@ import Testing
         try await server.stop()
     }
 
+    @Test func aPipelinedPairThenACloseChangesNothing() async throws {
+        let fixture = try await WireFixture()
+        let token = WireFixture.clientToken
+        // Each client sends two requests and closes at once: the server's
+        // answers go to a socket that answers with a reset.
+        let reply = try fixture.python(
+            """
+            import socket, sys
+            port = int(sys.argv[1])
+            pair = b"GET /v1/nodes HTTP/1.1\\r\\nHost: x\\r\\nAuthorization: Bearer \(token)\\r\\n\\r\\n" * 2
+            for i in range(50):
+                s = socket.create_connection(("127.0.0.1", port))
+                s.sendall(pair)
+                s.close()
+            s = socket.create_connection(("127.0.0.1", port)); s.settimeout(5)
+            s.sendall(b"GET /healthz HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n")
+            out = b""
+            while True:
+                c = s.recv(65536)
+                if not c: break
+                out += c
+            print(out.split(b"\\r\\n")[0].decode())
+            """)
+        #expect(reply.stdout == "HTTP/1.1 200 OK\n", "\(reply.stderr)")
+        try await fixture.stop()
+    }
+
     @Test func acceptedSocketsHaveTCPKeepalive() async throws {
         let server = try await HandlerServer(handler: Self.handler(cancelled: Counter()))
         let client = try #require(Self.connectClient(port: server.port))

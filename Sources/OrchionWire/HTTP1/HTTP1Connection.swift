@@ -119,8 +119,12 @@ final class HTTP1Connection {
         guard !closed, !bytes.isEmpty, let base = bytes.baseAddress else { return }
         feedStart = base
         lastEnd = nil
-        let consumed = bytes.withMemoryRebound(to: CChar.self) { chars in
-            http_parser_execute(parser, &HTTPParserCallbacks.shared.settings, chars.baseAddress, chars.count)
+        // A handler may close the connection while the parser runs: keep
+        // this object alive until the parser returns.
+        let consumed = withExtendedLifetime(self) {
+            bytes.withMemoryRebound(to: CChar.self) { chars in
+                http_parser_execute(parser, &HTTPParserCallbacks.shared.settings, chars.baseAddress, chars.count)
+            }
         }
         previousFeedEnded = lastEnd == base + bytes.count
         let errno = orchion_http_errno(parser)
@@ -399,28 +403,34 @@ private final class HTTPParserCallbacks: @unchecked Sendable {
     static let shared = HTTPParserCallbacks()
     var settings = http_parser_settings()
 
-    private static func connection(_ parser: UnsafeMutablePointer<http_parser>?) -> HTTP1Connection {
-        Unmanaged<HTTP1Connection>.fromOpaque(parser!.pointee.data).takeUnretainedValue()
+    /// The connection a parser belongs to; nil (the callback then fails the
+    /// parse) only if http-parser were to pass no parser.
+    private static func connection(_ parser: UnsafeMutablePointer<http_parser>?) -> HTTP1Connection? {
+        guard let data = parser?.pointee.data else { return nil }
+        return Unmanaged<HTTP1Connection>.fromOpaque(data).takeUnretainedValue()
     }
 
     private static func bytes(_ at: UnsafePointer<CChar>?, _ length: Int) -> UnsafeRawBufferPointer {
-        UnsafeRawBufferPointer(start: at, count: length)
+        guard let at, length > 0 else { return UnsafeRawBufferPointer(start: nil, count: 0) }
+        return UnsafeRawBufferPointer(start: at, count: length)
     }
 
     private init() {
-        settings.on_message_begin = { HTTPParserCallbacks.connection($0).messageBegin() }
+        settings.on_message_begin = { HTTPParserCallbacks.connection($0)?.messageBegin() ?? -1 }
         settings.on_url = {
-            HTTPParserCallbacks.connection($0).headerData(HTTPParserCallbacks.bytes($1, $2), into: .url)
+            HTTPParserCallbacks.connection($0)?.headerData(HTTPParserCallbacks.bytes($1, $2), into: .url) ?? -1
         }
         settings.on_header_field = {
-            HTTPParserCallbacks.connection($0).headerData(HTTPParserCallbacks.bytes($1, $2), into: .field)
+            HTTPParserCallbacks.connection($0)?.headerData(HTTPParserCallbacks.bytes($1, $2), into: .field) ?? -1
         }
         settings.on_header_value = {
-            HTTPParserCallbacks.connection($0).headerData(HTTPParserCallbacks.bytes($1, $2), into: .value)
+            HTTPParserCallbacks.connection($0)?.headerData(HTTPParserCallbacks.bytes($1, $2), into: .value) ?? -1
         }
-        settings.on_headers_complete = { HTTPParserCallbacks.connection($0).headersComplete() }
-        settings.on_body = { HTTPParserCallbacks.connection($0).bodyData(HTTPParserCallbacks.bytes($1, $2)) }
-        settings.on_message_complete = { HTTPParserCallbacks.connection($0).messageComplete() }
+        settings.on_headers_complete = { HTTPParserCallbacks.connection($0)?.headersComplete() ?? -1 }
+        settings.on_body = {
+            HTTPParserCallbacks.connection($0)?.bodyData(HTTPParserCallbacks.bytes($1, $2)) ?? -1
+        }
+        settings.on_message_complete = { HTTPParserCallbacks.connection($0)?.messageComplete() ?? -1 }
     }
 }
 
