@@ -94,10 +94,14 @@ final class HTTP1Connection {
         }
     }
 
-    /// Reads only while there is room: the pipeline queue is not full and
-    /// the peer is taking its answers.
+    /// Reads only while there is room: the pipeline queue is not full (in
+    /// requests, and in body bytes: at most one maximal body waits) and the
+    /// peer is taking its answers.
     private func updateReading() {
-        let wanted = !closed && !peerFinished && !outputBlocked && queue.count < limits.maxPipelinedRequests
+        let queuedBodies = queue.reduce(0) { $0 + $1.body.count }
+        let wanted =
+            !closed && !peerFinished && !outputBlocked && queue.count < limits.maxPipelinedRequests
+            && queuedBodies < limits.maxBodyBytes
         if wanted && !reading {
             do { try startReading() } catch { close() }
         } else if !wanted && reading {
