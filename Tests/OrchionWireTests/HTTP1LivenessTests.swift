@@ -75,8 +75,7 @@ import Testing
         limits.writeTimeoutMillis = 1500
         let server = try await HandlerServer(limits: limits, handler: Self.handler(cancelled: Counter()))
         let script = Self.neverReader(String(repeating: "GET /big HTTP/1.1\r\nHost: x\r\n\r\n", count: 16))
-        let (result, largest) = try await sampling(
-            { try await server.probe(\.unsentOutputBytes) }, while: { try server.python(script) })
+        let (result, largest) = try await server.largestUnsentOutput { try server.python(script) }
         let fields = result.stdout.split(separator: " ").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
         #expect(fields.count == 2 && fields[1] != "None", "the server dropped the client: \(result.stdout)")
         // Reading stops above the bound and resumes below a quarter of it, so
@@ -109,8 +108,7 @@ import Testing
         let cancelled = Counter()
         let server = try await HandlerServer(limits: limits, handler: Self.handler(cancelled: cancelled))
         let script = Self.neverReader("GET /events HTTP/1.1\r\nHost: x\r\n\r\n", maxBytes: 1)
-        let (result, largest) = try await sampling(
-            { try await server.probe(\.unsentOutputBytes) }, while: { try server.python(script) })
+        let (result, largest) = try await server.largestUnsentOutput { try server.python(script) }
         let dropped = result.stdout.split(separator: " ").last.map {
             $0.trimmingCharacters(in: .whitespacesAndNewlines)
         }

@@ -9,7 +9,7 @@ import TestSupport
 final class HandlerServer: Sendable {
     let thread: LoopThread
     let port: UInt16
-    private let server: LoopBound<WireServer>
+    fileprivate let server: LoopBound<WireServer>
 
     init(
         limits: WireLimits = WireLimits(), handler: @escaping @Sendable (HTTPRequest, HTTPResponder) -> Void
@@ -68,20 +68,32 @@ final class Counter: Sendable {
     var value: Int { count.load(ordering: .relaxed) }
 }
 
-/// Samples `body` every 10 ms while `work` runs (on another thread), and
-/// returns work's result with the largest sample.
-func sampling<T: Sendable>(
-    _ body: @escaping @Sendable () async throws -> Int, while work: @escaping @Sendable () throws -> T
-) async throws -> (T, Int) {
-    let finished = Counter()
-    let task = Task.detached {
-        defer { finished.increment() }
-        return try work()
+/// The largest value seen, kept on one loop thread.
+private final class Largest: @unchecked Sendable {
+    var value = 0
+}
+
+extension HandlerServer {
+    /// Runs `work` on a thread of its own (not the shared task pool, which
+    /// other tests' blocking calls may occupy) while a timer on the server's
+    /// own loop samples its unsent output every 5 ms; returns work's result
+    /// and the largest sample.
+    func largestUnsentOutput<T: Sendable>(while work: @escaping @Sendable () throws -> T) async throws -> (T, Int) {
+        let loop = thread.loop
+        let server = self.server
+        let largest = Largest()
+        let sampler = try await loop.submit {
+            let timer = try Timer(loop: loop)
+            timer.start(after: 0, repeat: 5) { largest.value = max(largest.value, server.wrapped.unsentOutputBytes) }
+            return LoopBound(timer, loop: loop)
+        }
+        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<T, any Error>, Never>) in
+            Thread.detachNewThread { continuation.resume(returning: Result { try work() }) }
+        }
+        let value = try await loop.submit {
+            sampler.wrapped.close()
+            return largest.value
+        }
+        return (try result.get(), value)
     }
-    var largest = 0
-    while finished.value == 0 {
-        largest = max(largest, try await body())
-        try await Task.sleep(for: .milliseconds(10))
-    }
-    return (try await task.value, largest)
 }

@@ -114,19 +114,41 @@ import Testing
             missing.stdout == "{\"code\":\"NOT_FOUND\",\"message\":\"job nope not found\"} 404",
             "an early error is plain JSON")
 
-        // A follower that hangs up: the server's task sees cancellation.
-        let follow = try fixture.curl(["-N", "--max-time", "0.5", "\(fixture.base)/v1/jobs/job-1/logs?follow=true"])
-        #expect(follow.stdout.contains("dGljawo="), "ticks arrive while following")
-        let watch = try fixture.curl(["-N", "--max-time", "0.3", "\(fixture.base)/v1/events?after=41"])
+        // A follower that hangs up once it has seen what it waits for (at
+        // most 10 s): the server's task sees cancellation.
+        let follow = try readUntil(fixture, "/v1/jobs/job-1/logs?follow=true", "dGljawo=")
+        #expect(follow.contains("dGljawo="), "ticks arrive while following")
+        let watch = try readUntil(fixture, "/v1/events?after=41", "\n\n")
+        let firstEvent = watch.components(separatedBy: "event: ").dropFirst().first ?? ""
         #expect(
-            watch.stdout.hasPrefix(
-                "event: job\ndata: {\"jobId\":\"job-1\",\"state\":\"JOB_STATE_RUNNING\",\"sequence\":\"42\"}"))
+            firstEvent.hasPrefix(
+                "job\ndata: {\"jobId\":\"job-1\",\"state\":\"JOB_STATE_RUNNING\",\"sequence\":\"42\"}"),
+            "the first event follows `after`: \(watch)")
         #expect(try await fixture.cancelledStreams(reaching: 2) == 2)
         try await fixture.stop()
     }
 
-    /// The HTTP status and body for `path`; streams are cut after `seconds`.
-    private func answer(_ fixture: WireFixture, _ path: String, seconds: Double = 5) throws -> (
+    /// Reads `path`'s answer until it contains `marker` (after the head) or
+    /// 10 s pass, then hangs up; returns the answer with chunk framing.
+    private func readUntil(_ fixture: WireFixture, _ path: String, _ marker: String) throws -> String {
+        try fixture.python(
+            """
+            import socket, sys, time
+            s = socket.create_connection(("127.0.0.1", int(sys.argv[1]))); s.settimeout(10)
+            s.sendall(b"GET \(path) HTTP/1.1\\r\\nHost: x\\r\\nAuthorization: Bearer \(WireFixture.clientToken)\\r\\n\\r\\n")
+            out, deadline = b"", time.monotonic() + 10
+            while time.monotonic() < deadline and \(marker.debugDescription).encode() not in out.partition(b"\\r\\n\\r\\n")[2]:
+                chunk = s.recv(65536)
+                if not chunk: break
+                out += chunk
+            s.close()
+            sys.stdout.write(out.decode())
+            """
+        ).stdout
+    }
+
+    /// The HTTP status and body for `path`.
+    private func answer(_ fixture: WireFixture, _ path: String, seconds: Double = 10) throws -> (
         status: String, body: String
     ) {
         let result = try fixture.curl([
@@ -179,7 +201,7 @@ import Testing
             let (got, body) = try answer(fixture, path)
             #expect(got == status && body.contains(text), "\(path): \(got) \(body)")
         }
-        // /v1/events: job_id (string), after (uint64); a stream, so cut short.
+        // /v1/events: job_id (string), after (uint64); a stream, so read until the text.
         let streams: [(String, String, String)] = [
             ("/v1/events?job_id=123", "200", "\"jobId\":\"123\""),
             ("/v1/events?job_id=%31%32%33", "200", "\"jobId\":\"123\""),
@@ -192,8 +214,9 @@ import Testing
             ("/v1/events?job_id=%C3", "400", "malformed value of query parameter 'job_id'"),
         ]
         for (path, status, text) in streams {
-            let (got, body) = try answer(fixture, path, seconds: 0.3)
-            #expect(got == status && body.contains(text), "\(path): \(got) \(body)")
+            let reply = try readUntil(fixture, path, text)
+            #expect(reply.hasPrefix("HTTP/1.1 \(status) "), "\(path): \(reply)")
+            #expect(reply.components(separatedBy: "\r\n\r\n").dropFirst().joined().contains(text), "\(path): \(reply)")
         }
         #expect(try await fixture.cancelledStreams(reaching: 5) >= 5)
         try await fixture.stop()
