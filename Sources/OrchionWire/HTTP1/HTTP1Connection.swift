@@ -314,7 +314,7 @@ final class HTTP1Connection {
             }
         }
         let length = parser.pointee.content_length
-        if length != UInt64.max && length > UInt64(limits.maxBodyBytes) {
+        if length != UInt64.max && length > UInt64(clamping: limits.maxBodyBytes) {
             rejection = (413, "request body of \(length) bytes exceeds \(limits.maxBodyBytes)")
             return -1
         }
