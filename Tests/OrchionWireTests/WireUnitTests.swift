@@ -49,6 +49,8 @@ import Testing
             #expect(throws: RPCError.self, "\(value.debugDescription)") { try authenticator.authenticate(value) }
         }
         #expect(throws: RPCError.self) { try authenticator.authenticate(nil) }
+        let padded = "secret" + String(repeating: "\u{0}", count: 256)
+        #expect(!Authenticator.constantTimeEqual(Array("secret".utf8), padded[...].utf8), "lengths 256 apart differ")
     }
 
     @Test func queryValuesAreDecodedByTheirFieldsTypes() throws {

@@ -42,7 +42,9 @@ public struct Authenticator: Sendable {
 
     /// Compares in time that depends only on the lengths.
     static func constantTimeEqual(_ a: [UInt8], _ b: Substring.UTF8View) -> Bool {
-        var difference = UInt8(truncatingIfNeeded: a.count ^ b.count)
+        // Lengths compared as a whole (not truncated to a byte, which would
+        // let 256 extra NUL bytes pass).
+        var difference: UInt8 = a.count == b.count ? 0 : 1
         var presented = b.makeIterator()
         for index in 0..<max(a.count, b.count) {
             difference |= (index < a.count ? a[index] : 0) ^ (presented.next() ?? 0)
