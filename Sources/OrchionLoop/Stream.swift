@@ -25,9 +25,9 @@ public enum ReadEvent {
 /// process ignores SIGPIPE from the moment an `EventLoop` exists) and never
 /// touches a released handle.
 ///
-/// The read buffer (`readBufferSize` bytes) is allocated when data arrives and
-/// released as soon as a read leaves the socket drained, so an idle connection
-/// holds no read buffer.
+/// Reads land in one buffer of `readBufferSize` bytes per loop thread,
+/// shared by every stream on that thread (a read's bytes are valid only
+/// during its callback), so a connection, idle or not, holds no read buffer.
 ///
 /// Threading: loop thread only.
 public class Stream: LoopHandle, @unchecked Sendable {
@@ -41,10 +41,9 @@ public class Stream: LoopHandle, @unchecked Sendable {
     public var highWatermark = 1 << 20
     /// Queued bytes below which `onWritable` fires.
     public var lowWatermark = 64 << 10
-    /// The size of the read buffer lent to libuv while data is arriving.
+    /// The size of the read buffer each loop thread lends to libuv.
     public static let readBufferSize = 64 << 10
     private var blocked = false
-    private var readBuffer: UnsafeMutableRawBufferPointer?
     private var acceptedBytes = 0
 
     var stream: UnsafeMutablePointer<uv_stream_t> { raw.assumingMemoryBound(to: uv_stream_t.self) }
@@ -55,8 +54,25 @@ public class Stream: LoopHandle, @unchecked Sendable {
     /// Bytes handed to the kernel so far (grows while the peer reads).
     public var sentBytes: Int { acceptedBytes - queuedBytes }
 
-    /// Whether a read buffer is allocated right now (false while idle).
-    public var holdsReadBuffer: Bool { readBuffer != nil }
+    /// Bytes of read buffer allocated for the calling thread's streams, all
+    /// of them together: `readBufferSize` once anything has been read on it, else 0.
+    public static var readBufferBytesOnThisThread: Int {
+        pthread_getspecific(readBufferKey) == nil ? 0 : readBufferSize
+    }
+
+    /// The calling thread's read buffer, allocated on first use and freed when the thread ends.
+    private static func threadReadBuffer() -> UnsafeMutableRawPointer? {
+        if let buffer = pthread_getspecific(readBufferKey) { return buffer }
+        guard let buffer = malloc(readBufferSize) else { return nil }
+        pthread_setspecific(readBufferKey, buffer)
+        return buffer
+    }
+
+    private static let readBufferKey: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key) { buffer in free(buffer) }
+        return key
+    }()
 
     /// Starts delivering reads to `callback`. Fails on a closing stream.
     public func startReading(_ callback: @escaping (ReadEvent) -> Void) throws(LoopError) {
@@ -65,14 +81,11 @@ public class Stream: LoopHandle, @unchecked Sendable {
         try LoopError.check(
             uv_read_start(
                 stream,
-                { handle, _, buf in
-                    guard let buf else { return }
-                    let stream = LoopHandle.owner(of: handle, as: Stream.self)
-                    let buffer =
-                        stream.readBuffer ?? .allocate(byteCount: Stream.readBufferSize, alignment: 8)
-                    stream.readBuffer = buffer
-                    buf.pointee = uv_buf_init(
-                        buffer.baseAddress?.assumingMemoryBound(to: CChar.self), UInt32(buffer.count))
+                { _, _, buf in
+                    // No memory: an empty buffer, which libuv reports as UV_ENOBUFS.
+                    let buffer = Stream.threadReadBuffer()
+                    buf?.pointee = uv_buf_init(
+                        buffer?.assumingMemoryBound(to: CChar.self), buffer == nil ? 0 : UInt32(Stream.readBufferSize))
                 },
                 { handle, nread, buf in
                     let stream = LoopHandle.owner(of: handle, as: Stream.self)
@@ -83,15 +96,7 @@ public class Stream: LoopHandle, @unchecked Sendable {
                     } else if nread < 0 {
                         stream.onRead?(.error(LoopError(Int32(truncatingIfNeeded: nread), "read")))
                     }
-                    // A read that did not fill the buffer drained the socket:
-                    // give the buffer back until more data arrives.
-                    if nread < Stream.readBufferSize { stream.releaseReadBuffer() }
                 }), "uv_read_start")
-    }
-
-    private func releaseReadBuffer() {
-        readBuffer?.deallocate()
-        readBuffer = nil
     }
 
     /// Stops delivering reads (for backpressure on the reading side).
@@ -170,8 +175,7 @@ public class Stream: LoopHandle, @unchecked Sendable {
         onWritable = nil
         let closed = onClosed
         onClosed = nil
-        super.close { [self] in
-            releaseReadBuffer()
+        super.close {
             completion?()
             closed?()
         }
@@ -192,7 +196,6 @@ public class Stream: LoopHandle, @unchecked Sendable {
         close(completion)
     }
 
-    deinit { readBuffer?.deallocate() }
 }
 
 extension Stream {

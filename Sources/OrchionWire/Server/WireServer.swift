@@ -30,9 +30,6 @@ public final class WireServer {
     /// taken by the kernel: what peers that do not read cost this process.
     public var unsentOutputBytes: Int { sockets.values.reduce(0) { $0 + $1.queuedBytes } }
 
-    /// How many open connections hold a read buffer right now (idle ones do not).
-    public var connectionsHoldingReadBuffers: Int { sockets.values.count { $0.holdsReadBuffer } }
-
     static let preface = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8)
 
     /// Binds `address` (loopback by default in every caller) and serves.
