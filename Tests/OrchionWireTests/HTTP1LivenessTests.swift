@@ -16,7 +16,7 @@ import Testing
     /// fast as the socket takes them, anything else a short 200.
     static let bigBody = 256 << 10
 
-    private static func handler(cancelled: Counter) -> @Sendable (HTTPRequest, HTTPResponder) -> Void {
+    private static func handler(cancelled: HTTP1EventCounter) -> @Sendable (HTTPRequest, HTTPResponder) -> Void {
         { request, responder in
             switch request.path {
             case "/big":
@@ -73,7 +73,7 @@ import Testing
         var limits = WireLimits()
         limits.maxUnsentOutputBytes = 512 << 10
         limits.writeTimeoutMillis = 1500
-        let server = try await HandlerServer(limits: limits, handler: Self.handler(cancelled: Counter()))
+        let server = try await HandlerServer(limits: limits, handler: Self.handler(cancelled: HTTP1EventCounter()))
         let script = Self.neverReader(String(repeating: "GET /big HTTP/1.1\r\nHost: x\r\n\r\n", count: 16))
         let (result, largest) = try await server.largestUnsentOutput { try server.python(script) }
         let fields = result.stdout.split(separator: " ").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
@@ -105,7 +105,7 @@ import Testing
         var limits = WireLimits()
         limits.maxUnsentOutputBytes = 256 << 10
         limits.writeTimeoutMillis = 1000
-        let cancelled = Counter()
+        let cancelled = HTTP1EventCounter()
         let server = try await HandlerServer(limits: limits, handler: Self.handler(cancelled: cancelled))
         let script = Self.neverReader("GET /events HTTP/1.1\r\nHost: x\r\n\r\n", maxBytes: 1)
         let (result, largest) = try await server.largestUnsentOutput { try server.python(script) }
@@ -120,7 +120,7 @@ import Testing
     }
 
     @Test func aPeerThatResetsWhileTheServerWritesChangesNothing() async throws {
-        let server = try await HandlerServer(handler: Self.handler(cancelled: Counter()))
+        let server = try await HandlerServer(handler: Self.handler(cancelled: HTTP1EventCounter()))
         // Each client asks for two large answers in one write, reads one
         // byte (so the server is mid-write), then resets (SO_LINGER 0).
         let reply = try server.python(
@@ -175,7 +175,7 @@ import Testing
     }
 
     @Test func acceptedSocketsHaveTCPKeepalive() async throws {
-        let server = try await HandlerServer(handler: Self.handler(cancelled: Counter()))
+        let server = try await HandlerServer(handler: Self.handler(cancelled: HTTP1EventCounter()))
         let client = try #require(Self.connectClient(port: server.port))
         var local = sockaddr_in()
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
@@ -213,7 +213,7 @@ import Testing
     @Test func connectionsOverTheLimitGetA503AndTheServerRecovers() async throws {
         var limits = WireLimits()
         limits.maxConnections = 2
-        let server = try await HandlerServer(limits: limits, handler: Self.handler(cancelled: Counter()))
+        let server = try await HandlerServer(limits: limits, handler: Self.handler(cancelled: HTTP1EventCounter()))
         let reply = try server.python(
             """
             import socket, sys
@@ -246,7 +246,7 @@ import Testing
     }
 
     @Test func connectionsShareTheirLoopsReadBuffer() async throws {
-        let server = try await HandlerServer(handler: Self.handler(cancelled: Counter()))
+        let server = try await HandlerServer(handler: Self.handler(cancelled: HTTP1EventCounter()))
         var clients: [Int32] = []
         for _ in 0..<8 {
             let client = try #require(Self.connectClient(port: server.port))

@@ -62,7 +62,7 @@ final class HandlerServer: Sendable {
 }
 
 /// A counter any thread may bump.
-final class Counter: Sendable {
+final class HTTP1EventCounter: Sendable {
     private let count = Atomic<Int>(0)
     func increment() { count.add(1, ordering: .relaxed) }
     var value: Int { count.load(ordering: .relaxed) }
