@@ -73,6 +73,7 @@ public final class EventLoop: SerialExecutor, TaskExecutor, @unchecked Sendable 
 
     /// Creates a loop. It does nothing until `run()` is called.
     public init() throws(LoopError) {
+        Stream.ignoreBrokenPipes()
         raw = .allocate(capacity: 1)
         wakeup = .allocate(capacity: 1)
         soon = .allocate(capacity: 1)

@@ -20,12 +20,13 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
         var storage = sockaddr_storage()
         let status = withUnsafeMutableBytes(of: &storage) { bytes in
             host.contains(":")
-                ? uv_ip6_addr(host, Int32(port), bytes.baseAddress!.assumingMemoryBound(to: sockaddr_in6.self))
-                : uv_ip4_addr(host, Int32(port), bytes.baseAddress!.assumingMemoryBound(to: sockaddr_in.self))
+                ? uv_ip6_addr(host, Int32(port), bytes.baseAddress?.assumingMemoryBound(to: sockaddr_in6.self))
+                : uv_ip4_addr(host, Int32(port), bytes.baseAddress?.assumingMemoryBound(to: sockaddr_in.self))
         }
         try LoopError.check(status, "parse address \(self)")
         return try withUnsafeBytes(of: &storage) { bytes throws(LoopError) in
-            try body(bytes.baseAddress!.assumingMemoryBound(to: sockaddr.self))
+            guard let base = bytes.baseAddress else { throw LoopError(Int32(UV_EINVAL.rawValue), "address \(self)") }
+            return try body(base.assumingMemoryBound(to: sockaddr.self))
         }
     }
 
@@ -37,10 +38,10 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
         let port: UInt16
         let status: Int32 = withUnsafeBytes(of: &storage) { bytes in
             if family == AF_INET6 {
-                let address = bytes.baseAddress!.assumingMemoryBound(to: sockaddr_in6.self)
+                let address = bytes.baseAddress?.assumingMemoryBound(to: sockaddr_in6.self)
                 return uv_ip6_name(address, &name, name.count)
             }
-            let address = bytes.baseAddress!.assumingMemoryBound(to: sockaddr_in.self)
+            let address = bytes.baseAddress?.assumingMemoryBound(to: sockaddr_in.self)
             return uv_ip4_name(address, &name, name.count)
         }
         guard status == 0, family == AF_INET || family == AF_INET6 else { return nil }

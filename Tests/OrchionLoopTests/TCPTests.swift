@@ -132,4 +132,96 @@ import Testing
         }
         #expect(message.contains("EADDRINUSE"))
     }
+
+    @Test func writesToAResetPeerAndToAClosedStreamFailAsErrors() async throws {
+        struct Outcome: Sendable {
+            var afterReset: [String] = []
+            var afterClose: String?
+            var acceptedAfterClose = true
+            var shutdownAfterClose: String?
+            var readAfterClose: String?
+            var closeCompletions = 0
+        }
+        let outcome: Outcome = try await withLoop { loop in
+            try await loop.run { finish in
+                let listener = try TCPListener(loop: loop, address: SocketAddress(host: "127.0.0.1", port: 0))
+                var outcome = Outcome()
+                try listener.listen { accepted in
+                    guard case .success(let server) = accepted else { return }
+                    listener.close()
+                    try? server.startReading { event in
+                        guard case .data = event else {
+                            // The peer reset: every write now fails (EPIPE
+                            // would be SIGPIPE, were it not ignored).
+                            let chunk = [UInt8](repeating: 1, count: 1 << 20)
+                            for _ in 0..<4 {
+                                server.write(chunk) { error in
+                                    outcome.afterReset.append(error?.name ?? "ok")
+                                    guard outcome.afterReset.count == 4 else { return }
+                                    server.close {
+                                        outcome.closeCompletions += 1
+                                        finish(outcome)
+                                    }
+                                    server.close { outcome.closeCompletions += 1 }
+                                    outcome.acceptedAfterClose = server.write([1]) { outcome.afterClose = $0?.name }
+                                    server.shutdown { outcome.shutdownAfterClose = $0?.name }
+                                    do {
+                                        try server.startReading { _ in }
+                                    } catch {
+                                        outcome.readAfterClose = (error as? LoopError)?.name
+                                    }
+                                }
+                            }
+                            return
+                        }
+                    }
+                }
+                TCPConnection.connect(loop: loop, to: listener.address!) { result in
+                    guard case .success(let client) = result else { return }
+                    client.write(Array("x".utf8)) { _ in client.closeAbruptly() }
+                }
+            }
+        }
+        #expect(outcome.afterReset.count == 4)
+        #expect(
+            outcome.afterReset.allSatisfy { ["ECONNRESET", "EPIPE", "ECANCELED"].contains($0) }, "\(outcome.afterReset)"
+        )
+        #expect(outcome.afterReset.contains("EPIPE") || outcome.afterReset.contains("ECANCELED"))
+        #expect(outcome.afterClose == "EPIPE" && !outcome.acceptedAfterClose)
+        #expect(outcome.shutdownAfterClose == "EPIPE")
+        #expect(outcome.readAfterClose == "EPIPE")
+        #expect(outcome.closeCompletions == 1, "a second close does nothing")
+    }
+
+    @Test func closingWithQueuedWritesCancelsThem() async throws {
+        let errors: [String] = try await withLoop { loop in
+            try await loop.run { finish in
+                let listener = try TCPListener(loop: loop, address: SocketAddress(host: "127.0.0.1", port: 0))
+                var peer: TCPConnection?
+                try listener.listen { accepted in
+                    guard case .success(let server) = accepted else { return }
+                    peer = server  // never reads
+                }
+                TCPConnection.connect(loop: loop, to: listener.address!) { result in
+                    guard case .success(let client) = result else { return }
+                    var errors: [String] = []
+                    let chunk = [UInt8](repeating: 2, count: 8 << 20)
+                    for _ in 0..<4 {
+                        client.write(chunk) { error in
+                            errors.append(error?.name ?? "ok")
+                            if errors.count == 4 {
+                                peer?.close()
+                                listener.close()
+                                finish(errors)
+                            }
+                        }
+                    }
+                    #expect(client.queuedBytes > 0)
+                    client.close()
+                }
+            }
+        }
+        #expect(errors.contains("ECANCELED"), "\(errors)")
+        #expect(errors.allSatisfy { $0 == "ok" || $0 == "ECANCELED" }, "\(errors)")
+    }
 }

@@ -90,7 +90,7 @@ import Testing
         #expect(wrongType.stdout.contains("expected Content-Type application/json, found text/plain"))
         let unknownQuery = try fixture.curl(["-w", " %{http_code}", "\(fixture.base)/v1/jobs?stat=RUNNING"])
         #expect(
-            unknownQuery.stdout.contains("invalid query for orchion.v1.ListJobsRequest")
+            unknownQuery.stdout.contains("unknown query parameter 'stat'")
                 && unknownQuery.stdout.hasSuffix(" 400"))
         let method = try fixture.curl(["-i", "-X", "DELETE", "\(fixture.base)/v1/nodes"])
         #expect(method.stdout.hasPrefix("HTTP/1.1 405") && method.stdout.contains("Allow: GET"))
@@ -114,14 +114,120 @@ import Testing
             missing.stdout == "{\"code\":\"NOT_FOUND\",\"message\":\"job nope not found\"} 404",
             "an early error is plain JSON")
 
-        // A follower that hangs up: the server's task sees cancellation.
-        let follow = try fixture.curl(["-N", "--max-time", "0.5", "\(fixture.base)/v1/jobs/job-1/logs?follow=true"])
-        #expect(follow.stdout.contains("dGljawo="), "ticks arrive while following")
-        let watch = try fixture.curl(["-N", "--max-time", "0.3", "\(fixture.base)/v1/events?after=41"])
+        // A follower that hangs up once it has seen what it waits for (at
+        // most 10 s): the server's task sees cancellation.
+        let follow = try readUntil(fixture, "/v1/jobs/job-1/logs?follow=true", "dGljawo=")
+        #expect(follow.contains("dGljawo="), "ticks arrive while following")
+        let watch = try readUntil(fixture, "/v1/events?after=41", "\n\n")
+        let firstEvent = watch.components(separatedBy: "event: ").dropFirst().first ?? ""
         #expect(
-            watch.stdout.hasPrefix(
-                "event: job\ndata: {\"jobId\":\"job-1\",\"state\":\"JOB_STATE_RUNNING\",\"sequence\":\"42\"}"))
+            firstEvent.hasPrefix(
+                "job\ndata: {\"jobId\":\"job-1\",\"state\":\"JOB_STATE_RUNNING\",\"sequence\":\"42\"}"),
+            "the first event follows `after`: \(watch)")
         #expect(try await fixture.cancelledStreams(reaching: 2) == 2)
+        try await fixture.stop()
+    }
+
+    /// Reads `path`'s answer until it contains `marker` (after the head) or
+    /// 10 s pass, then hangs up; returns the answer with chunk framing.
+    private func readUntil(_ fixture: WireFixture, _ path: String, _ marker: String) throws -> String {
+        try fixture.python(
+            """
+            import socket, sys, time
+            s = socket.create_connection(("127.0.0.1", int(sys.argv[1]))); s.settimeout(10)
+            s.sendall(b"GET \(path) HTTP/1.1\\r\\nHost: x\\r\\nAuthorization: Bearer \(WireFixture.clientToken)\\r\\n\\r\\n")
+            out, deadline = b"", time.monotonic() + 10
+            while time.monotonic() < deadline and \(marker.debugDescription).encode() not in out.partition(b"\\r\\n\\r\\n")[2]:
+                chunk = s.recv(65536)
+                if not chunk: break
+                out += chunk
+            s.close()
+            sys.stdout.write(out.decode())
+            """
+        ).stdout
+    }
+
+    /// The HTTP status and body for `path`.
+    private func answer(_ fixture: WireFixture, _ path: String, seconds: Double = 10) throws -> (
+        status: String, body: String
+    ) {
+        let result = try fixture.curl([
+            "-g", "--max-time", String(seconds), "-w", "\n%{http_code}", fixture.base + path,
+        ])
+        let status = result.stdout.split(separator: "\n").last.map(String.init) ?? ""
+        return (status, String(result.stdout.dropLast(status.count + 1)))
+    }
+
+    @Test func everyQueryParameterOfEveryRouteFollowsItsFieldType() async throws {
+        let fixture = try await WireFixture()
+        _ = try fixture.curl(["-d", #"{"spec":{"argv":["true"]}}"#, "\(fixture.base)/v1/jobs"])
+        // (path, expected status, text the body must contain)
+        let cases: [(String, String, String)] = [
+            // /v1/nodes takes no parameters.
+            ("/v1/nodes?", "200", "n1"),
+            ("/v1/nodes?id=7", "400", "unknown query parameter 'id'"),
+            // /v1/jobs: state (enum), node_id and page_token (strings), page_size (uint32).
+            ("/v1/jobs?node_id=7", "200", "job-1"),
+            ("/v1/jobs?page_token=12", "200", "job-1"),
+            ("/v1/jobs?node_id=&page_token=", "200", "job-1"),
+            ("/v1/jobs?page_token=%31%32", "200", "job-1"),
+            ("/v1/jobs?node_id=a+b%2Fc", "200", "job-1"),
+            ("/v1/jobs?page_size=5", "200", "job-1"),
+            ("/v1/jobs?page_size=%35", "200", "job-1"),
+            ("/v1/jobs?page_size=", "400", "query parameter 'page_size': expected a number or name, found nothing"),
+            ("/v1/jobs?page_size=-1", "400", "ListJobsRequest"),
+            ("/v1/jobs?page_size=five", "400", "ListJobsRequest"),
+            ("/v1/jobs?state=JOB_STATE_PENDING", "200", "job-1"),
+            ("/v1/jobs?state=1", "200", "job-1"),
+            ("/v1/jobs?state=5", "200", "{}"),
+            ("/v1/jobs?state=", "400", "'state'"),
+            ("/v1/jobs?page_token=1&page_token=2", "400", "query parameter 'page_token' given more than once"),
+            ("/v1/jobs?node_id=%zz", "400", "malformed value of query parameter 'node_id'"),
+            ("/v1/jobs?node_id=%4", "400", "malformed value of query parameter 'node_id'"),
+            ("/v1/jobs?node_id=%FF", "400", "malformed value of query parameter 'node_id'"),
+            ("/v1/jobs?%zz=1", "400", "malformed query parameter name"),
+            // /v1/jobs/{id}/logs: job_id (string, the path wins), follow (bool), offset (uint64).
+            ("/v1/jobs/job-1/logs?job_id=7", "200", "event: log"),
+            ("/v1/jobs/job-1/logs?offset=7", "200", "event: log"),
+            ("/v1/jobs/job-1/logs?offset=%37", "200", "event: log"),
+            ("/v1/jobs/job-1/logs?follow=false", "200", "event: log"),
+            ("/v1/jobs/job-1/logs?offset=", "400", "'offset'"),
+            ("/v1/jobs/job-1/logs?follow=1", "400", "query parameter 'follow': expected true or false, found '1'"),
+            ("/v1/jobs/job-1/logs?follow=", "400", "query parameter 'follow': expected true or false, found ''"),
+            ("/v1/jobs/job-1/logs?offset=1&offset=1", "400", "given more than once"),
+            ("/v1/jobs/job-1/logs?offset=%", "400", "malformed value of query parameter 'offset'"),
+        ]
+        for (path, status, text) in cases {
+            let (got, body) = try answer(fixture, path)
+            #expect(got == status && body.contains(text), "\(path): \(got) \(body)")
+        }
+        // /v1/events: job_id (string), after (uint64); a stream, so read until the text.
+        let streams: [(String, String, String)] = [
+            ("/v1/events?job_id=123", "200", "\"jobId\":\"123\""),
+            ("/v1/events?job_id=%31%32%33", "200", "\"jobId\":\"123\""),
+            ("/v1/events?job_id=", "200", "\"jobId\":\"job-1\""),
+            ("/v1/events?after=41", "200", "\"sequence\":\"42\""),
+            ("/v1/events?after=%34%31", "200", "\"sequence\":\"42\""),
+            ("/v1/events?after=", "400", "'after'"),
+            ("/v1/events?after=x", "400", "WatchEventsRequest"),
+            ("/v1/events?job_id=1&job_id=1", "400", "given more than once"),
+            ("/v1/events?job_id=%C3", "400", "malformed value of query parameter 'job_id'"),
+        ]
+        for (path, status, text) in streams {
+            let reply = try readUntil(fixture, path, text)
+            #expect(reply.hasPrefix("HTTP/1.1 \(status) "), "\(path): \(reply)")
+            #expect(reply.components(separatedBy: "\r\n\r\n").dropFirst().joined().contains(text), "\(path): \(reply)")
+        }
+        #expect(try await fixture.cancelledStreams(reaching: 5) >= 5)
+        try await fixture.stop()
+    }
+
+    @Test func anEventStreamThatEndsWithoutEventsIsStillAnEventStream() async throws {
+        let fixture = try await WireFixture()
+        let logs = try fixture.curl(["-i", "\(fixture.base)/v1/jobs/quiet/logs"])
+        #expect(logs.stdout.hasPrefix("HTTP/1.1 200 OK"))
+        #expect(logs.stdout.contains("Content-Type: text/event-stream"), "\(logs.stdout)")
+        #expect(!logs.stdout.contains("data:"), "no events")
         try await fixture.stop()
     }
 }

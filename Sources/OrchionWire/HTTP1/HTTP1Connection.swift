@@ -8,7 +8,16 @@ public typealias HTTPHandler = (HTTPRequest, HTTPResponder) -> Void
 /// pipelining (answered in order), chunked request bodies, size limits (431,
 /// 413), a request timeout (408) and an idle timeout, and Server-Sent Events.
 /// Malformed input gets a 400 and the connection is closed; nothing else is
-/// affected.
+/// affected. What RFC 9112 says a server MUST refuse is refused with a 400:
+/// whitespace or other non-token bytes in a field name, obsolete line
+/// folding, conflicting or repeated Content-Length, Transfer-Encoding with
+/// Content-Length, and an HTTP/1.1 request without exactly one Host.
+///
+/// Bounded: while more than `maxUnsentOutputBytes` of answers wait for the
+/// peer to read them, the connection neither reads nor answers; it resumes
+/// below a quarter of that. Output that makes no progress for
+/// `writeTimeoutMillis` drops the connection. A vanished peer costs nothing:
+/// writes to it fail quietly and the connection closes.
 ///
 /// Threading: loop thread only. The connection keeps itself alive until its
 /// socket is closed.
@@ -18,6 +27,10 @@ final class HTTP1Connection {
     private let handler: HTTPHandler
     private let parser = UnsafeMutablePointer<http_parser>.allocate(capacity: 1)
     private let timer: Timer
+    /// Runs while output is queued: drops the peer if none of it moves.
+    private let writeTimer: Timer
+    private var writeTimerArmed = false
+    private var sentAtLastCheck = 0
     // The request being parsed.
     private var url: [UInt8] = []
     private var field: [UInt8] = []
@@ -26,28 +39,52 @@ final class HTTP1Connection {
     private var body: [UInt8] = []
     private var headerBytes = 0
     private var rejection: (status: Int, message: String)?
+    /// Where the last header-value callback ended, to tell a value split
+    /// across reads from an obsolete line fold.
+    private var lastPart: HeaderPart?
+    private var lastEnd: UnsafeRawPointer?
+    private var feedStart: UnsafeRawPointer?
+    private var previousFeedEnded = false
     // Requests parsed and waiting for their turn, and the one being answered.
     private var queue: [HTTPRequest] = []
     private var active: HTTPResponder?
-    private var readingPaused = false
+    private var reading = false
+    private var outputBlocked = false
     private var peerFinished = false
     private var closed = false
+    /// The active SSE responder's "writable again" callback.
+    private var responderWritable: (() -> Void)?
 
     init(stream: Stream, limits: WireLimits, handler: @escaping HTTPHandler, initialBytes: [UInt8]) throws(LoopError) {
         self.stream = stream
         self.limits = limits
         self.handler = handler
         timer = try Timer(loop: stream.loop)
+        do {
+            writeTimer = try Timer(loop: stream.loop)
+        } catch {
+            timer.close()
+            throw error
+        }
         http_parser_init(parser, HTTP_REQUEST)
         parser.pointee.data = Unmanaged.passUnretained(self).toOpaque()
+        stream.highWatermark = max(limits.maxUnsentOutputBytes, 1)
+        stream.lowWatermark = max(limits.maxUnsentOutputBytes / 4, 1)
+        stream.onWritable = { [self] in writable() }
         timer.start(after: limits.idleTimeoutMillis) { [self] in timedOut() }
-        try startReading()
+        do {
+            try startReading()
+        } catch {
+            close()
+            throw error
+        }
         initialBytes.withUnsafeBytes { feed($0) }
     }
 
     deinit { parser.deallocate() }
 
     private func startReading() throws(LoopError) {
+        reading = true
         try stream.startReading { [self] event in
             switch event {
             case .data(let bytes): feed(bytes)
@@ -57,11 +94,43 @@ final class HTTP1Connection {
         }
     }
 
-    private func feed(_ bytes: UnsafeRawBufferPointer) {
-        guard !closed, !bytes.isEmpty else { return }
-        let consumed = bytes.withMemoryRebound(to: CChar.self) { chars in
-            http_parser_execute(parser, &HTTPParserCallbacks.shared.settings, chars.baseAddress, chars.count)
+    /// Reads only while there is room: the pipeline queue is not full (in
+    /// requests, and in body bytes: at most one maximal body waits) and the
+    /// peer is taking its answers.
+    private func updateReading() {
+        let queuedBodies = queue.reduce(0) { $0 + $1.body.count }
+        let wanted =
+            !closed && !peerFinished && !outputBlocked && queue.count < limits.maxPipelinedRequests
+            && queuedBodies < limits.maxBodyBytes
+        if wanted && !reading {
+            do { try startReading() } catch { close() }
+        } else if !wanted && reading {
+            reading = false
+            stream.stopReading()
         }
+    }
+
+    /// The peer has read the backlog down: read and answer again.
+    private func writable() {
+        outputBlocked = false
+        responderWritable?()
+        guard !closed else { return }
+        updateReading()
+        dispatch()
+    }
+
+    private func feed(_ bytes: UnsafeRawBufferPointer) {
+        guard !closed, !bytes.isEmpty, let base = bytes.baseAddress else { return }
+        feedStart = base
+        lastEnd = nil
+        // A handler may close the connection while the parser runs: keep
+        // this object alive until the parser returns.
+        let consumed = withExtendedLifetime(self) {
+            bytes.withMemoryRebound(to: CChar.self) { chars in
+                http_parser_execute(parser, &HTTPParserCallbacks.shared.settings, chars.baseAddress, chars.count)
+            }
+        }
+        previousFeedEnded = lastEnd == base + bytes.count
         let errno = orchion_http_errno(parser)
         if errno != HPE_OK.rawValue || consumed != bytes.count {
             let (status, message) = rejection ?? (400, "malformed HTTP request: \(Self.describe(errno))")
@@ -94,8 +163,38 @@ final class HTTP1Connection {
         active?.cancel()
         active = nil
         queue.removeAll()
-        stream.write(RPCError.json(code: code, message: message, status: status).serialized(keepAlive: false))
+        _ = send(RPCError.json(code: code, message: message, status: status).serialized(keepAlive: false))
         closeAfterWrites()
+    }
+
+    /// Queues bytes, watching the output: false once over the bound.
+    private func send(_ bytes: [UInt8]) -> Bool {
+        guard !closed || !stream.isClosing else { return false }
+        let more = stream.write(bytes)
+        if !more {
+            outputBlocked = true
+            updateReading()
+        }
+        if stream.queuedBytes > 0 && !writeTimerArmed {
+            writeTimerArmed = true
+            sentAtLastCheck = stream.sentBytes
+            writeTimer.start(after: limits.writeTimeoutMillis, repeat: limits.writeTimeoutMillis) { [self] in
+                checkWriteProgress()
+            }
+        }
+        return more
+    }
+
+    /// Drops the peer when none of the queued output moved for a whole period.
+    private func checkWriteProgress() {
+        if stream.queuedBytes == 0 {
+            writeTimerArmed = false
+            writeTimer.stop()
+        } else if stream.sentBytes > sentAtLastCheck {
+            sentAtLastCheck = stream.sentBytes
+        } else {
+            close(abruptly: true)
+        }
     }
 
     private func timedOut() {
@@ -109,7 +208,7 @@ final class HTTP1Connection {
 
     private func peerClosed() {
         peerFinished = true
-        stream.stopReading()
+        updateReading()
         if let active, active.isEventStream {
             active.cancel()
             close()
@@ -127,6 +226,7 @@ final class HTTP1Connection {
         value.removeAll(keepingCapacity: true)
         body.removeAll(keepingCapacity: true)
         headerBytes = 0
+        lastPart = nil
         timer.start(after: limits.requestTimeoutMillis) { [self] in timedOut() }
         return 0
     }
@@ -137,28 +237,84 @@ final class HTTP1Connection {
             rejection = (431, "request headers exceed \(limits.maxHeaderBytes) bytes")
             return -1
         }
+        let start = bytes.baseAddress
+        let previous = lastPart
+        // Did this callback pick up exactly where the previous one stopped
+        // (same read, or the previous read ended inside this part)?
+        let continues = start == lastEnd || (start == feedStart && previousFeedEnded)
+        lastPart = part
+        lastEnd = start.map { $0 + bytes.count }
         switch part {
         case .url: url += bytes
         case .field:
-            if !value.isEmpty { finishHeader() }
+            // A new name after a value, or after a name whose value was empty.
+            if previous == .value || (previous == .field && !continues) {
+                guard finishHeader() else { return -1 }
+            }
             field += bytes
-        case .value: value += bytes
+        case .value:
+            // http-parser reports a folded line as another value callback
+            // that skipped the line break.
+            if previous == .value && !continues {
+                rejection = (400, "obsolete line folding in header \(Self.printable(field)) (RFC 9112 §5.2)")
+                return -1
+            }
+            value += bytes
         }
         return 0
     }
 
-    private func finishHeader() {
-        if !field.isEmpty {
-            headers.append((String(decoding: field, as: UTF8.self), String(decoding: value, as: UTF8.self)))
+    /// Records the header just read; false (with a rejection) if its name is not a token.
+    private func finishHeader() -> Bool {
+        defer {
+            field.removeAll(keepingCapacity: true)
+            value.removeAll(keepingCapacity: true)
         }
-        field.removeAll(keepingCapacity: true)
-        value.removeAll(keepingCapacity: true)
+        guard !field.isEmpty else { return true }
+        guard field.allSatisfy(Self.isTokenByte) else {
+            rejection = (
+                400,
+                "invalid header name \(Self.printable(field)): expected token characters and no whitespace before ':'"
+            )
+            return false
+        }
+        headers.append((String(decoding: field, as: UTF8.self), String(decoding: value, as: UTF8.self)))
+        return true
+    }
+
+    /// RFC 9110 tchar.
+    private static func isTokenByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+            UInt8(ascii: "0")...UInt8(ascii: "9"):
+            true
+        default: "!#$%&'*+-.^_`|~".utf8.contains(byte)
+        }
+    }
+
+    /// Bytes quoted for an error message, non-printable ones as \xNN.
+    private static func printable(_ bytes: [UInt8]) -> String {
+        "'"
+            + bytes.prefix(64).map {
+                $0 >= 0x20 && $0 < 0x7F ? String(UnicodeScalar($0)) : "\\x" + String($0, radix: 16)
+            }
+            .joined() + "'"
     }
 
     fileprivate func headersComplete() -> Int32 {
-        finishHeader()
+        if !field.isEmpty || !value.isEmpty {
+            guard finishHeader() else { return -1 }
+        }
+        lastPart = nil
+        if parser.pointee.http_major == 1 && parser.pointee.http_minor >= 1 {
+            let hosts = headers.count { asciiCaseInsensitiveEqual($0.name, "Host") }
+            guard hosts == 1 else {
+                rejection = (400, "expected one Host header in an HTTP/1.1 request, found \(hosts) (RFC 9112 §3.2)")
+                return -1
+            }
+        }
         let length = parser.pointee.content_length
-        if length != UInt64.max && length > UInt64(limits.maxBodyBytes) {
+        if length != UInt64.max && length > UInt64(clamping: limits.maxBodyBytes) {
             rejection = (413, "request body of \(length) bytes exceeds \(limits.maxBodyBytes)")
             return -1
         }
@@ -182,10 +338,7 @@ final class HTTP1Connection {
                 keepAlive: http_should_keep_alive(parser) != 0))
         headerBytes = 0
         body.removeAll(keepingCapacity: true)
-        if queue.count >= limits.maxPipelinedRequests {
-            readingPaused = true
-            stream.stopReading()
-        }
+        updateReading()
         dispatch()
         return 0
     }
@@ -193,20 +346,21 @@ final class HTTP1Connection {
     // MARK: Answering
 
     private func dispatch() {
-        guard active == nil, !closed, !queue.isEmpty else { return }
+        guard active == nil, !closed, !outputBlocked, !queue.isEmpty else { return }
         let request = queue.removeFirst()
         timer.stop()
-        let responder = HTTPResponder(connection: self, keepAlive: request.keepAlive && !peerFinished)
+        let responder = HTTPResponder(
+            connection: self, keepAlive: request.keepAlive && !peerFinished, head: request.method == "HEAD")
         active = responder
         handler(request, responder)
     }
 
     /// Writes bytes for the active responder; returns whether more may be written now.
     fileprivate func write(_ bytes: [UInt8]) -> Bool {
-        closed ? false : stream.write(bytes)
+        closed ? false : send(bytes)
     }
 
-    fileprivate func setWritableHandler(_ handler: (() -> Void)?) { stream.onWritable = handler }
+    fileprivate func setWritableHandler(_ handler: (() -> Void)?) { responderWritable = handler }
 
     /// The active responder finished its answer.
     fileprivate func finished(_ responder: HTTPResponder) {
@@ -216,27 +370,30 @@ final class HTTP1Connection {
             closeAfterWrites()
             return
         }
+        responderWritable = nil
         timer.start(after: limits.idleTimeoutMillis) { [self] in timedOut() }
-        if readingPaused && queue.count < limits.maxPipelinedRequests {
-            readingPaused = false
-            try? startReading()
-        }
+        updateReading()
         dispatch()
     }
 
+    /// Closes once queued answers are sent (or the write timeout gives up on them).
     private func closeAfterWrites() {
         guard !closed else { return }
-        stream.shutdown { [self] _ in close() }
         closed = true
+        updateReading()
         timer.stop()
+        stream.shutdown { [self] _ in close() }
     }
 
-    private func close() {
+    /// Closes now; `abruptly` resets the peer and discards unsent output.
+    private func close(abruptly: Bool = false) {
         active?.cancel()
         active = nil
         closed = true
+        responderWritable = nil
         timer.close()
-        stream.close()
+        writeTimer.close()
+        if abruptly { stream.closeAbruptly() } else { stream.close() }
     }
 }
 
@@ -250,28 +407,34 @@ private final class HTTPParserCallbacks: @unchecked Sendable {
     static let shared = HTTPParserCallbacks()
     var settings = http_parser_settings()
 
-    private static func connection(_ parser: UnsafeMutablePointer<http_parser>?) -> HTTP1Connection {
-        Unmanaged<HTTP1Connection>.fromOpaque(parser!.pointee.data).takeUnretainedValue()
+    /// The connection a parser belongs to; nil (the callback then fails the
+    /// parse) only if http-parser were to pass no parser.
+    private static func connection(_ parser: UnsafeMutablePointer<http_parser>?) -> HTTP1Connection? {
+        guard let data = parser?.pointee.data else { return nil }
+        return Unmanaged<HTTP1Connection>.fromOpaque(data).takeUnretainedValue()
     }
 
     private static func bytes(_ at: UnsafePointer<CChar>?, _ length: Int) -> UnsafeRawBufferPointer {
-        UnsafeRawBufferPointer(start: at, count: length)
+        guard let at, length > 0 else { return UnsafeRawBufferPointer(start: nil, count: 0) }
+        return UnsafeRawBufferPointer(start: at, count: length)
     }
 
     private init() {
-        settings.on_message_begin = { HTTPParserCallbacks.connection($0).messageBegin() }
+        settings.on_message_begin = { HTTPParserCallbacks.connection($0)?.messageBegin() ?? -1 }
         settings.on_url = {
-            HTTPParserCallbacks.connection($0).headerData(HTTPParserCallbacks.bytes($1, $2), into: .url)
+            HTTPParserCallbacks.connection($0)?.headerData(HTTPParserCallbacks.bytes($1, $2), into: .url) ?? -1
         }
         settings.on_header_field = {
-            HTTPParserCallbacks.connection($0).headerData(HTTPParserCallbacks.bytes($1, $2), into: .field)
+            HTTPParserCallbacks.connection($0)?.headerData(HTTPParserCallbacks.bytes($1, $2), into: .field) ?? -1
         }
         settings.on_header_value = {
-            HTTPParserCallbacks.connection($0).headerData(HTTPParserCallbacks.bytes($1, $2), into: .value)
+            HTTPParserCallbacks.connection($0)?.headerData(HTTPParserCallbacks.bytes($1, $2), into: .value) ?? -1
         }
-        settings.on_headers_complete = { HTTPParserCallbacks.connection($0).headersComplete() }
-        settings.on_body = { HTTPParserCallbacks.connection($0).bodyData(HTTPParserCallbacks.bytes($1, $2)) }
-        settings.on_message_complete = { HTTPParserCallbacks.connection($0).messageComplete() }
+        settings.on_headers_complete = { HTTPParserCallbacks.connection($0)?.headersComplete() ?? -1 }
+        settings.on_body = {
+            HTTPParserCallbacks.connection($0)?.bodyData(HTTPParserCallbacks.bytes($1, $2)) ?? -1
+        }
+        settings.on_message_complete = { HTTPParserCallbacks.connection($0)?.messageComplete() ?? -1 }
     }
 }
 
@@ -282,21 +445,24 @@ public final class HTTPResponder {
     private weak var connection: HTTP1Connection?
     /// Whether the connection stays open after this answer.
     let keepAlive: Bool
+    /// Whether this answers a HEAD request (head only, no body).
+    let head: Bool
     private var done = false
     fileprivate var isEventStream = false
     /// Called if the peer goes away before the answer is complete.
     public var onCancel: (() -> Void)?
 
-    fileprivate init(connection: HTTP1Connection, keepAlive: Bool) {
+    fileprivate init(connection: HTTP1Connection, keepAlive: Bool, head: Bool) {
         self.connection = connection
         self.keepAlive = keepAlive
+        self.head = head
     }
 
-    /// Sends a complete response.
+    /// Sends a complete response (its head only, when answering HEAD).
     public func send(_ response: HTTPResponse) {
         guard !done, let connection else { return }
         done = true
-        _ = connection.write(response.serialized(keepAlive: keepAlive))
+        _ = connection.write(response.serialized(keepAlive: keepAlive, includeBody: !head))
         connection.finished(self)
     }
 

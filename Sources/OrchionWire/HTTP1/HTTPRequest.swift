@@ -1,3 +1,5 @@
+import OrchionCore
+
 /// One HTTP/1.1 request, complete with its body.
 public struct HTTPRequest: Sendable {
     /// "GET", "POST", ...
@@ -24,10 +26,34 @@ public struct HTTPRequest: Sendable {
         var result: [String: String] = [:]
         for pair in target[target.index(after: mark)...].split(separator: "&") {
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            result[percentDecoded(String(parts[0]), plusIsSpace: true)] =
+            result[percentDecoded(String(parts.first ?? ""), plusIsSpace: true)] =
                 parts.count > 1 ? percentDecoded(String(parts[1]), plusIsSpace: true) : ""
         }
         return result
+    }
+
+    /// The query parameters in order, repeats kept, percent-decoded strictly:
+    /// a malformed escape (`%zz`, `%4`) or bytes that are not UTF-8 are an
+    /// INVALID_ARGUMENT error naming the parameter.
+    public func queryItems() throws(RPCError) -> [(name: String, value: String)] {
+        guard let mark = target.utf8.firstIndex(of: UInt8(ascii: "?")) else { return [] }
+        var items: [(name: String, value: String)] = []
+        for pair in target.utf8[target.utf8.index(after: mark)...].split(separator: UInt8(ascii: "&")) {
+            let parts = pair.split(separator: UInt8(ascii: "="), maxSplits: 1, omittingEmptySubsequences: false)
+            guard let rawName = parts.first, let name = strictlyPercentDecoded(rawName) else {
+                throw RPCError(
+                    .invalidArgument,
+                    "malformed query parameter name \(jsonQuoted(String(decoding: Array(parts.first ?? pair), as: UTF8.self))): "
+                        + "expected UTF-8 with %XX escapes")
+            }
+            let rawValue = parts.count > 1 ? parts[1] : pair[pair.endIndex...]
+            guard let value = strictlyPercentDecoded(rawValue) else {
+                throw RPCError(
+                    .invalidArgument, "malformed value of query parameter '\(name)': expected UTF-8 with %XX escapes")
+            }
+            items.append((name, value))
+        }
+        return items
     }
 
     /// The first value of header `name`, compared ASCII case-insensitively.
@@ -54,6 +80,35 @@ func percentDecoded(_ text: String, plusIsSpace: Bool) -> String {
         }
     }
     return String(decoding: bytes, as: UTF8.self)
+}
+
+/// Decodes %XX escapes and "+" as a space (query strings); nil for a
+/// malformed escape or a result that is not UTF-8.
+func strictlyPercentDecoded(_ text: Substring.UTF8View) -> String? {
+    var bytes: [UInt8] = []
+    bytes.reserveCapacity(text.count)
+    var input = text[...]
+    while let byte = input.popFirst() {
+        switch byte {
+        case UInt8(ascii: "%"):
+            guard let high = input.popFirst().flatMap(hexValue), let low = input.popFirst().flatMap(hexValue) else {
+                return nil
+            }
+            bytes.append(high << 4 | low)
+        case UInt8(ascii: "+"): bytes.append(UInt8(ascii: " "))
+        default: bytes.append(byte)
+        }
+    }
+    return String(validating: bytes, as: UTF8.self)
+}
+
+private func hexValue(_ byte: UInt8) -> UInt8? {
+    switch byte {
+    case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+    case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+    case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+    default: nil
+    }
 }
 
 /// Whether two strings are equal ignoring ASCII case, without allocating.

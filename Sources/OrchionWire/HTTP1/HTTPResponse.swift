@@ -15,8 +15,12 @@ public struct HTTPResponse: Sendable {
         HTTPResponse(status: status, headers: [("Content-Type", "application/json")], body: body)
     }
 
-    /// Status line, headers (with Content-Length and, when closing, Connection) and body.
-    func serialized(keepAlive: Bool) -> [UInt8] {
+    /// Status line, headers (with Content-Length and, when closing,
+    /// Connection) and body. Without `includeBody` (an answer to HEAD) the
+    /// head is the same and the body is left out; 1xx, 204 and 304 carry
+    /// neither body nor Content-Length (RFC 9110 §8.6).
+    func serialized(keepAlive: Bool, includeBody: Bool = true) -> [UInt8] {
+        let bodiless = (100..<200).contains(status) || status == 204 || status == 304
         var out: [UInt8] = []
         out.reserveCapacity(128 + body.count + headers.count * 48)
         out += Self.statusLine(status)
@@ -26,10 +30,13 @@ public struct HTTPResponse: Sendable {
             out += value.utf8
             out += [13, 10]
         }
-        out += "Content-Length: ".utf8
-        out += String(body.count).utf8
-        out += keepAlive ? [13, 10, 13, 10] : Array("\r\nConnection: close\r\n\r\n".utf8)
-        out += body
+        if !bodiless {
+            out += "Content-Length: ".utf8
+            out += String(body.count).utf8
+            out += [13, 10]
+        }
+        out += keepAlive ? [13, 10] : Array("Connection: close\r\n\r\n".utf8)
+        if includeBody && !bodiless { out += body }
         return out
     }
 

@@ -55,7 +55,7 @@ public final class RESTGateway: Sendable {
         switch (resource, id, verb, parts.count) {
         case ("nodes", nil, nil, 3):
             try allow(request, "GET")
-            let message = try Self.decode(Orchion_V1_ListNodesRequest.self, query: request.query)
+            let message = try QueryDecoder.decode(Orchion_V1_ListNodesRequest.self, items: request.queryItems())
             unary(request, responder) { try await service.listNodes(message, context: context) }
         case ("nodes", let id?, nil, 4):
             try allow(request, "GET")
@@ -72,7 +72,7 @@ public final class RESTGateway: Sendable {
             unary(request, responder) { try await service.submitJob(message, context: context) }
         case ("jobs", nil, nil, 3):
             try allow(request, "GET", "POST")
-            let message = try Self.decode(Orchion_V1_ListJobsRequest.self, query: request.query)
+            let message = try QueryDecoder.decode(Orchion_V1_ListJobsRequest.self, items: request.queryItems())
             unary(request, responder) { try await service.listJobs(message, context: context) }
         case ("jobs", let id?, nil, 4):
             try allow(request, "GET")
@@ -86,14 +86,14 @@ public final class RESTGateway: Sendable {
             unary(request, responder) { [message] in try await service.cancelJob(message, context: context) }
         case ("jobs", let id?, nil, 5) where parts[4] == "logs":
             try allow(request, "GET")
-            var message = try Self.decode(Orchion_V1_FollowLogsRequest.self, query: request.query)
+            var message = try QueryDecoder.decode(Orchion_V1_FollowLogsRequest.self, items: request.queryItems())
             message.jobID = id
             events(responder, event: "log") { [message] stream in
                 try await service.followLogs(message, context: context, stream: stream)
             }
         case ("events", nil, nil, 3):
             try allow(request, "GET")
-            let message = try Self.decode(Orchion_V1_WatchEventsRequest.self, query: request.query)
+            let message = try QueryDecoder.decode(Orchion_V1_WatchEventsRequest.self, items: request.queryItems())
             events(responder, event: "job") { stream in
                 try await service.watchEvents(message, context: context, stream: stream)
             }
@@ -142,21 +142,6 @@ public final class RESTGateway: Sendable {
         }
     }
 
-    /// Query parameters become a JSON object, decoded with protobuf's JSON rules
-    /// (so unknown parameters are refused like unknown fields).
-    private static func decode<M: SwiftProtobuf.Message>(_ type: M.Type, query: [String: String]) throws -> M {
-        if query.isEmpty { return M() }
-        let fields = query.sorted { $0.key < $1.key }.map { key, value in
-            let literal = value == "true" || value == "false" || (!value.isEmpty && value.allSatisfy(\.isNumber))
-            return jsonQuoted(key) + ":" + (literal ? value : jsonQuoted(value))
-        }
-        do {
-            return try M(jsonString: "{" + fields.joined(separator: ",") + "}")
-        } catch {
-            throw RPCError(.invalidArgument, "invalid query for \(M.protoMessageName): \(error)")
-        }
-    }
-
     // MARK: Calls
 
     private func unary<Reply: SwiftProtobuf.Message & Equatable>(
@@ -181,7 +166,8 @@ public final class RESTGateway: Sendable {
     /// Runs a server-streaming call as Server-Sent Events: each message is an
     /// event named `event` carrying its JSON. The stream starts with the first
     /// message, so an early error is a plain JSON error; a later one ends the
-    /// stream with an `error` event.
+    /// stream with an `error` event; a call that ends without a message
+    /// answers an empty `text/event-stream`.
     private func events<Message: SwiftProtobuf.Message>(
         _ responder: HTTPResponder, event: String,
         _ call: @escaping @Sendable (ResponseStream<Message>) async throws -> Void
@@ -249,7 +235,10 @@ private final class EventState {
     func finish(error: RPCError?) {
         guard !cancelled else { return }
         guard let stream else {
-            return responder.send(error?.httpResponse ?? .json(200, []))
+            // Nothing was streamed: an error is a plain JSON error with its
+            // status; success is an empty event stream, still text/event-stream.
+            if let error { return responder.send(error.httpResponse) }
+            return responder.startEventStream().finish()
         }
         if let error {
             stream.send(

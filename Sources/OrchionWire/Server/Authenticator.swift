@@ -22,9 +22,12 @@ public struct Authenticator: Sendable {
     }
 
     /// The principal for an `Authorization` header value, or an UNAUTHENTICATED error.
+    /// Works on the value's bytes: any bytes at all (split UTF-8 scalars
+    /// included) get an answer, never a trap.
     public func authenticate(_ authorization: String?) throws(RPCError) -> Principal {
         guard let authorization, authorization.utf8.count > 7,
-            asciiCaseInsensitiveEqual(String(authorization.utf8.prefix(7))!, "bearer ")
+            authorization.utf8.prefix(7).elementsEqual(
+                "bearer ".utf8, by: { $0 == $1 || $0 | 0x20 == $1 && $1 != 0x20 })
         else {
             throw RPCError(.unauthenticated, "missing bearer token: expected 'Authorization: Bearer <token>'")
         }
@@ -39,7 +42,9 @@ public struct Authenticator: Sendable {
 
     /// Compares in time that depends only on the lengths.
     static func constantTimeEqual(_ a: [UInt8], _ b: Substring.UTF8View) -> Bool {
-        var difference = UInt8(truncatingIfNeeded: a.count ^ b.count)
+        // Lengths compared as a whole (not truncated to a byte, which would
+        // let 256 extra NUL bytes pass).
+        var difference: UInt8 = a.count == b.count ? 0 : 1
         var presented = b.makeIterator()
         for index in 0..<max(a.count, b.count) {
             difference |= (index < a.count ? a[index] : 0) ^ (presented.next() ?? 0)

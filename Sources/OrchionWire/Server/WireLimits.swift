@@ -1,4 +1,5 @@
-/// Bounds on what a peer may send and how long it may take.
+/// Bounds on what a peer may send, how long it may take, and how much the
+/// server holds for it.
 public struct WireLimits: Sendable {
     /// Request line and headers together, in bytes (HTTP/1.1); larger gets 431.
     public var maxHeaderBytes = 16 << 10
@@ -10,6 +11,21 @@ public struct WireLimits: Sendable {
     public var idleTimeoutMillis: UInt64 = 60_000
     /// Pipelined requests buffered per connection before reading pauses.
     public var maxPipelinedRequests = 16
+    /// Unsent response bytes per connection above which the server stops
+    /// reading (and answering) that connection's requests; it resumes once
+    /// the peer has read the backlog down to a quarter of this. A client that
+    /// sends and never reads costs at most about this much plus one answer.
+    public var maxUnsentOutputBytes = 1 << 20
+    /// A connection whose unsent output makes no progress for this many
+    /// milliseconds (the peer stopped reading) is dropped; this covers
+    /// Server-Sent Events streams too.
+    public var writeTimeoutMillis: UInt64 = 30_000
+    /// TCP keepalive on accepted connections: the first probe after this
+    /// many seconds of silence, so a peer that vanished is found.
+    public var keepAliveIdleSeconds: UInt32 = 60
+    /// Open connections at once; one more is answered `503` (a JSON
+    /// UNAVAILABLE error with `Connection: close`) and closed.
+    public var maxConnections = 4096
 
     public init() {}
 }

@@ -4,6 +4,12 @@ import OrchionLoop
 /// prior knowledge (gRPC) when it opens with the HTTP/2 preface
 /// `PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n`, and HTTP/1.1 otherwise.
 ///
+/// Accepted sockets get TCP keepalive (`WireLimits.keepAliveIdleSeconds`).
+/// At most `WireLimits.maxConnections` are open at once: one more is answered
+/// `503 Service Unavailable` with `Connection: close` and closed. Running out
+/// of descriptors closes the waiting connections and keeps serving (see
+/// `TCPListener.listen`).
+///
 /// Threading: loop thread only.
 public final class WireServer {
     /// Starts serving an HTTP/2 connection, given its socket and the bytes read so far.
@@ -12,6 +18,17 @@ public final class WireServer {
     private let listener: TCPListener
     /// The address actually bound (with the real port when 0 was asked for).
     public let address: SocketAddress
+    /// Connections open now (refused ones are not counted).
+    public private(set) var openConnections = 0
+    /// Connections refused at the connection limit so far.
+    public private(set) var refusedConnections = 0
+    /// Accept errors so far (e.g. EMFILE bursts, each counted once).
+    public private(set) var acceptErrors = 0
+    private var sockets: [ObjectIdentifier: TCPConnection] = [:]
+
+    /// Response bytes queued in user space for all open connections, not yet
+    /// taken by the kernel: what peers that do not read cost this process.
+    public var unsentOutputBytes: Int { sockets.values.reduce(0) { $0 + $1.queuedBytes } }
 
     static let preface = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8)
 
@@ -22,11 +39,41 @@ public final class WireServer {
     ) throws(LoopError) {
         listener = try TCPListener(loop: loop, address: address)
         self.address = listener.address ?? address
-        try listener.listen { accepted in
-            guard case .success(let connection) = accepted else { return }
-            connection.setNoDelay(true)
-            Sniffer.start(connection, limits: limits, http1: http1, http2: http2)
+        try listener.listen { [weak self] accepted in
+            guard let self else {
+                if case .success(let connection) = accepted { connection.close() }
+                return
+            }
+            switch accepted {
+            case .failure: acceptErrors += 1
+            case .success(let connection): self.accepted(connection, limits: limits, http1: http1, http2: http2)
+            }
         }
+    }
+
+    private func accepted(
+        _ connection: TCPConnection, limits: WireLimits, http1: @escaping HTTPHandler,
+        http2: @escaping HTTP2Starter
+    ) {
+        guard openConnections < limits.maxConnections else {
+            refusedConnections += 1
+            let refusal = RPCError.json(
+                code: "UNAVAILABLE", message: "server at its limit of \(limits.maxConnections) connections",
+                status: 503)
+            connection.write(refusal.serialized(keepAlive: false))
+            connection.shutdown { _ in connection.close() }
+            return
+        }
+        openConnections += 1
+        let key = ObjectIdentifier(connection)
+        sockets[key] = connection
+        connection.onClosed = { [weak self] in
+            self?.openConnections -= 1
+            self?.sockets[key] = nil
+        }
+        connection.setNoDelay(true)
+        try? connection.setKeepAlive(idleSeconds: limits.keepAliveIdleSeconds)
+        Sniffer.start(connection, limits: limits, http1: http1, http2: http2)
     }
 
     /// Stops accepting; open connections finish on their own.
