@@ -11,5 +11,10 @@ public struct WireLimits: Sendable {
     /// Pipelined requests buffered per connection before reading pauses.
     public var maxPipelinedRequests = 16
 
+    // MARK: HTTP/2 (owned by the HTTP/2 face)
+
+    /// HTTP/2's own bounds: unsent output, write and PING timeouts, flow-control windows.
+    public var http2 = HTTP2Limits()
+
     public init() {}
 }
