@@ -126,6 +126,8 @@ final class GRPCClientCall: HTTP2StreamHandler {
 
     var unsentBytes: Int { body.queued }
 
+    var bufferedInboundBytes: Int { reader.bufferedBytes }
+
     func checkTimeouts(now: ContinuousClock.Instant) {
         guard !done, body.queued > 0, now - body.lastProgress > .milliseconds(limits.http2.writeTimeoutMillis)
         else { return }

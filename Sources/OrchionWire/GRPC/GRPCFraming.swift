@@ -61,6 +61,9 @@ struct MessageReader {
     /// Whether bytes of an incomplete message are buffered.
     var hasPartialMessage: Bool { buffer.count > start }
 
+    /// Bytes of the incomplete message held.
+    var bufferedBytes: Int { buffer.count - start }
+
     /// Adds bytes; returns the complete messages now available.
     mutating func append(_ bytes: UnsafeRawBufferPointer) throws(RPCError) -> [[UInt8]] {
         buffer += bytes

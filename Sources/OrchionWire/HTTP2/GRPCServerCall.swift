@@ -240,6 +240,8 @@ final class GRPCServerCall: HTTP2StreamHandler {
 
     var unsentBytes: Int { body.queued }
 
+    var bufferedInboundBytes: Int { reader.bufferedBytes + queuedFramed + (request?.count ?? 0) }
+
     /// Submits the response headers with `body` on first use; later, wakes the body.
     private func startResponse() {
         guard let session else { return }

@@ -48,6 +48,9 @@ final class HTTP2Connection {
     private var lastWriteProgress = ContinuousClock.now
     private var pingSentAt: ContinuousClock.Instant?
     private let idle: Timer
+    #if DEBUG
+        private let peerPort: UInt16?
+    #endif
     private let watchdog: Timer
     /// Called once when the connection is gone.
     var onClose: (() -> Void)?
@@ -57,6 +60,9 @@ final class HTTP2Connection {
         self.role = role
         self.limits = limits
         loop = socket.loop
+        #if DEBUG
+            peerPort = socket.peer?.port
+        #endif
         idle = try Timer(loop: socket.loop)
         do {
             watchdog = try Timer(loop: socket.loop)
@@ -330,6 +336,12 @@ final class HTTP2Connection {
 
     private func applyReadBackpressure() {
         let unsent = unsentBytes
+        #if DEBUG
+            if let port = peerPort {
+                let inbound = streams.values.reduce(0) { $0 + $1.bufferedInboundBytes }
+                HTTP2Statistics.record(peerPort: port, unsent: unsent, inbound: inbound)
+            }
+        #endif
         if !readingPaused && unsent > limits.http2.maxUnsentBytes {
             readingPaused = true
             socket.stopReading()

@@ -19,6 +19,8 @@ protocol HTTP2StreamHandler: AnyObject {
     func streamClosed()
     /// Response or request bytes queued and not yet handed to nghttp2.
     var unsentBytes: Int { get }
+    /// Received bytes held for the application (partial and waiting messages).
+    var bufferedInboundBytes: Int { get }
     /// Called periodically: the handler resets its stream when one of its
     /// timeouts has passed.
     func checkTimeouts(now: ContinuousClock.Instant)
