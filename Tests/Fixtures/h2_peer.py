@@ -272,10 +272,12 @@ elif scenario == "header_bomb":
     peer = Peer()
     value = "x" * 4000
     insert = b"\x40" + integer(len(b"x-bomb"), 7) + b"x-bomb" + integer(len(value), 7) + value.encode()
+    # 12000 references in the HEADERS frame, 16000 in each of 7 CONTINUATIONs: about 500 MB of header text.
     block = request_block("/orchion.v1.ControlService/ListNodes", client_token) + insert + b"\xbe" * 12000
     started = time.monotonic()
     peer.stream_windows[1] = 65535
-    peer.send(frame(HEADERS, END_HEADERS, 1, block))
+    peer.send(frame(HEADERS, 0, 1, block) + b"".join(frame(CONTINUATION, 0, 1, b"\xbe" * 16000) for _ in range(6))
+              + frame(CONTINUATION, END_HEADERS, 1, b"\xbe" * 16000))
     frames, _ = peer.frames_until(lambda f: f[2] == 1 and (f[0] == RST_STREAM or (f[0] == HEADERS and f[1] & END_STREAM)), 5)
     answered = time.monotonic() - started
     peer.open(3, "/orchion.v1.ControlService/ListNodes", client_token)

@@ -335,6 +335,7 @@ final class HTTP2Connection {
     }
 
     private func applyReadBackpressure() {
+        guard !closed else { return }
         let unsent = unsentBytes
         #if DEBUG
             if let port = peerPort {
