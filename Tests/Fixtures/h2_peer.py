@@ -54,6 +54,7 @@ class Peer:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         if receive_buffer:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock.connect(("127.0.0.1", port))
         self.local_port = self.sock.getsockname()[1]
         self.buffer = b""
@@ -297,6 +298,24 @@ elif scenario == "continuation_flood":
         pass
     frames, _ = peer.frames_until(lambda f: f[0] == GOAWAY, 5)
     result = {"goaway": any(f[0] == GOAWAY for f in frames)}
+elif scenario == "refusals":
+    # Many unary calls on one connection, each refused for a second 16 KiB message:
+    # the refused bytes must go back to the connection window, or later calls stall.
+    peer = Peer()
+    statuses = []
+    payload = message(b"\x00" * ((16 << 10) - 5))
+    for index in range(int(args[0])):
+        stream = 2 * index + 1
+        peer.open(stream, "/orchion.v1.ControlService/ListNodes", client_token)
+        peer.send_data(stream, payload)
+        peer.send_data(stream, payload, end_stream=True)
+        frames, _ = peer.frames_until(lambda f: f[2] == stream and f[0] == HEADERS and f[1] & END_STREAM, 5)
+        statuses.append((status_of(frames, stream) or "none").split(" ")[0])
+        if peer.connection_window < 2 * len(payload):
+            frames, _ = peer.frames_until(lambda f: peer.connection_window >= 2 * len(payload), 5)
+            if peer.connection_window < 2 * len(payload):
+                break
+    result = {"statuses": sorted(set(statuses)), "calls": len(statuses), "window": peer.connection_window}
 elif scenario == "close_mid_write":
     # Again and again: an agent stream with a burst of heartbeats (so the server has
     # replies to write), then an abrupt close (RST) before reading them; finally a

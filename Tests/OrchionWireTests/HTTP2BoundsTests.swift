@@ -66,6 +66,15 @@ import Testing
         try await fixture.stop()
     }
 
+    @Test func refusedRequestBytesGoBackToTheConnectionWindow() async throws {
+        let fixture = try await WireFixture()
+        // 200 refused calls of 32 KiB each: 6 MiB, six times the connection window.
+        let result = try peer(fixture, "refusals", ["200"])
+        #expect(result["calls"] as? Int == 200, "no call stalled for window: \(result)")
+        #expect(result["statuses"] as? [String] == ["13"], "each was refused as INTERNAL")
+        try await fixture.stop()
+    }
+
     @Test func manySmallMessagesAreSlowedByFlowControl() async throws {
         let fixture = try await WireFixture()
         // The peer never grants window for the replies, so the agent handler
