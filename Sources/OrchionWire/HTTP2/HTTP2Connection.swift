@@ -104,7 +104,16 @@ final class HTTP2Connection {
         nghttp2_session_set_local_window_size(
             created, UInt8(NGHTTP2_FLAG_NONE.rawValue), 0, max(http2.connectionWindowBytes, 65_535))
         socket.onWritable = { [self] in flush() }
-        try socket.startReading { [self] event in readEvent(event) }
+        do {
+            try socket.startReading { [self] event in readEvent(event) }
+        } catch {
+            socket.onWritable = nil
+            nghttp2_session_del(created)
+            session = nil
+            idle.close()
+            watchdog.close()
+            throw error
+        }
         initialBytes.withUnsafeBytes { receive($0) }
         armIdleTimer()
         let tick = max(
