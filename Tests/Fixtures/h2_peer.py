@@ -222,6 +222,7 @@ elif scenario == "never_read":
         peer.send(frame(WINDOW_UPDATE, 0, 0, (0x7FFFFFFF - 65535).to_bytes(4, "big")))
     # Take the server's SETTINGS (and acknowledge them, so its window applies), then read no more.
     peer.frames_until(lambda f: f[0] == SETTINGS and not f[1] & ACK, 5)
+    peer.sock.settimeout(None)  # sends block while the server is not reading, until it drops us
     print(json.dumps({"port": peer.local_port}), flush=True)
     peer.open(1, "/orchion.v1.AgentService/Connect", join_token)
     peer.stream_windows[1] = peer.connection_window = budget
@@ -231,7 +232,7 @@ elif scenario == "never_read":
         while peer.stream_windows[1] >= 16384:
             peer.send_data(1, beat * (16384 // len(beat)))
     except (BrokenPipeError, ConnectionResetError):
-        pass  # the server gave up first
+        pass  # the server dropped the connection
     sys.stdin.readline()  # the test says when to look
     peer.sock.settimeout(10)
     closed = False
@@ -324,16 +325,28 @@ elif scenario == "refusals":
                 break
     result = {"statuses": sorted(set(statuses)), "calls": len(statuses), "window": peer.connection_window}
 elif scenario == "close_mid_write":
-    # Again and again: an agent stream with a burst of heartbeats (so the server has
-    # replies to write), then an abrupt close (RST) before reading them; finally a
-    # normal call on a fresh connection.
+    # Again and again: an agent stream whose peer grants a huge window, reads the
+    # first reply, then sends heartbeats until the server stops reading (its replies
+    # pile up unread behind a 4 KiB receive buffer), then closes: "reset" aborts (RST
+    # at once), "close" closes normally (the kernel answers the server's next writes
+    # with RST, then EPIPE). Finally a normal call on a fresh connection.
     import struct
+    beats = message(b"\x12\x02\x08\x01") * 1800
     for _ in range(int(args[0])):
-        peer = Peer()
+        peer = Peer(receive_buffer=4096)
+        peer.send(frame(SETTINGS, 0, 0, (4).to_bytes(2, "big") + (0x7FFFFFFF).to_bytes(4, "big")))
+        peer.send(frame(WINDOW_UPDATE, 0, 0, (0x7FFFFFFF - 65535).to_bytes(4, "big")))
         peer.open(1, "/orchion.v1.AgentService/Connect", join_token)
-        peer.send_data(1, message(b"\x0a\x03\x0a\x01n") + message(b"\x12\x02\x08\x01") * 3000)
+        peer.send_data(1, message(b"\x0a\x03\x0a\x01n"))
         peer.frames_until(lambda f: f[0] == DATA and f[2] == 1, 5)  # the server is writing replies
-        peer.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        peer.sock.settimeout(0.5)  # a send that waits this long means the server stopped reading
+        try:
+            for _ in range(400):  # at most 6 MiB of heartbeats
+                peer.sock.sendall(frame(DATA, 0, 1, beats))
+        except (TimeoutError, socket.timeout, BrokenPipeError, ConnectionResetError):
+            pass
+        if args[1] == "reset":
+            peer.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         peer.sock.close()
     peer = Peer()
     peer.open(1, "/orchion.v1.ControlService/ListNodes", client_token)

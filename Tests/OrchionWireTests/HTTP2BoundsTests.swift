@@ -142,9 +142,10 @@ import Testing
         try await fixture.stop()
     }
 
-    @Test func peersThatCloseWhileTheServerWritesCostNothing() async throws {
+    @Test(arguments: ["reset", "close"])
+    func peersThatCloseWhileTheServerWritesCostNothing(_ how: String) async throws {
         let fixture = try await WireFixture()
-        let result = try peer(fixture, "close_mid_write", ["30"])
+        let result = try peer(fixture, "close_mid_write", ["30", how])
         #expect(result["after"] as? String == "0", "a call after thirty abrupt closes is served")
         #expect(try await eventually(within: 10) { try await openConnections(fixture) == 0 }, "every descriptor freed")
         #expect(try serving(fixture))

@@ -1,4 +1,5 @@
 import CNGHTTP2
+import Glibc
 import OrchionLoop
 
 /// One HTTP/2 connection over nghttp2, as server or client. nghttp2 does the
@@ -55,7 +56,13 @@ final class HTTP2Connection {
     /// Called once when the connection is gone.
     var onClose: (() -> Void)?
 
+    /// Writes to a peer that is gone must fail with EPIPE, not kill the
+    /// process with SIGPIPE: SIGPIPE is ignored process-wide before the first
+    /// HTTP/2 connection starts (once; harmless beside the loop doing the same).
+    private static let brokenPipesIgnored: Void = { _ = signal(SIGPIPE, SIG_IGN) }()
+
     init(socket: TCPConnection, role: Role, limits: WireLimits, initialBytes: [UInt8] = []) throws(LoopError) {
+        _ = Self.brokenPipesIgnored
         self.socket = socket
         self.role = role
         self.limits = limits
@@ -328,8 +335,8 @@ final class HTTP2Connection {
                 if closed { return }
                 if length < 0 { return close() }
                 guard length > 0, let data else { break }
-                socket.write(UnsafeRawBufferPointer(start: data, count: length)) { [weak self] _ in
-                    self?.wrote()
+                socket.write(UnsafeRawBufferPointer(start: data, count: length)) { [weak self] error in
+                    self?.wrote(failed: error != nil)
                 }
             }
         } while flushDeferred && !closed
@@ -365,8 +372,12 @@ final class HTTP2Connection {
         }
     }
 
-    /// One socket write finished: progress, and room for more when flush stopped on a full socket.
-    private func wrote() {
+    /// One socket write finished: progress, and room for more when flush
+    /// stopped on a full socket. A failed write (the peer reset or vanished)
+    /// closes the connection at once; reading may be paused, so no read
+    /// would report it.
+    private func wrote(failed: Bool) {
+        guard !failed else { return close() }
         lastWriteProgress = .now
         if (socketFull || readingPaused) && !closed && socket.queuedBytes < limits.http2.resumeUnsentBytes {
             flush()
