@@ -133,11 +133,14 @@ public struct RequestWriter<Message: SwiftProtobuf.Message>: Sendable {
     fileprivate let loop: EventLoop
     fileprivate let call: Task<LoopBound<GRPCClientCall>, any Error>
 
-    /// Queues one message.
+    /// Queues one message; suspends while the call's unsent request bytes are
+    /// over the high-water mark (`HTTP2Limits.streamSendHighWatermark`).
     public func send(_ message: Message) async throws {
         let bytes: [UInt8] = try message.serializedBytes()
         let call = try await self.call.value
-        try await loop.submit { try call.wrapped.send(bytes) }
+        try await loop.submitAsync { (ready: @escaping (Result<Void, RPCError>) -> Void) in
+            call.wrapped.send(bytes, whenReady: ready)
+        }.get()
     }
 
     /// Ends the request side of the call.

@@ -1,13 +1,52 @@
 import OrchionProto
 import SwiftProtobuf
 
-/// Incoming messages of a client- or bidirectional-streaming call.
+/// Incoming messages of a client- or bidirectional-streaming call. Each
+/// message is acknowledged to the peer's flow-control window only when the
+/// iteration takes it, so a handler that stops iterating stops the peer.
 public struct RequestStream<Message: Sendable>: AsyncSequence, Sendable {
     public typealias Element = Message
-    let stream: AsyncThrowingStream<Message, any Error>
+    private let raw: AsyncThrowingStream<[UInt8], any Error>
+    private let decode: @Sendable ([UInt8]) throws -> Message
+    private let taken: @Sendable (Int) -> Void
 
-    public func makeAsyncIterator() -> AsyncThrowingStream<Message, any Error>.AsyncIterator {
-        stream.makeAsyncIterator()
+    /// Iterates the raw stream, reporting each taken message's framed size.
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        var base: AsyncThrowingStream<[UInt8], any Error>.AsyncIterator
+        let decode: @Sendable ([UInt8]) throws -> Message
+        let taken: @Sendable (Int) -> Void
+
+        public mutating func next() async throws -> Message? {
+            guard let bytes = try await base.next() else { return nil }
+            taken(bytes.count + 5)
+            return try decode(bytes)
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(base: raw.makeAsyncIterator(), decode: decode, taken: taken)
+    }
+
+    /// The same messages, decoded by `transform` as they are taken.
+    func map<Other: Sendable>(_ transform: @escaping @Sendable (Message) throws -> Other) -> RequestStream<Other> {
+        let decode = self.decode
+        return RequestStream<Other>(raw: raw, decode: { try transform(try decode($0)) }, taken: taken)
+    }
+
+    fileprivate init(
+        raw: AsyncThrowingStream<[UInt8], any Error>, decode: @escaping @Sendable ([UInt8]) throws -> Message,
+        taken: @escaping @Sendable (Int) -> Void
+    ) {
+        self.raw = raw
+        self.decode = decode
+        self.taken = taken
+    }
+}
+
+extension RequestStream where Message == [UInt8] {
+    /// Serialized messages from `raw`; `taken` gets each one's framed size as the handler takes it.
+    init(raw: AsyncThrowingStream<[UInt8], any Error>, taken: @escaping @Sendable (Int) -> Void) {
+        self.init(raw: raw, decode: { $0 }, taken: taken)
     }
 }
 
@@ -86,21 +125,8 @@ public struct GRPCServices: Sendable {
             methods["/orchion.v1.AgentService/Connect"] = GRPCMethod(
                 forAgents: true,
                 shape: .bidirectional { requests, context, out in
-                    let decoded = AsyncThrowingStream<Orchion_V1_AgentMessage, any Error> { continuation in
-                        let pump = Task {
-                            do {
-                                for try await bytes in requests {
-                                    continuation.yield(try GRPCMethod.decode(Orchion_V1_AgentMessage.self, bytes))
-                                }
-                                continuation.finish()
-                            } catch {
-                                continuation.finish(throwing: error)
-                            }
-                        }
-                        continuation.onTermination = { _ in pump.cancel() }
-                    }
                     try await agent.connect(
-                        RequestStream(stream: decoded), context: context,
+                        requests.map { try GRPCMethod.decode(Orchion_V1_AgentMessage.self, $0) }, context: context,
                         responses: ResponseStream { try await out.send(try $0.serializedBytes()) })
                 })
         }

@@ -1,11 +1,21 @@
 import CNGHTTP2
+import Glibc
 import OrchionLoop
 
 /// One HTTP/2 connection over nghttp2, as server or client. nghttp2 does the
 /// framing, HPACK and flow control; this type moves bytes between it and the
-/// socket — never calling back into nghttp2 from inside its own callbacks —
-/// and dispatches each stream's events to its `HTTP2StreamHandler`. A
-/// protocol error ends the connection with GOAWAY; others are unaffected.
+/// socket and dispatches each stream's events to its `HTTP2StreamHandler`.
+/// A protocol error ends the connection with GOAWAY; others are unaffected.
+///
+/// Bounds and liveness: nghttp2's protective options are set explicitly;
+/// inbound DATA is acknowledged (WINDOW_UPDATE) only as handlers consume it;
+/// reading pauses while unsent output exceeds `HTTP2Limits.maxUnsentBytes`;
+/// output that makes no progress for the write timeout closes the
+/// connection; a PING goes out after a quiet interval and an unanswered one
+/// closes the connection; every stream checks its own timeouts on each tick.
+///
+/// Re-entrancy: nghttp2 is never re-entered. While it is calling us (receive
+/// or send), `flush`, `consume` and `close` are deferred until it returns.
 ///
 /// Threading: loop thread only. Keeps itself alive until its socket closes.
 final class HTTP2Connection {
@@ -23,71 +33,182 @@ final class HTTP2Connection {
     private let role: Role
     private(set) var session: OpaquePointer?
     private var streams: [Int32: HTTP2StreamHandler] = [:]
-    private var receiving = false
+    /// Depth of calls into nghttp2 that may call back.
+    private var busy = 0
+    private var flushDeferred = false
+    private var closeDeferred = false
+    private var pendingConsumption: [(Int32, Int)] = []
+    /// Streams to reset once their final frame is sent.
+    private var resetAfterEnd: Set<Int32> = []
     private var closing = false
     private(set) var closed = false
+    private var readingPaused = false
+    /// The last flush stopped because the socket held `maxUnsentBytes`.
+    private var socketFull = false
+    private var lastReceived = ContinuousClock.now
+    private var lastWriteProgress = ContinuousClock.now
+    private var pingSentAt: ContinuousClock.Instant?
     private let idle: Timer
+    #if DEBUG
+        private let peerPort: UInt16?
+    #endif
+    private let watchdog: Timer
     /// Called once when the connection is gone.
     var onClose: (() -> Void)?
 
+    /// Writes to a peer that is gone must fail with EPIPE, not kill the
+    /// process with SIGPIPE: SIGPIPE is ignored process-wide before the first
+    /// HTTP/2 connection starts (once; harmless beside the loop doing the same).
+    private static let brokenPipesIgnored: Void = { _ = signal(SIGPIPE, SIG_IGN) }()
+
     init(socket: TCPConnection, role: Role, limits: WireLimits, initialBytes: [UInt8] = []) throws(LoopError) {
+        _ = Self.brokenPipesIgnored
         self.socket = socket
         self.role = role
         self.limits = limits
         loop = socket.loop
+        #if DEBUG
+            peerPort = socket.peer?.port
+        #endif
         idle = try Timer(loop: socket.loop)
+        do {
+            watchdog = try Timer(loop: socket.loop)
+        } catch {
+            idle.close()
+            throw error
+        }
+        let me = Unmanaged.passUnretained(self).toOpaque()
+        var created: OpaquePointer?
+        Self.withCallbacks { callbacks in
+            Self.withOptions(limits.http2) { options in
+                if case .server = role {
+                    _ = nghttp2_session_server_new2(&created, callbacks, me, options)
+                } else {
+                    _ = nghttp2_session_client_new2(&created, callbacks, me, options)
+                }
+            }
+        }
+        guard let created else {
+            idle.close()
+            watchdog.close()
+            throw LoopError(-12, "nghttp2_session_new")  // ENOMEM
+        }
+        session = created
+        let http2 = limits.http2
+        var settings = [
+            nghttp2_settings_entry(
+                settings_id: Int32(NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS.rawValue), value: http2.maxConcurrentStreams),
+            nghttp2_settings_entry(
+                settings_id: Int32(NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE.rawValue),
+                value: UInt32(clamping: limits.maxHeaderBytes)),
+            nghttp2_settings_entry(
+                settings_id: Int32(NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE.rawValue),
+                value: min(http2.streamWindowBytes, UInt32(Int32.max))),
+            nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_ENABLE_PUSH.rawValue), value: 0),
+        ]
+        if case .server = role { settings.removeLast() }  // ENABLE_PUSH is the client's to send
+        nghttp2_submit_settings(created, UInt8(NGHTTP2_FLAG_NONE.rawValue), &settings, settings.count)
+        nghttp2_session_set_local_window_size(
+            created, UInt8(NGHTTP2_FLAG_NONE.rawValue), 0, max(http2.connectionWindowBytes, 65_535))
+        socket.onWritable = { [self] in flush() }
+        do {
+            try socket.startReading { [self] event in readEvent(event) }
+        } catch {
+            socket.onWritable = nil
+            nghttp2_session_del(created)
+            session = nil
+            idle.close()
+            watchdog.close()
+            throw error
+        }
+        initialBytes.withUnsafeBytes { receive($0) }
+        armIdleTimer()
+        let tick = max(
+            10,
+            min(
+                http2.writeTimeoutMillis, http2.pingIntervalMillis, http2.pingTimeoutMillis,
+                limits.requestTimeoutMillis) / 4)
+        watchdog.start(after: tick, repeat: tick) { [weak self] in self?.checkTimeouts() }
+    }
+
+    /// nghttp2's callbacks, which find the connection through the session's user data.
+    private static func withCallbacks(_ body: (OpaquePointer?) -> Void) {
         var callbacks: OpaquePointer?
         nghttp2_session_callbacks_new(&callbacks)
         defer { nghttp2_session_callbacks_del(callbacks) }
         nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks) { _, frame, data in
-            HTTP2Connection.from(data).beginHeaders(frame!.pointee.hd.stream_id)
+            guard let connection = HTTP2Connection.from(data), let frame else { return 0 }
+            return connection.beginHeaders(frame.pointee.hd.stream_id)
         }
         nghttp2_session_callbacks_set_on_header_callback(callbacks) {
             _, frame, name, nameLength, value, valueLength, _, data in
-            HTTP2Connection.from(data).streams[frame!.pointee.hd.stream_id]?.header(
-                String(decoding: UnsafeBufferPointer(start: name, count: nameLength), as: UTF8.self),
-                String(decoding: UnsafeBufferPointer(start: value, count: valueLength), as: UTF8.self))
-            return 0
+            guard let connection = HTTP2Connection.from(data), let frame,
+                let stream = connection.streams[frame.pointee.hd.stream_id]
+            else { return 0 }
+            let accepted = stream.header(
+                name: UnsafeRawBufferPointer(start: name, count: name == nil ? 0 : nameLength),
+                value: UnsafeRawBufferPointer(start: value, count: value == nil ? 0 : valueLength))
+            return accepted ? 0 : NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue
         }
         nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks) { _, frame, data in
-            HTTP2Connection.from(data).frameReceived(frame!.pointee.hd)
+            guard let connection = HTTP2Connection.from(data), let frame else { return 0 }
+            return connection.frameReceived(frame.pointee.hd)
         }
         nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks) { _, _, streamID, bytes, length, data in
-            HTTP2Connection.from(data).streams[streamID]?.data(UnsafeRawBufferPointer(start: bytes, count: length))
+            guard let connection = HTTP2Connection.from(data) else { return 0 }
+            let chunk = UnsafeRawBufferPointer(start: bytes, count: bytes == nil ? 0 : length)
+            if let stream = connection.streams[streamID] {
+                stream.data(chunk)
+            } else {
+                connection.consume(streamID, chunk.count)  // nobody will take it
+            }
             return 0
         }
         nghttp2_session_callbacks_set_on_stream_close_callback(callbacks) { _, streamID, _, data in
-            let connection = HTTP2Connection.from(data)
+            guard let connection = HTTP2Connection.from(data) else { return 0 }
+            connection.resetAfterEnd.remove(streamID)
             connection.streams.removeValue(forKey: streamID)?.streamClosed()
             connection.armIdleTimer()
             return 0
         }
-        let me = Unmanaged.passUnretained(self).toOpaque()
-        if case .server = role {
-            nghttp2_session_server_new(&session, callbacks, me)
-        } else {
-            nghttp2_session_client_new(&session, callbacks, me)
-        }
-        var settings = [
-            nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS.rawValue), value: 128),
-            nghttp2_settings_entry(
-                settings_id: Int32(NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE.rawValue), value: UInt32(limits.maxHeaderBytes)
-            ),
-        ]
-        nghttp2_submit_settings(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), &settings, settings.count)
-        socket.onWritable = { [self] in flush() }
-        try socket.startReading { [self] event in
-            switch event {
-            case .data(let bytes): receive(bytes)
-            case .eof, .error: close()
+        nghttp2_session_callbacks_set_on_frame_send_callback(callbacks) { session, frame, data in
+            guard let connection = HTTP2Connection.from(data), let frame else { return 0 }
+            let header = frame.pointee.hd
+            if header.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0,
+                connection.resetAfterEnd.remove(header.stream_id) != nil
+            {
+                nghttp2_submit_rst_stream(
+                    session, UInt8(NGHTTP2_FLAG_NONE.rawValue), header.stream_id, NGHTTP2_NO_ERROR.rawValue)
             }
+            return 0
         }
-        initialBytes.withUnsafeBytes { receive($0) }
-        armIdleTimer()
+        body(callbacks)
     }
 
-    private static func from(_ data: UnsafeMutableRawPointer?) -> HTTP2Connection {
-        Unmanaged<HTTP2Connection>.fromOpaque(data!).takeUnretainedValue()
+    /// nghttp2's protective options, set explicitly rather than left to the
+    /// installed library's defaults.
+    private static func withOptions(_ limits: HTTP2Limits, _ body: (OpaquePointer?) -> Void) {
+        var options: OpaquePointer?
+        nghttp2_option_new(&options)
+        defer { nghttp2_option_del(options) }
+        nghttp2_option_set_no_auto_window_update(options, 1)
+        nghttp2_option_set_max_deflate_dynamic_table_size(options, 4096)
+        nghttp2_option_set_max_send_header_block_length(options, 64 << 10)
+        nghttp2_option_set_max_outbound_ack(options, max(limits.maxOutboundAcks, 1))
+        nghttp2_option_set_max_settings(options, max(limits.maxSettingsEntries, 1))
+        nghttp2_option_set_max_continuations(options, max(limits.maxContinuations, 0))
+        nghttp2_option_set_stream_reset_rate_limit(options, limits.resetBurst, limits.resetsPerSecond)
+        nghttp2_option_set_max_reserved_remote_streams(options, 0)
+        nghttp2_option_set_no_rfc9113_leading_and_trailing_ws_validation(options, 0)
+        nghttp2_option_set_no_http_messaging(options, 0)
+        nghttp2_option_set_no_closed_streams(options, 0)
+        body(options)
+    }
+
+    private static func from(_ data: UnsafeMutableRawPointer?) -> HTTP2Connection? {
+        guard let data else { return nil }
+        let connection = Unmanaged<HTTP2Connection>.fromOpaque(data).takeUnretainedValue()
+        return connection.closed ? nil : connection
     }
 
     /// Opens a client stream with `headers` and a request body; returns its id,
@@ -111,6 +232,10 @@ final class HTTP2Connection {
     }
 
     private func frameReceived(_ header: nghttp2_frame_hd) -> Int32 {
+        if header.type == UInt8(NGHTTP2_PING.rawValue), header.flags & UInt8(NGHTTP2_FLAG_ACK.rawValue) != 0 {
+            pingSentAt = nil
+            return 0
+        }
         guard let stream = streams[header.stream_id] else { return 0 }
         if header.type == UInt8(NGHTTP2_HEADERS.rawValue) { stream.headersEnded() }
         if header.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0
@@ -119,6 +244,16 @@ final class HTTP2Connection {
             stream.endOfInput()
         }
         return 0
+    }
+
+    /// Tells nghttp2 that `count` DATA bytes of `streamID` were taken by the
+    /// application, so their flow-control window goes back to the peer.
+    func consume(_ streamID: Int32, _ count: Int) {
+        guard count > 0, !closed else { return }
+        if busy > 0 { return pendingConsumption.append((streamID, count)) }
+        guard let session else { return }
+        _ = nghttp2_session_consume(session, streamID, count)
+        flush()
     }
 
     /// A server connection with no open stream is closed (GOAWAY) after the
@@ -132,12 +267,22 @@ final class HTTP2Connection {
         }
     }
 
+    // MARK: Input
+
+    private func readEvent(_ event: ReadEvent) {
+        switch event {
+        case .data(let bytes): receive(bytes)
+        case .eof, .error: close()
+        }
+    }
+
     private func receive(_ bytes: UnsafeRawBufferPointer) {
-        guard !closed, let session else { return }
-        receiving = true
-        let result = nghttp2_session_mem_recv(
-            session, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count)
-        receiving = false
+        guard !closed, let session, bytes.count > 0 else { return }
+        lastReceived = .now
+        let result = callingNGHTTP2 {
+            nghttp2_session_mem_recv(session, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count)
+        }
+        guard !closed else { return }
         if result < 0 {
             nghttp2_session_terminate_session(session, UInt32(NGHTTP2_PROTOCOL_ERROR.rawValue))
         }
@@ -145,42 +290,155 @@ final class HTTP2Connection {
         flush()
     }
 
-    /// Hands nghttp2's pending output to the socket while the socket has room.
+    /// Runs one nghttp2 call that may call back, then what the callbacks deferred.
+    private func callingNGHTTP2<T>(_ call: () -> T) -> T {
+        busy += 1
+        let result = call()
+        busy -= 1
+        guard busy == 0 else { return result }
+        if closeDeferred {
+            closeDeferred = false
+            close()
+            return result
+        }
+        if let session, !pendingConsumption.isEmpty {
+            let consumed = pendingConsumption
+            pendingConsumption = []
+            for (streamID, count) in consumed { _ = nghttp2_session_consume(session, streamID, count) }
+            flushDeferred = true
+        }
+        return result
+    }
+
+    // MARK: Output
+
+    /// Response bytes waiting in stream buffers plus bytes queued on the socket.
+    var unsentBytes: Int {
+        streams.values.reduce(socket.queuedBytes) { $0 + $1.unsentBytes }
+    }
+
+    /// Hands nghttp2's pending output to the socket while the socket has room,
+    /// then pauses or resumes reading by how much output is unsent.
     /// Deferred while nghttp2 is calling us (it must not be re-entered).
     func flush() {
-        guard !closed, !receiving, let session else { return }
-        while socket.queuedBytes < 1 << 20 {
-            var data: UnsafePointer<UInt8>?
-            let length = nghttp2_session_mem_send(session, &data)
-            if length < 0 { return close() }
-            if length == 0 { break }
-            socket.write(UnsafeRawBufferPointer(start: data, count: length))
+        guard !closed, let session else { return }
+        guard busy == 0 else {
+            flushDeferred = true
+            return
         }
+        repeat {
+            flushDeferred = false
+            if socket.queuedBytes == 0 { lastWriteProgress = .now }
+            while socket.queuedBytes < limits.http2.maxUnsentBytes {
+                var data: UnsafePointer<UInt8>?
+                let length = callingNGHTTP2 { nghttp2_session_mem_send(session, &data) }
+                if closed { return }
+                if length < 0 { return close() }
+                guard length > 0, let data else { break }
+                socket.write(UnsafeRawBufferPointer(start: data, count: length)) { [weak self] error in
+                    self?.wrote(failed: error != nil)
+                }
+            }
+        } while flushDeferred && !closed
+        if closed { return }
+        socketFull = socket.queuedBytes >= limits.http2.maxUnsentBytes
+        applyReadBackpressure()
         if nghttp2_session_want_read(session) == 0 && nghttp2_session_want_write(session) == 0 && !closing {
             // Done (e.g. after GOAWAY): close once the last bytes are written.
             closing = true
-            socket.shutdown { [self] _ in close() }
+            socket.shutdown { [weak self] _ in self?.close() }
         }
     }
 
-    /// Resets one stream (e.g. a cancelled client call).
-    func reset(_ streamID: Int32) {
+    private func applyReadBackpressure() {
+        guard !closed else { return }
+        let unsent = unsentBytes
+        #if DEBUG
+            if let port = peerPort {
+                let inbound = streams.values.reduce(0) { $0 + $1.bufferedInboundBytes }
+                HTTP2Statistics.record(peerPort: port, unsent: unsent, inbound: inbound)
+            }
+        #endif
+        if !readingPaused && unsent > limits.http2.maxUnsentBytes {
+            readingPaused = true
+            socket.stopReading()
+        } else if readingPaused && unsent <= limits.http2.resumeUnsentBytes {
+            readingPaused = false
+            do {
+                try socket.startReading { [self] event in readEvent(event) }
+            } catch {
+                close()
+            }
+        }
+    }
+
+    /// One socket write finished: progress, and room for more when flush
+    /// stopped on a full socket. A failed write (the peer reset or vanished)
+    /// closes the connection at once; reading may be paused, so no read
+    /// would report it.
+    private func wrote(failed: Bool) {
+        guard !failed else { return close() }
+        lastWriteProgress = .now
+        if (socketFull || readingPaused) && !closed && socket.queuedBytes < limits.http2.resumeUnsentBytes {
+            flush()
+        }
+    }
+
+    // MARK: Liveness
+
+    private func checkTimeouts() {
+        guard !closed, let session else { return }
+        let now = ContinuousClock.now
+        let http2 = limits.http2
+        if socket.queuedBytes > 0 && now - lastWriteProgress > .milliseconds(http2.writeTimeoutMillis) {
+            return close()  // the peer stopped reading
+        }
+        if let sent = pingSentAt {
+            if now - sent > .milliseconds(http2.pingTimeoutMillis) { return close() }  // the peer is gone
+        } else if now - lastReceived > .milliseconds(http2.pingIntervalMillis) {
+            pingSentAt = now
+            nghttp2_submit_ping(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), nil)
+        }
+        for stream in Array(streams.values) where !closed { stream.checkTimeouts(now: now) }
+        if readingPaused { applyReadBackpressure() }
+        flush()
+    }
+
+    /// Resets one stream with `code` (CANCEL by default).
+    func reset(_ streamID: Int32, code: nghttp2_error_code = NGHTTP2_CANCEL) {
+        guard let session, !closed, streamID > 0 else { return }
+        nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), streamID, code.rawValue)
+        flush()
+    }
+
+    /// Resets `streamID` with NO_ERROR right after this end's last frame on it
+    /// is sent (RFC 9113 §8.1: a response may end before the request did).
+    func resetAfterFinalFrame(_ streamID: Int32) {
+        guard !closed, streams[streamID] != nil else { return }
+        resetAfterEnd.insert(streamID)
+        flush()
+    }
+
+    /// Ends the connection with GOAWAY carrying `code`.
+    func terminate(_ code: nghttp2_error_code) {
         guard let session, !closed else { return }
-        nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), streamID, UInt32(NGHTTP2_CANCEL.rawValue))
+        nghttp2_session_terminate_session(session, code.rawValue)
         flush()
     }
 
     /// Sends GOAWAY and closes once it is written.
-    func shutdown() {
-        guard let session, !closed else { return }
-        nghttp2_session_terminate_session(session, UInt32(NGHTTP2_NO_ERROR.rawValue))
-        flush()
-    }
+    func shutdown() { terminate(NGHTTP2_NO_ERROR) }
 
+    /// Closes at once: every stream is told, the session deleted, the socket closed.
     func close() {
         guard !closed else { return }
+        guard busy == 0 else {
+            closeDeferred = true
+            return
+        }
         closed = true
         idle.close()
+        watchdog.close()
         let open = streams.values
         streams.removeAll()
         for stream in open { stream.streamClosed() }

@@ -27,5 +27,10 @@ public struct WireLimits: Sendable {
     /// UNAVAILABLE error with `Connection: close`) and closed.
     public var maxConnections = 4096
 
+    // MARK: HTTP/2 (owned by the HTTP/2 face)
+
+    /// HTTP/2's own bounds: unsent output, write and PING timeouts, flow-control windows.
+    public var http2 = HTTP2Limits()
+
     public init() {}
 }

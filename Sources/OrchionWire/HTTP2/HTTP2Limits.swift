@@ -1,0 +1,42 @@
+/// Bounds and timeouts of the HTTP/2 face (gRPC), beside `WireLimits`'
+/// header, body and idle limits, which HTTP/2 applies too.
+///
+/// Threading: a value type; read on the loop thread.
+public struct HTTP2Limits: Sendable {
+    /// Unsent output of one connection (bytes queued on the socket plus
+    /// response bytes waiting in stream buffers) above which the connection
+    /// stops reading from its peer.
+    public var maxUnsentBytes = 1 << 20
+    /// Unsent output below which a paused connection reads again.
+    public var resumeUnsentBytes = 256 << 10
+    /// Response bytes one stream buffers before its `send` suspends.
+    public var streamSendHighWatermark = 256 << 10
+    /// A connection whose queued output makes no progress for this long, or
+    /// a stream whose response bytes wait this long for flow-control window,
+    /// is dropped (connection) or reset (stream).
+    public var writeTimeoutMillis: UInt64 = 30_000
+    /// A PING is sent after this long without a byte from the peer.
+    public var pingIntervalMillis: UInt64 = 30_000
+    /// A PING unanswered for this long closes the connection.
+    public var pingTimeoutMillis: UInt64 = 10_000
+    /// The flow-control window each stream grants the peer (SETTINGS_INITIAL_WINDOW_SIZE):
+    /// what a stream buffers at most beyond the message being assembled.
+    public var streamWindowBytes: UInt32 = 64 << 10
+    /// The connection-level receive window, shared by all streams.
+    public var connectionWindowBytes: Int32 = 1 << 20
+    /// Streams the peer may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS).
+    public var maxConcurrentStreams: UInt32 = 128
+    /// CONTINUATION frames accepted after one HEADERS frame.
+    public var maxContinuations = 8
+    /// Outbound control frames (SETTINGS/PING ACKs, RST_STREAM) queued before
+    /// a peer that keeps provoking them without reading is dropped.
+    public var maxOutboundAcks = 1000
+    /// Entries accepted in one SETTINGS frame.
+    public var maxSettingsEntries = 32
+    /// RST_STREAM frames a peer may send in a burst, then per second (rapid-reset defence).
+    public var resetBurst: UInt64 = 1000
+    /// See `resetBurst`.
+    public var resetsPerSecond: UInt64 = 33
+
+    public init() {}
+}
