@@ -1,0 +1,9 @@
+import FuzzHarness
+
+/// libFuzzer's entry point for the `rest-json` target (see docs/fuzzing.md);
+/// built only by `.ci/fuzz`, with `-sanitize=fuzzer,address`.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
+    FuzzTarget.restJSON.run(UnsafeRawBufferPointer(start: data, count: size))
+    return 0
+}
