@@ -23,8 +23,8 @@ let builtins = [
 
 /// libFuzzer entry executables, one per harness in Tests/Fuzz/Harness. Only in
 /// the package when ORCHION_FUZZ=1 (set by `.ci/fuzz`, which builds them with
-/// `-sanitize=fuzzer,address`): libFuzzer supplies their `main`, so a normal
-/// build has nothing to link them with.
+/// `-sanitize=fuzzer,address`): their `main` runs libFuzzer's driver, which
+/// only that build links in.
 let fuzzTargets = ["http1", "http2", "grpc-framing", "rest-json", "plugin-descriptor"]
 let fuzzing = Context.environment["ORCHION_FUZZ"] == "1"
 let fuzzEntries: [(Product, Target)] =
@@ -32,7 +32,9 @@ let fuzzEntries: [(Product, Target)] =
     ? fuzzTargets.map { name in
         (
             .executable(name: "fuzz-\(name)", targets: ["fuzz-\(name)"]),
-            .executableTarget(name: "fuzz-\(name)", dependencies: ["FuzzHarness"], path: "Tests/Fuzz/Entry/\(name)")
+            .executableTarget(
+                name: "fuzz-\(name)", dependencies: ["FuzzHarness"], path: "Tests/Fuzz/Entry/\(name)",
+                swiftSettings: [.enableExperimentalFeature("Extern")])
         )
     } : []
 

@@ -98,9 +98,24 @@ struct KnownCrasher: Sendable {
 
     static let all: [KnownCrasher] = [
         KnownCrasher(
+            target: .http1, name: "authorization-invalid-utf8-in-first-7-bytes",
+            bug: "Authenticator.authenticate force-unwraps String(authorization.utf8.prefix(7)), nil when the "
+                + "7th byte of the Authorization value ends inside a UTF-8 scalar or invalid bytes: one request "
+                + "without a token kills the server; issue 6 item 1"),
+        KnownCrasher(
             target: .pluginDescriptor, name: "executor-vtable-read-before-size-check",
             bug: "PluginLibrary.validate(vtable:kind:file:) loads the whole 56-byte orchion_executor_vtable before "
                 + "checking its struct_size (32 here), so a smaller vtable that ends where readable memory ends "
-                + "faults (SIGSEGV); issue 6 items 3 and 7")
+                + "faults (SIGSEGV); issue 6 items 3 and 7"),
+        KnownCrasher(
+            target: .pluginDescriptor, name: "descriptor-shorter-than-its-header",
+            bug: "PluginLibrary.validate(_:file:) reads struct_size, abi_major and abi_minor (8 bytes) without "
+                + "knowing how many bytes are readable, so a descriptor that ends where readable memory ends "
+                + "faults (SIGSEGV); issue 6 item 7, fixed by validating against a readable byte count"),
+        KnownCrasher(
+            target: .pluginDescriptor, name: "descriptor-shorter-than-declared",
+            bug: "PluginLibrary.validate(_:file:) reads the whole 48-byte descriptor (pointer.pointee) once "
+                + "struct_size says 48, though fewer bytes are readable, so a descriptor whose declared size lies "
+                + "faults (SIGSEGV); issue 6 item 7"),
     ]
 }
