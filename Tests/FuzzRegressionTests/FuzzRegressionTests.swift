@@ -103,6 +103,11 @@ struct KnownCrasher: Sendable {
                 + "7th byte of the Authorization value ends inside a UTF-8 scalar or invalid bytes: one request "
                 + "without a token kills the server; issue 6 item 1"),
         KnownCrasher(
+            target: .http2, name: "authorization-invalid-utf8-in-first-7-bytes",
+            bug: "The same Authenticator.authenticate force-unwrap, reached from GRPCServerCall: one gRPC call "
+                + "whose authorization header has a split or invalid UTF-8 scalar in its first 7 bytes kills the "
+                + "server; issue 6 item 1"),
+        KnownCrasher(
             target: .pluginDescriptor, name: "executor-vtable-read-before-size-check",
             bug: "PluginLibrary.validate(vtable:kind:file:) loads the whole 56-byte orchion_executor_vtable before "
                 + "checking its struct_size (32 here), so a smaller vtable that ends where readable memory ends "

@@ -72,7 +72,12 @@ final class FuzzServer: Sendable {
     /// Sends `prefix` and `input` on a new connection, half-closes it, reads
     /// until the server closes or `answerBoundMillis` pass, then checks that
     /// the server's loop still runs and that it is not leaking descriptors.
-    func exchange(prefix: [UInt8], _ input: UnsafeRawBufferPointer) {
+    ///
+    /// When `vanish` is set the client is a peer that goes away mid-answer:
+    /// it sends everything, then resets the connection without reading, and
+    /// the check waits for two loop turns so the server meets the reset
+    /// while this input is still the one running.
+    func exchange(prefix: [UInt8], _ input: UnsafeRawBufferPointer, vanish: Bool = false) {
         var bytes = prefix
         bytes.append(contentsOf: input)
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -90,9 +95,31 @@ final class FuzzServer: Sendable {
             preconditionFailure("the server refused a connection on 127.0.0.1:\(port), errno \(errno)")
         }
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-        converse(fd, bytes)
-        close(fd)
+        if vanish {
+            sendAll(fd, bytes)
+            var reset = linger(l_onoff: 1, l_linger: 0)
+            setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, socklen_t(MemoryLayout<linger>.size))
+            close(fd)
+            awaitLoopTurn()
+        } else {
+            converse(fd, bytes)
+            close(fd)
+        }
         checkServerAlive()
+    }
+
+    /// Writes as much of `bytes` as the socket takes within the bound, reading nothing.
+    private func sendAll(_ fd: Int32, _ bytes: [UInt8]) {
+        var sent = 0
+        let deadline = ContinuousClock.now + .milliseconds(Self.answerBoundMillis)
+        while sent < bytes.count && ContinuousClock.now < deadline {
+            var poller = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+            guard poll(&poller, 1, 100) >= 0 || errno == EINTR else { return }
+            let count = bytes.withUnsafeBytes { buffer in
+                buffer.baseAddress.map { send(fd, $0 + sent, buffer.count - sent, Int32(MSG_NOSIGNAL)) } ?? 0
+            }
+            if count > 0 { sent += count } else if errno != EAGAIN && errno != EINTR { return }
+        }
     }
 
     /// Writes `bytes` while reading whatever comes back, then half-closes and
@@ -132,17 +159,22 @@ final class FuzzServer: Sendable {
     /// (every 64th exchange, once the server had time to close its side)
     /// when the process holds more descriptors than any correct run needs.
     private func checkServerAlive() {
-        let ran = DispatchSemaphore(value: 0)
-        thread.loop.execute { ran.signal() }
-        if ran.wait(timeout: .now() + Self.stallBoundSeconds) == .timedOut {
-            preconditionFailure(
-                "the server's loop ran no posted task within \(Self.stallBoundSeconds) s: it is stalled")
-        }
+        awaitLoopTurn()
         let count = exchanges.add(1, ordering: .relaxed).newValue
         guard count % 64 == 0 else { return }
         let open = Self.openDescriptors()
         if open > Self.descriptorBound {
             preconditionFailure("\(open) descriptors open after \(count) closed exchanges: the server leaks them")
+        }
+    }
+
+    /// Waits until the loop has run a posted no-op; traps after the bound.
+    private func awaitLoopTurn() {
+        let ran = DispatchSemaphore(value: 0)
+        thread.loop.execute { ran.signal() }
+        if ran.wait(timeout: .now() + Self.stallBoundSeconds) == .timedOut {
+            preconditionFailure(
+                "the server's loop ran no posted task within \(Self.stallBoundSeconds) s: it is stalled")
         }
     }
 
