@@ -13,16 +13,26 @@ CLIENT = "fuzz-client-token"
 JOIN = "fuzz-join-token"
 
 
-def write(target, name, data):
-    folder = os.path.join(HERE, "Corpus", target)
+def write(target, name, data, folder="Corpus"):
+    folder = os.path.join(HERE, folder, target)
     os.makedirs(folder, exist_ok=True)
     with open(os.path.join(folder, name), "wb") as f:
         f.write(data if isinstance(data, bytes) else data.encode())
 
 
 # --- http1: everything a client sends on one connection -------------------
-def request(method, target, body=b"", token=CLIENT, extra=""):
-    head = f"{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+# The server harnesses treat an input whose length is a multiple of 3 as sent
+# by a peer that resets the connection mid-answer. Seeds are ordinary peers:
+# their lengths are padded off multiples of 3 (trailing blanks in Host for
+# HTTP/1.1, a WINDOW_UPDATE for HTTP/2); the resetting peers are regressions.
+def off_three(data, pad):
+    while len(data) % 3 == 0:
+        data = pad(data)
+    return data
+
+
+def request(method, target, body=b"", token=CLIENT, extra="", host="127.0.0.1"):
+    head = f"{method} {target} HTTP/1.1\r\nHost: {host}\r\n"
     if token is not None:
         head += f"Authorization: Bearer {token}\r\n"
     if body:
@@ -55,7 +65,21 @@ http1 = {
     "keep-alive-close": request("GET", "/v1/plugins", extra="Connection: close\r\n"),
 }
 for name, data in http1.items():
-    write("http1", name, data)
+    write("http1", name, off_three(data, lambda d: d.replace(b"Host: 127.0.0.1", b"Host: 127.0.0.1 ", 1)))
+
+# Peers that reset the connection as soon as an answer starts (lengths 3n).
+resetting = {
+    "peer-resets-during-event-stream": [request("GET", "/v1/events?job_id=job-1&after=3")],
+    "peer-resets-during-pipelined-answers": [
+        request("GET", "/v1/nodes"), request("GET", "/v1/nodes/n1"), request("GET", "/v1/jobs/job-1"),
+        request("GET", "/v1/plugins"),
+    ],
+}
+for name, parts in resetting.items():
+    data = b"".join(parts)
+    while len(data) % 3:
+        data = data[::-1].replace(b"Host: 127.0.0.1"[::-1], b"Host: 127.0.0.1 "[::-1], 1)[::-1]
+    write("http1", name, data, folder="Regressions")
 
 
 # --- http2: frames after the preface and an empty SETTINGS ------------------
@@ -121,8 +145,13 @@ http2 = {
     + frame(0x9, END_HEADERS, 1, headers(control + "GetNode")[20:])
     + frame(0x0, END_STREAM, 1, grpc(field(1, b"n1"))),
 }
+WINDOW_UPDATE_0 = frame(0x8, 0, 0, struct.pack(">I", 1))
 for name, data in http2.items():
-    write("http2", name, data)
+    write("http2", name, off_three(data, lambda d: d + WINDOW_UPDATE_0))
+reset_unary = SETTINGS_ACK + unary("ListNodes", b"")
+while len(reset_unary) % 3:
+    reset_unary += WINDOW_UPDATE_0
+write("http2", "peer-resets-during-unary-answer", reset_unary, folder="Regressions")
 
 # --- grpc-framing: limit selector, chunk size, then a call's byte stream ----
 framing = {

@@ -19,6 +19,8 @@ final class FuzzServer: Sendable {
     static let answerBoundMillis = 2_000
     /// How long the loop may take to run a posted no-op after an exchange.
     static let stallBoundSeconds = 5.0
+    /// Loop turns a vanishing peer's exchange waits after its reset.
+    static let turnsAfterReset = 4
     /// Open descriptors of the whole process above which the server is leaking them.
     static let descriptorBound = 256
 
@@ -74,9 +76,11 @@ final class FuzzServer: Sendable {
     /// the server's loop still runs and that it is not leaking descriptors.
     ///
     /// When `vanish` is set the client is a peer that goes away mid-answer:
-    /// it sends everything, then resets the connection without reading, and
-    /// the check waits for two loop turns so the server meets the reset
-    /// while this input is still the one running.
+    /// it resets the connection as soon as the first bytes of an answer
+    /// arrive (so the server has handled the input and may still be writing),
+    /// and the check waits for a few loop turns so the server meets the
+    /// reset (and its tasks their cancellation) while this input is still
+    /// the one running.
     func exchange(prefix: [UInt8], _ input: UnsafeRawBufferPointer, vanish: Bool = false) {
         var bytes = prefix
         bytes.append(contentsOf: input)
@@ -95,36 +99,20 @@ final class FuzzServer: Sendable {
             preconditionFailure("the server refused a connection on 127.0.0.1:\(port), errno \(errno)")
         }
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+        converse(fd, bytes, untilFirstAnswer: vanish)
         if vanish {
-            sendAll(fd, bytes)
             var reset = linger(l_onoff: 1, l_linger: 0)
             setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, socklen_t(MemoryLayout<linger>.size))
-            close(fd)
-            awaitLoopTurn()
-        } else {
-            converse(fd, bytes)
-            close(fd)
         }
+        close(fd)
+        if vanish { for _ in 0..<Self.turnsAfterReset { awaitLoopTurn() } }
         checkServerAlive()
     }
 
-    /// Writes as much of `bytes` as the socket takes within the bound, reading nothing.
-    private func sendAll(_ fd: Int32, _ bytes: [UInt8]) {
-        var sent = 0
-        let deadline = ContinuousClock.now + .milliseconds(Self.answerBoundMillis)
-        while sent < bytes.count && ContinuousClock.now < deadline {
-            var poller = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-            guard poll(&poller, 1, 100) >= 0 || errno == EINTR else { return }
-            let count = bytes.withUnsafeBytes { buffer in
-                buffer.baseAddress.map { send(fd, $0 + sent, buffer.count - sent, Int32(MSG_NOSIGNAL)) } ?? 0
-            }
-            if count > 0 { sent += count } else if errno != EAGAIN && errno != EINTR { return }
-        }
-    }
-
     /// Writes `bytes` while reading whatever comes back, then half-closes and
-    /// reads until EOF, an error or the bound.
-    private func converse(_ fd: Int32, _ bytes: [UInt8]) {
+    /// reads until EOF, an error or the bound — or, `untilFirstAnswer`, until
+    /// the first bytes come back.
+    private func converse(_ fd: Int32, _ bytes: [UInt8], untilFirstAnswer: Bool) {
         var sent = 0
         var halfClosed = false
         var scratch = [UInt8](repeating: 0, count: 64 << 10)
@@ -141,7 +129,7 @@ final class FuzzServer: Sendable {
             guard poll(&poller, 1, millis) >= 0 || errno == EINTR else { return }
             if poller.revents & Int16(POLLIN) != 0 {
                 let count = scratch.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-                if count == 0 { return }
+                if count == 0 || (count > 0 && untilFirstAnswer) { return }
                 if count < 0 && errno != EAGAIN && errno != EINTR { return }
             } else if poller.revents & (Int16(POLLERR) | Int16(POLLHUP)) != 0 {
                 return
