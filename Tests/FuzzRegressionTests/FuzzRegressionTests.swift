@@ -118,23 +118,31 @@ struct KnownCrasher: Sendable {
         KnownCrasher(
             target: .http1, name: "peer-resets-during-event-stream",
             bug: "A peer that resets its connection while the server writes an SSE stream kills the server with "
-                + "SIGPIPE (libuv writes without MSG_NOSIGNAL and SIGPIPE is not ignored); issue 6 item 1",
+                + "SIGPIPE (SIGABRT in the harness): uv_write2 from Stream.write (OrchionLoop/Stream.swift:74) "
+                + "from HTTP1Connection.write via EventStream.send; SIGPIPE is not ignored; issue 6 item 1",
             intermittent: true),
         KnownCrasher(
             target: .http1, name: "peer-resets-during-pipelined-answers",
             bug: "A peer that resets its connection while the server writes answers to pipelined requests kills "
-                + "the server with SIGPIPE; issue 6 item 1",
+                + "the server with SIGPIPE (SIGABRT in the harness): uv_write2 from Stream.write from "
+                + "HTTP1Connection.write via HTTPResponder.send; issue 6 item 1",
             intermittent: true),
         KnownCrasher(
             target: .http2, name: "peer-resets-during-unary-answer",
             bug: "A gRPC peer that resets its connection while the server writes (SETTINGS, the answer) kills "
-                + "the server with SIGPIPE; issue 6 item 1",
+                + "the server with SIGPIPE (SIGABRT in the harness): uv_write2 from Stream.write from "
+                + "HTTP2Connection.flush (HTTP2Connection.swift:157); issue 6 item 1",
             intermittent: true),
         KnownCrasher(
             target: .pluginDescriptor, name: "executor-vtable-read-before-size-check",
             bug: "PluginLibrary.validate(vtable:kind:file:) loads the whole 56-byte orchion_executor_vtable before "
                 + "checking its struct_size (32 here), so a smaller vtable that ends where readable memory ends "
                 + "faults (SIGSEGV); issue 6 items 3 and 7"),
+        KnownCrasher(
+            target: .pluginDescriptor, name: "vtable-shorter-than-its-size-field",
+            bug: "PluginLibrary.validate(vtable:kind:file:) reads the vtable's struct_size (4 bytes) without "
+                + "knowing how many bytes are readable behind the descriptor's vtable pointer, so a vtable that "
+                + "ends where readable memory ends faults (SIGSEGV); issue 6 items 3 and 7"),
         KnownCrasher(
             target: .pluginDescriptor, name: "descriptor-shorter-than-its-header",
             bug: "PluginLibrary.validate(_:file:) reads struct_size, abi_major and abi_minor (8 bytes) without "
