@@ -128,6 +128,12 @@ struct KnownCrasher: Sendable {
                 + "HTTP1Connection.write via HTTPResponder.send; issue 6 item 1",
             intermittent: true),
         KnownCrasher(
+            target: .http1, name: "peer-resets-during-error-answer",
+            bug: "A peer that sends a malformed request and resets its connection kills the server with SIGPIPE "
+                + "(SIGABRT in the harness): uv_write2 from Stream.write from HTTP1Connection.fail "
+                + "(HTTP1Connection.swift:97); issue 6 item 1",
+            intermittent: true),
+        KnownCrasher(
             target: .http2, name: "peer-resets-during-unary-answer",
             bug: "A gRPC peer that resets its connection while the server writes (SETTINGS, the answer) kills "
                 + "the server with SIGPIPE (SIGABRT in the harness): uv_write2 from Stream.write from "
