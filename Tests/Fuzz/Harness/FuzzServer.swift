@@ -79,13 +79,14 @@ final class FuzzServer: Sendable {
     /// until the server closes or `answerBoundMillis` pass, then checks that
     /// the server's loop still runs and that it is not leaking descriptors.
     ///
-    /// When `vanish` is set the client is a peer that goes away mid-answer:
-    /// it resets the connection as soon as the first bytes of an answer
-    /// arrive (so the server has handled the input and may still be writing),
+    /// When `vanish` is given the client is a peer that goes away mid-answer:
+    /// it resets the connection as soon as `vanish` says the bytes received
+    /// so far hold an answer (so the server has handled the input and may
+    /// still be writing),
     /// and the check waits for a few loop turns so the server meets the
     /// reset (and its tasks their cancellation) while this input is still
     /// the one running.
-    func exchange(prefix: [UInt8], _ input: UnsafeRawBufferPointer, vanish: Bool = false) {
+    func exchange(prefix: [UInt8], _ input: UnsafeRawBufferPointer, vanish: (([UInt8]) -> Bool)? = nil) {
         var bytes = prefix
         bytes.append(contentsOf: input)
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -103,20 +104,21 @@ final class FuzzServer: Sendable {
             preconditionFailure("the server refused a connection on 127.0.0.1:\(port), errno \(errno)")
         }
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-        converse(fd, bytes, untilFirstAnswer: vanish)
-        if vanish {
+        converse(fd, bytes, until: vanish)
+        if vanish != nil {
             var reset = linger(l_onoff: 1, l_linger: 0)
             setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, socklen_t(MemoryLayout<linger>.size))
         }
         close(fd)
-        if vanish { for _ in 0..<Self.turnsAfterReset { awaitLoopTurn() } }
+        if vanish != nil { for _ in 0..<Self.turnsAfterReset { awaitLoopTurn() } }
         checkServerAlive()
     }
 
     /// Writes `bytes` while reading whatever comes back, then half-closes and
-    /// reads until EOF, an error or the bound — or, `untilFirstAnswer`, until
-    /// the first bytes come back.
-    private func converse(_ fd: Int32, _ bytes: [UInt8], untilFirstAnswer: Bool) {
+    /// reads until EOF, an error or the bound — or until `answered` says the
+    /// bytes received so far hold an answer.
+    private func converse(_ fd: Int32, _ bytes: [UInt8], until answered: (([UInt8]) -> Bool)?) {
+        var received: [UInt8] = []
         var sent = 0
         var halfClosed = false
         var scratch = [UInt8](repeating: 0, count: 64 << 10)
@@ -133,7 +135,11 @@ final class FuzzServer: Sendable {
             guard poll(&poller, 1, millis) >= 0 || errno == EINTR else { return }
             if poller.revents & Int16(POLLIN) != 0 {
                 let count = scratch.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-                if count == 0 || (count > 0 && untilFirstAnswer) { return }
+                if count == 0 { return }
+                if count > 0, let answered {
+                    received += scratch.prefix(count)
+                    if answered(received) { return }
+                }
                 if count < 0 && errno != EAGAIN && errno != EINTR { return }
             } else if poller.revents & (Int16(POLLERR) | Int16(POLLHUP)) != 0 {
                 return
