@@ -21,12 +21,29 @@ let builtins = [
     plugin("orchion-exec", target: "ExecExecutor", folder: "exec"),
 ]
 
+/// libFuzzer entry executables, one per harness in Tests/Fuzz/Harness. Only in
+/// the package when ORCHION_FUZZ=1 (set by `.ci/fuzz`, which builds them with
+/// `-sanitize=fuzzer,address`): their `main` runs libFuzzer's driver, which
+/// only that build links in.
+let fuzzTargets = ["http1", "http2", "grpc-framing", "rest-json", "plugin-descriptor"]
+let fuzzing = Context.environment["ORCHION_FUZZ"] == "1"
+let fuzzEntries: [(Product, Target)] =
+    fuzzing
+    ? fuzzTargets.map { name in
+        (
+            .executable(name: "fuzz-\(name)", targets: ["fuzz-\(name)"]),
+            .executableTarget(
+                name: "fuzz-\(name)", dependencies: ["FuzzHarness"], path: "Tests/Fuzz/Entry/\(name)",
+                swiftSettings: [.enableExperimentalFeature("Extern")])
+        )
+    } : []
+
 let package = Package(
     name: "orchion",
     products: [
         .executable(name: "orchion", targets: ["orchion"]),
         .executable(name: "orchion-bench", targets: ["orchion-bench"]),
-    ] + builtins.map(\.0),
+    ] + builtins.map(\.0) + fuzzEntries.map(\.0),
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-protobuf", exact: "1.39.0"),
@@ -79,5 +96,14 @@ let package = Package(
             dependencies: ["OrchionWire", "OrchionProto", "OrchionLoop", "TestSupport"]
         ),
         .testTarget(name: "IntegrationTests", dependencies: ["TestSupport"]),
-    ] + builtins.map(\.1)
+        .target(
+            name: "FuzzHarness",
+            dependencies: [
+                "OrchionWire", "OrchionProto", "OrchionLoop", "OrchionPluginHost", "COrchionPlugin",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            path: "Tests/Fuzz/Harness"
+        ),
+        .testTarget(name: "FuzzRegressionTests", dependencies: ["FuzzHarness"]),
+    ] + builtins.map(\.1) + fuzzEntries.map(\.1)
 )
