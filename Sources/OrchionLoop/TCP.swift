@@ -9,7 +9,6 @@ public final class TCPConnection: Stream, @unchecked Sendable {
     private var onConnect: ((Result<TCPConnection, LoopError>) -> Void)?
 
     init(loop: EventLoop) throws(LoopError) {
-        Stream.ignoreBrokenPipes()
         super.init(loop: loop, type: UV_TCP)
         try adopt(uv_tcp_init(loop.raw, tcp), "uv_tcp_init")
     }
@@ -91,7 +90,6 @@ public final class TCPListener: LoopHandle, @unchecked Sendable {
 
     /// Binds to `address` (port 0 picks a free port; see `address`).
     public init(loop: EventLoop, address: SocketAddress) throws(LoopError) {
-        Stream.ignoreBrokenPipes()
         super.init(loop: loop, type: UV_TCP)
         try adopt(uv_tcp_init(loop.raw, tcp), "uv_tcp_init")
         do {

@@ -85,7 +85,7 @@ print(
 print("|---|---:|---:|---:|---:|---:|---:|---:|")
 for nodeCount in [1_000, 10_000] {
     let view = ClusterView(capacity: nodeCount)
-    SyntheticCluster.nodes(nodeCount).forEach(view.upsert)
+    try SyntheticCluster.nodes(nodeCount).forEach(view.upsert)
     let batchSize = 100
     let batch = JobBatch(SyntheticCluster.jobs(batchSize))
     for strategy in Strategy.allCases {

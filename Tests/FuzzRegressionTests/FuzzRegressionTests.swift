@@ -104,60 +104,6 @@ struct KnownCrasher: Sendable {
     /// Whether it crashes only when the server writes after the reset arrived.
     var intermittent = false
 
-    static let all: [KnownCrasher] = [
-        KnownCrasher(
-            target: .http1, name: "authorization-invalid-utf8-in-first-7-bytes",
-            bug: "Authenticator.authenticate force-unwraps String(authorization.utf8.prefix(7)), nil when the "
-                + "7th byte of the Authorization value ends inside a UTF-8 scalar or invalid bytes: one request "
-                + "without a token kills the server; issue 6 item 1"),
-        KnownCrasher(
-            target: .http2, name: "authorization-invalid-utf8-in-first-7-bytes",
-            bug: "The same Authenticator.authenticate force-unwrap, reached from GRPCServerCall: one gRPC call "
-                + "whose authorization header has a split or invalid UTF-8 scalar in its first 7 bytes kills the "
-                + "server; issue 6 item 1"),
-        KnownCrasher(
-            target: .http1, name: "peer-resets-during-event-stream",
-            bug: "A peer that resets its connection while the server writes an SSE stream kills the server with "
-                + "SIGPIPE (SIGABRT in the harness): uv_write2 from Stream.write (OrchionLoop/Stream.swift:74) "
-                + "from HTTP1Connection.write via EventStream.send; SIGPIPE is not ignored; issue 6 item 1",
-            intermittent: true),
-        KnownCrasher(
-            target: .http1, name: "peer-resets-during-pipelined-answers",
-            bug: "A peer that resets its connection while the server writes answers to pipelined requests kills "
-                + "the server with SIGPIPE (SIGABRT in the harness): uv_write2 from Stream.write from "
-                + "HTTP1Connection.write via HTTPResponder.send; issue 6 item 1",
-            intermittent: true),
-        KnownCrasher(
-            target: .http1, name: "peer-resets-during-error-answer",
-            bug: "A peer that sends a malformed request and resets its connection kills the server with SIGPIPE "
-                + "(SIGABRT in the harness): uv_write2 from Stream.write from HTTP1Connection.fail "
-                + "(HTTP1Connection.swift:97); issue 6 item 1",
-            intermittent: true),
-        KnownCrasher(
-            target: .http2, name: "peer-resets-during-unary-answer",
-            bug: "A gRPC peer that resets its connection while the server writes (SETTINGS, the answer) kills "
-                + "the server with SIGPIPE (SIGABRT in the harness): uv_write2 from Stream.write from "
-                + "HTTP2Connection.flush (HTTP2Connection.swift:157); issue 6 item 1",
-            intermittent: true),
-        KnownCrasher(
-            target: .pluginDescriptor, name: "executor-vtable-read-before-size-check",
-            bug: "PluginLibrary.validate(vtable:kind:file:) loads the whole 56-byte orchion_executor_vtable before "
-                + "checking its struct_size (32 here), so a smaller vtable that ends where readable memory ends "
-                + "faults (SIGSEGV); issue 6 items 3 and 7"),
-        KnownCrasher(
-            target: .pluginDescriptor, name: "vtable-shorter-than-its-size-field",
-            bug: "PluginLibrary.validate(vtable:kind:file:) reads the vtable's struct_size (4 bytes) without "
-                + "knowing how many bytes are readable behind the descriptor's vtable pointer, so a vtable that "
-                + "ends where readable memory ends faults (SIGSEGV); issue 6 items 3 and 7"),
-        KnownCrasher(
-            target: .pluginDescriptor, name: "descriptor-shorter-than-its-header",
-            bug: "PluginLibrary.validate(_:file:) reads struct_size, abi_major and abi_minor (8 bytes) without "
-                + "knowing how many bytes are readable, so a descriptor that ends where readable memory ends "
-                + "faults (SIGSEGV); issue 6 item 7, fixed by validating against a readable byte count"),
-        KnownCrasher(
-            target: .pluginDescriptor, name: "descriptor-shorter-than-declared",
-            bug: "PluginLibrary.validate(_:file:) reads the whole 48-byte descriptor (pointer.pointee) once "
-                + "struct_size says 48, though fewer bytes are readable, so a descriptor whose declared size lies "
-                + "faults (SIGSEGV); issue 6 item 7"),
-    ]
+    /// None today: every crasher found so far is fixed.
+    static let all: [KnownCrasher] = []
 }

@@ -34,14 +34,6 @@ private let gib: UInt64 = 1 << 30
             (Node(id: "", cpuMillis: 1, memoryBytes: 1), "invalid node field 'id': expected 1–253 characters"),
             (Node(id: "a b", cpuMillis: 1, memoryBytes: 1), "found a b"),
             (Node(id: "n", arch: "", cpuMillis: 1, memoryBytes: 1), "field 'arch'"),
-            (
-                Node(id: "n", cpuMillis: 1000, memoryBytes: 1, allocatedCPUMillis: 1001),
-                "invalid node field 'allocatedCPUMillis': expected at most the capacity 1000, found 1001"
-            ),
-            (
-                Node(id: "n", cpuMillis: 1, memoryBytes: 10, allocatedMemoryBytes: 11),
-                "expected at most the capacity 10, found 11"
-            ),
             (Node(id: "n", cpuMillis: 1, memoryBytes: 1, labels: ["": "x"]), "expected non-empty label keys"),
             (
                 Node(id: "n", cpuMillis: 1, memoryBytes: 1, gpus: [gpu(2), gpu(2)]),
@@ -69,5 +61,14 @@ private let gib: UInt64 = 1 << 30
         #expect(!card.matches(GPURequest(count: 1, model: "a100")))
         #expect(!card.matches(GPURequest(count: 1, minMemoryBytes: 80 * gib + 1)))
         #expect(card.matches(GPURequest(count: 1, model: "")), "an empty model means any")
+    }
+}
+
+extension NodeTests {
+    @Test func aNodeThatCameBackSmallerThanItsJobsIsValidAndHasNothingFree() throws {
+        let shrunk = Node(
+            id: "n", cpuMillis: 1000, memoryBytes: 1 << 30, allocatedCPUMillis: 1500, allocatedMemoryBytes: 2 << 30)
+        try shrunk.validate()
+        #expect(shrunk.free == Resources(cpuMillis: 0, memoryBytes: 0, gpus: 0))
     }
 }

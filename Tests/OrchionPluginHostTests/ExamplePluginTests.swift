@@ -27,9 +27,9 @@ import Testing
             })
         #expect(logs == ["preferring aarch64 nodes"])
         let view = ClusterView()
-        view.upsert(Node(id: "x86", cpuMillis: 8000, memoryBytes: 8 << 30))
-        view.upsert(Node(id: "pi-big", arch: "aarch64", cpuMillis: 4000, memoryBytes: 8 << 30))
-        view.upsert(Node(id: "pi-small", arch: "aarch64", cpuMillis: 2000, memoryBytes: 4 << 30))
+        try view.upsert(Node(id: "x86", cpuMillis: 8000, memoryBytes: 8 << 30))
+        try view.upsert(Node(id: "pi-big", arch: "aarch64", cpuMillis: 4000, memoryBytes: 8 << 30))
+        try view.upsert(Node(id: "pi-small", arch: "aarch64", cpuMillis: 2000, memoryBytes: 4 << 30))
         let jobs = [1500, 1500, 3000, 2000].enumerated().map {
             PendingJob(id: "job-\($0.offset)", requirements: JobRequirements(cpuMillis: UInt64($0.element)))
         }
@@ -69,7 +69,7 @@ import Testing
         let plugin = try SchedulerPlugin(try PluginLibrary.open(output))
         #expect(plugin.info.name == "cpp-decline")
         let view = ClusterView()
-        view.upsert(Node(id: "n", cpuMillis: 1000, memoryBytes: 1 << 30))
+        try view.upsert(Node(id: "n", cpuMillis: 1000, memoryBytes: 1 << 30))
         let answers = try plugin.place(
             JobBatch([PendingJob(id: "j", requirements: JobRequirements(cpuMillis: 1))]), in: view)
         #expect(answers == [.unschedulable("declined by C++")])
@@ -97,8 +97,8 @@ import Testing
         #expect(logs == ["first fit, in Rust"])
         let gib: UInt64 = 1 << 30
         let view = ClusterView()
-        view.upsert(Node(id: "busy", state: .draining, cpuMillis: 64000, memoryBytes: 64 * gib))
-        view.upsert(
+        try view.upsert(Node(id: "busy", state: .draining, cpuMillis: 64000, memoryBytes: 64 * gib))
+        try view.upsert(
             Node(
                 id: "gpu", cpuMillis: 8000, memoryBytes: 64 * gib, labels: ["zone": "a"],
                 gpus: [

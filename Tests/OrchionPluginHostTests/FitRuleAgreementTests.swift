@@ -25,7 +25,7 @@ import Testing
             let nodes = RandomCluster.nodes(&random)
             let jobs = RandomCluster.jobs(&random)
             let view = ClusterView()
-            nodes.forEach(view.upsert)
+            try nodes.forEach(view.upsert)
             let batch = JobBatch(jobs)
             try view.withCView { cluster in
                 try batch.withCBatch { cBatch in
@@ -61,7 +61,7 @@ import Testing
                         fits += fitting.count
                         guard !fitting.isEmpty else { continue }
                         let chosen = fitting[random.next(fitting.count)]
-                        scratch.commit(cJob, node: chosen)
+                        _ = scratch.commit(cJob, node: chosen)
                         _ = try ledgers[chosen].admit(job.requirements, on: view.nodes[chosen])
                     }
                 }
@@ -85,7 +85,7 @@ import Testing
             let nodes = RandomCluster.nodes(&random)
             let jobs = RandomCluster.jobs(&random)
             let view = ClusterView()
-            nodes.forEach(view.upsert)
+            try nodes.forEach(view.upsert)
             let batch = JobBatch(jobs)
             for strategy in Strategy.allCases {
                 let result = GuardedScheduler(BuiltinScheduler(strategy)).schedule(batch, in: view)
@@ -166,10 +166,9 @@ enum RandomCluster {
             let gpuCount = random.next(2) == 0 ? 1 + random.next(6) : 0
             let gpus = (0..<gpuCount).map { slot in
                 let model = models[random.next(models.count)]
-                let duplicate = slot > 0 && random.next(40) == 0
                 return GPU(
                     vendor: model.0, model: model.1, memoryBytes: UInt64(model.2) * gib,
-                    index: duplicate ? indices[0] : indices[slot], allocated: random.next(4) == 0)
+                    index: indices[slot], allocated: random.next(4) == 0)
             }
             var labels: [String: String] = [:]
             for key in labelKeys where random.next(2) == 0 { labels[key] = labelValues[random.next(labelValues.count)] }

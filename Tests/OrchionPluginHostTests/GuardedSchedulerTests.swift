@@ -10,10 +10,10 @@ import Testing
 @Suite struct GuardedSchedulerTests {
     private static let gib: UInt64 = 1 << 30
 
-    private func cluster() -> ClusterView {
+    private func cluster() throws -> ClusterView {
         let view = ClusterView()
-        view.upsert(Node(id: "small", cpuMillis: 1000, memoryBytes: 2 * Self.gib))
-        view.upsert(Node(id: "big", cpuMillis: 16000, memoryBytes: 64 * Self.gib))
+        try view.upsert(Node(id: "small", cpuMillis: 1000, memoryBytes: 2 * Self.gib))
+        try view.upsert(Node(id: "big", cpuMillis: 16000, memoryBytes: 64 * Self.gib))
         return view
     }
 
@@ -32,7 +32,7 @@ import Testing
     @Test func outOfRangeNodesAreRefusedAndReported() throws {
         let dir = try Paths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let result = GuardedScheduler(try fixture(mode: 1, dir)).schedule(batch(), in: cluster())
+        let result = GuardedScheduler(try fixture(mode: 1, dir)).schedule(batch(), in: try cluster())
         #expect(result.assignments.isEmpty)
         #expect(result.invalid.count == 4)
         #expect(result.invalid[0].problem == .noSuchNode(index: 7, nodeCount: 2))
@@ -46,7 +46,7 @@ import Testing
         let dir = try Paths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         // Mode 2 puts every job on node 0 ("small", one core): only the first fits.
-        let result = GuardedScheduler(try fixture(mode: 2, dir)).schedule(batch(), in: cluster())
+        let result = GuardedScheduler(try fixture(mode: 2, dir)).schedule(batch(), in: try cluster())
         #expect(result.assignments.map(\.jobID) == ["job-0"])
         #expect(
             result.invalid.map(\.problem)
@@ -57,7 +57,7 @@ import Testing
     @Test func unterminatedReasonsAreCutSafely() throws {
         let dir = try Paths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let result = GuardedScheduler(try fixture(mode: 4, dir)).schedule(batch(), in: cluster())
+        let result = GuardedScheduler(try fixture(mode: 4, dir)).schedule(batch(), in: try cluster())
         let reason = try #require(result.pending["job-0"])
         #expect(reason.count < 160 && reason.allSatisfy { $0 == "x" })
     }
@@ -66,7 +66,7 @@ import Testing
         let dir = try Paths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         // Mode 10 places like mode 0, then writes one placement past the end.
-        let result = GuardedScheduler(try fixture(mode: 10, dir)).schedule(batch(), in: cluster())
+        let result = GuardedScheduler(try fixture(mode: 10, dir)).schedule(batch(), in: try cluster())
         #expect(
             result.failure?.message
                 == PluginError.callFailed(
@@ -80,7 +80,7 @@ import Testing
     @Test func writingPastTheErrorBufferIsCaughtAndNamed() throws {
         let dir = try Paths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let result = GuardedScheduler(try fixture(mode: 11, dir)).schedule(batch(), in: cluster())
+        let result = GuardedScheduler(try fixture(mode: 11, dir)).schedule(batch(), in: try cluster())
         #expect(
             result.failure?.message
                 == PluginError.callFailed(
@@ -93,7 +93,7 @@ import Testing
         let dir = try Paths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let guarded = GuardedScheduler(try fixture(mode: 3, dir), failureLimit: 3)
-        let view = cluster()
+        let view = try cluster()
         for round in 1...3 {
             let result = guarded.schedule(batch(), in: view)
             #expect(
@@ -121,7 +121,7 @@ import Testing
         defer { try? FileManager.default.removeItem(at: dir) }
         // Mode 6 fails a batch whose first job is named "fail…" and places any other.
         let guarded = GuardedScheduler(try fixture(mode: 6, dir), failureLimit: 2)
-        let view = cluster()
+        let view = try cluster()
         let failing = JobBatch([PendingJob(id: "fail-1", requirements: JobRequirements(cpuMillis: 100))])
         let first = guarded.schedule(failing, in: view)
         #expect(first.failure != nil && guarded.quarantineReason == nil, "one bad round of two allowed")
@@ -135,7 +135,7 @@ import Testing
         #expect(guarded.quarantineReason == third.quarantined)
     }
 
-    private func gpuCluster() -> ClusterView {
+    private func gpuCluster() throws -> ClusterView {
         let view = ClusterView()
         let gpus = [
             GPU(vendor: "nvidia", model: "H100", memoryBytes: 80 * Self.gib, index: 4, allocated: true),
@@ -143,7 +143,7 @@ import Testing
             GPU(vendor: "amd", model: "MI210", memoryBytes: 64 * Self.gib, index: 2),
             GPU(vendor: "nvidia", model: "H100", memoryBytes: 80 * Self.gib, index: 0),
         ]
-        view.upsert(Node(id: "gpu", cpuMillis: 16000, memoryBytes: 64 * Self.gib, gpus: gpus))
+        try view.upsert(Node(id: "gpu", cpuMillis: 16000, memoryBytes: 64 * Self.gib, gpus: gpus))
         return view
     }
 
@@ -160,7 +160,8 @@ import Testing
     private func named(_ gpus: String, _ jobs: JobBatch, _ dir: URL) throws -> ScheduleResult {
         let library = try PluginLibrary.open(
             try CPlugins.fixture("mode8.so", in: dir, defines: ["FIXTURE_MODE=8"]))
-        return GuardedScheduler(try SchedulerPlugin(library, config: ["gpus": gpus])).schedule(jobs, in: gpuCluster())
+        return GuardedScheduler(try SchedulerPlugin(library, config: ["gpus": gpus])).schedule(
+            jobs, in: try gpuCluster())
     }
 
     @Test func namedGPUsAreBoundWhenValid() throws {
@@ -209,13 +210,13 @@ import Testing
             try PluginLibrary.open(
                 try CPlugins.fixture("slow.so", in: dir, defines: ["FIXTURE_MODE=5", "FIXTURE_SLEEP_MS=300"])))
         let guarded = GuardedScheduler(plugin, budget: .milliseconds(50))
-        let result = guarded.schedule(batch(), in: cluster())
+        let result = guarded.schedule(batch(), in: try cluster())
         let reason = try #require(result.quarantined)
         #expect(reason.hasPrefix("place took ") && reason.hasSuffix(" ms, over its budget of 50 ms"), "\(reason)")
         #expect(guarded.quarantineReason == reason)
         #expect(guarded.slowestCall >= .milliseconds(300))
         #expect(result.strategy == "built-in bin-packing" && result.assignments.count == 4)
-        #expect(guarded.schedule(batch(), in: cluster()).strategy == "built-in bin-packing")
+        #expect(guarded.schedule(batch(), in: try cluster()).strategy == "built-in bin-packing")
     }
 
     @Test func aSlowPlaceOnTheSchedulerThreadDoesNotStallTheLoop() async throws {
@@ -238,7 +239,7 @@ import Testing
             Node(id: "small", cpuMillis: 1000, memoryBytes: 2 * Self.gib),
             Node(id: "big", cpuMillis: 16000, memoryBytes: 64 * Self.gib),
         ] {
-            service.upsert(node)
+            try service.upsert(node)
         }
         // A 20 ms heartbeat on the loop, recording when it fires.
         let beats = Mutex<[UInt64]>([])
@@ -280,7 +281,7 @@ import Testing
         let library = try PluginLibrary.open(try CPlugins.fixture("hang.so", in: dir, defines: ["FIXTURE_MODE=9"]))
         let service = try SchedulingService(budget: .milliseconds(100), hangLimit: .milliseconds(300))
         try await service.use(library)
-        service.upsert(Node(id: "big", cpuMillis: 16000, memoryBytes: 64 * Self.gib))
+        try service.upsert(Node(id: "big", cpuMillis: 16000, memoryBytes: 64 * Self.gib))
         let jobs = (0..<2).map { PendingJob(id: "job-\($0)", requirements: JobRequirements(cpuMillis: 800)) }
         async let hung = service.schedule(jobs)
         let deadline = ContinuousClock.now + .seconds(30)
@@ -316,7 +317,7 @@ import Testing
         defer { service.shutdown() }
         let job = [PendingJob(id: "j", requirements: JobRequirements(cpuMillis: 500))]
         #expect(await service.schedule(job).assignments.isEmpty)
-        service.upsert(Node(id: "n", cpuMillis: 1000, memoryBytes: Self.gib))
+        try service.upsert(Node(id: "n", cpuMillis: 1000, memoryBytes: Self.gib))
         #expect(await service.schedule(job).assignments.map(\.nodeID) == ["n"])
         service.remove("n")
         #expect(await service.schedule(job).pending["j"] == "no nodes in the cluster")

@@ -17,7 +17,7 @@ import Testing
         let beta = try SchedulerPlugin(library, instance: "beta", config: ["tag": "B"], sink: sink)
 
         let view = ClusterView()
-        view.upsert(Node(id: "n1", cpuMillis: 4000, memoryBytes: 1 << 30))
+        try view.upsert(Node(id: "n1", cpuMillis: 4000, memoryBytes: 1 << 30))
         let batch = JobBatch([PendingJob(id: "j1", requirements: JobRequirements(cpuMillis: 100))])
         _ = try beta.place(batch, in: view)
         _ = try alpha.place(batch, in: view)
@@ -50,7 +50,7 @@ import Testing
                 heard.append(event)
             })
         let view = ClusterView()
-        view.upsert(Node(id: "n1", cpuMillis: 4000, memoryBytes: 1 << 30))
+        try view.upsert(Node(id: "n1", cpuMillis: 4000, memoryBytes: 1 << 30))
         let answers = try plugin.place(
             JobBatch([PendingJob(id: "j1", requirements: JobRequirements(cpuMillis: 100))]), in: view)
         #expect(answers == [.node(0, gpuIndices: [])], "the call itself still succeeds")
@@ -81,8 +81,7 @@ import Testing
         }
         #expect(heard == [.log(.info, "init tag=gone")])
         // The image is still mapped (the host never unloads): find the fixture's own helper.
-        let handle = try #require(dlopen(file, RTLD_NOW | RTLD_NOLOAD))
-        defer { dlclose(handle) }
+        let handle = library.image
         let symbol = try #require(dlsym(handle, "fixture_call_host_after_destroy"))
         let callLate = unsafeBitCast(symbol, to: (@convention(c) () -> Int32).self)
         #expect(callLate() == 1, "config returned NULL and clock_ns still worked; log and metric did not crash")
@@ -94,7 +93,7 @@ import Testing
         let plugin = try SchedulerPlugin(
             try PluginLibrary.open(Paths.builtin("spread")), instance: "spread-1", sink: { heard.append(($0, $1)) })
         let view = ClusterView()
-        view.upsert(Node(id: "n1", cpuMillis: 1000, memoryBytes: 1 << 30))
+        try view.upsert(Node(id: "n1", cpuMillis: 1000, memoryBytes: 1 << 30))
         _ = try plugin.place(
             JobBatch([
                 PendingJob(id: "fits", requirements: JobRequirements(cpuMillis: 500)),

@@ -96,7 +96,7 @@ import Testing
         try Data(repeating: 0xCC, count: 100).write(to: URL(fileURLWithPath: file))
         let plugin = try SchedulerPlugin(library)
         let view = ClusterView()
-        SyntheticCluster.nodes(8).forEach(view.upsert)
+        try SyntheticCluster.nodes(8).forEach(view.upsert)
         let result = GuardedScheduler(plugin).schedule(JobBatch(SyntheticCluster.jobs(8)), in: view)
         #expect(result.failure == nil && result.invalid.isEmpty)
         #expect(!result.assignments.isEmpty, "the plugin's code ran from the snapshot")

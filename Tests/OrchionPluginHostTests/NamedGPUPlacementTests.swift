@@ -8,9 +8,9 @@ import Testing
 @Suite struct NamedGPUPlacementTests {
     private static let gib: UInt64 = 1 << 30
 
-    private func view() -> ClusterView {
+    private func view() throws -> ClusterView {
         let view = ClusterView()
-        view.upsert(
+        try view.upsert(
             Node(
                 id: "gpu-node", cpuMillis: 8000, memoryBytes: 64 * Self.gib,
                 gpus: (0..<4).map {
@@ -28,11 +28,11 @@ import Testing
             })
     }
 
-    @Test func namedGPUsReachTheAssignmentAndBadOnesAreRefused() {
+    @Test func namedGPUsReachTheAssignmentAndBadOnesAreRefused() throws {
         var result = ScheduleResult()
         GuardedScheduler.check(
             [.node(0, gpuIndices: [12]), .node(0, gpuIndices: [12]), .node(0, gpuIndices: [13]), .node(0)],
-            batch: batch(), view: view(), strategy: "named", into: &result)
+            batch: batch(), view: try view(), strategy: "named", into: &result)
         #expect(
             result.assignments == [
                 Assignment(jobID: "j0", nodeID: "gpu-node", gpuIndices: [12]),
@@ -44,5 +44,22 @@ import Testing
                 .gpuUnavailable(node: "gpu-node", index: 13, found: "allocated"),
             ])
         #expect(result.pending.keys.sorted() == ["j1", "j2"])
+    }
+}
+
+/// What the view admits: only nodes that pass `Node.validate()`.
+@Suite struct ClusterViewAdmissionTests {
+    @Test func aNodeWithTwoGPUsOfOneIndexIsRefusedAndTheViewUnchanged() throws {
+        let view = ClusterView()
+        try view.upsert(Node(id: "n1", cpuMillis: 1000, memoryBytes: 1 << 30))
+        let twice = (0..<2).map { _ in GPU(vendor: "nvidia", model: "T4", memoryBytes: 1 << 34, index: 3) }
+        #expect(throws: NodeError.invalidField("gpus", expected: "distinct GPU indices", found: "index 3 twice")) {
+            try view.upsert(Node(id: "n2", cpuMillis: 1000, memoryBytes: 1 << 30, gpus: twice))
+        }
+        #expect(view.nodes.map(\.id) == ["n1"])
+    }
+
+    @Test func theSyntheticClustersPassValidation() throws {
+        for node in SyntheticCluster.nodes(1000) + SyntheticCluster.checkNodes() { try node.validate() }
     }
 }

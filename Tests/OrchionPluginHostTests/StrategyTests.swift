@@ -20,7 +20,7 @@ private func job(_ id: String, millis: UInt64, gpu: GPURequest = .none, arch: St
 /// directly, checks both agree, and returns the node id per job ("-" when pending).
 private func place(_ strategy: Strategy, _ nodes: [Node], _ jobs: [PendingJob], rounds: Int = 1) throws -> [String] {
     let view = ClusterView()
-    nodes.forEach(view.upsert)
+    try nodes.forEach(view.upsert)
     let plugin = GuardedScheduler(try SchedulerPlugin(try PluginLibrary.open(Paths.builtin(strategy.rawValue))))
     let direct = GuardedScheduler(BuiltinScheduler(strategy))
     var answers: [String] = []
@@ -63,7 +63,7 @@ private func place(_ strategy: Strategy, _ nodes: [Node], _ jobs: [PendingJob], 
 
     @Test func binPackingExplainsWhatCannotBePlaced() throws {
         let view = ClusterView()
-        [node("a", cores: 2), node("b", cores: 2, arch: "aarch64")].forEach(view.upsert)
+        try [node("a", cores: 2), node("b", cores: 2, arch: "aarch64")].forEach(view.upsert)
         let result = GuardedScheduler(BuiltinScheduler(.binPacking)).schedule(
             JobBatch([job("huge", millis: 64000), job("arm", millis: 100, arch: "aarch64")]), in: view)
         #expect(result.pending["huge"] == "no node fits (2 nodes): 2 short of CPU")
@@ -98,7 +98,7 @@ private func place(_ strategy: Strategy, _ nodes: [Node], _ jobs: [PendingJob], 
 
     @Test func gpuAffinityCanRefuseGPUNodesToCPUJobs() throws {
         let view = ClusterView()
-        view.upsert(
+        try view.upsert(
             node("gpu", cores: 32, gpus: [GPU(vendor: "nvidia", model: "RTX 4090", memoryBytes: 24 * gib, index: 0)]))
         let plugin = try SchedulerPlugin(
             try PluginLibrary.open(Paths.builtin("gpu-affinity")), config: ["cpu_jobs_on_gpu_nodes": "never"])
@@ -109,13 +109,13 @@ private func place(_ strategy: Strategy, _ nodes: [Node], _ jobs: [PendingJob], 
 
     @Test func viewUpdatesAreSeenByTheNextRound() throws {
         let view = ClusterView()
-        [node("a", cores: 2), node("b", cores: 2), node("c", cores: 8)].forEach(view.upsert)
+        try [node("a", cores: 2), node("b", cores: 2), node("c", cores: 8)].forEach(view.upsert)
         let plugin = GuardedScheduler(try SchedulerPlugin(try PluginLibrary.open(Paths.builtin("spread"))))
         #expect(plugin.schedule(JobBatch([job("x", millis: 100)]), in: view).assignments.map(\.nodeID) == ["c"])
         view.remove("c")
         var drained = node("b", cores: 2)
         drained.state = .draining
-        view.upsert(drained)
+        try view.upsert(drained)
         #expect(view.nodes.map(\.id) == ["a", "b"])
         #expect(plugin.schedule(JobBatch([job("y", millis: 100)]), in: view).assignments.map(\.nodeID) == ["a"])
     }
@@ -136,7 +136,7 @@ private func place(_ strategy: Strategy, _ nodes: [Node], _ jobs: [PendingJob], 
     @Test(arguments: Strategy.allCases)
     func everyBuiltinNamesTheGPUsItTakes(_ strategy: Strategy) throws {
         let view = ClusterView()
-        view.upsert(gpuNode())
+        try view.upsert(gpuNode())
         let batch = JobBatch([
             job("one-nvidia", millis: 100, gpu: GPURequest(count: 1, vendor: "nvidia")),
             job("one-amd", millis: 100, gpu: GPURequest(count: 1, vendor: "amd")),

@@ -71,20 +71,16 @@ public struct Node: Sendable, Hashable, Codable, Identifiable {
     public var free: Resources { capacity - allocated }
 
     /// Checks the node and throws the first problem found.
+    ///
+    /// Running jobs holding more than the capacity is not a problem: it
+    /// happens when a node comes back smaller than it was (a memory module
+    /// gone, a cgroup shrunk) while its jobs still run. `free` clamps at
+    /// zero, so such a node takes nothing new until jobs end.
     public func validate() throws(NodeError) {
         if id.isEmpty || id.utf8.count > 253 || id.contains(where: { $0.isWhitespace || $0 == "/" }) {
             throw .invalidField("id", expected: "1–253 characters without spaces or '/'", found: id)
         }
         if arch.isEmpty { throw .invalidField("arch", expected: "an architecture such as x86_64", found: "\"\"") }
-        if allocatedCPUMillis > cpuMillis {
-            throw .invalidField(
-                "allocatedCPUMillis", expected: "at most the capacity \(cpuMillis)", found: "\(allocatedCPUMillis)")
-        }
-        if allocatedMemoryBytes > memoryBytes {
-            throw .invalidField(
-                "allocatedMemoryBytes", expected: "at most the capacity \(memoryBytes)",
-                found: "\(allocatedMemoryBytes)")
-        }
         for key in labels.keys.sorted() where key.isEmpty {
             throw .invalidField("labels", expected: "non-empty label keys", found: "an empty key")
         }

@@ -13,18 +13,71 @@ package protocol DescriptorMemory {
 }
 
 /// The process's own memory, for a descriptor returned by a loaded plugin.
-/// Addresses are trusted to be readable as far as the plugin declared them;
-/// strings are read with `strnlen` and a cap.
-struct LiveMemory: DescriptorMemory {
+///
+/// A plugin's pointers are not trusted to be readable: each read is first
+/// copied through a pipe, which the kernel refuses with `EFAULT` for an
+/// unmapped or unreadable address instead of faulting the host. So a
+/// descriptor whose declared size runs past its mapping, or a name pointer
+/// that is garbage, becomes a refusal. Strings are read page by page up to a
+/// cap. Every read is a few system calls; a descriptor is read once per load.
+///
+/// Threading: one thread at a time; each validation makes its own.
+final class LiveMemory: DescriptorMemory {
+    private var pipe: (read: Int32, write: Int32)?
+    private static let pageSize = UInt(max(4096, sysconf(Int32(_SC_PAGESIZE))))
+
+    init() {
+        var ends: [Int32] = [-1, -1]
+        guard Glibc.pipe(&ends) == 0 else { return }
+        for end in ends {
+            _ = fcntl(end, F_SETFD, FD_CLOEXEC)
+            _ = fcntl(end, F_SETFL, O_NONBLOCK)
+        }
+        pipe = (ends[0], ends[1])
+    }
+
+    deinit {
+        if let pipe {
+            close(pipe.read)
+            close(pipe.write)
+        }
+    }
+
     func load<T: BitwiseCopyable>(_ type: T.Type, at address: UInt) -> T? {
-        UnsafeRawPointer(bitPattern: address)?.loadUnaligned(as: T.self)
+        guard let bytes = copy(from: address, count: MemoryLayout<T>.size) else { return nil }
+        return bytes.withUnsafeBytes { $0.loadUnaligned(as: T.self) }
     }
 
     func cString(at address: UInt, limit: Int) -> [UInt8]? {
-        guard let start = UnsafePointer<CChar>(bitPattern: address) else { return nil }
-        let length = strnlen(start, limit + 1)
-        guard length <= limit else { return nil }
-        return Array(UnsafeRawBufferPointer(start: start, count: length))
+        var bytes: [UInt8] = []
+        var next = address
+        while bytes.count <= limit {
+            // Up to the end of the page: one page is either readable or not.
+            let chunk = min(Int(Self.pageSize - next % Self.pageSize), limit + 1 - bytes.count)
+            guard let read = copy(from: next, count: chunk) else { return nil }
+            if let end = read.firstIndex(of: 0) { return bytes + read[..<end] }
+            bytes += read
+            let (advanced, overflow) = next.addingReportingOverflow(UInt(chunk))
+            guard !overflow else { return nil }
+            next = advanced
+        }
+        return nil
+    }
+
+    /// `count` bytes (at most a page) at `address`, or nil when any is unreadable.
+    private func copy(from address: UInt, count: Int) -> [UInt8]? {
+        guard let pipe, count > 0, count <= Int(Self.pageSize), let source = UnsafeRawPointer(bitPattern: address)
+        else { return count == 0 ? [] : nil }
+        let written = write(pipe.write, source, count)
+        guard written == count else {
+            // A read that faulted part-way leaves nothing behind for the next one.
+            var drain = [UInt8](repeating: 0, count: count)
+            if written > 0 { _ = drain.withUnsafeMutableBytes { Glibc.read(pipe.read, $0.baseAddress, written) } }
+            return nil
+        }
+        var bytes = [UInt8](repeating: 0, count: count)
+        let read = bytes.withUnsafeMutableBytes { Glibc.read(pipe.read, $0.baseAddress, count) }
+        return read == count ? bytes : nil
     }
 }
 

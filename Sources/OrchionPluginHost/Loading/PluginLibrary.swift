@@ -17,9 +17,16 @@ public final class PluginLibrary: @unchecked Sendable {
     /// The vtable's `struct_size` as the plugin declared it (at least the
     /// ABI 1.0 size): a field past it must not be read.
     package let vtableSize: UInt32
+    /// The `dlopen` handle of the mapped image, for looking up the plugin's
+    /// own symbols (tests do; the host needs only the descriptor).
+    package let image: UnsafeMutableRawPointer
 
-    private init(info: PluginInfo, descriptor: UnsafePointer<orchion_plugin_descriptor>, checked: CheckedDescriptor) {
+    private init(
+        info: PluginInfo, descriptor: UnsafePointer<orchion_plugin_descriptor>, checked: CheckedDescriptor,
+        image: UnsafeMutableRawPointer
+    ) {
         self.info = info
+        self.image = image
         self.descriptor = descriptor
         self.vtable = UnsafeRawPointer(bitPattern: checked.vtable) ?? UnsafeRawPointer(descriptor)
         self.vtableSize = checked.vtableSize
@@ -72,7 +79,7 @@ public final class PluginLibrary: @unchecked Sendable {
         guard let descriptor = entry() else { throw .nullDescriptor(file: file) }
         let checked = try validate(
             descriptorAt: UInt(bitPattern: descriptor), memory: LiveMemory(), file: file)
-        return PluginLibrary(info: checked.info, descriptor: descriptor, checked: checked)
+        return PluginLibrary(info: checked.info, descriptor: descriptor, checked: checked, image: handle)
     }
 
     /// Refuses an entry symbol that is not a function in executable code

@@ -28,8 +28,17 @@ public final class ClusterView {
     /// The view's position of node `id`.
     public func index(of id: String) -> Int? { positions[id] }
 
-    /// Adds `node`, or replaces the node with its id. O(labels + GPUs).
-    public func upsert(_ node: Node) {
+    /// Adds `node`, or replaces the node with its id, once it passes
+    /// `Node.validate()` (so the view never holds, say, two GPUs with one
+    /// index, on which the fit rule and a strategy could disagree).
+    /// O(labels + GPUs).
+    public func upsert(_ node: Node) throws(NodeError) {
+        try node.validate()
+        store(node)
+    }
+
+    /// Adds or replaces a node that passed `Node.validate()`.
+    func store(_ node: Node) {
         let strings = NodeStrings(node)
         if let index = positions[node.id] {
             nodes[index] = node

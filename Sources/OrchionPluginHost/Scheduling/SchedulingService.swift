@@ -106,11 +106,13 @@ public final class SchedulingService: Sendable {
         try outcome.get()
     }
 
-    /// Adds or replaces `node` in the view, before any batch queued after this call.
-    public func upsert(_ node: Node) {
+    /// Adds or replaces `node` in the view, before any batch queued after this
+    /// call, once it passes `Node.validate()`.
+    public func upsert(_ node: Node) throws(NodeError) {
+        try node.validate()
         state.withLock { state in
             state.nodes.upsert(node)
-            submit(to: state.generation) { $0.view.upsert(node) }
+            submit(to: state.generation) { $0.view.store(node) }
         }
     }
 
@@ -184,7 +186,7 @@ public final class SchedulingService: Sendable {
                 + "its thread was abandoned"
             state.abandoned = reason
             let nodes = state.nodes.ordered
-            submit(to: fresh) { generation in nodes.forEach(generation.view.upsert) }
+            submit(to: fresh) { generation in nodes.forEach(generation.view.store) }
             if let request = hung.inFlight.withLock({ request in
                 defer { request = nil }
                 return request

@@ -22,7 +22,7 @@ package enum GRPCFramingSeam {
     }
 
     /// `GRPCFraming.frame`.
-    package static func frame(_ message: [UInt8]) -> [UInt8] { GRPCFraming.frame(message) }
+    package static func frame(_ message: [UInt8]) -> [UInt8]? { GRPCFraming.frame(message) }
 
     /// `GRPCFraming.timeoutMillis`.
     package static func timeoutMillis(_ value: String) -> UInt64? { GRPCFraming.timeoutMillis(value) }

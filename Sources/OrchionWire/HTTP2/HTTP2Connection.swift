@@ -56,13 +56,7 @@ final class HTTP2Connection {
     /// Called once when the connection is gone.
     var onClose: (() -> Void)?
 
-    /// Writes to a peer that is gone must fail with EPIPE, not kill the
-    /// process with SIGPIPE: SIGPIPE is ignored process-wide before the first
-    /// HTTP/2 connection starts (once; harmless beside the loop doing the same).
-    private static let brokenPipesIgnored: Void = { _ = signal(SIGPIPE, SIG_IGN) }()
-
     init(socket: TCPConnection, role: Role, limits: WireLimits, initialBytes: [UInt8] = []) throws(LoopError) {
-        _ = Self.brokenPipesIgnored
         self.socket = socket
         self.role = role
         self.limits = limits

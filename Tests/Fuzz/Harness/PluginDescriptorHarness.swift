@@ -21,7 +21,7 @@ enum PluginDescriptorHarness {
     static let poolRegion = GuardedRegion()
 
     static func run(_ input: UnsafeRawBufferPointer) {
-        guard input.count >= 2 else { return }
+        guard input.count >= 2, let start = input.baseAddress else { return }
         var rest = input.dropFirst(2)
         let descriptorBytes = Array(rest.prefix(Int(input[0]) % 97))
         rest = rest.dropFirst(descriptorBytes.count)
@@ -52,10 +52,18 @@ enum PluginDescriptorHarness {
         }
         let placed = descriptorRegion.place(descriptor)
         let base = placed.baseAddress ?? UnsafeRawPointer(descriptorRegion.end)
-        guard
-            let info = try? PluginLibrary.validateDescriptor(
-                at: base, readableBytes: placed.count, file: "fuzz-input.so")
-        else { return }
+        // The same bytes twice: as a loaded plugin's memory, with real
+        // pointers, and as a buffer whose pointer fields are offsets.
+        if let info = try? PluginLibrary.validate(liveDescriptor: base, file: "fuzz-input.so") { accept(info) }
+        if let info = try? PluginLibrary.validateDescriptor(
+            start, readable: input.count, file: "fuzz-input.so")
+        {
+            accept(info)
+        }
+    }
+
+    /// What any accepted descriptor must hold.
+    private static func accept(_ info: PluginInfo) {
         let nameBytes = Array(info.name.utf8)
         precondition(
             (1...63).contains(nameBytes.count)
