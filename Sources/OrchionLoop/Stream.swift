@@ -76,6 +76,7 @@ public class Stream: LoopHandle, @unchecked Sendable {
 
     /// Starts delivering reads to `callback`. Fails on a closing stream.
     public func startReading(_ callback: @escaping (ReadEvent) -> Void) throws(LoopError) {
+        preconditionInLoopThread()
         guard !isClosing else { throw LoopError(Int32(UV_EPIPE.rawValue), "uv_read_start on a closed stream") }
         onRead = callback
         try LoopError.check(
@@ -101,6 +102,7 @@ public class Stream: LoopHandle, @unchecked Sendable {
 
     /// Stops delivering reads (for backpressure on the reading side).
     public func stopReading() {
+        preconditionInLoopThread()
         guard !isClosing else { return }
         uv_read_stop(stream)
     }
@@ -112,6 +114,7 @@ public class Stream: LoopHandle, @unchecked Sendable {
     /// nothing is queued.
     @discardableResult
     public func write(_ bytes: UnsafeRawBufferPointer, completion: ((LoopError?) -> Void)? = nil) -> Bool {
+        preconditionInLoopThread()
         guard !isClosing else {
             completion?(LoopError(Int32(UV_EPIPE.rawValue), "write to a closed stream"))
             return false
@@ -152,6 +155,7 @@ public class Stream: LoopHandle, @unchecked Sendable {
     /// Half-closes the writing side after queued writes finish. On a closing
     /// stream it fails at once (UV_EPIPE).
     public func shutdown(_ completion: ((LoopError?) -> Void)? = nil) {
+        preconditionInLoopThread()
         guard !isClosing else {
             completion?(LoopError(Int32(UV_EPIPE.rawValue), "shutdown of a closed stream"))
             return
@@ -186,6 +190,7 @@ public class Stream: LoopHandle, @unchecked Sendable {
     /// forever from a peer that does not read, so the kernel keeps nothing
     /// for it either. For a peer that stopped reading.
     public func closeAbruptly(_ completion: (() -> Void)? = nil) {
+        preconditionInLoopThread()
         guard !isClosing else { return }
         var fd: uv_os_fd_t = -1
         if uv_fileno(handle, &fd) == 0 {

@@ -9,6 +9,7 @@ public final class TCPConnection: Stream, @unchecked Sendable {
     private var onConnect: ((Result<TCPConnection, LoopError>) -> Void)?
 
     init(loop: EventLoop) throws(LoopError) {
+        try loop.checkOpen("create a TCPConnection")
         super.init(loop: loop, type: UV_TCP)
         try adopt(uv_tcp_init(loop.raw, tcp), "uv_tcp_init")
     }
@@ -56,6 +57,7 @@ public final class TCPConnection: Stream, @unchecked Sendable {
 
     /// Turns Nagle's algorithm off (true) or on.
     public func setNoDelay(_ enabled: Bool) {
+        preconditionInLoopThread()
         guard !isClosing else { return }
         uv_tcp_nodelay(tcp, enabled ? 1 : 0)
     }
@@ -64,6 +66,7 @@ public final class TCPConnection: Stream, @unchecked Sendable {
     /// (at least 1), so a peer that vanished without a FIN or RST is found
     /// and the connection fails instead of lingering forever.
     public func setKeepAlive(idleSeconds: UInt32) throws(LoopError) {
+        preconditionInLoopThread()
         guard !isClosing else { throw LoopError(Int32(UV_EPIPE.rawValue), "keepalive on a closed connection") }
         try LoopError.check(uv_tcp_keepalive(tcp, 1, max(idleSeconds, 1)), "uv_tcp_keepalive")
     }
@@ -90,6 +93,7 @@ public final class TCPListener: LoopHandle, @unchecked Sendable {
 
     /// Binds to `address` (port 0 picks a free port; see `address`).
     public init(loop: EventLoop, address: SocketAddress) throws(LoopError) {
+        try loop.checkOpen("create a TCPListener")
         super.init(loop: loop, type: UV_TCP)
         try adopt(uv_tcp_init(loop.raw, tcp), "uv_tcp_init")
         do {
@@ -127,6 +131,7 @@ public final class TCPListener: LoopHandle, @unchecked Sendable {
     public func listen(backlog: Int32 = 511, _ callback: @escaping (Result<TCPConnection, LoopError>) -> Void)
         throws(LoopError)
     {
+        preconditionInLoopThread()
         onConnection = callback
         if spare < 0 { spare = open("/dev/null", O_RDONLY | O_CLOEXEC) }
         try LoopError.check(

@@ -63,6 +63,18 @@ extension EventLoop {
         #expect(result.status == ExitStatus(code: 3, signal: 0))
     }
 
+    /// The host ignores SIGPIPE (a vanished peer must not kill it); a job must
+    /// not inherit that, or `producer | head` in a job would never end its producer.
+    @Test func childrenStartWithSIGPIPEAtItsDefault() async throws {
+        let result = try await withLoop { loop in
+            return try await loop.runChild(
+                ProcessOptions(arguments: ["/bin/sh", "-c", "grep '^SigIgn:' /proc/self/status"]))
+        }
+        let mask = UInt64(String(result.stdout.dropFirst("SigIgn:".count).filter(\.isHexDigit)), radix: 16)
+        let sigpipeBit = UInt64(1) << (UInt64(SIGPIPE) - 1)
+        #expect(mask.map { $0 & sigpipeBit == 0 } == true, "SigIgn of the child: \(result.stdout)")
+    }
+
     @Test func passesEnvironmentAndWorkingDirectory() async throws {
         let result = try await withLoop { loop in
             var options = ProcessOptions(arguments: ["/bin/sh", "-c", "echo $GREETING; pwd"])

@@ -101,7 +101,7 @@ import Testing
     @Test(arguments: ["flow-control", "open-window"])
     func aStreamWhosePeerNeverReadsIsDroppedAfterTheWriteTimeout(_ window: String) async throws {
         var limits = WireLimits()
-        limits.http2.writeTimeoutMillis = 300
+        limits.writeTimeoutMillis = 300
         limits.idleTimeoutMillis = 300
         limits.http2.streamWindowBytes = 8 << 20
         limits.http2.connectionWindowBytes = 8 << 20

@@ -129,9 +129,9 @@ final class GRPCClientCall: HTTP2StreamHandler {
     var bufferedInboundBytes: Int { reader.bufferedBytes }
 
     func checkTimeouts(now: ContinuousClock.Instant) {
-        guard !done, body.queued > 0, now - body.lastProgress > .milliseconds(limits.http2.writeTimeoutMillis)
+        guard !done, body.queued > 0, now - body.lastProgress > .milliseconds(limits.writeTimeoutMillis)
         else { return }
-        finish(RPCError(.unavailable, "the server took no request bytes for \(limits.http2.writeTimeoutMillis) ms"))
+        finish(RPCError(.unavailable, "the server took no request bytes for \(limits.writeTimeoutMillis) ms"))
         connection?.reset(streamID)
     }
 

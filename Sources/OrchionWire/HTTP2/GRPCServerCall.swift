@@ -315,7 +315,7 @@ final class GRPCServerCall: HTTP2StreamHandler {
                         "the request did not arrive whole within \(limits.requestTimeoutMillis) ms"))
             }
         }
-        if body.queued > 0 && now - body.lastProgress > .milliseconds(limits.http2.writeTimeoutMillis) {
+        if body.queued > 0 && now - body.lastProgress > .milliseconds(limits.writeTimeoutMillis) {
             // The peer gives no window: the stream is dropped, nothing more can reach it.
             task?.cancel()
             finished = true

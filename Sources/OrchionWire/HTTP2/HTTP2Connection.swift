@@ -9,7 +9,7 @@ import OrchionLoop
 ///
 /// Bounds and liveness: nghttp2's protective options are set explicitly;
 /// inbound DATA is acknowledged (WINDOW_UPDATE) only as handlers consume it;
-/// reading pauses while unsent output exceeds `HTTP2Limits.maxUnsentBytes`;
+/// reading pauses while unsent output exceeds `WireLimits.maxUnsentOutputBytes`;
 /// output that makes no progress for the write timeout closes the
 /// connection; a PING goes out after a quiet interval and an unanswered one
 /// closes the connection; every stream checks its own timeouts on each tick.
@@ -43,7 +43,7 @@ final class HTTP2Connection {
     private var closing = false
     private(set) var closed = false
     private var readingPaused = false
-    /// The last flush stopped because the socket held `maxUnsentBytes`.
+    /// The last flush stopped because the socket held `maxUnsentOutputBytes`.
     private var socketFull = false
     private var lastReceived = ContinuousClock.now
     private var lastWriteProgress = ContinuousClock.now
@@ -120,7 +120,7 @@ final class HTTP2Connection {
         let tick = max(
             10,
             min(
-                http2.writeTimeoutMillis, http2.pingIntervalMillis, http2.pingTimeoutMillis,
+                limits.writeTimeoutMillis, http2.pingIntervalMillis, http2.pingTimeoutMillis,
                 limits.requestTimeoutMillis) / 4)
         watchdog.start(after: tick, repeat: tick) { [weak self] in self?.checkTimeouts() }
     }
@@ -323,7 +323,7 @@ final class HTTP2Connection {
         repeat {
             flushDeferred = false
             if socket.queuedBytes == 0 { lastWriteProgress = .now }
-            while socket.queuedBytes < limits.http2.maxUnsentBytes {
+            while !socket.isClosing && socket.queuedBytes < limits.maxUnsentOutputBytes {
                 var data: UnsafePointer<UInt8>?
                 let length = callingNGHTTP2 { nghttp2_session_mem_send(session, &data) }
                 if closed { return }
@@ -335,7 +335,7 @@ final class HTTP2Connection {
             }
         } while flushDeferred && !closed
         if closed { return }
-        socketFull = socket.queuedBytes >= limits.http2.maxUnsentBytes
+        socketFull = socket.queuedBytes >= limits.maxUnsentOutputBytes
         applyReadBackpressure()
         if nghttp2_session_want_read(session) == 0 && nghttp2_session_want_write(session) == 0 && !closing {
             // Done (e.g. after GOAWAY): close once the last bytes are written.
@@ -353,10 +353,10 @@ final class HTTP2Connection {
                 HTTP2Statistics.record(peerPort: port, unsent: unsent, inbound: inbound)
             }
         #endif
-        if !readingPaused && unsent > limits.http2.maxUnsentBytes {
+        if !readingPaused && unsent > limits.maxUnsentOutputBytes {
             readingPaused = true
             socket.stopReading()
-        } else if readingPaused && unsent <= limits.http2.resumeUnsentBytes {
+        } else if readingPaused && unsent <= limits.maxUnsentOutputBytes / 4 {
             readingPaused = false
             do {
                 try socket.startReading { [self] event in readEvent(event) }
@@ -373,7 +373,7 @@ final class HTTP2Connection {
     private func wrote(failed: Bool) {
         guard !failed else { return close() }
         lastWriteProgress = .now
-        if (socketFull || readingPaused) && !closed && socket.queuedBytes < limits.http2.resumeUnsentBytes {
+        if (socketFull || readingPaused) && !closed && socket.queuedBytes < limits.maxUnsentOutputBytes / 4 {
             flush()
         }
     }
@@ -384,7 +384,7 @@ final class HTTP2Connection {
         guard !closed, let session else { return }
         let now = ContinuousClock.now
         let http2 = limits.http2
-        if socket.queuedBytes > 0 && now - lastWriteProgress > .milliseconds(http2.writeTimeoutMillis) {
+        if socket.queuedBytes > 0 && now - lastWriteProgress > .milliseconds(limits.writeTimeoutMillis) {
             return close()  // the peer stopped reading
         }
         if let sent = pingSentAt {

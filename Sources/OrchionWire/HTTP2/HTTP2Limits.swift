@@ -1,20 +1,15 @@
-/// Bounds and timeouts of the HTTP/2 face (gRPC), beside `WireLimits`'
-/// header, body and idle limits, which HTTP/2 applies too.
+/// Bounds and timeouts of the HTTP/2 face (gRPC) only. The policy both
+/// faces share lives in `WireLimits` and HTTP/2 applies it too: header,
+/// body, request and idle limits; `maxUnsentOutputBytes` (counting response
+/// bytes waiting in stream buffers as well as the socket's queue; reading
+/// resumes at a quarter of it); `writeTimeoutMillis` (a connection whose
+/// output makes no progress, or a stream whose response waits that long
+/// for flow-control window, is dropped or reset).
 ///
 /// Threading: a value type; read on the loop thread.
 public struct HTTP2Limits: Sendable {
-    /// Unsent output of one connection (bytes queued on the socket plus
-    /// response bytes waiting in stream buffers) above which the connection
-    /// stops reading from its peer.
-    public var maxUnsentBytes = 1 << 20
-    /// Unsent output below which a paused connection reads again.
-    public var resumeUnsentBytes = 256 << 10
     /// Response bytes one stream buffers before its `send` suspends.
     public var streamSendHighWatermark = 256 << 10
-    /// A connection whose queued output makes no progress for this long, or
-    /// a stream whose response bytes wait this long for flow-control window,
-    /// is dropped (connection) or reset (stream).
-    public var writeTimeoutMillis: UInt64 = 30_000
     /// A PING is sent after this long without a byte from the peer.
     public var pingIntervalMillis: UInt64 = 30_000
     /// A PING unanswered for this long closes the connection.
