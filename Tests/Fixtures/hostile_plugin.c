@@ -13,6 +13,7 @@
  *   HOSTILE_DESCRIPTOR_SIZE descriptor struct_size claimed
  *   HOSTILE_VTABLE_SIZE     vtable struct_size claimed
  *   HOSTILE_UNTERMINATED    the name has no NUL within 200 bytes
+ *   HOSTILE_GARBAGE_PLACE   the vtable's place is an address no code is at
  *   HOSTILE_PLACE=mode      0: pending with a reason, 1: pending with an empty
  *                           reason, 2: first not-ready node, 3: sleeps 300 ms
  */
@@ -80,6 +81,7 @@ static orchion_status hostile_init(const orchion_host_api *host, void **state,
 
 static void hostile_destroy(void *state) { (void)state; }
 
+__attribute__((unused))  /* HOSTILE_GARBAGE_PLACE leaves it out of the vtable */
 static orchion_status hostile_place(void *state, const orchion_cluster_view *cluster,
                                     const orchion_job_batch *batch,
                                     orchion_placement_batch *out, char *error,
@@ -114,7 +116,12 @@ static const orchion_scheduler_vtable vtable = {
     .struct_size = HOSTILE_VTABLE_SIZE,
     .init = hostile_init,
     .destroy = hostile_destroy,
+#ifdef HOSTILE_GARBAGE_PLACE
+    .place = (orchion_status(*)(void *, const orchion_cluster_view *, const orchion_job_batch *,
+                                orchion_placement_batch *, char *, size_t))(uintptr_t)0x41414141,
+#else
     .place = hostile_place,
+#endif
 };
 
 #ifdef HOSTILE_UNTERMINATED

@@ -215,6 +215,46 @@ import Testing
         #expect(outcome(big) == "loaded")
     }
 
+    @Test func aVtableFunctionPointingAtNoCodeIsRefusedBeforeItIsCalled() throws {
+        let dir = try Paths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = try CPlugins.hostile("garbage.so", in: dir, defines: ["HOSTILE_GARBAGE_PLACE"])
+        #expect(
+            refusal(file)
+                == .invalidDescriptor(
+                    file: file, field: "orchion_scheduler_vtable.place", expected: "a function in loaded code",
+                    found: "address 0x41414141"))
+    }
+
+    @Test func aDescriptorWhoseDeclaredSizeRunsPastItsMappingIsRefusedNotRead() throws {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let memory = try #require(
+            mmap(nil, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0).flatMap {
+                UInt(bitPattern: $0) == UInt.max ? nil : $0  // MAP_FAILED
+            })
+        defer { munmap(memory, 2 * page) }
+        #expect(mprotect(memory + page, page, PROT_NONE) == 0)
+        // The 8-byte header claims 48 bytes; the page ends right after it.
+        let header = memory + page - 8
+        header.storeBytes(of: UInt32(48), as: UInt32.self)
+        (header + 4).storeBytes(of: HostABI.major, as: UInt16.self)
+        (header + 6).storeBytes(of: HostABI.minor, as: UInt16.self)
+        #expect(
+            throws: PluginError.invalidDescriptor(
+                file: "lying", field: "kind", expected: "a readable field", found: "an unreadable address")
+        ) { _ = try PluginLibrary.validate(liveDescriptor: header, file: "lying") }
+        // A name pointer into the unreadable page.
+        #expect(throws: PluginError.self) {
+            let descriptor = memory + 64
+            descriptor.storeBytes(of: UInt32(48), as: UInt32.self)
+            (descriptor + 4).storeBytes(of: HostABI.major, as: UInt16.self)
+            (descriptor + 6).storeBytes(of: HostABI.minor, as: UInt16.self)
+            (descriptor + 8).storeBytes(of: Int32(1), as: Int32.self)
+            (descriptor + 16).storeBytes(of: UInt(bitPattern: memory + page + 16), as: UInt.self)
+            _ = try PluginLibrary.validate(liveDescriptor: descriptor, file: "name")
+        }
+    }
+
     @Test func descriptorFieldsPastTheDeclaredSizeAreNeverTouched() throws {
         // Two pages, the second inaccessible: reading one byte past what is
         // declared kills the test process.

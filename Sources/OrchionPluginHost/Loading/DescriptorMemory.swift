@@ -10,6 +10,8 @@ package protocol DescriptorMemory {
     /// The bytes of the NUL-terminated string at `address` (NUL excluded),
     /// or nil when no NUL comes within `limit` bytes or they are unreadable.
     func cString(at address: UInt, limit: Int) -> [UInt8]?
+    /// Whether a function pointer may point at `address`: loaded code.
+    func isCode(_ address: UInt) -> Bool
 }
 
 /// The process's own memory, for a descriptor returned by a loaded plugin.
@@ -24,9 +26,13 @@ package protocol DescriptorMemory {
 /// Threading: one thread at a time; each validation makes its own.
 final class LiveMemory: DescriptorMemory {
     private var pipe: (read: Int32, write: Int32)?
+    private let codeCheck: (UInt) -> Bool
     private static let pageSize = UInt(max(4096, sysconf(Int32(_SC_PAGESIZE))))
 
-    init() {
+    /// `isCode` says whether a vtable function pointer is loaded code (by
+    /// default anything is, for a descriptor not from a loaded image).
+    init(isCode: @escaping (UInt) -> Bool = { _ in true }) {
+        codeCheck = isCode
         var ends: [Int32] = [-1, -1]
         guard Glibc.pipe(&ends) == 0 else { return }
         for end in ends {
@@ -64,6 +70,8 @@ final class LiveMemory: DescriptorMemory {
         return nil
     }
 
+    func isCode(_ address: UInt) -> Bool { codeCheck(address) }
+
     /// `count` bytes (at most a page) at `address`, or nil when any is unreadable.
     private func copy(from address: UInt, count: Int) -> [UInt8]? {
         guard let pipe, count > 0, count <= Int(Self.pageSize), let source = UnsafeRawPointer(bitPattern: address)
@@ -85,6 +93,9 @@ final class LiveMemory: DescriptorMemory {
 struct BufferMemory: DescriptorMemory {
     let base: UnsafeRawPointer
     let count: Int
+
+    /// Offsets are not code; a buffer's function pointers only need to be non-NULL.
+    func isCode(_ address: UInt) -> Bool { true }
 
     func load<T: BitwiseCopyable>(_ type: T.Type, at address: UInt) -> T? {
         let size = UInt(MemoryLayout<T>.size)

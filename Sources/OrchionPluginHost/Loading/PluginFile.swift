@@ -179,7 +179,10 @@ enum DynamicLinker {
         ) -> Int32
     typealias DlInfo = @convention(c) (UnsafeMutableRawPointer?, Int32, UnsafeMutableRawPointer) -> Int32
 
+    typealias DlAddr = @convention(c) (UnsafeRawPointer?, UnsafeMutableRawPointer) -> Int32
+
     static let memfdCreate: MemfdCreate? = lookup("memfd_create")
+    static let dladdr: DlAddr? = lookup("dladdr")
     static let dladdr1: DlAddr1? = lookup("dladdr1")
     static let dlinfo: DlInfo? = lookup("dlinfo")
 
@@ -196,6 +199,14 @@ enum DynamicLinker {
         // RTLD_DI_LINKMAP = 2; `l_addr` is the first field of `struct link_map`.
         guard dlinfo(handle, 2, &map) == 0, let map else { return nil }
         return map.load(as: UInt.self)
+    }
+
+    /// Whether `address` lies inside an object the dynamic linker has loaded.
+    static func isInLoadedObject(_ address: UnsafeRawPointer) -> Bool {
+        guard let dladdr else { return false }
+        // Dl_info is four pointers: dli_fname, dli_fbase, dli_sname, dli_saddr.
+        var info: (UnsafeRawPointer?, UnsafeRawPointer?, UnsafeRawPointer?, UnsafeRawPointer?) = (nil, nil, nil, nil)
+        return withUnsafeMutableBytes(of: &info) { raw in raw.baseAddress.map { dladdr(address, $0) != 0 } ?? false }
     }
 
     /// The ELF symbol type (`STT_*`) of the symbol at exactly `address`, or

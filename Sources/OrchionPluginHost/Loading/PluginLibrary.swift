@@ -77,8 +77,8 @@ public final class PluginLibrary: @unchecked Sendable {
         try checkEntry(UnsafeRawPointer(symbol), handle: handle, elf: elf, file: file)
         let entry = unsafeBitCast(symbol, to: orchion_plugin_entry_fn.self)
         guard let descriptor = entry() else { throw .nullDescriptor(file: file) }
-        let checked = try validate(
-            descriptorAt: UInt(bitPattern: descriptor), memory: LiveMemory(), file: file)
+        let memory = LiveMemory { address in isCode(address, handle: handle, elf: elf) }
+        let checked = try validate(descriptorAt: UInt(bitPattern: descriptor), memory: memory, file: file)
         return PluginLibrary(info: checked.info, descriptor: descriptor, checked: checked, image: handle)
     }
 
@@ -99,6 +99,17 @@ public final class PluginLibrary: @unchecked Sendable {
                 throw .entryNotFunction(file: file, symbol: name, found: "an address outside executable code")
             }
         }
+    }
+
+    /// Whether `address` is code a vtable may point at: in an executable
+    /// segment of the plugin's own image, or inside another loaded object
+    /// (a plugin may use, say, libc's `free` as its `destroy`). A garbage
+    /// address is neither, and calling it would crash the host.
+    private static func isCode(_ address: UInt, handle: UnsafeMutableRawPointer, elf: ELFHeader) -> Bool {
+        if let bias = DynamicLinker.loadBias(handle), address >= bias, elf.isExecutable(UInt64(address - bias)) {
+            return true
+        }
+        return UnsafeRawPointer(bitPattern: address).map(DynamicLinker.isInLoadedObject) ?? false
     }
 
     /// Checks a descriptor in fuzzable form: `readable` bytes at `start` hold
@@ -150,7 +161,8 @@ public final class PluginLibrary: @unchecked Sendable {
         }
         let layout = DescriptorLayout.self
         guard let rawKind = fields.load(Int32.self, at: layout.kind) else {
-            throw .invalidDescriptor(file: file, field: "kind", expected: "a readable field", found: "none")
+            throw .invalidDescriptor(
+                file: file, field: "kind", expected: "a readable field", found: "an unreadable address")
         }
         guard let kind = PluginKind(raw: rawKind) else { throw .unknownKind(file: file, found: rawKind) }
         let name = try fields.string(at: layout.name, limit: StringLimit.name, field: "name", file: file)
@@ -206,6 +218,11 @@ public final class PluginLibrary: @unchecked Sendable {
             guard let pointer = fields.load(UInt.self, at: offset), pointer != 0 else {
                 throw .invalidDescriptor(
                     file: file, field: "\(name).\(function)", expected: "a function", found: "NULL")
+            }
+            guard memory.isCode(pointer) else {
+                throw .invalidDescriptor(
+                    file: file, field: "\(name).\(function)", expected: "a function in loaded code",
+                    found: "address 0x\(String(pointer, radix: 16))")
             }
         }
         return size
