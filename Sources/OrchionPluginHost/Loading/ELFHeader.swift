@@ -10,6 +10,8 @@ struct ELFHeader {
     let machine: UInt16
     /// The loadable segments, as the program headers declare them.
     var loads: [Segment] = []
+    /// The PT_DYNAMIC program header, if any (`ELFDynamic` reads it).
+    var dynamic: Segment?
 
     /// One PT_LOAD program header.
     struct Segment: Equatable {
@@ -41,14 +43,17 @@ struct ELFHeader {
             throw .wrongArchitecture(
                 file: file, found: "byte order \(bytes[5])", expected: "byte order \(ELFHeader.hostData)")
         }
-        header.loads = try programHeaders(bytes, file: file)
+        (header.loads, header.dynamic) = try programHeaders(bytes, file: file)
         return header
     }
 
     /// Checks the ELF header's tables against the file size and returns the
-    /// PT_LOAD segments. Only ELFCLASS64 reaches here on 64-bit hosts and
+    /// PT_LOAD segments (ascending, not overlapping, each ending below the
+    /// user address-space limit) and the PT_DYNAMIC header. Only ELFCLASS64 reaches here on 64-bit hosts and
     /// ELFCLASS32 on 32-bit ones; both layouts are read.
-    private static func programHeaders(_ bytes: [UInt8], file: String) throws(PluginError) -> [Segment] {
+    private static func programHeaders(
+        _ bytes: [UInt8], file: String
+    ) throws(PluginError) -> (loads: [Segment], dynamic: Segment?) {
         let wide = bytes[4] == 2
         let ehsize = wide ? 64 : 52
         guard bytes.count >= ehsize else { throw .notELF(file: file, found: "a truncated ELF header") }
@@ -89,6 +94,10 @@ struct ELFHeader {
             }
         }
         var loads: [Segment] = []
+        var dynamic: Segment?
+        // The lowest address no user mapping reaches (x86_64's 47-bit user
+        // space; 4 GiB for 32-bit files).
+        let addressLimit: UInt64 = wide ? 1 << 47 : 1 << 32
         for index in 0..<Int(phnum) {
             let at = Int(phoff) + index * Int(phentsize)
             let type = reader.u32(at)
@@ -114,16 +123,33 @@ struct ELFHeader {
                         file: file, found: "segment \(index) with p_filesz \(filesz) > p_memsz \(memsz)",
                         expected: "p_filesz ≤ p_memsz")
                 }
+                let (end, wraps) = vaddr.addingReportingOverflow(memsz)
+                guard !wraps, end <= addressLimit else {
+                    throw .inconsistentELF(
+                        file: file, found: "segment \(index) at 0x\(String(vaddr, radix: 16)) + p_memsz \(memsz)",
+                        expected: "it to end below 0x\(String(addressLimit, radix: 16))")
+                }
+                // The ELF specification: PT_LOAD entries ascend by p_vaddr.
+                if let previous = loads.last, vaddr < previous.virtualAddress + previous.memorySize {
+                    throw .inconsistentELF(
+                        file: file,
+                        found: "segment \(index) at 0x\(String(vaddr, radix: 16)) below the end of the one before "
+                            + "(0x\(String(previous.virtualAddress + previous.memorySize, radix: 16)))",
+                        expected: "PT_LOAD segments in ascending p_vaddr order, not overlapping")
+                }
                 loads.append(
                     Segment(
                         offset: offset, fileSize: filesz, virtualAddress: vaddr, memorySize: memsz,
                         executable: flags & 1 != 0))
+            } else if type == 2 {
+                dynamic = Segment(
+                    offset: offset, fileSize: filesz, virtualAddress: vaddr, memorySize: memsz, executable: false)
             }
         }
         guard !loads.isEmpty else {
             throw .inconsistentELF(file: file, found: "no PT_LOAD segment", expected: "at least one")
         }
-        return loads
+        return (loads, dynamic)
     }
 
     /// Whether `count` records of `each` bytes at `offset` end within `size`,

@@ -16,6 +16,12 @@ public enum PluginError: Error, Hashable, CustomStringConvertible {
     /// The ELF headers contradict each other or the file's size (a truncated
     /// or crafted file that would fault when mapped).
     case inconsistentELF(file: String, found: String, expected: String)
+    /// A DT_RUNPATH or DT_RPATH directory is relative, uses a `$` token the
+    /// host does not resolve, or fails the permission rule.
+    case unsafeLibraryPath(file: String, entry: String, reason: String)
+    /// A DT_NEEDED library the loader would open is not a regular file that
+    /// only its owner and root can change (a FIFO would block `dlopen`).
+    case unsafeDependency(file: String, library: String, found: String, expected: String)
     /// The ELF file is for another machine or word size.
     case wrongArchitecture(file: String, found: String, expected: String)
     /// `dlopen` failed; `reason` is the dynamic linker's message.
@@ -55,7 +61,7 @@ public enum PluginError: Error, Hashable, CustomStringConvertible {
     public var leftImageMapped: Bool {
         switch self {
         case .unreadable, .notRegularFile, .unsafePermissions, .tooLarge, .notELF, .inconsistentELF,
-            .wrongArchitecture, .openFailed, .probeFailed:
+            .wrongArchitecture, .openFailed, .probeFailed, .unsafeLibraryPath, .unsafeDependency:
             false
         default: true
         }
@@ -73,6 +79,10 @@ public enum PluginError: Error, Hashable, CustomStringConvertible {
             "\(file): too large: found \(found) bytes, expected at most \(limit)"
         case let .inconsistentELF(file, found, expected):
             "\(file): malformed ELF file: found \(found), expected \(expected)"
+        case let .unsafeLibraryPath(file, entry, reason):
+            "\(file): unsafe library search path: run path entry '\(entry)' \(reason)"
+        case let .unsafeDependency(file, library, found, expected):
+            "\(file): unsafe library '\(library)': found \(found), expected \(expected)"
         case let .entryNotFunction(file, symbol, found):
             "\(file): \(symbol) is not a function: found \(found), expected a function in executable code"
         case let .probeFailed(file, reason):

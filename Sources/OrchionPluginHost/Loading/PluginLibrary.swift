@@ -61,6 +61,8 @@ public final class PluginLibrary: @unchecked Sendable {
     public static func open(_ file: String) throws(PluginError) -> PluginLibrary {
         let contents = try PluginFile.read(file)
         let elf = try ELFHeader.check(contents.bytes, file: file)
+        let dynamic = try ELFDynamic.check(contents.bytes, header: elf, file: file)
+        try LibrarySearch.check(dynamic, file: file)
         let snapshot = try contents.snapshot()
         let mappedPath = "/proc/self/fd/\(snapshot)"
         _ = dlerror()
