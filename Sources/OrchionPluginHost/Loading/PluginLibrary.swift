@@ -52,8 +52,10 @@ public final class PluginLibrary: @unchecked Sendable {
     ///
     /// Before any plugin code runs, the path must be a regular file (never
     /// opened if it is a FIFO, device, directory or socket) that only its
-    /// owner and root can change, and its ELF headers must agree with its
-    /// size. It is then loaded from a sealed in-memory copy, so the file can
+    /// owner and root can change, its ELF headers must agree with its size,
+    /// its dynamic table must point inside its own image (`ELFDynamic`), and
+    /// its run path and the libraries found there must pass the same rules
+    /// (`LibrarySearch`). It is then loaded from a sealed in-memory copy, so the file can
     /// be rewritten or truncated meanwhile without faulting the host.
     /// `dlopen` runs the library's constructors: that is plugin code, and
     /// nothing here can contain what it does (see `orchion plugin list`,
