@@ -289,6 +289,23 @@ import Testing
                     file: absolute, library: library, found: "\(library): a FIFO", expected: "a regular file"))
         try FileManager.default.removeItem(atPath: library)
 
+        // $ORIGIN is /proc/self/fd under the snapshot load: a library named
+        // "0" found there would be the host's standard input.
+        let source = dir.appendingPathComponent("dep.c").path
+        let zero = lib.appendingPathComponent("0").path
+        try compile(["-o", zero, source, "-Wl,-soname,0"])
+        let origin = dir.appendingPathComponent("origin.so").path
+        try compile([
+            "-I", Paths.root.appendingPathComponent("sdk/c/include").path, "-o", origin,
+            Paths.root.appendingPathComponent("Tests/Fixtures/fixture_plugin.c").path, "-Wl,--no-as-needed", zero,
+            "-Wl,-rpath,$ORIGIN",
+        ])
+        #expect(
+            refusal(origin)
+                == .unsafeDependency(
+                    file: origin, library: "0", found: "/proc/self/fd/0, one of the host's open descriptors ($ORIGIN)",
+                    expected: "a library in an absolute run path or the system's directories"), "\(outcome(origin))")
+
         // A relative path would be opened from the working directory.
         let relative = try pluginNeedingDep(
             "relative-needed.so", in: dir, libraryDir: lib, linkerFlags: [], soname: "lib/libdep.so")
