@@ -21,22 +21,22 @@ let builtins = [
     plugin("orchion-exec", target: "ExecExecutor", folder: "exec"),
 ]
 
-/// libFuzzer entry executables, one per harness in Tests/Fuzz/Harness. Only in
-/// the package when ORCHION_FUZZ=1 (set by `.ci/fuzz`, which builds them with
-/// `-sanitize=fuzzer,address`): their `main` runs libFuzzer's driver, which
+/// The libFuzzer entry executable, `orchion-fuzz`, running the harness that
+/// `ORCHION_FUZZ_TARGET` names (Tests/Fuzz). Only in the package when
+/// ORCHION_FUZZ=1 (set by `.ci/fuzz`, which builds it with
+/// `-sanitize=fuzzer,address`): its `main` runs libFuzzer's driver, which
 /// only that build links in.
-let fuzzTargets = ["http1", "http2", "grpc-framing", "rest-json", "plugin-descriptor"]
 let fuzzing = Context.environment["ORCHION_FUZZ"] == "1"
 let fuzzEntries: [(Product, Target)] =
     fuzzing
-    ? fuzzTargets.map { name in
+    ? [
         (
-            .executable(name: "fuzz-\(name)", targets: ["fuzz-\(name)"]),
+            .executable(name: "orchion-fuzz", targets: ["orchion-fuzz"]),
             .executableTarget(
-                name: "fuzz-\(name)", dependencies: ["FuzzHarness"], path: "Tests/Fuzz/Entry/\(name)",
+                name: "orchion-fuzz", dependencies: ["FuzzHarness"], path: "Tests/Fuzz/Entry",
                 swiftSettings: [.enableExperimentalFeature("Extern")])
         )
-    } : []
+    ] : []
 
 let package = Package(
     name: "orchion",

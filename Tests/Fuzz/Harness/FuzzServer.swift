@@ -87,6 +87,18 @@ final class FuzzServer: Sendable {
         bytes.append(contentsOf: input)
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { preconditionFailure("fuzz harness: socket() failed, errno \(errno)") }
+        // Thousands of exchanges a second leave the client's side of each in
+        // TIME_WAIT; one source address would run out of ephemeral ports in
+        // about a minute (EADDRNOTAVAIL). Rotate over 127.0.1.1–127.0.1.250.
+        var source = sockaddr_in()
+        source.sin_family = sa_family_t(AF_INET)
+        source.sin_addr.s_addr = (UInt32(0x7F00_0101) + UInt32(exchanges.load(ordering: .relaxed) % 250)).bigEndian
+        let bound = withUnsafePointer(to: &source) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard bound == 0 else { preconditionFailure("fuzz harness: bind() to a loopback source failed, errno \(errno)") }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = port.bigEndian

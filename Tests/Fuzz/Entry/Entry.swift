@@ -1,11 +1,15 @@
 import FuzzHarness
 import Glibc
 
-/// libFuzzer's entry points for the `rest-json` target (see docs/fuzzing.md);
-/// built only by `.ci/fuzz`, with `-sanitize=fuzzer,address`.
+/// The harness to run, named by `ORCHION_FUZZ_TARGET` (`.ci/fuzz` sets it;
+/// libFuzzer's fork-mode children inherit it).
+let selected: FuzzTarget? = getenv("ORCHION_FUZZ_TARGET").flatMap { FuzzTarget(rawValue: String(cString: $0)) }
+
+/// libFuzzer's entry point for every target (see docs/fuzzing.md); built
+/// only by `.ci/fuzz`, with `-sanitize=fuzzer,address`.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
-    FuzzTarget.restJSON.run(UnsafeRawBufferPointer(start: data, count: size))
+    selected?.run(UnsafeRawBufferPointer(start: data, count: size))
     return 0
 }
 
@@ -20,6 +24,11 @@ func runFuzzerDriver(
 
 @main enum FuzzMain {
     static func main() {
+        guard selected != nil else {
+            let names = FuzzTarget.allCases.map(\.rawValue).joined(separator: ", ")
+            fputs("orchion-fuzz: set ORCHION_FUZZ_TARGET to one of: \(names)\n", stderr)
+            exit(2)
+        }
         var argc = CommandLine.argc
         var argv = CommandLine.unsafeArgv
         exit(runFuzzerDriver(&argc, &argv, fuzzOneInput))
