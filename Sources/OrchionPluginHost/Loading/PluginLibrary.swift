@@ -60,7 +60,10 @@ public final class PluginLibrary: @unchecked Sendable {
     /// which probes each file in a child process).
     public static func open(_ file: String) throws(PluginError) -> PluginLibrary {
         let contents = try PluginFile.read(file)
-        let elf = try ELFHeader.check(contents.bytes, file: file)
+        let elf: ELFHeader
+        do { elf = try ELFHeader.check(contents.bytes, file: file) } catch {
+            throw PluginProbe.redacted(error, file: file)
+        }
         let snapshot = try contents.snapshot()
         let mappedPath = "/proc/self/fd/\(snapshot)"
         _ = dlerror()
