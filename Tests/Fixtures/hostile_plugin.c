@@ -19,7 +19,8 @@
  *   HOSTILE_UNTERMINATED    the name has no NUL within 200 bytes
  *   HOSTILE_GARBAGE_PLACE   the vtable's place is an address no code is at
  *   HOSTILE_PLACE=mode      0: pending with a reason, 1: pending with an empty
- *                           reason, 2: first not-ready node, 3: sleeps 300 ms
+ *                           reason, 2: first not-ready node, 3: sleeps 300 ms,
+ *                           4: never returns
  */
 #ifdef HOSTILE_DATA_ENTRY
 
@@ -127,6 +128,9 @@ static orchion_status hostile_place(void *state, const orchion_cluster_view *clu
   (void)state;
   (void)error;
   (void)error_size;
+  if (HOSTILE_PLACE == 4) {
+    for (;;) pause();
+  }
   if (HOSTILE_PLACE == 3) {
     struct timespec pause_for = {0, 300 * 1000 * 1000};
     nanosleep(&pause_for, NULL);

@@ -118,7 +118,9 @@ struct PluginFile {
     /// choose which file (their constructors run) is loaded.
     static func followable(link file: String, owner: uid_t, in directory: String) throws(PluginError) {
         var info = stat()
-        guard lstat(directory, &info) == 0 else { throw .unreadable(file: file, reason: "\(directory): \(lastError())") }
+        guard lstat(directory, &info) == 0 else {
+            throw .unreadable(file: file, reason: "\(directory): \(lastError())")
+        }
         let sticky = info.st_mode & S_ISVTX != 0
         let shared = info.st_mode & (S_IWOTH | S_IWGRP) != 0
         guard sticky, shared, owner != 0, owner != geteuid() else { return }
