@@ -123,6 +123,27 @@ import Testing
         #expect(try none.prepare(JobSpec(id: "t4", command: "true", timeoutMillis: 200)).timeoutMillis == 200)
     }
 
+    @Test func aJobRunsUnderItsOwnTimeoutWhenTheExecutorAsksForTheLongestThereIs() async throws {
+        let dir = try Paths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let library = try PluginLibrary.open(try Self.build("long_timeout_executor", in: dir))
+        let thread = try LoopThread()
+        let loop = thread.loop
+        let started = monotonic()
+        let line: String = try await loop.submitAsync { finish in
+            let exec = try ExecutorPlugin(library)
+            // Were UINT64_MAX used, this would run its whole 10 s.
+            let spec = JobSpec(id: "capped", command: "sleep 10", timeoutMillis: 200)
+            let runner = try JobRunner(loop: loop, executor: exec, spec: spec, onOutput: { _, _ in }) { outcome in
+                finish("timedOut=\(outcome.timedOut) stoppedBy=\(outcome.stoppedBy?.rawValue ?? "none")")
+            }
+            runner.killGrace = 200
+        }
+        try thread.shutdown()
+        #expect(line == "timedOut=true stoppedBy=\(HostStop.timedOut.rawValue)", "\(line)")
+        #expect(monotonic() - started < 5_000_000_000, "stopped at the job's timeout, not the executor's")
+    }
+
     /// Builds `Tests/Fixtures/NAME.c` into `dir/NAME.so`.
     private static func build(_ name: String, in dir: URL) throws -> String {
         let source = Paths.root.appendingPathComponent("Tests/Fixtures/\(name).c")
