@@ -43,9 +43,10 @@ struct PluginCommand: AsyncParsableCommand {
 
         func run() {
             Output.protect()
+            ChildProbe.becomeSubreaper()
             let registry = PluginRegistry()
-            let timeout = search.probeTimeout
-            registry.probe(search.path) { file in probeDescriptor(file, timeoutSeconds: timeout) }
+            let prober = pluginProbe(timeoutSeconds: search.probeTimeout)
+            registry.probeAll(search.path) { files in prober.probeAll(files) }
             if json {
                 Output.print(JSON.array(registry.entries.map(JSON.entry)))
                 return
@@ -81,6 +82,7 @@ struct PluginCommand: AsyncParsableCommand {
 
         func run() throws {
             Output.protect()
+            ChildProbe.becomeSubreaper()
             switch probeDescriptor(file, timeoutSeconds: probeTimeout) {
             case .success(let info):
                 if json {
@@ -129,6 +131,7 @@ struct PluginCommand: AsyncParsableCommand {
                 return
             }
             Output.protect()
+            ChildProbe.becomeSubreaper()
             let arguments =
                 ["plugin", "check", "--child", file, "--budget-ms", String(budgetMillis)]
                 + settings.flatMap { ["--config", $0] }
@@ -200,8 +203,13 @@ struct PluginCommand: AsyncParsableCommand {
 
 /// Opens `file` in a child `orchion plugin probe` (see `PluginProbe`).
 func probeDescriptor(_ file: String, timeoutSeconds: Int) -> Result<PluginInfo, PluginError> {
+    pluginProbe(timeoutSeconds: timeoutSeconds).probe(file)
+}
+
+/// A `PluginProbe` that gives each file `timeoutSeconds`.
+func pluginProbe(timeoutSeconds: Int) -> PluginProbe {
     let (millis, overflow) = max(1, timeoutSeconds).multipliedReportingOverflow(by: 1000)
-    return PluginProbe(timeoutMillis: overflow ? Int.max : millis).probe(file)
+    return PluginProbe(timeoutMillis: overflow ? Int.max : millis)
 }
 
 /// Writes a line to standard error.

@@ -8,6 +8,10 @@
  *   HOSTILE_CTOR_SEGV       a constructor writes through a bad pointer
  *   HOSTILE_CTOR_HANG       a constructor never returns
  *   HOSTILE_CTOR_STDOUT     a constructor prints a forged JSON line on stdout
+ *   HOSTILE_CTOR_DAEMON     a constructor leaves a detached grandchild (setsid,
+ *                           SIGTERM blocked) holding every inherited descriptor
+ *                           for 20 s; it writes its pid to $HOSTILE_DAEMON_PID_FILE
+ *   HOSTILE_CTOR_CLOSE_ANSWER  a constructor closes descriptor 3
  *   HOSTILE_INIT_EXIT=n     init calls exit(n)
  *   HOSTILE_DATA_ENTRY      orchion_plugin_entry is a data object, not a function
  *   HOSTILE_DESCRIPTOR_SIZE descriptor struct_size claimed
@@ -15,7 +19,8 @@
  *   HOSTILE_UNTERMINATED    the name has no NUL within 200 bytes
  *   HOSTILE_GARBAGE_PLACE   the vtable's place is an address no code is at
  *   HOSTILE_PLACE=mode      0: pending with a reason, 1: pending with an empty
- *                           reason, 2: first not-ready node, 3: sleeps 300 ms
+ *                           reason, 2: first not-ready node, 3: sleeps 300 ms,
+ *                           4: never returns
  */
 #ifdef HOSTILE_DATA_ENTRY
 
@@ -33,6 +38,7 @@ __attribute__((visibility("default"))) const unsigned char orchion_plugin_entry[
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #ifndef HOSTILE_NAME
@@ -64,6 +70,39 @@ __attribute__((constructor)) static void hostile_constructor(void) {
 #elif defined(HOSTILE_CTOR_STDOUT)
   printf("{\"forged\": true}\n");
   fflush(stdout);
+#elif defined(HOSTILE_CTOR_DAEMON)
+  int ready[2];
+  if (pipe(ready) != 0) return;
+  pid_t middle = fork();
+  if (middle == 0) {
+    setsid();
+    if (fork() == 0) {
+      sigset_t term;
+      sigemptyset(&term);
+      sigaddset(&term, SIGTERM);
+      sigprocmask(SIG_BLOCK, &term, NULL);
+      const char *path = getenv("HOSTILE_DAEMON_PID_FILE");
+      FILE *out = path ? fopen(path, "w") : NULL;
+      if (out) {
+        fprintf(out, "%ld\n", (long)getpid());
+        fclose(out);
+      }
+      close(ready[1]);
+      struct timespec left = {20, 0};
+      while (nanosleep(&left, &left) != 0) {}
+      _exit(0);
+    }
+    _exit(0);
+  }
+  /* Returns once the grandchild wrote its pid (it closed its end). */
+  close(ready[1]);
+  char byte;
+  while (read(ready[0], &byte, 1) > 0) {}
+  close(ready[0]);
+  int status;
+  waitpid(middle, &status, 0);
+#elif defined(HOSTILE_CTOR_CLOSE_ANSWER)
+  close(3);
 #endif
 }
 
@@ -89,6 +128,9 @@ static orchion_status hostile_place(void *state, const orchion_cluster_view *clu
   (void)state;
   (void)error;
   (void)error_size;
+  if (HOSTILE_PLACE == 4) {
+    for (;;) pause();
+  }
   if (HOSTILE_PLACE == 3) {
     struct timespec pause_for = {0, 300 * 1000 * 1000};
     nanosleep(&pause_for, NULL);

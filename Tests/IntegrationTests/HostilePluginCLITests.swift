@@ -168,12 +168,81 @@ import Testing
         let onLoad = try CPlugins.hostile("ctor-exit.so", in: dir, defines: ["HOSTILE_CTOR_EXIT=0"])
         let loading = try orchion(["plugin", "check", onLoad])
         #expect(loading.status == 1, "exit(0) is not a pass")
-        #expect(loading.stdout.contains("FAIL  plugin called exit(0) while loading"), "\(loading.stdout)")
+        #expect(
+            loading.stdout.contains("FAIL  plugin exited with status 0 without answering (it called exit(0)"),
+            "\(loading.stdout)")
 
         let crash = try CPlugins.hostile("ctor-segv.so", in: dir, defines: ["HOSTILE_CTOR_SEGV"])
         let crashed = try orchion(["plugin", "check", crash])
         #expect(crashed.status == 1)
         #expect(crashed.stdout.contains("FAIL  plugin crashed with signal 11 (SIGSEGV) while loading"))
+    }
+
+    @Test func aDaemonisingConstructorNeitherDelaysTheAnswerNorOutlivesTheCommand() throws {
+        let dir = try Paths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let daemon = try CPlugins.hostile(
+            "daemon.so", in: dir, defines: ["HOSTILE_NAME=\"daemon\"", "HOSTILE_CTOR_DAEMON"])
+        for command in [["inspect", daemon], ["list", "--plugins-dir", dir.path]] {
+            let pidFile = dir.appendingPathComponent("daemon.pid").path
+            try? FileManager.default.removeItem(atPath: pidFile)
+            var environment = ProcessInfo.processInfo.environment
+            environment["HOSTILE_DAEMON_PID_FILE"] = pidFile
+            let started = Date()
+            // runCommand reads stdout and stderr to EOF: a leftover holding
+            // them would keep it waiting the grandchild's 20 s.
+            let result = try runCommand(
+                [Paths.orchion, "plugin"] + command + ["--probe-timeout", "30"], environment: environment, timeout: 60)
+            let elapsed = Date().timeIntervalSince(started)
+            let text = try String(contentsOfFile: pidFile, encoding: .utf8)
+            let pid = try #require(pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)), "\(text)")
+            // The command reaped it before it ended: nothing to wait for.
+            let gone = kill(pid, 0) != 0 && errno == ESRCH
+            if !gone { kill(pid, SIGKILL) }
+            #expect(gone, "\(command[0]): the detached grandchild \(pid) outlived the command")
+            #expect(elapsed < 15, "\(command[0]) took \(elapsed) s: it waited for the grandchild")
+            #expect(result.status == 0, "\(result.stderr)")
+            #expect(result.stdout.contains("daemon"), "\(result.stdout)")
+            #expect(!result.stdout.contains("refused"), "\(result.stdout)")
+        }
+    }
+
+    @Test func aConstructorThatClosesTheAnswerDescriptorIsNotReportedAsExiting() throws {
+        let dir = try Paths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let closer = try CPlugins.hostile("closer.so", in: dir, defines: ["HOSTILE_CTOR_CLOSE_ANSWER"])
+        let result = try orchion(["plugin", "inspect", closer])
+        #expect(result.status == 2)
+        #expect(
+            result.stderr.contains("without answering (it called exit(0), or closed or replaced descriptor 3)"),
+            "\(result.stderr)")
+        #expect(!result.stderr.contains("called exit(0) while"), "\(result.stderr)")
+    }
+
+    @Test func aCheckThatTimesOutNamesThePhaseItWasIn() throws {
+        let dir = try Paths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let stuck = try CPlugins.hostile("stuck.so", in: dir, defines: ["HOSTILE_PLACE=4"])
+        let result = try orchion(["plugin", "check", stuck, "--timeout", "3"])
+        #expect(result.status == 1)
+        #expect(result.stdout.contains("FAIL  plugin did not finish in time (killed) during place"), "\(result.stdout)")
+        #expect(!result.stdout.contains("while loading"), "\(result.stdout)")
+    }
+
+    @Test func namesThatAreNotUTF8AreListedAsRefusedWithTheirBytesEscaped() throws {
+        let dir = try Paths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let made = try runCommand([
+            "python3", "-c", "import os,sys; open(os.fsencode(sys.argv[1]) + b'/bad\\xff\\xfe.so', 'wb').close()",
+            dir.path,
+        ])
+        #expect(made.status == 0, "\(made.stderr)")
+        let result = try orchion(["plugin", "list", "--json", "--plugins-dir", dir.path])
+        #expect(result.status == 0, "\(result.stderr)")
+        let entry = try json(result.stdout).first { ($0["file"] as? String)?.hasPrefix(dir.path) == true }
+        #expect(entry?["file"] as? String == dir.path + "/bad\\xff\\xfe.so", "\(String(describing: entry))")
+        #expect(entry?["state"] as? String == "refused")
+        #expect((entry?["reason"] as? String)?.contains("its name is not UTF-8") == true)
     }
 
     @Test func checkFailsEmptyReasonsNotReadyNodesAndSlowCalls() throws {

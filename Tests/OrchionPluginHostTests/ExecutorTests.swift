@@ -107,6 +107,43 @@ import Testing
         #expect(exec.classify(spec, status: ExitStatus(code: 0, signal: 9), stoppedBy: .timedOut).0 == .failed)
     }
 
+    @Test func anExecutorCanShortenButNeverLengthenAJobsTimeout() throws {
+        let dir = try Paths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let library = try PluginLibrary.open(try Self.build("long_timeout_executor", in: dir))
+        // UINT64_MAX from the executor: the job's own 200 ms stands.
+        let greedy = try ExecutorPlugin(library)
+        #expect(try greedy.prepare(JobSpec(id: "t1", command: "true", timeoutMillis: 200)).timeoutMillis == 200)
+        // A job without a timeout takes the executor's.
+        #expect(try greedy.prepare(JobSpec(id: "t2", command: "true")).timeoutMillis == UInt64.max)
+        // The executor may shorten it, and its 0 (none) leaves the job's.
+        let shorter = try ExecutorPlugin(library, config: ["timeout_ms": "50"])
+        #expect(try shorter.prepare(JobSpec(id: "t3", command: "true", timeoutMillis: 200)).timeoutMillis == 50)
+        let none = try ExecutorPlugin(library, config: ["timeout_ms": "0"])
+        #expect(try none.prepare(JobSpec(id: "t4", command: "true", timeoutMillis: 200)).timeoutMillis == 200)
+    }
+
+    @Test func aJobRunsUnderItsOwnTimeoutWhenTheExecutorAsksForTheLongestThereIs() async throws {
+        let dir = try Paths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let library = try PluginLibrary.open(try Self.build("long_timeout_executor", in: dir))
+        let thread = try LoopThread()
+        let loop = thread.loop
+        let started = monotonic()
+        let line: String = try await loop.submitAsync { finish in
+            let exec = try ExecutorPlugin(library)
+            // Were UINT64_MAX used, this would run its whole 10 s.
+            let spec = JobSpec(id: "capped", command: "sleep 10", timeoutMillis: 200)
+            let runner = try JobRunner(loop: loop, executor: exec, spec: spec, onOutput: { _, _ in }) { outcome in
+                finish("timedOut=\(outcome.timedOut) stoppedBy=\(outcome.stoppedBy?.rawValue ?? "none")")
+            }
+            runner.killGrace = 200
+        }
+        try thread.shutdown()
+        #expect(line == "timedOut=true stoppedBy=\(HostStop.timedOut.rawValue)", "\(line)")
+        #expect(monotonic() - started < 5_000_000_000, "stopped at the job's timeout, not the executor's")
+    }
+
     /// Builds `Tests/Fixtures/NAME.c` into `dir/NAME.so`.
     private static func build(_ name: String, in dir: URL) throws -> String {
         let source = Paths.root.appendingPathComponent("Tests/Fixtures/\(name).c")

@@ -183,6 +183,91 @@ import Testing
         }
     }
 
+    @Test(.enabled(if: geteuid() == 0, "making a link another user owns needs root"))
+    func aSymlinkInAStickyDirectoryIsFollowedOnlyWhenRootOrTheUserOwnsIt() throws {
+        let dir = try Paths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let target = try CPlugins.fixture("target.so", in: dir)
+        let sticky = dir.appendingPathComponent("sticky")
+        try FileManager.default.createDirectory(at: sticky, withIntermediateDirectories: false)
+        #expect(chmod(sticky.path, 0o1777) == 0)
+        let planted = sticky.appendingPathComponent("planted.so").path
+        #expect(symlink(target, planted) == 0)
+        #expect(lchown(planted, 12345, 12345) == 0)
+        let error = try #require(refusal(planted))
+        guard case .unsafePermissions(_, let path, let reason) = error else {
+            Issue.record("expected unsafe permissions, found \(error)")
+            return
+        }
+        #expect(path == planted)
+        #expect(reason.contains("symbolic link owned by uid 12345 in sticky directory"), "\(reason)")
+        // The same link owned by root is followed.
+        #expect(lchown(planted, 0, 0) == 0)
+        #expect(outcome(planted) == "loaded")
+    }
+
+    @Test func aNonELFFileReachedThroughALinkIsRefusedWithoutQuotingItsBytes() throws {
+        let dir = try Paths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let text = dir.appendingPathComponent("secret.txt").path
+        try "root:secret".write(toFile: text, atomically: false, encoding: .utf8)
+        let link = dir.appendingPathComponent("secret.so").path
+        #expect(symlink(text, link) == 0)
+        for error in [refusal(link), Result { () throws(PluginError) in try PluginProbe.precheck(link) }.error] {
+            let description = try #require(error?.description)
+            #expect(description.contains("not ELF"), "\(description)")
+            #expect(!description.contains("72 6f 6f 74") && !description.contains("root"), "\(description)")
+        }
+        // A file named directly still shows its first bytes (its owner chose to name it).
+        let direct = dir.appendingPathComponent("direct.so").path
+        try "root:secret".write(toFile: direct, atomically: false, encoding: .utf8)
+        #expect(refusal(direct)?.description.contains("found bytes 72 6f 6f 74") == true)
+    }
+
+    // MARK: Probing in a child
+
+    @Test func aProbeChecksTheFileInTheParentBeforeStartingAChild() throws {
+        let dir = try Paths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let empty = dir.appendingPathComponent("empty.so").path
+        #expect(FileManager.default.createFile(atPath: empty, contents: Data()))
+        let good = try CPlugins.fixture("good.so", in: dir)
+        // A probe whose child cannot even start: only a file that passes the
+        // checks needing no plugin code would try to start it.
+        let probe = PluginProbe(executable: dir.appendingPathComponent("missing-orchion").path, timeoutMillis: 5000)
+        let emptyError = probe.probe(empty).error?.description ?? ""
+        #expect(emptyError.contains("not a shared object: found an empty file"), "\(emptyError)")
+        let goodError = probe.probe(good).error?.description ?? ""
+        #expect(goodError.contains("cannot start a probe process"), "\(goodError)")
+    }
+
+    @Test func probingManyHangingFilesRunsChildrenConcurrentlyAndKeepsTheirOrder() throws {
+        let dir = try Paths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // A "probe" that never answers: each costs the whole timeout.
+        let hang = dir.appendingPathComponent("hang.sh").path
+        try "#!/bin/sh\nexec sleep 30\n".write(toFile: hang, atomically: false, encoding: .utf8)
+        #expect(chmod(hang, 0o755) == 0)
+        let good = try CPlugins.fixture("good.so", in: dir)
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: good))
+        let files = try (1...4).map { index in
+            let file = dir.appendingPathComponent("copy-\(index).so").path
+            try bytes.write(to: URL(fileURLWithPath: file))
+            return file
+        }
+        let probe = PluginProbe(executable: hang, timeoutMillis: 1500)
+        let started = Date()
+        let results = probe.probeAll(files, concurrency: 2)
+        let elapsed = Date().timeIntervalSince(started)
+        // Two at a time: about 2 x 1.5 s; one at a time would be 6 s.
+        #expect(elapsed >= 2.9 && elapsed < 5.5, "took \(elapsed) s")
+        #expect(results.count == files.count)
+        for (file, result) in zip(files, results) {
+            let reason = result.error?.description ?? "loaded"
+            #expect(reason.hasPrefix(file + ": plugin did not finish in time (killed)"), "\(reason)")
+        }
+    }
+
     @Test func asRootTheEnvironmentAndHomeDirectoriesAreSearchedOnlyWhenAsked() {
         let environment = ["ORCHION_PLUGINS_PATH": "/env-a:/env-b", "HOME": "/home/someone"]
         let asRoot = PluginDirectory.searchPath(flags: ["/flag"], environment: environment, userID: 0)
@@ -364,5 +449,13 @@ import Testing
             for _ in 0..<4 { noise[Int.random(in: 0..<noise.count, using: &random)] = UInt8.random(in: 0...255) }
             _ = check(noise)
         }
+    }
+}
+
+extension Result {
+    /// The failure, when there is one.
+    fileprivate var error: Failure? {
+        if case .failure(let error) = self { return error }
+        return nil
     }
 }

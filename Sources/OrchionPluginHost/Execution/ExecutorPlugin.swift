@@ -10,8 +10,17 @@ public struct Launch: Sendable, Hashable {
     public var environment: [String]
     public var workingDirectory: String?
     public var user: String?
+    /// At most the job's own timeout (see `timeout(spec:plugin:)`).
     public var timeoutMillis: UInt64
     public var memoryLimitBytes: UInt64
+
+    /// The timeout a job runs under: an executor may shorten the job's own
+    /// timeout, never lengthen or remove it. `spec` 0 means the job has
+    /// none, and then the executor's value (0: none) stands.
+    public static func timeout(spec: UInt64, plugin: UInt64) -> UInt64 {
+        guard spec > 0 else { return plugin }
+        return plugin == 0 ? spec : min(spec, plugin)
+    }
 }
 
 extension HostStop {
@@ -99,7 +108,9 @@ public final class ExecutorPlugin {
                     message: error.message)
             }
             defer { core.call { functions.release(state, &launch) } }
-            return try read(launch)
+            var result = try read(launch)
+            result.timeoutMillis = Launch.timeout(spec: spec.timeoutMillis, plugin: result.timeoutMillis)
+            return result
         }
     }
 

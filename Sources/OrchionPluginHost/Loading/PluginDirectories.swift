@@ -36,18 +36,50 @@ public struct PluginDirectory: Sendable, Hashable, Codable {
     }
 
     /// The candidate files in this directory, sorted by name. Missing
-    /// directories have none.
+    /// directories have none. Names that are not UTF-8 are not among them
+    /// (a String cannot name them): see `undecodableCandidates()`.
     public func candidates() -> [String] {
-        guard let directory = opendir(path) else { return [] }
+        listing().files
+    }
+
+    /// Candidate names in this directory that are not valid UTF-8, as paths
+    /// with those bytes escaped (`\xff`), sorted: they cannot be opened by
+    /// name, so they are listed as refused rather than left out.
+    public func undecodableCandidates() -> [String] {
+        listing().undecodable
+    }
+
+    private func listing() -> (files: [String], undecodable: [String]) {
+        guard let directory = opendir(path) else { return ([], []) }
         defer { closedir(directory) }
         var names: [String] = []
+        var undecodable: [String] = []
         while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { bytes in
-                String(decoding: bytes.prefix(while: { $0 != 0 }), as: UTF8.self)
+            let bytes = withUnsafeBytes(of: entry.pointee.d_name) { Array($0.prefix(while: { $0 != 0 })) }
+            if let name = String(validating: bytes, as: UTF8.self) {
+                if isCandidate(name) { names.append(name) }
+            } else {
+                let escaped = Self.escaped(bytes)
+                if isCandidate(escaped) { undecodable.append(escaped) }
             }
-            if isCandidate(name) { names.append(name) }
         }
-        return names.sorted().map { path.hasSuffix("/") ? path + $0 : path + "/" + $0 }
+        func full(_ name: String) -> String { path.hasSuffix("/") ? path + name : path + "/" + name }
+        return (names.sorted().map(full), undecodable.sorted().map(full))
+    }
+
+    /// `bytes` with every byte that is not printable ASCII (and the
+    /// backslash) written as `\xNN`.
+    static func escaped(_ bytes: [UInt8]) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        for byte in bytes {
+            if byte >= 0x20 && byte < 0x7F && byte != UInt8(ascii: "\\") {
+                out.append(byte)
+            } else {
+                out += [UInt8(ascii: "\\"), UInt8(ascii: "x"), digits[Int(byte >> 4)], digits[Int(byte & 0xF)]]
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// The search path, first match wins on duplicate names: `--plugins-dir`

@@ -35,6 +35,7 @@ struct PluginFile {
                     ? "a symbolic link loop"
                     : code == ENOENT ? "a dangling symbolic link" : "a symbolic link (\(lastError(code)))")
         }
+        let linkOwner = info.st_uid
         if isLink {
             guard lstat(resolved, &info) == 0 else { throw .unreadable(file: file, reason: lastError()) }
         }
@@ -43,7 +44,10 @@ struct PluginFile {
         }
         // The directory holding the name (a symlink there can be swapped),
         // then the file itself and every directory above it.
-        if isLink, let directory = realPath(parent(of: file)) { try strictModes(directory, file: file) }
+        if isLink, let directory = realPath(parent(of: file)) {
+            try strictModes(directory, file: file)
+            try followable(link: file, owner: linkOwner, in: directory)
+        }
         try strictModes(resolved, file: file)
 
         // O_NONBLOCK: a FIFO swapped in after the check cannot block the open.
@@ -106,6 +110,25 @@ struct PluginFile {
             guard current.hasPrefix("/"), current != "/" else { return }
             current = parent(of: current)
         }
+    }
+
+    /// Refuses a symbolic link in a sticky directory others may write to
+    /// (like /tmp) unless root or the running user owns it, like Linux's
+    /// `fs.protected_symlinks`: there another user may plant a link, and
+    /// choose which file (their constructors run) is loaded.
+    static func followable(link file: String, owner: uid_t, in directory: String) throws(PluginError) {
+        var info = stat()
+        guard lstat(directory, &info) == 0 else {
+            throw .unreadable(file: file, reason: "\(directory): \(lastError())")
+        }
+        let sticky = info.st_mode & S_ISVTX != 0
+        let shared = info.st_mode & (S_IWOTH | S_IWGRP) != 0
+        guard sticky, shared, owner != 0, owner != geteuid() else { return }
+        throw .unsafePermissions(
+            file: file, path: file,
+            reason: "is a symbolic link owned by uid \(owner) in sticky directory \(directory)"
+                + " (mode \(String(info.st_mode & 0o7777, radix: 8))); only links owned by root or uid"
+                + " \(geteuid()) are followed there")
     }
 
     /// Copies the bytes into a sealed memfd: a snapshot nobody can change.

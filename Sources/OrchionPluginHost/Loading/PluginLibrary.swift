@@ -61,10 +61,7 @@ public final class PluginLibrary: @unchecked Sendable {
     /// nothing here can contain what it does (see `orchion plugin list`,
     /// which probes each file in a child process).
     public static func open(_ file: String) throws(PluginError) -> PluginLibrary {
-        let contents = try PluginFile.read(file)
-        let elf = try ELFHeader.check(contents.bytes, file: file)
-        let dynamic = try ELFDynamic.check(contents.bytes, header: elf, file: file)
-        try LibrarySearch.check(dynamic, file: file)
+        let (contents, elf) = try checkedFile(file)
         let snapshot = try contents.snapshot()
         let mappedPath = "/proc/self/fd/\(snapshot)"
         _ = dlerror()
@@ -84,6 +81,19 @@ public final class PluginLibrary: @unchecked Sendable {
         let memory = LiveMemory { address in isCode(address, handle: handle, elf: elf) }
         let checked = try validate(descriptorAt: UInt(bitPattern: descriptor), memory: memory, file: file)
         return PluginLibrary(info: checked.info, descriptor: descriptor, checked: checked, image: handle)
+    }
+
+    /// Every check of `file` that runs no plugin code: its type, permissions
+    /// and size, its ELF headers, its dynamic table and where its libraries
+    /// come from. Returns its bytes and headers.
+    static func checkedFile(_ file: String) throws(PluginError) -> (PluginFile, ELFHeader) {
+        let contents = try PluginFile.read(file)
+        let elf: ELFHeader
+        do { elf = try ELFHeader.check(contents.bytes, file: file) } catch {
+            throw PluginProbe.redacted(error, file: file)
+        }
+        try LibrarySearch.check(try ELFDynamic.check(contents.bytes, header: elf, file: file), file: file)
+        return (contents, elf)
     }
 
     /// Refuses an entry symbol that is not a function in executable code

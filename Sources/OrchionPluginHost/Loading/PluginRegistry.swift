@@ -62,7 +62,8 @@ public final class PluginRegistry {
     @discardableResult
     public func scan(_ directories: [PluginDirectory]) -> [PluginEntry] {
         Self.candidates(in: directories, known: known).map { candidate in
-            admit(candidate, Result { () throws(PluginError) in try PluginLibrary.open(candidate.file) })
+            if let refusal = candidate.refusal { return admit(candidate, .failure(refusal)) }
+            return admit(candidate, Result { () throws(PluginError) in try PluginLibrary.open(candidate.file) })
         }
     }
 
@@ -74,12 +75,27 @@ public final class PluginRegistry {
     public func probe(
         _ directories: [PluginDirectory], using probe: (String) -> Result<PluginInfo, PluginError>
     ) -> [PluginEntry] {
-        Self.candidates(in: directories, known: known).map { candidate in
+        probeAll(directories) { files in files.map(probe) }
+    }
+
+    /// Like `probe(_:using:)`, but `probeAll` learns about every candidate
+    /// at once and answers in their order (so it may probe several at a
+    /// time, e.g. `PluginProbe.probeAll`); entries keep the sorted order.
+    @discardableResult
+    public func probeAll(
+        _ directories: [PluginDirectory], using probeAll: ([String]) -> [Result<PluginInfo, PluginError>]
+    ) -> [PluginEntry] {
+        let candidates = Self.candidates(in: directories, known: known)
+        var answers = probeAll(candidates.filter { $0.refusal == nil }.map(\.file))[...]
+        return candidates.map { candidate in
             let file = candidate.file
+            let result: Result<PluginInfo, PluginError> =
+                candidate.refusal.map { .failure($0) }
+                ?? answers.popFirst() ?? .failure(.probeFailed(file: file, reason: "not probed"))
             known.seen[file] = candidate.identity
             entries.removeAll { $0.file == file }
             let entry: PluginEntry
-            switch probe(file) {
+            switch result {
             case .failure(let error):
                 entry = PluginEntry(file: file, info: nil, state: .refused(error))
             case .success(let info):
@@ -115,6 +131,8 @@ public final class PluginRegistry {
     struct Candidate: Sendable {
         let file: String
         let identity: FileIdentity
+        /// Why it is refused without being opened (a name that is not UTF-8).
+        var refusal: PluginError?
     }
 
     /// Files in `directories` not seen yet, or changed since they were refused
@@ -122,10 +140,20 @@ public final class PluginRegistry {
     /// reopened: replacing them needs a restart.
     /// Reads the disk, so a running host calls it on the thread pool.
     static func candidates(in directories: [PluginDirectory], known: Known) -> [Candidate] {
-        directories.flatMap { $0.candidates() }.compactMap { file in
-            guard !known.settled.contains(file), let identity = FileIdentity(file), known.seen[file] != identity
-            else { return nil }
-            return Candidate(file: file, identity: identity)
+        directories.flatMap { directory in
+            let files = directory.candidates().compactMap { file -> Candidate? in
+                guard !known.settled.contains(file), let identity = FileIdentity(file), known.seen[file] != identity
+                else { return nil }
+                return Candidate(file: file, identity: identity)
+            }
+            // Listed once, refused: a String cannot name such a file to open it.
+            let undecodable = directory.undecodableCandidates().compactMap { file -> Candidate? in
+                guard known.seen[file] == nil else { return nil }
+                return Candidate(
+                    file: file, identity: FileIdentity(inode: 0, size: 0, changed: 0),
+                    refusal: .unreadable(file: file, reason: "its name is not UTF-8 (shown escaped); rename it"))
+            }
+            return files + undecodable
         }
     }
 
@@ -169,6 +197,12 @@ struct FileIdentity: Hashable, Sendable {
     let inode: UInt64
     let size: Int64
     let changed: Int64
+
+    init(inode: UInt64, size: Int64, changed: Int64) {
+        self.inode = inode
+        self.size = size
+        self.changed = changed
+    }
 
     /// The identity of what `path` names, or of the link itself when it
     /// cannot be followed (a loop, a dangling link), so such a file is still

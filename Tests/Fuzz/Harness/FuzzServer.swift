@@ -98,7 +98,9 @@ final class FuzzServer: Sendable {
                 bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
             }
         }
-        guard bound == 0 else { preconditionFailure("fuzz harness: bind() to a loopback source failed, errno \(errno)") }
+        guard bound == 0 else {
+            preconditionFailure("fuzz harness: bind() to a loopback source failed, errno \(errno)")
+        }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = port.bigEndian
