@@ -26,7 +26,8 @@ func runFuzzerDriver(
     static func main() {
         guard selected != nil else {
             let names = FuzzTarget.allCases.map(\.rawValue).joined(separator: ", ")
-            fputs("orchion-fuzz: set ORCHION_FUZZ_TARGET to one of: \(names)\n", stderr)
+            let message = "orchion-fuzz: set ORCHION_FUZZ_TARGET to one of: \(names)\n"
+            _ = message.withCString { write(2, $0, strlen($0)) }
             exit(2)
         }
         var argc = CommandLine.argc
