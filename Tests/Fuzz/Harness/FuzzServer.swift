@@ -99,7 +99,10 @@ final class FuzzServer: Sendable {
             }
         }
         guard bound == 0 else {
-            preconditionFailure("fuzz harness: bind() to a loopback source failed, errno \(errno)")
+            let code = errno
+            close(fd)
+            if code == EADDRINUSE || code == EADDRNOTAVAIL { return }
+            Self.fail("fuzz harness: bind() to a loopback source failed, errno \(code)")
         }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
@@ -111,7 +114,11 @@ final class FuzzServer: Sendable {
             }
         }
         guard connected == 0 else {
-            preconditionFailure("the server refused a connection on 127.0.0.1:\(port), errno \(errno)")
+            let code = errno
+            close(fd)
+            // Out of local ports or interrupted: the harness's problem, not the server's.
+            if code == EADDRNOTAVAIL || code == EADDRINUSE || code == EINTR { return }
+            Self.fail("the server refused a connection on 127.0.0.1:\(port), errno \(code)")
         }
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
         converse(fd, bytes, until: vanish)
@@ -163,6 +170,18 @@ final class FuzzServer: Sendable {
         }
     }
 
+    /// Records `message` in `.build-fuzz/harness-failures.log` (libFuzzer's
+    /// fork mode discards a child's own output), then traps with it.
+    static func fail(_ message: String) -> Never {
+        let line = "pid \(getpid()): \(message)\n"
+        let fd = open(".build-fuzz/harness-failures.log", O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
+        if fd >= 0 {
+            _ = line.withCString { write(fd, $0, strlen($0)) }
+            close(fd)
+        }
+        preconditionFailure(message)
+    }
+
     /// Traps when the loop does not run a posted no-op within the bound, or
     /// (every 64th exchange, once the server had time to close its side)
     /// when the process holds more descriptors than any correct run needs.
@@ -172,7 +191,7 @@ final class FuzzServer: Sendable {
         guard count % 64 == 0 else { return }
         let open = Self.openDescriptors()
         if open > Self.descriptorBound {
-            preconditionFailure("\(open) descriptors open after \(count) closed exchanges: the server leaks them")
+            Self.fail("\(open) descriptors open after \(count) closed exchanges: the server leaks them")
         }
     }
 
@@ -181,8 +200,7 @@ final class FuzzServer: Sendable {
         let ran = DispatchSemaphore(value: 0)
         thread.loop.execute { ran.signal() }
         if ran.wait(timeout: .now() + Self.stallBoundSeconds) == .timedOut {
-            preconditionFailure(
-                "the server's loop ran no posted task within \(Self.stallBoundSeconds) s: it is stalled")
+            Self.fail("the server's loop ran no posted task within \(Self.stallBoundSeconds) s: it is stalled")
         }
     }
 
