@@ -8,7 +8,12 @@ import OrchionLoop
 /// A protocol error ends the connection with GOAWAY; others are unaffected.
 ///
 /// Bounds and liveness: nghttp2's protective options are set explicitly;
-/// inbound DATA is acknowledged (WINDOW_UPDATE) only as handlers consume it;
+/// inbound DATA is acknowledged (WINDOW_UPDATE) only as handlers consume it,
+/// and while the request bytes buffered for all streams are over
+/// `HTTP2Limits.maxBufferedRequestBytes`, only for one stream at a time (the
+/// rest waits until bytes are released, so the peer stalls on the windows);
+/// a burst of frames that carry nothing (`HTTP2Limits.maxGlitchesPerSecond`)
+/// ends the connection with GOAWAY(ENHANCE_YOUR_CALM);
 /// reading pauses while unsent output exceeds `WireLimits.maxUnsentOutputBytes`;
 /// output that makes no progress for the write timeout closes the
 /// connection; a PING goes out after a quiet interval and an unanswered one
@@ -38,6 +43,19 @@ final class HTTP2Connection {
     private var flushDeferred = false
     private var closeDeferred = false
     private var pendingConsumption: [(Int32, Int)] = []
+    /// Request bytes the stream handlers hold, all streams together.
+    private var bufferedRequestBytes = 0
+    /// `maxBufferedRequestBytes`, but never below one framed `maxBodyBytes` message.
+    private let requestBudget: Int
+    /// Window held back while over `requestBudget`, by stream.
+    private var deferredConsumption: [Int32: Int] = [:]
+    /// The one stream whose window still goes back while over `requestBudget`.
+    private var favored: Int32?
+    /// Frames that carried nothing in the current one-second window.
+    private var glitches = 0
+    private var glitchWindowStart = ContinuousClock.now
+    /// GOAWAY(ENHANCE_YOUR_CALM) was submitted.
+    private var calmed = false
     /// Streams to reset once their final frame is sent.
     private var resetAfterEnd: Set<Int32> = []
     private var closing = false
@@ -61,6 +79,8 @@ final class HTTP2Connection {
         self.role = role
         self.limits = limits
         loop = socket.loop
+        let (body, overflow) = limits.maxBodyBytes.addingReportingOverflow(5)
+        requestBudget = max(limits.http2.maxBufferedRequestBytes, overflow ? Int.max : body)
         #if DEBUG
             peerPort = socket.peer?.port
         #endif
@@ -165,6 +185,14 @@ final class HTTP2Connection {
             connection.armIdleTimer()
             return 0
         }
+        nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(callbacks) { _, _, _, data in
+            HTTP2Connection.from(data)?.glitch() ?? 0
+        }
+        nghttp2_session_callbacks_set_unpack_extension_callback(callbacks) { _, _, _, data in
+            // An unknown frame type: ignored, but counted.
+            let result = HTTP2Connection.from(data)?.glitch() ?? 0
+            return result == 0 ? NGHTTP2_ERR_CANCEL.rawValue : result
+        }
         nghttp2_session_callbacks_set_on_frame_send_callback(callbacks) { session, frame, data in
             guard let connection = HTTP2Connection.from(data), let frame else { return 0 }
             let header = frame.pointee.hd
@@ -196,6 +224,8 @@ final class HTTP2Connection {
         nghttp2_option_set_no_rfc9113_leading_and_trailing_ws_validation(options, 0)
         nghttp2_option_set_no_http_messaging(options, 0)
         nghttp2_option_set_no_closed_streams(options, 0)
+        // Extension frames reach `unpack_extension_callback` (to be counted as glitches).
+        for type in UInt8(10)...UInt8(255) { nghttp2_option_set_user_recv_extension_type(options, type) }
         body(options)
     }
 
@@ -221,11 +251,18 @@ final class HTTP2Connection {
     private func beginHeaders(_ streamID: Int32) -> Int32 {
         if case .server(let accept) = role, streams[streamID] == nil {
             streams[streamID] = accept(self, streamID)
+            idle.stop()
         }
         return 0
     }
 
     private func frameReceived(_ header: nghttp2_frame_hd) -> Int32 {
+        if header.type == UInt8(NGHTTP2_DATA.rawValue) && header.length == 0
+            && header.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) == 0
+        {
+            return glitch()  // empty DATA that does not even end the stream
+        }
+        if header.type == UInt8(NGHTTP2_PRIORITY.rawValue) { return glitch() }  // ignored by this server
         if header.type == UInt8(NGHTTP2_PING.rawValue), header.flags & UInt8(NGHTTP2_FLAG_ACK.rawValue) != 0 {
             pingSentAt = nil
             return 0
@@ -240,10 +277,53 @@ final class HTTP2Connection {
         return 0
     }
 
+    /// One frame that carried nothing; past `maxGlitchesPerSecond` in one
+    /// second the connection ends with GOAWAY(ENHANCE_YOUR_CALM) and the
+    /// result (an nghttp2 callback's) stops the input at once.
+    private func glitch() -> Int32 {
+        let now = ContinuousClock.now
+        if now - glitchWindowStart >= .seconds(1) {
+            glitchWindowStart = now
+            glitches = 0
+        }
+        glitches += 1
+        guard glitches > limits.http2.maxGlitchesPerSecond, let session else { return 0 }
+        calmed = true
+        nghttp2_session_terminate_session(session, UInt32(NGHTTP2_ENHANCE_YOUR_CALM.rawValue))
+        return NGHTTP2_ERR_CALLBACK_FAILURE.rawValue
+    }
+
     /// Tells nghttp2 that `count` DATA bytes of `streamID` were taken by the
-    /// application, so their flow-control window goes back to the peer.
+    /// application, so their flow-control window goes back to the peer. While
+    /// the connection's buffered request bytes are over budget, only the
+    /// favored stream gets window back; the rest waits in `deferredConsumption`.
     func consume(_ streamID: Int32, _ count: Int) {
         guard count > 0, !closed else { return }
+        if bufferedRequestBytes > requestBudget {
+            if let current = favored, streams[current] != nil {
+                if current != streamID {
+                    deferredConsumption[streamID, default: 0] += count
+                    return
+                }
+            } else {
+                favored = streamID
+            }
+        }
+        giveBack(streamID, count)
+    }
+
+    /// A stream handler's buffered request bytes changed from `old` to `new`.
+    /// Once the connection is back under budget, the deferred window goes back.
+    func requestBytesBuffered(_ streamID: Int32, from old: Int, to new: Int) {
+        bufferedRequestBytes += new - old
+        if new == 0 && favored == streamID { favored = nil }
+        guard bufferedRequestBytes <= requestBudget, !deferredConsumption.isEmpty, !closed else { return }
+        let deferred = deferredConsumption
+        deferredConsumption = [:]
+        for (id, count) in deferred { giveBack(id, count) }
+    }
+
+    private func giveBack(_ streamID: Int32, _ count: Int) {
         if busy > 0 { return pendingConsumption.append((streamID, count)) }
         guard let session else { return }
         _ = nghttp2_session_consume(session, streamID, count)
@@ -251,7 +331,9 @@ final class HTTP2Connection {
     }
 
     /// A server connection with no open stream is closed (GOAWAY) after the
-    /// idle timeout; a peer that stalls mid-frame is dropped the same way.
+    /// idle timeout, counted from when its last stream closed (or from the
+    /// start): frames outside streams (PING, SETTINGS, WINDOW_UPDATE) do not
+    /// keep it; a peer that stalls mid-frame is dropped the same way.
     private func armIdleTimer() {
         guard case .server = role, streams.isEmpty, !closed else { return idle.stop() }
         idle.start(after: limits.idleTimeoutMillis) { [self] in
@@ -277,10 +359,9 @@ final class HTTP2Connection {
             nghttp2_session_mem_recv(session, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count)
         }
         guard !closed else { return }
-        if result < 0 {
+        if result < 0 && !calmed {
             nghttp2_session_terminate_session(session, UInt32(NGHTTP2_PROTOCOL_ERROR.rawValue))
         }
-        armIdleTimer()
         flush()
     }
 
