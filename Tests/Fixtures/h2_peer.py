@@ -377,28 +377,43 @@ elif scenario == "partial_unary":
             pass
     result = {"sent": sent, "port": peer.local_port, "closed": peer.closed}
 elif scenario == "large_unary":
-    # One unary call with one SIZE-byte request (an unknown protobuf field), sent as the windows allow.
-    size = int(args[0])
+    # COUNT unary calls on one connection, each with one SIZE-byte request (an unknown
+    # protobuf field), sent interleaved as the windows allow; all must be answered.
+    size, count = int(args[0]), int(args[1]) if len(args) > 1 else 1
     peer = Peer()
-    peer.open(1, "/orchion.v1.ControlService/ListNodes", client_token)
     length, varint = size, b""
     while length >= 128:
         varint += bytes([length % 128 + 128])
         length //= 128
-    field = b"\x7a" + varint + bytes([length]) + b"\x01" * size
-    rest = message(field)
-    frames, deadline = [], time.monotonic() + 20
-    while rest and time.monotonic() < deadline and not peer.closed:
-        n = min(16384, len(rest), peer.stream_windows[1], peer.connection_window)
-        if n > 0:
-            peer.send_data(1, rest[:n], end_stream=n == len(rest))
-            rest = rest[n:]
-        got = peer.read_frame(0 if n > 0 else 0.5)
+    request = message(b"\x7a" + varint + bytes([length]) + b"\x01" * size)
+    left = {}
+    for index in range(count):
+        stream = 2 * index + 1
+        peer.open(stream, "/orchion.v1.ControlService/ListNodes", client_token)
+        left[stream] = request
+    frames, started = [], time.monotonic()
+    deadline = started + 20
+    while any(left.values()) and time.monotonic() < deadline and not peer.closed:
+        progressed = False
+        for stream, rest in left.items():
+            n = min(16384, len(rest), peer.stream_windows[stream], peer.connection_window)
+            if n > 0:
+                peer.send_data(stream, rest[:n], end_stream=n == len(rest))
+                left[stream] = rest[n:]
+                progressed = True
+        got = peer.read_frame(0 if progressed else 0.5)
         while got is not None:
             frames.append(got)
             got = peer.read_frame(0)
-    more, _ = peer.frames_until(lambda f: f[2] == 1 and f[0] == HEADERS and f[1] & END_STREAM, 10)
-    result = {"status": status_of(frames + more, 1), "unsent": len(rest), "port": peer.local_port}
+    ended = lambda: all(status_of(frames, stream) is not None for stream in left)
+    while not ended() and time.monotonic() < deadline:
+        got = peer.read_frame(max(0.0, deadline - time.monotonic()))
+        if got is None:
+            break
+        frames.append(got)
+    statuses = sorted({(status_of(frames, stream) or "none") for stream in left})
+    result = {"statuses": statuses, "unsent": sum(len(rest) for rest in left.values()),
+              "seconds": time.monotonic() - started, "port": peer.local_port}
 elif scenario == "timeout_reset":
     # A unary call with a partial message, then silence: how long after the trailers does RST_STREAM come?
     peer = Peer()

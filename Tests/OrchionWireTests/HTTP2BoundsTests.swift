@@ -232,7 +232,29 @@ import Testing
         limits.http2.maxBufferedRequestBytes = 64 << 10  // raised to one maxBodyBytes message
         let fixture = try await WireFixture(limits: limits)
         let result = try peer(fixture, "large_unary", [String(limits.maxBodyBytes - 16)])
-        #expect(result["status"] as? String == "0", "served: \(result)")
+        #expect(result["statuses"] as? [String] == ["0"], "served: \(result)")
+        #expect(result["unsent"] as? Int == 0)
+        try await fixture.stop()
+    }
+
+    /// Six messages of almost 256 KiB each on one connection whose budget
+    /// holds one: the messages complete one after another (none waits for a
+    /// timeout), and the buffered bytes stay within the bound.
+    @Test func concurrentLargeUnaryRequestsOverTheBudgetAreAllServed() async throws {
+        var limits = WireLimits()
+        limits.maxBodyBytes = 256 << 10
+        limits.http2.maxBufferedRequestBytes = 0  // raised to one maxBodyBytes message
+        limits.requestTimeoutMillis = 30_000
+        let fixture = try await WireFixture(limits: limits)
+        let result = try peer(fixture, "large_unary", [String(limits.maxBodyBytes - 16), "6"])
+        #expect(result["statuses"] as? [String] == ["0"], "all served: \(result)")
+        #expect(result["unsent"] as? Int == 0)
+        #expect(try #require(result["seconds"] as? Double) < 10, "without waiting for a timeout")
+        let port = try #require(result["port"] as? Int)
+        let peaks = try #require(HTTP2Statistics.peaks(peerPort: UInt16(port)))
+        let bound = limits.maxBodyBytes + 5 + Int(limits.http2.connectionWindowBytes) + limits.maxBodyBytes
+        #expect(peaks.bufferedInboundBytes <= bound, "held \(peaks.bufferedInboundBytes) request bytes")
+        print("concurrent large unary: \(result), peak inbound \(peaks.bufferedInboundBytes) B")
         try await fixture.stop()
     }
 

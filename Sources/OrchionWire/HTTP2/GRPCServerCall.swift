@@ -46,6 +46,7 @@ final class GRPCServerCall: HTTP2StreamHandler {
     private var queuedFramed = 0
     /// `bufferedInboundBytes` as last reported to the connection's budget.
     private var reported = 0
+    private var reportedPartial = false
     private var task: Task<Void, Never>?
     private var deadline: Timer?
     // Response state.
@@ -158,9 +159,11 @@ final class GRPCServerCall: HTTP2StreamHandler {
     /// Tells the connection's request budget how many bytes this call holds now.
     private func reportBuffered() {
         let now = closed ? 0 : bufferedInboundBytes
-        guard now != reported else { return }
-        connection?.requestBytesBuffered(streamID, from: reported, to: now)
+        let partial = !closed && !finished && reader.hasPartialMessage
+        guard now != reported || partial != reportedPartial else { return }
+        connection?.requestBytesBuffered(streamID, from: reported, to: now, partial: partial)
         reported = now
+        reportedPartial = partial
     }
 
     /// Gives the peer back the window of every held byte that is not part of

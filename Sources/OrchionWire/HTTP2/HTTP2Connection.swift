@@ -51,6 +51,8 @@ final class HTTP2Connection {
     private var deferredConsumption: [Int32: Int] = [:]
     /// The one stream whose window still goes back while over `requestBudget`.
     private var favored: Int32?
+    /// Streams whose handler holds part of a message.
+    private var partialStreams: Set<Int32> = []
     /// Frames that carried nothing in the current one-second window.
     private var glitches = 0
     private var glitchWindowStart = ContinuousClock.now
@@ -294,33 +296,51 @@ final class HTTP2Connection {
     }
 
     /// Tells nghttp2 that `count` DATA bytes of `streamID` were taken by the
-    /// application, so their flow-control window goes back to the peer. While
-    /// the connection's buffered request bytes are over budget, only the
-    /// favored stream gets window back; the rest waits in `deferredConsumption`.
+    /// application, so their flow-control window goes back to the peer.
+    ///
+    /// While the connection's buffered request bytes are over budget, window
+    /// goes back only to the favored stream: one stream in the middle of a
+    /// message (the oldest waiting), so that message can complete and be
+    /// handled; the rest waits in `deferredConsumption` until the connection
+    /// is under budget again. A closed stream's bytes are no longer held, so
+    /// their window always goes back.
     func consume(_ streamID: Int32, _ count: Int) {
         guard count > 0, !closed else { return }
-        if bufferedRequestBytes > requestBudget {
-            if let current = favored, streams[current] != nil {
-                if current != streamID {
-                    deferredConsumption[streamID, default: 0] += count
-                    return
-                }
-            } else {
+        if bufferedRequestBytes > requestBudget && streamID != favored && streams[streamID] != nil {
+            if favored == nil && partialStreams.contains(streamID) {
                 favored = streamID
+            } else {
+                deferredConsumption[streamID, default: 0] += count
+                return
             }
         }
         giveBack(streamID, count)
     }
 
-    /// A stream handler's buffered request bytes changed from `old` to `new`.
-    /// Once the connection is back under budget, the deferred window goes back.
-    func requestBytesBuffered(_ streamID: Int32, from old: Int, to new: Int) {
+    /// A stream handler's buffered request bytes changed from `old` to `new`;
+    /// `partial`: it holds part of a message. Back under budget, the deferred
+    /// window goes back; still over it, a stream mid-message is favored.
+    func requestBytesBuffered(_ streamID: Int32, from old: Int, to new: Int, partial: Bool) {
         bufferedRequestBytes += new - old
-        if new == 0 && favored == streamID { favored = nil }
-        guard bufferedRequestBytes <= requestBudget, !deferredConsumption.isEmpty, !closed else { return }
-        let deferred = deferredConsumption
-        deferredConsumption = [:]
-        for (id, count) in deferred { giveBack(id, count) }
+        if partial {
+            partialStreams.insert(streamID)
+        } else {
+            partialStreams.remove(streamID)
+            if favored == streamID { favored = nil }
+        }
+        guard !closed, !deferredConsumption.isEmpty else { return }
+        if bufferedRequestBytes <= requestBudget {
+            let deferred = deferredConsumption
+            deferredConsumption = [:]
+            favored = nil
+            for (id, count) in deferred { giveBack(id, count) }
+        } else if favored == nil,
+            let next = deferredConsumption.keys.filter({ partialStreams.contains($0) }).min(),
+            let count = deferredConsumption.removeValue(forKey: next)
+        {
+            favored = next
+            giveBack(next, count)
+        }
     }
 
     private func giveBack(_ streamID: Int32, _ count: Int) {
