@@ -11,7 +11,11 @@ import OrchionLoop
 /// call takes exactly one request message: a byte past it ends the call with
 /// INTERNAL and resets the stream. A bidirectional call's messages are
 /// acknowledged to the peer's flow-control window only when the handler
-/// takes them, so a handler that stops reading stops the peer. Response
+/// takes them, so a handler that stops reading stops the peer. The bytes a
+/// call holds (partial message, queued messages, a unary request until the
+/// call ends) count against its connection's
+/// `HTTP2Limits.maxBufferedRequestBytes`, over which the window is held back.
+/// A refused call's stream is reset right after its final frame. Response
 /// messages wait per stream; `send` suspends while more than
 /// `HTTP2Limits.streamSendHighWatermark` bytes wait for the peer's window.
 ///
