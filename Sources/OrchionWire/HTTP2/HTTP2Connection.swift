@@ -184,6 +184,10 @@ final class HTTP2Connection {
             guard let connection = HTTP2Connection.from(data) else { return 0 }
             connection.resetAfterEnd.remove(streamID)
             connection.streams.removeValue(forKey: streamID)?.streamClosed()
+            // Its bytes are no longer held: the connection window they took goes back.
+            if let count = connection.deferredConsumption.removeValue(forKey: streamID) {
+                connection.giveBack(streamID, count)
+            }
             connection.armIdleTimer()
             return 0
         }
