@@ -353,6 +353,108 @@ elif scenario == "close_mid_write":
     peer.send_data(1, message(b""), end_stream=True)
     frames, _ = peer.frames_until(lambda f: f[2] == 1 and f[0] == HEADERS and f[1] & END_STREAM, 5)
     result = {"after": status_of(frames, 1)}
+elif scenario == "partial_unary":
+    # N unary calls on one connection, each declaring a SIZE-byte message and sending
+    # all of it but the last byte, as fast as the windows allow, for HOLD seconds.
+    count, size, hold = int(args[0]), int(args[1]), float(args[2])
+    peer = Peer()
+    left = {}
+    for index in range(count):
+        stream = 2 * index + 1
+        peer.open(stream, "/orchion.v1.ControlService/ListNodes", client_token)
+        left[stream] = b"\x00" + size.to_bytes(4, "big") + b"\x00" * (size - 1)
+    sent, deadline = 0, time.monotonic() + hold
+    while time.monotonic() < deadline and not peer.closed:
+        progressed = False
+        for stream, rest in left.items():
+            n = min(16384, len(rest), peer.stream_windows[stream], peer.connection_window)
+            if n > 0:
+                peer.send_data(stream, rest[:n])
+                left[stream] = rest[n:]
+                sent += n
+                progressed = True
+        while peer.read_frame(0 if progressed else 0.05) is not None:
+            pass
+    result = {"sent": sent, "port": peer.local_port, "closed": peer.closed}
+elif scenario == "large_unary":
+    # COUNT unary calls on one connection, each with one SIZE-byte request (an unknown
+    # protobuf field), sent interleaved as the windows allow; all must be answered.
+    size, count = int(args[0]), int(args[1]) if len(args) > 1 else 1
+    peer = Peer()
+    length, varint = size, b""
+    while length >= 128:
+        varint += bytes([length % 128 + 128])
+        length //= 128
+    request = message(b"\x7a" + varint + bytes([length]) + b"\x01" * size)
+    left = {}
+    for index in range(count):
+        stream = 2 * index + 1
+        peer.open(stream, "/orchion.v1.ControlService/ListNodes", client_token)
+        left[stream] = request
+    frames, started = [], time.monotonic()
+    deadline = started + 20
+    while any(left.values()) and time.monotonic() < deadline and not peer.closed:
+        progressed = False
+        for stream, rest in left.items():
+            n = min(16384, len(rest), peer.stream_windows[stream], peer.connection_window)
+            if n > 0:
+                peer.send_data(stream, rest[:n], end_stream=n == len(rest))
+                left[stream] = rest[n:]
+                progressed = True
+        got = peer.read_frame(0 if progressed else 0.5)
+        while got is not None:
+            frames.append(got)
+            got = peer.read_frame(0)
+    ended = lambda: all(status_of(frames, stream) is not None for stream in left)
+    while not ended() and time.monotonic() < deadline:
+        got = peer.read_frame(max(0.0, deadline - time.monotonic()))
+        if got is None:
+            break
+        frames.append(got)
+    statuses = sorted({(status_of(frames, stream) or "none") for stream in left})
+    result = {"statuses": statuses, "unsent": sum(len(rest) for rest in left.values()),
+              "seconds": time.monotonic() - started, "port": peer.local_port}
+elif scenario == "timeout_reset":
+    # A unary call with a partial message, then silence: how long after the trailers does RST_STREAM come?
+    peer = Peer()
+    peer.open(1, "/orchion.v1.ControlService/ListNodes", client_token)
+    peer.send_data(1, message(b"\x00" * 100)[:50])
+    frames, ended = peer.frames_until(lambda f: f[2] == 1 and f[0] == HEADERS and f[1] & END_STREAM, 10)
+    ended_at = time.monotonic()
+    more, reset = peer.frames_until(lambda f: f[2] == 1 and f[0] == RST_STREAM, 5)
+    result = {"status": status_of(frames, 1), "reset": reset, "gap": time.monotonic() - ended_at}
+elif scenario == "ping_hold":
+    # No stream at all: a PING every INTERVAL seconds (answering the server's), for at most SECONDS.
+    seconds, interval = float(args[0]), float(args[1])
+    peer = Peer()
+    started = time.monotonic()
+    goaway, next_ping = False, started
+    while time.monotonic() - started < seconds and not peer.closed:
+        if time.monotonic() >= next_ping:
+            peer.send(frame(PING, 0, 0, b"12345678"))
+            next_ping += interval
+        got = peer.read_frame(max(0.0, min(next_ping - time.monotonic(), 0.05)))
+        if got and got[0] == PING and not got[1] & ACK:
+            peer.send(frame(PING, ACK, 0, got[3]))
+        if got and got[0] == GOAWAY:
+            goaway = True
+    result = {"goaway": goaway, "closed": peer.closed, "after": time.monotonic() - started}
+elif scenario == "empty_frames":
+    # COUNT frames that carry nothing, in batches: "data" (empty DATA on an open unary
+    # stream), "unknown" (an unknown frame type) or "priority" (PRIORITY frames).
+    kind, count = args[0], int(args[1])
+    peer = Peer()
+    peer.open(1, "/orchion.v1.ControlService/ListNodes", client_token)
+    one = {"data": frame(DATA, 0, 1), "unknown": frame(0x20, 0, 0),
+           "priority": frame(2, 0, 1, (0).to_bytes(4, "big") + b"\x0f")}[kind]
+    started = time.monotonic()
+    for _ in range(count // 1000):
+        peer.send(one * 1000)
+    frames, goaway = peer.frames_until(lambda f: f[0] == GOAWAY, 5)
+    code = next((int.from_bytes(f[3][4:8], "big") for f in frames if f[0] == GOAWAY), None)
+    if goaway:
+        peer.frames_until(lambda f: False, 5)
+    result = {"goaway_code": code, "closed": peer.closed, "after": time.monotonic() - started}
 else:
     raise SystemExit(f"unknown scenario {scenario}")
 print(json.dumps(result))

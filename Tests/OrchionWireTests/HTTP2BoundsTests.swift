@@ -210,4 +210,92 @@ import Testing
         #expect(try serving(fixture))
         try await fixture.stop()
     }
+    @Test func partialUnaryCallsOnOneConnectionStayWithinTheRequestBudget() async throws {
+        var limits = WireLimits()
+        limits.maxBodyBytes = 256 << 10
+        limits.http2.maxBufferedRequestBytes = 512 << 10
+        let fixture = try await WireFixture(limits: limits)
+        // 16 calls each declaring 256 KiB and sending all of it but one byte: 4 MiB unbounded.
+        let result = try peer(fixture, "partial_unary", ["16", String(256 << 10), "2"])
+        let port = try #require(result["port"] as? Int)
+        let peaks = try #require(HTTP2Statistics.peaks(peerPort: UInt16(port)))
+        let bound =
+            limits.http2.maxBufferedRequestBytes + Int(limits.http2.connectionWindowBytes) + limits.maxBodyBytes
+        #expect(peaks.bufferedInboundBytes <= bound, "held \(peaks.bufferedInboundBytes) request bytes")
+        print("partial unary: sent \(result["sent"] ?? "?") B, peak inbound \(peaks.bufferedInboundBytes) B")
+        #expect(try serving(fixture))
+        try await fixture.stop()
+    }
+
+    @Test func oneLargeUnaryRequestIsServedUnderTheRequestBudget() async throws {
+        var limits = WireLimits()
+        limits.http2.maxBufferedRequestBytes = 64 << 10  // raised to one maxBodyBytes message
+        let fixture = try await WireFixture(limits: limits)
+        let result = try peer(fixture, "large_unary", [String(limits.maxBodyBytes - 16)])
+        #expect(result["statuses"] as? [String] == ["0"], "served: \(result)")
+        #expect(result["unsent"] as? Int == 0)
+        try await fixture.stop()
+    }
+
+    /// Six messages of almost 256 KiB each on one connection whose budget
+    /// holds one: the messages complete one after another (none waits for a
+    /// timeout), and the buffered bytes stay within the bound.
+    @Test func concurrentLargeUnaryRequestsOverTheBudgetAreAllServed() async throws {
+        var limits = WireLimits()
+        limits.maxBodyBytes = 256 << 10
+        limits.http2.maxBufferedRequestBytes = 0  // raised to one maxBodyBytes message
+        limits.requestTimeoutMillis = 30_000
+        let fixture = try await WireFixture(limits: limits)
+        let result = try peer(fixture, "large_unary", [String(limits.maxBodyBytes - 16), "6"])
+        #expect(result["statuses"] as? [String] == ["0"], "all served: \(result)")
+        #expect(result["unsent"] as? Int == 0)
+        #expect(try #require(result["seconds"] as? Double) < 10, "without waiting for a timeout")
+        let port = try #require(result["port"] as? Int)
+        let peaks = try #require(HTTP2Statistics.peaks(peerPort: UInt16(port)))
+        let bound = limits.maxBodyBytes + 5 + Int(limits.http2.connectionWindowBytes) + limits.maxBodyBytes
+        #expect(peaks.bufferedInboundBytes <= bound, "held \(peaks.bufferedInboundBytes) request bytes")
+        print("concurrent large unary: \(result), peak inbound \(peaks.bufferedInboundBytes) B")
+        try await fixture.stop()
+    }
+
+    @Test func aRequestTimeoutResetFollowsTheTrailersPromptly() async throws {
+        var limits = WireLimits()
+        limits.requestTimeoutMillis = 1000
+        let fixture = try await WireFixture(limits: limits)
+        let result = try peer(fixture, "timeout_reset")
+        #expect((result["status"] as? String)?.hasPrefix("4 ") == true, "DEADLINE_EXCEEDED: \(result)")
+        #expect(result["reset"] as? Bool == true, "RST_STREAM follows")
+        #expect(try #require(result["gap"] as? Double) < 0.5, "right after the trailers, not a timeout later")
+        try await fixture.stop()
+    }
+
+    @Test func pingsWithoutAStreamDoNotKeepAConnectionOpen() async throws {
+        var limits = WireLimits()
+        limits.idleTimeoutMillis = 500
+        limits.http2.pingIntervalMillis = 100
+        let fixture = try await WireFixture(limits: limits)
+        let result = try peer(fixture, "ping_hold", ["5", "0.1"])
+        #expect(result["closed"] as? Bool == true, "closed by the idle timeout: \(result)")
+        #expect(result["goaway"] as? Bool == true, "with GOAWAY")
+        #expect(try #require(result["after"] as? Double) < 2.5)
+        #expect(try await eventually(within: 5) { try await openConnections(fixture) == 0 }, "descriptor freed")
+        try await fixture.stop()
+    }
+
+    @Test(arguments: ["data", "unknown", "priority"])
+    func aFloodOfEmptyFramesEndsTheConnection(_ kind: String) async throws {
+        let fixture = try await WireFixture()
+        let result = try peer(fixture, "empty_frames", [kind, "20000"])
+        #expect(result["closed"] as? Bool == true, "the connection is closed: \(result)")
+        if let code = result["goaway_code"] as? Int { #expect(code == 11, "GOAWAY(ENHANCE_YOUR_CALM)") }
+        #expect(try serving(fixture))
+        try await fixture.stop()
+    }
+
+    @Test func aFewEmptyFramesAreTolerated() async throws {
+        let fixture = try await WireFixture()
+        let result = try peer(fixture, "empty_frames", ["unknown", "500"])
+        #expect(result["closed"] as? Bool == false, "the connection lives on: \(result)")
+        try await fixture.stop()
+    }
 }

@@ -11,7 +11,11 @@ import OrchionLoop
 /// call takes exactly one request message: a byte past it ends the call with
 /// INTERNAL and resets the stream. A bidirectional call's messages are
 /// acknowledged to the peer's flow-control window only when the handler
-/// takes them, so a handler that stops reading stops the peer. Response
+/// takes them, so a handler that stops reading stops the peer. The bytes a
+/// call holds (partial message, queued messages, a unary request until the
+/// call ends) count against its connection's
+/// `HTTP2Limits.maxBufferedRequestBytes`, over which the window is held back.
+/// A refused call's stream is reset right after its final frame. Response
 /// messages wait per stream; `send` suspends while more than
 /// `HTTP2Limits.streamSendHighWatermark` bytes wait for the peer's window.
 ///
@@ -44,6 +48,9 @@ final class GRPCServerCall: HTTP2StreamHandler {
     private var held = 0
     /// Framed bytes of messages handed to the handler's stream and not yet taken by it.
     private var queuedFramed = 0
+    /// `bufferedInboundBytes` as last reported to the connection's budget.
+    private var reported = 0
+    private var reportedPartial = false
     private var task: Task<Void, Never>?
     private var deadline: Timer?
     // Response state.
@@ -143,6 +150,7 @@ final class GRPCServerCall: HTTP2StreamHandler {
                 }
             }
             partialSince = reader.hasPartialMessage ? (partialSince ?? .now) : nil
+            reportBuffered()
             giveBackWindow()
         } catch {
             refuse(error)
@@ -151,6 +159,16 @@ final class GRPCServerCall: HTTP2StreamHandler {
 
     private static let secondMessage = RPCError(
         .internal, "a unary or server-streaming call takes exactly one request message; a second one arrived")
+
+    /// Tells the connection's request budget how many bytes this call holds now.
+    private func reportBuffered() {
+        let now = closed ? 0 : bufferedInboundBytes
+        let partial = !closed && !finished && reader.hasPartialMessage
+        guard now != reported || partial != reportedPartial else { return }
+        connection?.requestBytesBuffered(streamID, from: reported, to: now, partial: partial)
+        reported = now
+        reportedPartial = partial
+    }
 
     /// Gives the peer back the window of every held byte that is not part of
     /// a message still waiting for the handler.
@@ -165,6 +183,7 @@ final class GRPCServerCall: HTTP2StreamHandler {
     private func taken(_ framedBytes: Int) {
         queuedFramed = max(0, queuedFramed - framedBytes)
         guard !closed else { return }
+        reportBuffered()
         giveBackWindow()
     }
 
@@ -267,6 +286,8 @@ final class GRPCServerCall: HTTP2StreamHandler {
         finishedAt = .now
         deadline?.close()
         deadline = nil
+        request = nil  // the handler is done with it
+        reportBuffered()
         if responseStarted {
             body.trailers = trailers(error)
             body.end()
@@ -285,8 +306,10 @@ final class GRPCServerCall: HTTP2StreamHandler {
         task?.cancel()
         inbound?.finish(throwing: error)
         inbound = nil
-        finish(error)
+        // Registered before the final frame is submitted: outside nghttp2's
+        // callbacks `finish` sends it at once, and the reset must follow it.
         if !inputEnded { connection?.resetAfterFinalFrame(streamID) }
+        finish(error)
     }
 
     /// A non-gRPC request: a bare HTTP status.
@@ -335,6 +358,7 @@ final class GRPCServerCall: HTTP2StreamHandler {
         inbound?.finish(throwing: CancellationError())
         inbound = nil
         wakeWriters()
+        reportBuffered()
         // Held bytes still count against the connection's window; give them back.
         let remaining = held
         held = 0

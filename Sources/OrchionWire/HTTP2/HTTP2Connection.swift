@@ -8,7 +8,12 @@ import OrchionLoop
 /// A protocol error ends the connection with GOAWAY; others are unaffected.
 ///
 /// Bounds and liveness: nghttp2's protective options are set explicitly;
-/// inbound DATA is acknowledged (WINDOW_UPDATE) only as handlers consume it;
+/// inbound DATA is acknowledged (WINDOW_UPDATE) only as handlers consume it,
+/// and while the request bytes buffered for all streams are over
+/// `HTTP2Limits.maxBufferedRequestBytes`, only for one stream at a time (the
+/// rest waits until bytes are released, so the peer stalls on the windows);
+/// a burst of frames that carry nothing (`HTTP2Limits.maxGlitchesPerSecond`)
+/// ends the connection with GOAWAY(ENHANCE_YOUR_CALM);
 /// reading pauses while unsent output exceeds `WireLimits.maxUnsentOutputBytes`;
 /// output that makes no progress for the write timeout closes the
 /// connection; a PING goes out after a quiet interval and an unanswered one
@@ -38,6 +43,21 @@ final class HTTP2Connection {
     private var flushDeferred = false
     private var closeDeferred = false
     private var pendingConsumption: [(Int32, Int)] = []
+    /// Request bytes the stream handlers hold, all streams together.
+    private var bufferedRequestBytes = 0
+    /// `maxBufferedRequestBytes`, but never below one framed `maxBodyBytes` message.
+    private let requestBudget: Int
+    /// Window held back while over `requestBudget`, by stream.
+    private var deferredConsumption: [Int32: Int] = [:]
+    /// The one stream whose window still goes back while over `requestBudget`.
+    private var favored: Int32?
+    /// Streams whose handler holds part of a message.
+    private var partialStreams: Set<Int32> = []
+    /// Frames that carried nothing in the current one-second window.
+    private var glitches = 0
+    private var glitchWindowStart = ContinuousClock.now
+    /// GOAWAY(ENHANCE_YOUR_CALM) was submitted.
+    private var calmed = false
     /// Streams to reset once their final frame is sent.
     private var resetAfterEnd: Set<Int32> = []
     private var closing = false
@@ -61,6 +81,8 @@ final class HTTP2Connection {
         self.role = role
         self.limits = limits
         loop = socket.loop
+        let (body, overflow) = limits.maxBodyBytes.addingReportingOverflow(5)
+        requestBudget = max(limits.http2.maxBufferedRequestBytes, overflow ? Int.max : body)
         #if DEBUG
             peerPort = socket.peer?.port
         #endif
@@ -162,8 +184,20 @@ final class HTTP2Connection {
             guard let connection = HTTP2Connection.from(data) else { return 0 }
             connection.resetAfterEnd.remove(streamID)
             connection.streams.removeValue(forKey: streamID)?.streamClosed()
+            // Its bytes are no longer held: the connection window they took goes back.
+            if let count = connection.deferredConsumption.removeValue(forKey: streamID) {
+                connection.giveBack(streamID, count)
+            }
             connection.armIdleTimer()
             return 0
+        }
+        nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(callbacks) { _, _, _, data in
+            HTTP2Connection.from(data)?.glitch() ?? 0
+        }
+        nghttp2_session_callbacks_set_unpack_extension_callback(callbacks) { _, _, _, data in
+            // An unknown frame type: ignored, but counted.
+            let result = HTTP2Connection.from(data)?.glitch() ?? 0
+            return result == 0 ? NGHTTP2_ERR_CANCEL.rawValue : result
         }
         nghttp2_session_callbacks_set_on_frame_send_callback(callbacks) { session, frame, data in
             guard let connection = HTTP2Connection.from(data), let frame else { return 0 }
@@ -196,6 +230,8 @@ final class HTTP2Connection {
         nghttp2_option_set_no_rfc9113_leading_and_trailing_ws_validation(options, 0)
         nghttp2_option_set_no_http_messaging(options, 0)
         nghttp2_option_set_no_closed_streams(options, 0)
+        // Extension frames reach `unpack_extension_callback` (to be counted as glitches).
+        for type in UInt8(10)...UInt8(255) { nghttp2_option_set_user_recv_extension_type(options, type) }
         body(options)
     }
 
@@ -221,11 +257,18 @@ final class HTTP2Connection {
     private func beginHeaders(_ streamID: Int32) -> Int32 {
         if case .server(let accept) = role, streams[streamID] == nil {
             streams[streamID] = accept(self, streamID)
+            idle.stop()
         }
         return 0
     }
 
     private func frameReceived(_ header: nghttp2_frame_hd) -> Int32 {
+        if header.type == UInt8(NGHTTP2_DATA.rawValue) && header.length == 0
+            && header.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) == 0
+        {
+            return glitch()  // empty DATA that does not even end the stream
+        }
+        if header.type == UInt8(NGHTTP2_PRIORITY.rawValue) { return glitch() }  // ignored by this server
         if header.type == UInt8(NGHTTP2_PING.rawValue), header.flags & UInt8(NGHTTP2_FLAG_ACK.rawValue) != 0 {
             pingSentAt = nil
             return 0
@@ -240,10 +283,71 @@ final class HTTP2Connection {
         return 0
     }
 
+    /// One frame that carried nothing; past `maxGlitchesPerSecond` in one
+    /// second the connection ends with GOAWAY(ENHANCE_YOUR_CALM) and the
+    /// result (an nghttp2 callback's) stops the input at once.
+    private func glitch() -> Int32 {
+        let now = ContinuousClock.now
+        if now - glitchWindowStart >= .seconds(1) {
+            glitchWindowStart = now
+            glitches = 0
+        }
+        glitches += 1
+        guard glitches > limits.http2.maxGlitchesPerSecond, let session else { return 0 }
+        calmed = true
+        nghttp2_session_terminate_session(session, UInt32(NGHTTP2_ENHANCE_YOUR_CALM.rawValue))
+        return NGHTTP2_ERR_CALLBACK_FAILURE.rawValue
+    }
+
     /// Tells nghttp2 that `count` DATA bytes of `streamID` were taken by the
     /// application, so their flow-control window goes back to the peer.
+    ///
+    /// While the connection's buffered request bytes are over budget, window
+    /// goes back only to the favored stream: one stream in the middle of a
+    /// message (the oldest waiting), so that message can complete and be
+    /// handled; the rest waits in `deferredConsumption` until the connection
+    /// is under budget again. A closed stream's bytes are no longer held, so
+    /// their window always goes back.
     func consume(_ streamID: Int32, _ count: Int) {
         guard count > 0, !closed else { return }
+        if bufferedRequestBytes > requestBudget && streamID != favored && streams[streamID] != nil {
+            if favored == nil && partialStreams.contains(streamID) {
+                favored = streamID
+            } else {
+                deferredConsumption[streamID, default: 0] += count
+                return
+            }
+        }
+        giveBack(streamID, count)
+    }
+
+    /// A stream handler's buffered request bytes changed from `old` to `new`;
+    /// `partial`: it holds part of a message. Back under budget, the deferred
+    /// window goes back; still over it, a stream mid-message is favored.
+    func requestBytesBuffered(_ streamID: Int32, from old: Int, to new: Int, partial: Bool) {
+        bufferedRequestBytes += new - old
+        if partial {
+            partialStreams.insert(streamID)
+        } else {
+            partialStreams.remove(streamID)
+            if favored == streamID { favored = nil }
+        }
+        guard !closed, !deferredConsumption.isEmpty else { return }
+        if bufferedRequestBytes <= requestBudget {
+            let deferred = deferredConsumption
+            deferredConsumption = [:]
+            favored = nil
+            for (id, count) in deferred { giveBack(id, count) }
+        } else if favored == nil,
+            let next = deferredConsumption.keys.filter({ partialStreams.contains($0) }).min(),
+            let count = deferredConsumption.removeValue(forKey: next)
+        {
+            favored = next
+            giveBack(next, count)
+        }
+    }
+
+    private func giveBack(_ streamID: Int32, _ count: Int) {
         if busy > 0 { return pendingConsumption.append((streamID, count)) }
         guard let session else { return }
         _ = nghttp2_session_consume(session, streamID, count)
@@ -251,7 +355,9 @@ final class HTTP2Connection {
     }
 
     /// A server connection with no open stream is closed (GOAWAY) after the
-    /// idle timeout; a peer that stalls mid-frame is dropped the same way.
+    /// idle timeout, counted from when its last stream closed (or from the
+    /// start): frames outside streams (PING, SETTINGS, WINDOW_UPDATE) do not
+    /// keep it; a peer that stalls mid-frame is dropped the same way.
     private func armIdleTimer() {
         guard case .server = role, streams.isEmpty, !closed else { return idle.stop() }
         idle.start(after: limits.idleTimeoutMillis) { [self] in
@@ -277,10 +383,9 @@ final class HTTP2Connection {
             nghttp2_session_mem_recv(session, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count)
         }
         guard !closed else { return }
-        if result < 0 {
+        if result < 0 && !calmed {
             nghttp2_session_terminate_session(session, UInt32(NGHTTP2_PROTOCOL_ERROR.rawValue))
         }
-        armIdleTimer()
         flush()
     }
 

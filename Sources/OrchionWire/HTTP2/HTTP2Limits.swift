@@ -32,6 +32,17 @@ public struct HTTP2Limits: Sendable {
     public var resetBurst: UInt64 = 1000
     /// See `resetBurst`.
     public var resetsPerSecond: UInt64 = 33
+    /// Request bytes one connection buffers for its handlers, all streams
+    /// together (partial messages, messages waiting for a handler, unary
+    /// requests until their call ends). Above it, flow-control window goes
+    /// back to the peer only for one stream at a time, so a connection holds
+    /// at most about this plus the connection window plus one message. Never
+    /// below one `maxBodyBytes` message, so one large request always fits.
+    public var maxBufferedRequestBytes = 4 << 20
+    /// Frames that carry nothing (empty DATA without END_STREAM, PRIORITY,
+    /// unknown frame types) a peer may send in one second; more end the
+    /// connection with GOAWAY(ENHANCE_YOUR_CALM).
+    public var maxGlitchesPerSecond = 1000
 
     public init() {}
 }
