@@ -80,7 +80,7 @@ enum LibrarySearch {
             }
             current = PluginFile.parent(of: current)
         }
-        guard let resolved = realPath(current) else {
+        guard let resolved = PluginFile.realPath(current) else {
             throw .unsafeLibraryPath(file: file, entry: directory.entry, reason: "\(current): \(lastError())")
         }
         do {
@@ -115,9 +115,10 @@ enum LibrarySearch {
         }
         guard info.st_mode & S_IFMT == S_IFREG else {
             throw .unsafeDependency(
-                file: file, library: name, found: "\(path): \(kind(info.st_mode))", expected: "a regular file")
+                file: file, library: name, found: "\(path): \(PluginFile.describe(mode: info.st_mode))",
+                expected: "a regular file")
         }
-        guard let resolved = realPath(path) else {
+        guard let resolved = PluginFile.realPath(path) else {
             throw .unsafeDependency(
                 file: file, library: name, found: "\(path): \(lastError())", expected: "a regular file")
         }
@@ -135,22 +136,5 @@ enum LibrarySearch {
             return "\(path) \(reason), expected writable only by its owner (root or this user)"
         }
         return error.description
-    }
-
-    private static func kind(_ mode: mode_t) -> String {
-        switch mode & S_IFMT {
-        case S_IFDIR: "a directory"
-        case S_IFIFO: "a FIFO"
-        case S_IFCHR: "a character device"
-        case S_IFBLK: "a block device"
-        case S_IFSOCK: "a socket"
-        default: "file type \(String(mode & S_IFMT, radix: 8))"
-        }
-    }
-
-    private static func realPath(_ path: String) -> String? {
-        guard let resolved = realpath(path, nil) else { return nil }
-        defer { free(resolved) }
-        return String(cString: resolved)
     }
 }

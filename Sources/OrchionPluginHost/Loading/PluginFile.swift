@@ -165,7 +165,8 @@ struct PluginFile {
         return descriptor
     }
 
-    private static func describe(mode: mode_t) -> String {
+    /// What kind of file `mode` says, in words ("a FIFO").
+    static func describe(mode: mode_t) -> String {
         switch mode & S_IFMT {
         case S_IFDIR: "a directory"
         case S_IFIFO: "a FIFO"
@@ -177,7 +178,8 @@ struct PluginFile {
         }
     }
 
-    private static func realPath(_ path: String) -> String? {
+    /// `path` with every symbolic link resolved, or nil.
+    static func realPath(_ path: String) -> String? {
         guard let resolved = realpath(path, nil) else { return nil }
         defer { free(resolved) }
         return String(cString: resolved)
