@@ -60,6 +60,7 @@ import Testing
         try CPlugins.hostile("latin1.so", in: dir, defines: ["HOSTILE_VERSION=\"\\xe9\""])
         try CPlugins.fixture("major.so", in: dir, defines: ["FIXTURE_MAJOR=2"])
         try CPlugins.fixture("twin.so", in: dir, defines: ["FIXTURE_NAME=\"good-a\""])
+        try CPlugins.hostile("garbage-place.so", in: dir, defines: ["HOSTILE_GARBAGE_PLACE"])
         return [
             ("text.so", "not a shared object: found bytes 6a 75 73 74"),
             ("truncated.so", "malformed ELF file"),
@@ -81,6 +82,7 @@ import Testing
             ("latin1.so", "invalid version: found invalid UTF-8"),
             ("major.so", "incompatible ABI: found major 2"),
             ("twin.so", "duplicate plugin name 'good-a'"),
+            ("garbage-place.so", "invalid orchion_scheduler_vtable.place: found address 0x41414141"),
         ]
     }
 
