@@ -35,7 +35,7 @@ public final class WireServer {
     /// Binds `address` (loopback by default in every caller) and serves.
     public init(
         loop: EventLoop, address: SocketAddress, limits: WireLimits = WireLimits(),
-        http1: @escaping HTTPHandler, http2: @escaping HTTP2Starter
+        http1: @escaping HTTPHandler, http1Head: HTTPHeadCheck? = nil, http2: @escaping HTTP2Starter
     ) throws(LoopError) {
         listener = try TCPListener(loop: loop, address: address)
         self.address = listener.address ?? address
@@ -46,13 +46,14 @@ public final class WireServer {
             }
             switch accepted {
             case .failure: acceptErrors += 1
-            case .success(let connection): self.accepted(connection, limits: limits, http1: http1, http2: http2)
+            case .success(let connection):
+                self.accepted(connection, limits: limits, http1: http1, http1Head: http1Head, http2: http2)
             }
         }
     }
 
     private func accepted(
-        _ connection: TCPConnection, limits: WireLimits, http1: @escaping HTTPHandler,
+        _ connection: TCPConnection, limits: WireLimits, http1: @escaping HTTPHandler, http1Head: HTTPHeadCheck?,
         http2: @escaping HTTP2Starter
     ) {
         guard openConnections < limits.maxConnections else {
@@ -73,7 +74,7 @@ public final class WireServer {
         }
         connection.setNoDelay(true)
         try? connection.setKeepAlive(idleSeconds: limits.keepAliveIdleSeconds)
-        Sniffer.start(connection, limits: limits, http1: http1, http2: http2)
+        Sniffer.start(connection, limits: limits, http1: http1, http1Head: http1Head, http2: http2)
     }
 
     /// Stops accepting; open connections finish on their own.
@@ -83,7 +84,7 @@ public final class WireServer {
 /// Reads just enough of a new connection to tell the two protocols apart.
 private enum Sniffer {
     static func start(
-        _ connection: TCPConnection, limits: WireLimits, http1: @escaping HTTPHandler,
+        _ connection: TCPConnection, limits: WireLimits, http1: @escaping HTTPHandler, http1Head: HTTPHeadCheck?,
         http2: @escaping WireServer.HTTP2Starter
     ) {
         guard let timer = try? Timer(loop: connection.loop) else { return connection.close() }
@@ -111,7 +112,8 @@ private enum Sniffer {
                     return
                 }
                 handOver {
-                    _ = try HTTP1Connection(stream: connection, limits: limits, handler: http1, initialBytes: seen)
+                    _ = try HTTP1Connection(
+                        stream: connection, limits: limits, handler: http1, headCheck: http1Head, initialBytes: seen)
                 }
             }
         } catch {
