@@ -13,9 +13,10 @@ public typealias HTTPHandler = (HTTPRequest, HTTPResponder) -> Void
 /// folding, conflicting or repeated Content-Length, Transfer-Encoding with
 /// Content-Length, and an HTTP/1.1 request without exactly one Host.
 ///
-/// Bounded: while more than `maxUnsentOutputBytes` of answers wait for the
-/// peer to read them, the connection neither reads nor answers; it resumes
-/// below a quarter of that. Output that makes no progress for
+/// Bounded: while more than `maxUnsentOutputBytes` (or the lower
+/// `outputBound` given, the owner's share of a server-wide total) of answers
+/// wait for the peer to read them, the connection neither reads nor
+/// answers; it resumes below a quarter of that. Output that makes no progress for
 /// `writeTimeoutMillis` drops the connection. A vanished peer costs nothing:
 /// writes to it fail quietly and the connection closes.
 ///
@@ -68,7 +69,7 @@ final class HTTP1Connection {
 
     init(
         stream: Stream, limits: WireLimits, handler: @escaping HTTPHandler, headCheck: HTTPHeadCheck? = nil,
-        initialBytes: [UInt8]
+        outputBound: Int? = nil, initialBytes: [UInt8]
     ) throws(LoopError) {
         self.stream = stream
         self.limits = limits
@@ -83,8 +84,9 @@ final class HTTP1Connection {
         }
         http_parser_init(parser, HTTP_REQUEST)
         parser.pointee.data = Unmanaged.passUnretained(self).toOpaque()
-        stream.highWatermark = max(limits.maxUnsentOutputBytes, 1)
-        stream.lowWatermark = max(limits.maxUnsentOutputBytes / 4, 1)
+        let bound = max(min(outputBound ?? limits.maxUnsentOutputBytes, limits.maxUnsentOutputBytes), 1)
+        stream.highWatermark = bound
+        stream.lowWatermark = max(bound / 4, 1)
         stream.onWritable = { [self] in writable() }
         timer.start(after: limits.idleTimeoutMillis) { [self] in timedOut() }
         do {
