@@ -231,7 +231,7 @@ import Testing
             ),
             (
                 "GET /v1%2Fnodes HTTP/1.1\r\nHost: x\r\n\(auth)Connection: close\r\n\r\n", "404",
-                "no route for /v1/nodes"
+                "no route for /v1%2Fnodes"
             ),
         ]
         for (request, status, message) in cases {

@@ -11,7 +11,17 @@ public typealias HTTPHandler = (HTTPRequest, HTTPResponder) -> Void
 /// affected. What RFC 9112 says a server MUST refuse is refused with a 400:
 /// whitespace or other non-token bytes in a field name, obsolete line
 /// folding, conflicting or repeated Content-Length, Transfer-Encoding with
-/// Content-Length, and an HTTP/1.1 request without exactly one Host.
+/// Content-Length, and an HTTP/1.1 request without exactly one Host. Also
+/// refused: a folded line whatever the line before held, a repeated
+/// Authorization or Transfer-Encoding (400), Transfer-Encoding other than
+/// exactly `chunked`, CONNECT and Upgrade (501), and versions other than
+/// 1.0 and 1.1 (505).
+///
+/// The optional head check runs at the end of each head, before any body
+/// byte is read: its answer is sent in turn with `Connection: close`, the
+/// body is dropped unbuffered and nothing after it is parsed. `Expect:
+/// 100-continue` gets its 100 once the head passed (when no earlier answer
+/// is still due); another expectation gets 417.
 ///
 /// Bounded: while more than `maxUnsentOutputBytes` (or the lower
 /// `outputBound` given, the owner's share of a server-wide total) of answers

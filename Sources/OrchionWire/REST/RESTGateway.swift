@@ -156,8 +156,9 @@ public final class RESTGateway: Sendable {
         return (parts[2], segment.isEmpty ? nil : String(segment), nil)
     }
 
+    /// Names the path as sent (escapes kept: `/v1%2Fnodes` is not `/v1/nodes`).
     private func notFound(_ request: HTTPRequest) -> RPCError {
-        RPCError(.notFound, "no route for \(request.path)")
+        RPCError(.notFound, "no route for \(request.target.prefix { $0 != "?" })")
     }
 
     private func allow(_ request: HTTPRequest, _ methods: String...) throws {
