@@ -217,6 +217,7 @@ import Testing
                 "Transfer-Encoding 'chunked, chunked' not supported"
             ),
             ("GET /healthz HTTP/1.9\r\nHost: x\r\n\r\n", "505", "HTTP version 1.9 not supported"),
+            ("GET /healthz HTTP/2.0\r\nHost: x\r\n\r\n", "505", "HTTP version 2.0 not supported"),
             (
                 "GET /v1/nodes/%+6 HTTP/1.1\r\nHost: x\r\n\(auth)Connection: close\r\n\r\n", "400",
                 "malformed path segment"

@@ -102,17 +102,18 @@ public struct HTTPRequest: Sendable {
 }
 
 /// Decodes %XX escapes, and "+" as a space when `plusIsSpace` (query strings
-/// only; in a path "+" is itself). Malformed escapes stay as they are.
+/// only; in a path "+" is itself). Malformed escapes (`%zz`, `%+6`) stay as
+/// they are; routing uses the strict `HTTPRequest.strictPath()`.
 func percentDecoded(_ text: String, plusIsSpace: Bool) -> String {
     let plus = UInt8(ascii: "+")
     guard text.utf8.contains(where: { $0 == UInt8(ascii: "%") || (plusIsSpace && $0 == plus) }) else { return text }
     var bytes: [UInt8] = []
     var input = Array(text.utf8)[...]
     while let byte = input.popFirst() {
-        if byte == UInt8(ascii: "%"), input.count >= 2,
-            let value = UInt8(String(decoding: input.prefix(2), as: UTF8.self), radix: 16)
+        if byte == UInt8(ascii: "%"), let high = input.first.flatMap(hexValue),
+            let low = input.dropFirst().first.flatMap(hexValue)
         {
-            bytes.append(value)
+            bytes.append(high << 4 | low)
             input = input.dropFirst(2)
         } else {
             bytes.append(plusIsSpace && byte == plus ? UInt8(ascii: " ") : byte)
