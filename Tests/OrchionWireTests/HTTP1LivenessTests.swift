@@ -101,6 +101,62 @@ import Testing
         try await server.stop()
     }
 
+    @Test func eightClientsThatNeverReadShareTheServerWideOutputBound() async throws {
+        var limits = WireLimits()
+        limits.maxUnsentOutputBytes = 1 << 20
+        limits.maxTotalUnsentOutputBytes = 2 << 20
+        limits.writeTimeoutMillis = 5000
+        let server = try await HandlerServer(limits: limits, handler: Self.handler(cancelled: HTTP1EventCounter()))
+        // Eight clients with small socket buffers start a request each; a
+        // ninth's whole round trip orders the server's reads after theirs.
+        // Then each pipelines /big until sending is stuck for 0.5 s on all.
+        let script = """
+            import socket, sys, time, select
+            port = int(sys.argv[1])
+            socks = []
+            for _ in range(8):
+                s = socket.socket()
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)
+                s.connect(("127.0.0.1", port))
+                s.sendall(b"GET /big HTTP/1.1\\r\\n")
+                socks.append(s)
+            b = socket.create_connection(("127.0.0.1", port)); b.settimeout(5)
+            b.sendall(b"GET /small HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n")
+            while b.recv(65536): pass
+            b.close()
+            for s in socks:
+                s.sendall(b"Host: x\\r\\n\\r\\n")
+                s.setblocking(False)
+            data = b"GET /big HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n" * 16
+            last = time.monotonic()
+            while time.monotonic() - last < 0.5:
+                for s in list(socks):
+                    try:
+                        if s.send(data) > 0: last = time.monotonic()
+                    except BlockingIOError:
+                        pass
+                    except OSError:
+                        socks.remove(s)
+                if not socks: break
+                select.select([], socks, [], 0.05)
+            print("stuck")
+            sys.stdout.flush()
+            for s in socks: s.close()
+            """
+        let (result, largest) = try await server.largestUnsentOutput { try server.python(script) }
+        #expect(result.stdout == "stuck\n", "\(result.stderr)")
+        // Each stuck client left at least a quarter of its share (2 MiB / 8) queued.
+        #expect(largest >= 8 * (256 << 10) / 4, "the clients filled the server's queues (largest \(largest))")
+        #expect(
+            largest <= limits.maxTotalUnsentOutputBytes + 8 * (Self.bigBody + 4096),
+            "8 stuck clients together stay within the total plus one answer each (largest \(largest))")
+        print("eight stuck readers: largest total unsent output \(largest) bytes")
+        // Gone (at the latest at the write timeout), each share is whole again.
+        #expect(try await server.wait(seconds: 15) { $0.openConnections == 0 && $0.http1OutputShare == 1 << 20 })
+        try await server.stop()
+    }
+
     @Test func anEventStreamWhoseClientNeverReadsIsDroppedAfterTheWriteTimeout() async throws {
         var limits = WireLimits()
         limits.maxUnsentOutputBytes = 256 << 10

@@ -128,7 +128,7 @@ import Testing
         let body = try fixture.curl(["-i", "-d", "{\"spec\":{\"command\":\"\(big)\"}}", "\(fixture.base)/v1/jobs"])
         #expect(body.stdout.hasPrefix("HTTP/1.1 413 Content Too Large"))
         let chunkedBig =
-            "POST /v1/jobs HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1000\r\n\(big)\r\n0\r\n\r\n"
+            "POST /v1/jobs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(Self.token)\r\nTransfer-Encoding: chunked\r\n\r\n1000\r\n\(big)\r\n0\r\n\r\n"
         #expect(try raw(fixture, chunkedBig).hasPrefix("HTTP/1.1 413"), "chunked bodies are counted too")
         #expect(try fixture.curl(["\(fixture.base)/healthz"]).stdout == "{\"status\":\"SERVING\"}")
         try await fixture.stop()

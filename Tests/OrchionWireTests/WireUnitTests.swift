@@ -16,6 +16,15 @@ import Testing
         #expect(parsed.header("authorization") == "Bearer x", "header names compare case-insensitively")
     }
 
+    @Test func pathSegmentsDecodeStrictlyAndAnEscapedSlashStaysInItsSegment() throws {
+        #expect(try request("/v1%2Fnodes?x=1").strictPath() == ["", "v1/nodes"])
+        #expect(try request("/v1/jobs/a+b%3Ac").strictPath() == ["", "v1", "jobs", "a+b:c"])
+        for bad in ["/v1/nodes/%+6", "/v1/nodes/%G1", "/v1/nodes/%", "/v1/nodes/%4", "/v1/nodes/%FF"] {
+            #expect(throws: RPCError.self, "\(bad)") { try request(bad).strictPath() }
+        }
+        #expect(request("/a%+6b").path == "/a%+6b", "a sign is no hex digit, even in the lenient decoder")
+    }
+
     @Test func theEncodeCacheReusesBytesOnlyForEqualMessages() throws {
         let cache = EncodedResponseCache()
         let nodes = Orchion_V1_ListNodesResponse.with { $0.nodes = [.with { $0.id = "n1" }] }

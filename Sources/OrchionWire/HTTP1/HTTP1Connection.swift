@@ -11,11 +11,22 @@ public typealias HTTPHandler = (HTTPRequest, HTTPResponder) -> Void
 /// affected. What RFC 9112 says a server MUST refuse is refused with a 400:
 /// whitespace or other non-token bytes in a field name, obsolete line
 /// folding, conflicting or repeated Content-Length, Transfer-Encoding with
-/// Content-Length, and an HTTP/1.1 request without exactly one Host.
+/// Content-Length, and an HTTP/1.1 request without exactly one Host. Also
+/// refused: a folded line whatever the line before held, a repeated
+/// Authorization or Transfer-Encoding (400), Transfer-Encoding other than
+/// exactly `chunked`, CONNECT and Upgrade (501), and versions other than
+/// 1.0 and 1.1 (505).
 ///
-/// Bounded: while more than `maxUnsentOutputBytes` of answers wait for the
-/// peer to read them, the connection neither reads nor answers; it resumes
-/// below a quarter of that. Output that makes no progress for
+/// The optional head check runs at the end of each head, before any body
+/// byte is read: its answer is sent in turn with `Connection: close`, the
+/// body is dropped unbuffered and nothing after it is parsed. `Expect:
+/// 100-continue` gets its 100 once the head passed (when no earlier answer
+/// is still due); another expectation gets 417.
+///
+/// Bounded: while more than `maxUnsentOutputBytes` (or the lower
+/// `outputBound` given, the owner's share of a server-wide total) of answers
+/// wait for the peer to read them, the connection neither reads nor
+/// answers; it resumes below a quarter of that. Output that makes no progress for
 /// `writeTimeoutMillis` drops the connection. A vanished peer costs nothing:
 /// writes to it fail quietly and the connection closes.
 ///
@@ -25,6 +36,7 @@ final class HTTP1Connection {
     private let stream: Stream
     private let limits: WireLimits
     private let handler: HTTPHandler
+    private let headCheck: HTTPHeadCheck?
     private let parser = UnsafeMutablePointer<http_parser>.allocate(capacity: 1)
     private let timer: Timer
     /// Runs while output is queued: drops the peer if none of it moves.
@@ -39,6 +51,16 @@ final class HTTP1Connection {
     private var body: [UInt8] = []
     private var headerBytes = 0
     private var rejection: (status: Int, message: String)?
+    // Method and target, made once at the end of the head.
+    private var method = ""
+    private var target = ""
+    private var principal: Principal?
+    /// The head check answered this request: its body is read and
+    /// dropped, and nothing after it is parsed.
+    private var discarding = false
+    /// Whether the bytes before this read ended a line (a line break then
+    /// only SP/HTAB): a value that starts a read right after it is folded.
+    private var previousFeedEndedLine = false
     /// Where the last header-value callback ended, to tell a value split
     /// across reads from an obsolete line fold.
     private var lastPart: HeaderPart?
@@ -55,10 +77,14 @@ final class HTTP1Connection {
     /// The active SSE responder's "writable again" callback.
     private var responderWritable: (() -> Void)?
 
-    init(stream: Stream, limits: WireLimits, handler: @escaping HTTPHandler, initialBytes: [UInt8]) throws(LoopError) {
+    init(
+        stream: Stream, limits: WireLimits, handler: @escaping HTTPHandler, headCheck: HTTPHeadCheck? = nil,
+        outputBound: Int? = nil, initialBytes: [UInt8]
+    ) throws(LoopError) {
         self.stream = stream
         self.limits = limits
         self.handler = handler
+        self.headCheck = headCheck
         timer = try Timer(loop: stream.loop)
         do {
             writeTimer = try Timer(loop: stream.loop)
@@ -68,8 +94,9 @@ final class HTTP1Connection {
         }
         http_parser_init(parser, HTTP_REQUEST)
         parser.pointee.data = Unmanaged.passUnretained(self).toOpaque()
-        stream.highWatermark = max(limits.maxUnsentOutputBytes, 1)
-        stream.lowWatermark = max(limits.maxUnsentOutputBytes / 4, 1)
+        let bound = max(min(outputBound ?? limits.maxUnsentOutputBytes, limits.maxUnsentOutputBytes), 1)
+        stream.highWatermark = bound
+        stream.lowWatermark = max(bound / 4, 1)
         stream.onWritable = { [self] in writable() }
         timer.start(after: limits.idleTimeoutMillis) { [self] in timedOut() }
         do {
@@ -120,7 +147,7 @@ final class HTTP1Connection {
     }
 
     private func feed(_ bytes: UnsafeRawBufferPointer) {
-        guard !closed, !bytes.isEmpty, let base = bytes.baseAddress else { return }
+        guard !closed, !discarding, !bytes.isEmpty, let base = bytes.baseAddress else { return }
         feedStart = base
         lastEnd = nil
         // A handler may close the connection while the parser runs: keep
@@ -131,9 +158,17 @@ final class HTTP1Connection {
             }
         }
         previousFeedEnded = lastEnd == base + bytes.count
+        if let last = bytes.lastIndex(where: { $0 != 0x20 && $0 != 0x09 }) {
+            previousFeedEndedLine = bytes[last] == 0x0A
+        }
+        guard !discarding else { return }
         let errno = orchion_http_errno(parser)
         if errno != HPE_OK.rawValue || consumed != bytes.count {
-            let (status, message) = rejection ?? (400, "malformed HTTP request: \(Self.describe(errno))")
+            let (status, message) =
+                rejection
+                ?? (errno == HPE_OK.rawValue && parser.pointee.upgrade != 0
+                    ? (501, "protocol upgrade is not supported: use HTTP/2 with prior knowledge for gRPC")
+                    : (400, "malformed HTTP request: \(Self.describe(errno))"))
             fail(status, message)
         }
     }
@@ -159,7 +194,13 @@ final class HTTP1Connection {
     /// Answers `status` with a JSON error and closes, whatever was in flight.
     private func fail(_ status: Int, _ message: String) {
         guard !closed else { return }
-        let code = status == 408 ? "DEADLINE_EXCEEDED" : status == 400 ? "INVALID_ARGUMENT" : "RESOURCE_EXHAUSTED"
+        let code =
+            switch status {
+            case 408: "DEADLINE_EXCEEDED"
+            case 400, 417: "INVALID_ARGUMENT"
+            case 501, 505: "UNIMPLEMENTED"
+            default: "RESOURCE_EXHAUSTED"
+            }
         active?.cancel()
         active = nil
         queue.removeAll()
@@ -227,6 +268,8 @@ final class HTTP1Connection {
         body.removeAll(keepingCapacity: true)
         headerBytes = 0
         lastPart = nil
+        principal = nil
+        if discarding { return -1 }
         timer.start(after: limits.requestTimeoutMillis) { [self] in timedOut() }
         return 0
     }
@@ -255,13 +298,32 @@ final class HTTP1Connection {
         case .value:
             // http-parser reports a folded line as another value callback
             // that skipped the line break.
-            if previous == .value && !continues {
+            if previous == .value && !continues || Self.startsContinuationLine(bytes, feedStart, previousFeedEndedLine)
+            {
                 rejection = (400, "obsolete line folding in header \(Self.printable(field)) (RFC 9112 §5.2)")
                 return -1
             }
             value += bytes
         }
         return 0
+    }
+
+    /// Whether a value's first byte follows a line break and only SP/HTAB:
+    /// it is on a line of its own that starts with whitespace (an obsolete
+    /// fold, whatever the line before held). Looks back in this read, and
+    /// at how the previous read ended when the whitespace reaches its start.
+    private static func startsContinuationLine(
+        _ bytes: UnsafeRawBufferPointer, _ readStart: UnsafeRawPointer?, _ previousEndedLine: Bool
+    ) -> Bool {
+        guard let start = bytes.baseAddress, let readStart, start >= readStart else { return false }
+        var at = start
+        while at > readStart {
+            at -= 1
+            let byte = at.load(as: UInt8.self)
+            if byte == 0x20 || byte == 0x09 { continue }
+            return byte == 0x0A && at + 1 != start
+        }
+        return previousEndedLine
     }
 
     /// Records the header just read; false (with a rejection) if its name is not a token.
@@ -306,22 +368,110 @@ final class HTTP1Connection {
             guard finishHeader() else { return -1 }
         }
         lastPart = nil
-        if parser.pointee.http_major == 1 && parser.pointee.http_minor >= 1 {
-            let hosts = headers.count { asciiCaseInsensitiveEqual($0.name, "Host") }
-            guard hosts == 1 else {
-                rejection = (400, "expected one Host header in an HTTP/1.1 request, found \(hosts) (RFC 9112 §3.2)")
-                return -1
-            }
+        let major = parser.pointee.http_major
+        let minor = parser.pointee.http_minor
+        guard major == 1 && minor <= 1 else {
+            rejection = (505, "HTTP version \(major).\(minor) not supported: expected HTTP/1.1 or HTTP/1.0")
+            return -1
         }
+        method = Self.methodName(orchion_http_method(parser))
+        guard method != "CONNECT" else {
+            rejection = (501, "method CONNECT is not supported: this server is not a proxy")
+            return -1
+        }
+        guard checkFields(http11: minor == 1) else { return -1 }
         let length = parser.pointee.content_length
         if length != UInt64.max && length > UInt64(clamping: limits.maxBodyBytes) {
             rejection = (413, "request body of \(length) bytes exceeds \(limits.maxBodyBytes)")
             return -1
         }
+        target = String(decoding: url, as: UTF8.self)
+        var expectContinue = false
+        if minor == 1, let expect = headers.first(where: { asciiCaseInsensitiveEqual($0.name, "Expect") })?.value {
+            guard asciiCaseInsensitiveEqual(expect, "100-continue") else {
+                answerEarly(
+                    RPCError.json(
+                        code: "INVALID_ARGUMENT",
+                        message: "unsupported expectation \(Self.printable(Array(expect.utf8))): expected 100-continue",
+                        status: 417))
+                return 0
+            }
+            expectContinue = true
+        }
+        if let headCheck {
+            switch headCheck(method, target, headers) {
+            case .proceed(let who): principal = who
+            case .answer(let response):
+                answerEarly(response)
+                return 0
+            }
+        }
+        // RFC 9110 §10.1.1: the head is accepted, ask for the body. Only
+        // when no earlier answer is due, which must come first.
+        if expectContinue && active == nil && queue.isEmpty && length != 0 {
+            _ = send(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))
+        }
         return 0
     }
 
+    /// The checks on header fields that RFC 9112 asks of a server: one Host
+    /// in HTTP/1.1, Transfer-Encoding exactly `chunked` and never repeated,
+    /// no protocol upgrade, one Authorization. False with a rejection.
+    private func checkFields(http11: Bool) -> Bool {
+        var hosts = 0
+        var authorizations = 0
+        var encodings = 0
+        for (name, value) in headers {
+            if asciiCaseInsensitiveEqual(name, "Host") {
+                hosts += 1
+            } else if asciiCaseInsensitiveEqual(name, "Authorization") {
+                authorizations += 1
+            } else if asciiCaseInsensitiveEqual(name, "Transfer-Encoding") {
+                encodings += 1
+                guard asciiCaseInsensitiveEqual(value, "chunked") else {
+                    rejection = (
+                        501,
+                        "Transfer-Encoding \(Self.printable(Array(value.utf8))) not supported: expected exactly 'chunked' (RFC 9112 §6.1)"
+                    )
+                    return false
+                }
+            } else if asciiCaseInsensitiveEqual(name, "Upgrade") {
+                rejection = (
+                    501,
+                    "protocol upgrade to \(Self.printable(Array(value.utf8))) is not supported: use HTTP/2 with prior knowledge for gRPC"
+                )
+                return false
+            }
+        }
+        if http11 && hosts != 1 {
+            rejection = (400, "expected one Host header in an HTTP/1.1 request, found \(hosts) (RFC 9112 §3.2)")
+            return false
+        }
+        if authorizations > 1 {
+            rejection = (400, "expected at most one Authorization header, found \(authorizations)")
+            return false
+        }
+        if encodings > 1 {
+            rejection = (400, "expected at most one Transfer-Encoding header, found \(encodings)")
+            return false
+        }
+        return true
+    }
+
+    /// Queues `response` as this request's answer (in turn, then close) and
+    /// drops the rest of the input unread by the parser: its body is never buffered.
+    private func answerEarly(_ response: HTTPResponse) {
+        var request = HTTPRequest(method: method, target: target, headers: [], body: [], keepAlive: false)
+        request.earlyAnswer = response
+        queue.append(request)
+        discarding = true
+        headerBytes = 0
+        updateReading()
+        dispatch()
+    }
+
     fileprivate func bodyData(_ bytes: UnsafeRawBufferPointer) -> Int32 {
+        if discarding { return 0 }
         guard body.count + bytes.count <= limits.maxBodyBytes else {
             rejection = (413, "request body exceeds \(limits.maxBodyBytes) bytes")
             return -1
@@ -331,11 +481,11 @@ final class HTTP1Connection {
     }
 
     fileprivate func messageComplete() -> Int32 {
-        let method = Self.methodName(orchion_http_method(parser))
+        if discarding { return 0 }
         queue.append(
             HTTPRequest(
-                method: method, target: String(decoding: url, as: UTF8.self), headers: headers, body: body,
-                keepAlive: http_should_keep_alive(parser) != 0))
+                method: method, target: target, headers: headers, body: body,
+                keepAlive: http_should_keep_alive(parser) != 0, principal: principal))
         headerBytes = 0
         body.removeAll(keepingCapacity: true)
         updateReading()
@@ -349,6 +499,11 @@ final class HTTP1Connection {
         guard active == nil, !closed, !outputBlocked, !queue.isEmpty else { return }
         let request = queue.removeFirst()
         timer.stop()
+        if let answer = request.earlyAnswer {
+            let responder = HTTPResponder(connection: self, keepAlive: false, head: request.method == "HEAD")
+            active = responder
+            return responder.send(answer)
+        }
         let responder = HTTPResponder(
             connection: self, keepAlive: request.keepAlive && !peerFinished, head: request.method == "HEAD")
         active = responder

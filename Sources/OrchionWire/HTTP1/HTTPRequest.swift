@@ -11,6 +11,22 @@ public struct HTTPRequest: Sendable {
     public var body: [UInt8]
     /// Whether the connection may carry another request after this one.
     public var keepAlive: Bool
+    /// Who the head check authenticated the request as; nil without one.
+    public var principal: Principal?
+    /// The head check's answer, sent instead of calling the handler.
+    var earlyAnswer: HTTPResponse?
+
+    public init(
+        method: String, target: String, headers: [(name: String, value: String)], body: [UInt8], keepAlive: Bool,
+        principal: Principal? = nil
+    ) {
+        self.method = method
+        self.target = target
+        self.headers = headers
+        self.body = body
+        self.keepAlive = keepAlive
+        self.principal = principal
+    }
 
     /// The path part of the target, percent-decoded.
     public var path: String {
@@ -18,6 +34,29 @@ public struct HTTPRequest: Sendable {
             return percentDecoded(target, plusIsSpace: false)
         }
         return percentDecoded(String(target[..<mark]), plusIsSpace: false)
+    }
+
+    /// The path's segments (split at "/" first, so an escaped `%2F` stays
+    /// inside its segment), each percent-decoded strictly: a malformed
+    /// escape or bytes that are not UTF-8 are an INVALID_ARGUMENT error.
+    /// The first segment is empty for a path that starts with "/".
+    public func strictPath() throws(RPCError) -> [Substring] {
+        let utf8 = target.utf8
+        let end = utf8.firstIndex(of: UInt8(ascii: "?")) ?? utf8.endIndex
+        var segments: [Substring] = []
+        for raw in target[..<end].split(separator: "/", omittingEmptySubsequences: false) {
+            guard raw.utf8.contains(UInt8(ascii: "%")) else {
+                segments.append(raw)
+                continue
+            }
+            guard let decoded = strictlyPercentDecoded(raw.utf8, plusIsSpace: false) else {
+                throw RPCError(
+                    .invalidArgument,
+                    "malformed path segment \(jsonQuoted(String(raw))): expected UTF-8 with %XX escapes")
+            }
+            segments.append(Substring(decoded))
+        }
+        return segments
     }
 
     /// The query parameters (last value wins), percent-decoded.
@@ -63,17 +102,18 @@ public struct HTTPRequest: Sendable {
 }
 
 /// Decodes %XX escapes, and "+" as a space when `plusIsSpace` (query strings
-/// only; in a path "+" is itself). Malformed escapes stay as they are.
+/// only; in a path "+" is itself). Malformed escapes (`%zz`, `%+6`) stay as
+/// they are; routing uses the strict `HTTPRequest.strictPath()`.
 func percentDecoded(_ text: String, plusIsSpace: Bool) -> String {
     let plus = UInt8(ascii: "+")
     guard text.utf8.contains(where: { $0 == UInt8(ascii: "%") || (plusIsSpace && $0 == plus) }) else { return text }
     var bytes: [UInt8] = []
     var input = Array(text.utf8)[...]
     while let byte = input.popFirst() {
-        if byte == UInt8(ascii: "%"), input.count >= 2,
-            let value = UInt8(String(decoding: input.prefix(2), as: UTF8.self), radix: 16)
+        if byte == UInt8(ascii: "%"), let high = input.first.flatMap(hexValue),
+            let low = input.dropFirst().first.flatMap(hexValue)
         {
-            bytes.append(value)
+            bytes.append(high << 4 | low)
             input = input.dropFirst(2)
         } else {
             bytes.append(plusIsSpace && byte == plus ? UInt8(ascii: " ") : byte)
@@ -84,7 +124,7 @@ func percentDecoded(_ text: String, plusIsSpace: Bool) -> String {
 
 /// Decodes %XX escapes and "+" as a space (query strings); nil for a
 /// malformed escape or a result that is not UTF-8.
-func strictlyPercentDecoded(_ text: Substring.UTF8View) -> String? {
+func strictlyPercentDecoded(_ text: Substring.UTF8View, plusIsSpace: Bool = true) -> String? {
     var bytes: [UInt8] = []
     bytes.reserveCapacity(text.count)
     var input = text[...]
@@ -95,7 +135,7 @@ func strictlyPercentDecoded(_ text: Substring.UTF8View) -> String? {
                 return nil
             }
             bytes.append(high << 4 | low)
-        case UInt8(ascii: "+"): bytes.append(UInt8(ascii: " "))
+        case UInt8(ascii: "+") where plusIsSpace: bytes.append(UInt8(ascii: " "))
         default: bytes.append(byte)
         }
     }

@@ -62,6 +62,7 @@ public struct HTTPResponse: Sendable {
         case 409: "Conflict"
         case 413: "Content Too Large"
         case 415: "Unsupported Media Type"
+        case 417: "Expectation Failed"
         case 429: "Too Many Requests"
         case 431: "Request Header Fields Too Large"
         case 499: "Client Closed Request"
@@ -69,6 +70,7 @@ public struct HTTPResponse: Sendable {
         case 501: "Not Implemented"
         case 503: "Service Unavailable"
         case 504: "Gateway Timeout"
+        case 505: "HTTP Version Not Supported"
         default: "Status \(status)"
         }
     }

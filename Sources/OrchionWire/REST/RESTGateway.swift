@@ -22,34 +22,73 @@ public final class RESTGateway: Sendable {
         cache = LoopBound(EncodedResponseCache(), loop: loop)
     }
 
-    /// Answers one request.
+    /// Checks a request's head before its body is read: every route but
+    /// `/healthz` needs a client token, so a request without one is
+    /// answered 401 (403 for the agent join token) before it can make the
+    /// server buffer a body. The principal found travels with the request
+    /// to `handle`, which then does not authenticate again.
+    public func checkHead(_ method: String, _ target: String, _ headers: [(name: String, value: String)])
+        -> HTTPHeadVerdict
+    {
+        if Self.isHealth(target) { return .proceed(nil) }
+        do throws(RPCError) {
+            let authorization = headers.first { asciiCaseInsensitiveEqual($0.name, "Authorization") }?.value
+            return .proceed(try authorize(authorization))
+        } catch {
+            return .answer(Self.refusal(error))
+        }
+    }
+
+    /// Answers one request. Authenticates it unless `checkHead` already did.
     public func handle(_ request: HTTPRequest, _ responder: HTTPResponder) {
-        let path = request.path
-        if path == "/healthz" {
+        if Self.isHealth(request.target) {
             return responder.send(.json(200, Array("{\"status\":\"SERVING\"}".utf8)))
         }
         let context: CallContext
         do throws(RPCError) {
-            let principal = try authenticator.authenticate(request.header("Authorization"))
-            guard case .client = principal else {
-                throw RPCError(.permissionDenied, "the agent join token cannot call the control API")
+            if let principal = request.principal {
+                context = CallContext(principal: principal)
+            } else {
+                context = CallContext(principal: try authorize(request.header("Authorization")))
             }
-            context = CallContext(principal: principal)
         } catch {
-            var response = error.httpResponse
-            if error.code == .unauthenticated { response.headers.append(("WWW-Authenticate", "Bearer")) }
-            return responder.send(response)
+            return responder.send(Self.refusal(error))
         }
         do {
-            try route(request, path: path, context: context, responder)
+            try route(request, path: try request.strictPath(), context: context, responder)
         } catch {
             responder.send(httpResponse(for: error))
         }
     }
 
-    private func route(_ request: HTTPRequest, path: String, context: CallContext, _ responder: HTTPResponder) throws {
-        let parts = path.split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count >= 3, parts[0].isEmpty, parts[1] == "v1" else { throw notFound(path) }
+    /// Whether the target's path is exactly `/healthz` (as sent, no escapes).
+    private static func isHealth(_ target: String) -> Bool {
+        let health = "/healthz".utf8
+        let utf8 = target.utf8
+        return utf8.starts(with: health)
+            && (utf8.count == health.count || utf8.dropFirst(health.count).first == UInt8(ascii: "?"))
+    }
+
+    /// The client principal for an Authorization value, or the error to answer.
+    private func authorize(_ authorization: String?) throws(RPCError) -> Principal {
+        let principal = try authenticator.authenticate(authorization)
+        guard case .client = principal else {
+            throw RPCError(.permissionDenied, "the agent join token cannot call the control API")
+        }
+        return principal
+    }
+
+    private static func refusal(_ error: RPCError) -> HTTPResponse {
+        var response = error.httpResponse
+        if error.code == .unauthenticated { response.headers.append(("WWW-Authenticate", "Bearer")) }
+        return response
+    }
+
+    private func route(_ request: HTTPRequest, path: [Substring], context: CallContext, _ responder: HTTPResponder)
+        throws
+    {
+        let parts = path
+        guard parts.count >= 3, parts[0].isEmpty, parts[1] == "v1" else { throw notFound(request) }
         let (resource, id, verb) = Self.split(parts)
         let service = self.service
         switch (resource, id, verb, parts.count) {
@@ -103,7 +142,7 @@ public final class RESTGateway: Sendable {
                 try await service.listPlugins(Orchion_V1_ListPluginsRequest(), context: context)
             }
         default:
-            throw notFound(path)
+            throw notFound(request)
         }
     }
 
@@ -117,7 +156,10 @@ public final class RESTGateway: Sendable {
         return (parts[2], segment.isEmpty ? nil : String(segment), nil)
     }
 
-    private func notFound(_ path: String) -> RPCError { RPCError(.notFound, "no route for \(path)") }
+    /// Names the path as sent (escapes kept: `/v1%2Fnodes` is not `/v1/nodes`).
+    private func notFound(_ request: HTTPRequest) -> RPCError {
+        RPCError(.notFound, "no route for \(request.target.prefix { $0 != "?" })")
+    }
 
     private func allow(_ request: HTTPRequest, _ methods: String...) throws {
         guard methods.contains(request.method) else {

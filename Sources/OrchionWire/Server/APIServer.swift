@@ -12,7 +12,7 @@ public enum APIServer {
         let gateway = RESTGateway(loop: loop, service: control, authenticator: authenticator)
         let services = GRPCServices(control: control, agent: agent)
         return try WireServer(
-            loop: loop, address: address, limits: limits, http1: gateway.handle,
+            loop: loop, address: address, limits: limits, http1: gateway.handle, http1Head: gateway.checkHead,
             http2: { socket, bytes in
                 do {
                     _ = try HTTP2Connection(

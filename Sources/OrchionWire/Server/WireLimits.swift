@@ -16,6 +16,11 @@ public struct WireLimits: Sendable {
     /// the peer has read the backlog down to a quarter of this. A client that
     /// sends and never reads costs at most about this much plus one answer.
     public var maxUnsentOutputBytes = 1 << 20
+    /// Unsent response bytes for all HTTP/1.1 connections together: each
+    /// connection's bound is `maxUnsentOutputBytes` or an even share of this
+    /// (rounded down to a power of two), whichever is smaller, so many slow
+    /// readers together cost about this plus one answer each.
+    public var maxTotalUnsentOutputBytes = 64 << 20
     /// A connection whose unsent output makes no progress for this many
     /// milliseconds (the peer stopped reading) is dropped; this covers
     /// Server-Sent Events streams too.

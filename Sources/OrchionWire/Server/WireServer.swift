@@ -4,6 +4,11 @@ import OrchionLoop
 /// prior knowledge (gRPC) when it opens with the HTTP/2 preface
 /// `PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n`, and HTTP/1.1 otherwise.
 ///
+/// HTTP/1.1 connections share `WireLimits.maxTotalUnsentOutputBytes`: each
+/// stops reading new requests above its share of it (at most
+/// `maxUnsentOutputBytes`), and the shares are recomputed as connections
+/// come and go.
+///
 /// Accepted sockets get TCP keepalive (`WireLimits.keepAliveIdleSeconds`).
 /// At most `WireLimits.maxConnections` are open at once: one more is answered
 /// `503 Service Unavailable` with `Connection: close` and closed. Running out
@@ -25,6 +30,9 @@ public final class WireServer {
     /// Accept errors so far (e.g. EMFILE bursts, each counted once).
     public private(set) var acceptErrors = 0
     private var sockets: [ObjectIdentifier: TCPConnection] = [:]
+    private var http1Sockets: [ObjectIdentifier: TCPConnection] = [:]
+    /// The unsent-output bound each HTTP/1.1 connection has now.
+    public private(set) var http1OutputShare = 0
 
     /// Response bytes queued in user space for all open connections, not yet
     /// taken by the kernel: what peers that do not read cost this process.
@@ -35,7 +43,7 @@ public final class WireServer {
     /// Binds `address` (loopback by default in every caller) and serves.
     public init(
         loop: EventLoop, address: SocketAddress, limits: WireLimits = WireLimits(),
-        http1: @escaping HTTPHandler, http2: @escaping HTTP2Starter
+        http1: @escaping HTTPHandler, http1Head: HTTPHeadCheck? = nil, http2: @escaping HTTP2Starter
     ) throws(LoopError) {
         listener = try TCPListener(loop: loop, address: address)
         self.address = listener.address ?? address
@@ -46,13 +54,14 @@ public final class WireServer {
             }
             switch accepted {
             case .failure: acceptErrors += 1
-            case .success(let connection): self.accepted(connection, limits: limits, http1: http1, http2: http2)
+            case .success(let connection):
+                self.accepted(connection, limits: limits, http1: http1, http1Head: http1Head, http2: http2)
             }
         }
     }
 
     private func accepted(
-        _ connection: TCPConnection, limits: WireLimits, http1: @escaping HTTPHandler,
+        _ connection: TCPConnection, limits: WireLimits, http1: @escaping HTTPHandler, http1Head: HTTPHeadCheck?,
         http2: @escaping HTTP2Starter
     ) {
         guard openConnections < limits.maxConnections else {
@@ -68,12 +77,43 @@ public final class WireServer {
         let key = ObjectIdentifier(connection)
         sockets[key] = connection
         connection.onClosed = { [weak self] in
-            self?.openConnections -= 1
-            self?.sockets[key] = nil
+            guard let self else { return }
+            openConnections -= 1
+            sockets[key] = nil
+            if http1Sockets.removeValue(forKey: key) != nil { rebalance(limits) }
         }
         connection.setNoDelay(true)
         try? connection.setKeepAlive(idleSeconds: limits.keepAliveIdleSeconds)
-        Sniffer.start(connection, limits: limits, http1: http1, http2: http2)
+        Sniffer.start(
+            connection, limits: limits, http1: http1, http1Head: http1Head, http2: http2,
+            isHTTP1: { [weak self] in self?.startedHTTP1(connection, key: key, limits: limits) })
+    }
+
+    /// Counts a new HTTP/1.1 connection; returns its output bound.
+    private func startedHTTP1(_ connection: TCPConnection, key: ObjectIdentifier, limits: WireLimits) -> Int {
+        guard sockets[key] != nil else { return limits.maxUnsentOutputBytes }
+        http1Sockets[key] = connection
+        rebalance(limits)
+        return http1OutputShare
+    }
+
+    /// Recomputes the HTTP/1.1 share; when it changed, applies it to every
+    /// HTTP/1.1 connection and returns true. The share only changes when the
+    /// count of connections crosses a power of two, so this is rare.
+    @discardableResult
+    private func rebalance(_ limits: WireLimits) -> Bool {
+        let perConnection = max(limits.maxUnsentOutputBytes, 1)
+        let even = max(limits.maxTotalUnsentOutputBytes / max(http1Sockets.count, 1), 1)
+        let share = even >= perConnection ? perConnection : 1 << (Int.bitWidth - 1 - even.leadingZeroBitCount)
+        guard share != http1OutputShare else { return false }
+        http1OutputShare = share
+        for connection in http1Sockets.values { Self.bound(connection, to: share) }
+        return true
+    }
+
+    private static func bound(_ connection: TCPConnection, to share: Int) {
+        connection.highWatermark = share
+        connection.lowWatermark = max(share / 4, 1)
     }
 
     /// Stops accepting; open connections finish on their own.
@@ -83,8 +123,8 @@ public final class WireServer {
 /// Reads just enough of a new connection to tell the two protocols apart.
 private enum Sniffer {
     static func start(
-        _ connection: TCPConnection, limits: WireLimits, http1: @escaping HTTPHandler,
-        http2: @escaping WireServer.HTTP2Starter
+        _ connection: TCPConnection, limits: WireLimits, http1: @escaping HTTPHandler, http1Head: HTTPHeadCheck?,
+        http2: @escaping WireServer.HTTP2Starter, isHTTP1: @escaping () -> Int?
     ) {
         guard let timer = try? Timer(loop: connection.loop) else { return connection.close() }
         var seen: [UInt8] = []
@@ -111,7 +151,10 @@ private enum Sniffer {
                     return
                 }
                 handOver {
-                    _ = try HTTP1Connection(stream: connection, limits: limits, handler: http1, initialBytes: seen)
+                    let bound = isHTTP1()
+                    _ = try HTTP1Connection(
+                        stream: connection, limits: limits, handler: http1, headCheck: http1Head, outputBound: bound,
+                        initialBytes: seen)
                 }
             }
         } catch {
