@@ -8,16 +8,6 @@ import Testing
 /// them before `dlopen` (which would crash or block in the host), and real
 /// linkers' output still loads.
 @Suite struct HostileDynamicTests {
-    private func refusal(_ file: String) -> PluginError? {
-        do {
-            _ = try PluginLibrary.open(file)
-            return nil
-        } catch {
-            return error
-        }
-    }
-
-    private func outcome(_ file: String) -> String { refusal(file)?.description ?? "loaded" }
 
     /// A little-endian ELF64 file's bytes with helpers to find and patch
     /// its program headers and dynamic entries.

@@ -7,17 +7,6 @@ import Testing
 /// What a plugin *file* can be, each case a real file made in the test: the
 /// loader refuses it with a reason and the test process survives.
 @Suite struct HostileFileTests {
-    private func refusal(_ file: String) -> PluginError? {
-        do {
-            _ = try PluginLibrary.open(file)
-            return nil
-        } catch {
-            return error
-        }
-    }
-
-    /// The refusal's kind and text, or "loaded".
-    private func outcome(_ file: String) -> String { refusal(file)?.description ?? "loaded" }
 
     private func isInconsistentELF(_ error: PluginError?) -> Bool {
         if case .inconsistentELF? = error { return true }

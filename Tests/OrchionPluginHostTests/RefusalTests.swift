@@ -5,15 +5,6 @@ import Testing
 
 /// Every way a plugin file can be refused, each with a real shared object.
 @Suite struct RefusalTests {
-    private func refusal(_ file: String) -> PluginError? {
-        do {
-            _ = try PluginLibrary.open(file)
-            return nil
-        } catch {
-            return error
-        }
-    }
-
     @Test func notAnELFFile() throws {
         let dir = try Paths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }

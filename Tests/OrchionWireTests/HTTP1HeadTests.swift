@@ -10,37 +10,6 @@ import Testing
 @Suite(.serialized) struct HTTP1HeadTests {
     private static let token = WireFixture.clientToken
 
-    private func pythonBytes(_ text: String) -> String {
-        "b'" + text.utf8.map { String(format: "\\x%02x", $0) }.joined() + "'"
-    }
-
-    /// Sends `payload` (in two writes 0.2 s apart when `pauseAfter` is set),
-    /// reads until the server closes or 3 s pass; returns the reply.
-    private func exchange(_ fixture: WireFixture, _ payload: String, pauseAfter: Int? = nil) throws -> String {
-        try fixture.python(
-            """
-            import socket, sys, time
-            s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-            s.settimeout(3)
-            data = \(pythonBytes(payload))
-            cut = \(pauseAfter.map(String.init) ?? "None")
-            if cut is None:
-                s.sendall(data)
-            else:
-                s.sendall(data[:cut]); time.sleep(0.2); s.sendall(data[cut:])
-            out = b""
-            try:
-                while True:
-                    chunk = s.recv(65536)
-                    if not chunk: break
-                    out += chunk
-            except (socket.timeout, ConnectionResetError):
-                pass
-            sys.stdout.write(out.decode("latin-1"))
-            """
-        ).stdout
-    }
-
     /// Sends only `head`, reads what the server says within 3 s (until it
     /// closes, or 0.5 s pass after the first bytes), then sends `body` and
     /// reads the rest. Prints both parts, separated by a line "----".
@@ -90,11 +59,11 @@ import Testing
             of: "Host: x\r\n", with: "Host: x\r\nAuthorization: Bearer \(WireFixture.joinToken)\r\n")
         #expect(try headThenBody(fixture, head: agent, body: "").0.hasPrefix("HTTP/1.1 403 Forbidden"))
         #expect(
-            try exchange(fixture, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").hasPrefix(
+            try fixture.rawExchange("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").hasPrefix(
                 "HTTP/1.1 200 OK"))
         // Pipelined after a good request, the refusal comes in turn.
-        let pipelined = try exchange(
-            fixture, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" + head + String(repeating: "y", count: 1000))
+        let pipelined = try fixture.rawExchange(
+            "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" + head + String(repeating: "y", count: 1000))
         #expect(
             pipelined.hasPrefix("HTTP/1.1 200 OK") && pipelined.contains("HTTP/1.1 401 Unauthorized"), "\(pipelined)")
         try await fixture.stop()
@@ -138,7 +107,7 @@ import Testing
         #expect(result.status == 0, "\(result.stderr)")
         #expect(after - before < 64 << 10, "peak RSS grew by \(after - before) KiB for 50 × 4 MiB tokenless bodies")
         #expect(
-            try exchange(fixture, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").hasPrefix(
+            try fixture.rawExchange("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").hasPrefix(
                 "HTTP/1.1 200 OK"))
         try await fixture.stop()
     }
@@ -161,13 +130,13 @@ import Testing
             "GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: \r\n  b\r\n\r\n",
         ]
         for request in folded {
-            let whole = try exchange(fixture, request)
+            let whole = try fixture.rawExchange(request)
             #expect(whole.hasPrefix("HTTP/1.1 400 Bad Request"), "\(request.debugDescription): \(whole)")
             #expect(whole.contains("obsolete line folding"), "\(request.debugDescription): \(whole)")
             // The same with the fold line arriving in a read of its own.
             guard let cut = request.range(of: ":\r\n")?.upperBound else { continue }
-            let split = try exchange(
-                fixture, request, pauseAfter: request.utf8.distance(from: request.startIndex, to: cut))
+            let split = try fixture.rawExchange(
+                request, pauseAfter: request.utf8.distance(from: request.startIndex, to: cut))
             #expect(split.contains("obsolete line folding"), "split \(request.debugDescription): \(split)")
         }
         try await fixture.stop()
@@ -236,13 +205,13 @@ import Testing
             ),
         ]
         for (request, status, message) in cases {
-            let reply = try exchange(fixture, request)
+            let reply = try fixture.rawExchange(request)
             #expect(reply.hasPrefix("HTTP/1.1 \(status) "), "\(request.debugDescription): \(reply)")
             #expect(reply.contains(message), "\(request.debugDescription): \(reply)")
             #expect(!reply.contains(": success"), "\(request.debugDescription): \(reply)")
         }
         // Escapes that decode well still route: %6E is "n".
-        let escaped = try exchange(fixture, "GET /v1/%6Eodes HTTP/1.1\r\nHost: x\r\n\(auth)Connection: close\r\n\r\n")
+        let escaped = try fixture.rawExchange("GET /v1/%6Eodes HTTP/1.1\r\nHost: x\r\n\(auth)Connection: close\r\n\r\n")
         #expect(escaped.hasPrefix("HTTP/1.1 200 OK"), "\(escaped)")
         try await fixture.stop()
     }

@@ -65,10 +65,6 @@ import Testing
         """
     }
 
-    private static func pythonBytes(_ text: String) -> String {
-        "b'" + text.utf8.map { String(format: "\\x%02x", $0) }.joined() + "'"
-    }
-
     @Test func aPipeliningClientThatNeverReadsIsHeldToTheOutputBoundAndDropped() async throws {
         var limits = WireLimits()
         limits.maxUnsentOutputBytes = 512 << 10

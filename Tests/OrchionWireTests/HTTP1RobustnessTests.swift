@@ -8,33 +8,6 @@ import Testing
 @Suite(.serialized) struct HTTP1RobustnessTests {
     private static let token = WireFixture.clientToken
 
-    /// Sends `payload` on a raw socket and returns everything read until the
-    /// server closes or 2 s pass.
-    private func raw(_ fixture: WireFixture, _ payload: String, pauseAfter: Int? = nil) throws -> String {
-        try fixture.python(
-            """
-            import socket, sys, time
-            s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-            s.settimeout(2)
-            data = \(pythonBytes(payload))
-            cut = \(pauseAfter.map(String.init) ?? "None")
-            if cut is None:
-                s.sendall(data)
-            else:
-                s.sendall(data[:cut]); time.sleep(0.2); s.sendall(data[cut:])
-            out = b""
-            try:
-                while True:
-                    chunk = s.recv(65536)
-                    if not chunk: break
-                    out += chunk
-            except socket.timeout:
-                pass
-            sys.stdout.write(out.decode("latin-1"))
-            """
-        ).stdout
-    }
-
     /// Sends `payload` (split in two writes 0.2 s apart at `pauseAfter`)
     /// and reads until the server closes or 3 s pass; returns what was read,
     /// whether the server closed, and after how many seconds.
@@ -74,10 +47,6 @@ import Testing
         )
     }
 
-    private func pythonBytes(_ text: String) -> String {
-        "b'" + text.utf8.map { String(format: "\\x%02x", $0) }.joined() + "'"
-    }
-
     private func get(_ path: String, close: Bool = false) -> String {
         "GET \(path) HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(Self.token)\r\n"
             + (close ? "Connection: close\r\n" : "") + "\r\n"
@@ -85,7 +54,7 @@ import Testing
 
     @Test func keepAliveAndPipeliningAnswerInOrder() async throws {
         let fixture = try await WireFixture()
-        let reply = try raw(fixture, get("/v1/nodes/n1") + get("/v1/nodes/none") + get("/healthz", close: true))
+        let reply = try fixture.rawExchange(get("/v1/nodes/n1") + get("/v1/nodes/none") + get("/healthz", close: true))
         let statuses = reply.components(separatedBy: "HTTP/1.1 ").dropFirst().map { $0.prefix(3) }
         #expect(statuses == ["200", "404", "200"])
         #expect(reply.hasSuffix("{\"status\":\"SERVING\"}"))
@@ -99,7 +68,9 @@ import Testing
         limits.maxPipelinedRequests = 2
         let fixture = try await WireFixture(limits: limits)
         let requests = (0..<5).map { get("/v1/nodes/n\($0)") }.joined() + get("/healthz", close: true)
-        let statuses = try raw(fixture, requests).components(separatedBy: "HTTP/1.1 ").dropFirst().map { $0.prefix(3) }
+        let statuses = try fixture.rawExchange(requests).components(separatedBy: "HTTP/1.1 ").dropFirst().map {
+            $0.prefix(3)
+        }
         #expect(statuses == ["404", "200", "404", "404", "404", "200"])
         try await fixture.stop()
     }
@@ -110,8 +81,8 @@ import Testing
         let chunked =
             "POST /v1/jobs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(Self.token)\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
             + "5\r\n\(body.prefix(5))\r\n\(String(body.count - 5, radix: 16))\r\n\(body.dropFirst(5))\r\n0\r\n\r\n"
-        #expect(try raw(fixture, chunked).contains("\"state\":\"JOB_STATE_PENDING\""))
-        let split = try raw(fixture, get("/v1/nodes/n1", close: true), pauseAfter: 7)
+        #expect(try fixture.rawExchange(chunked).contains("\"state\":\"JOB_STATE_PENDING\""))
+        let split = try fixture.rawExchange(get("/v1/nodes/n1", close: true), pauseAfter: 7)
         #expect(split.hasPrefix("HTTP/1.1 200 OK"))
         try await fixture.stop()
     }
@@ -129,19 +100,19 @@ import Testing
         #expect(body.stdout.hasPrefix("HTTP/1.1 413 Content Too Large"))
         let chunkedBig =
             "POST /v1/jobs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(Self.token)\r\nTransfer-Encoding: chunked\r\n\r\n1000\r\n\(big)\r\n0\r\n\r\n"
-        #expect(try raw(fixture, chunkedBig).hasPrefix("HTTP/1.1 413"), "chunked bodies are counted too")
+        #expect(try fixture.rawExchange(chunkedBig).hasPrefix("HTTP/1.1 413"), "chunked bodies are counted too")
         #expect(try fixture.curl(["\(fixture.base)/healthz"]).stdout == "{\"status\":\"SERVING\"}")
         try await fixture.stop()
     }
 
     @Test func garbageGetsA400AndOthersAreUnaffected() async throws {
         let fixture = try await WireFixture()
-        let garbage = try raw(fixture, "\u{01}\u{02}NOT HTTP AT ALL\r\n\r\n")
+        let garbage = try fixture.rawExchange("\u{01}\u{02}NOT HTTP AT ALL\r\n\r\n")
         #expect(garbage.hasPrefix("HTTP/1.1 400 Bad Request"))
         #expect(garbage.contains("malformed HTTP request"))
-        let badVersion = try raw(fixture, "GET / HTTP/9.Z\r\n\r\n")
+        let badVersion = try fixture.rawExchange("GET / HTTP/9.Z\r\n\r\n")
         #expect(badVersion.hasPrefix("HTTP/1.1 400"))
-        let halfPreface = try raw(fixture, "PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n")
+        let halfPreface = try fixture.rawExchange("PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n")
         #expect(halfPreface.hasPrefix("HTTP/1.1 400"), "a broken HTTP/2 preface is treated as bad HTTP/1.1")
         #expect(try fixture.curl(["\(fixture.base)/healthz"]).stdout == "{\"status\":\"SERVING\"}")
         try await fixture.stop()
@@ -153,7 +124,7 @@ import Testing
         limits.idleTimeoutMillis = 300
         let fixture = try await WireFixture(limits: limits)
         let started = Date()
-        let slow = try raw(fixture, "GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        let slow = try fixture.rawExchange("GET /healthz HTTP/1.1\r\nHost: x\r\n")
         #expect(slow.hasPrefix("HTTP/1.1 408 Request Timeout"))
         #expect(Date().timeIntervalSince(started) < 1.9, "answered by the server's timeout, not the client's")
         let idle = try exchange(fixture, get("/healthz"))

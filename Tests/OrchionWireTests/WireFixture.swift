@@ -60,4 +60,37 @@ final class WireFixture: @unchecked Sendable {
     func python(_ script: String) throws -> CommandResult {
         try runCommand(["python3", "-c", script, String(port)], timeout: 20)
     }
+
+    /// Sends `payload` on a raw socket (in two writes 0.2 s apart when
+    /// `pauseAfter` is set) and returns everything read until the server
+    /// closes, resets, or `seconds` pass.
+    func rawExchange(_ payload: String, pauseAfter: Int? = nil, seconds: Int = 3) throws -> String {
+        try python(
+            """
+            import socket, sys, time
+            s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+            s.settimeout(\(seconds))
+            data = \(pythonBytes(payload))
+            cut = \(pauseAfter.map(String.init) ?? "None")
+            if cut is None:
+                s.sendall(data)
+            else:
+                s.sendall(data[:cut]); time.sleep(0.2); s.sendall(data[cut:])
+            out = b""
+            try:
+                while True:
+                    chunk = s.recv(65536)
+                    if not chunk: break
+                    out += chunk
+            except (socket.timeout, ConnectionResetError):
+                pass
+            sys.stdout.write(out.decode("latin-1"))
+            """
+        ).stdout
+    }
+}
+
+/// `text`'s UTF-8 bytes as a Python bytes literal.
+func pythonBytes(_ text: String) -> String {
+    "b'" + text.utf8.map { String(format: "\\x%02x", $0) }.joined() + "'"
 }
