@@ -47,6 +47,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-protobuf", exact: "1.39.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         .systemLibrary(name: "CLibUV", pkgConfig: "libuv", providers: [.apt(["libuv1-dev"])]),
@@ -54,6 +55,7 @@ let package = Package(
         .systemLibrary(name: "COrchionPlugin"),
         .systemLibrary(name: "CHTTPParser", providers: [.apt(["libhttp-parser-dev"])]),
         .systemLibrary(name: "CNGHTTP2", pkgConfig: "libnghttp2", providers: [.apt(["libnghttp2-dev"])]),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .target(name: "OrchionCore"),
         .target(name: "OrchionLoop", dependencies: ["OrchionCore", "CLibUV"]),
         .target(name: "OrchionStrategies", dependencies: ["COrchionPlugin"]),
@@ -68,6 +70,15 @@ let package = Package(
         .target(
             name: "OrchionPluginHost",
             dependencies: ["OrchionCore", "OrchionLoop", "OrchionStrategies", "COrchionPlugin", "CFFI"]
+        ),
+        .target(name: "OrchionControl", dependencies: ["OrchionCore"]),
+        .target(
+            name: "OrchionServer",
+            dependencies: [
+                "OrchionCore", "OrchionControl", "OrchionLoop", "OrchionProto", "OrchionWire", "OrchionPluginHost",
+                "CSQLite", .product(name: "Yams", package: "Yams"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
         ),
         .executableTarget(
             name: "orchion",
@@ -94,6 +105,13 @@ let package = Package(
         .testTarget(
             name: "OrchionWireTests",
             dependencies: ["OrchionWire", "OrchionProto", "OrchionLoop", "TestSupport"]
+        ),
+        .testTarget(name: "OrchionControlTests", dependencies: ["OrchionControl", "OrchionCore"]),
+        .testTarget(
+            name: "OrchionServerTests",
+            dependencies: [
+                "OrchionServer", "OrchionControl", "OrchionCore", "OrchionLoop", "OrchionProto", "TestSupport",
+            ]
         ),
         .testTarget(name: "IntegrationTests", dependencies: ["TestSupport"]),
         .target(

@@ -190,7 +190,11 @@ public nonisolated struct Orchion_V1_Registered: Sendable {
   fileprivate var _heartbeatInterval: SwiftProtobuf.Google_Protobuf_Duration? = nil
 }
 
-/// Run this attempt of a job.
+/// Run this attempt of a job. The agent acknowledges it with a JobEvent for
+/// the attempt: SCHEDULED once accepted (or the state the attempt is in, when
+/// it is a redelivery of one it already has); an assignment it cannot run is
+/// answered with FAILED and a reason. Until acknowledged, the server sends it
+/// again after every reconnect; an agent runs each (job, attempt) once.
 public nonisolated struct Orchion_V1_Assignment: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -218,6 +222,7 @@ public nonisolated struct Orchion_V1_Assignment: Sendable {
 }
 
 /// Stop this attempt of a job.
+/// Acknowledged by the attempt's final JobEvent (CANCELLED).
 public nonisolated struct Orchion_V1_Cancel: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -229,9 +234,21 @@ public nonisolated struct Orchion_V1_Cancel: Sendable {
 
   public var reason: String = String()
 
+  /// Time between SIGTERM and SIGKILL; unset for the agent's default.
+  public var grace: SwiftProtobuf.Google_Protobuf_Duration {
+    get {_grace ?? SwiftProtobuf.Google_Protobuf_Duration()}
+    set {_grace = newValue}
+  }
+  /// Returns true if `grace` has been explicitly set.
+  public var hasGrace: Bool {self._grace != nil}
+  /// Clears the value of `grace`. Subsequent reads from it will return its default value.
+  public mutating func clearGrace() {self._grace = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _grace: SwiftProtobuf.Google_Protobuf_Duration? = nil
 }
 
 /// New settings for the agent.
@@ -644,7 +661,7 @@ nonisolated extension Orchion_V1_Assignment: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Orchion_V1_Cancel: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Cancel"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{1}attempt\0\u{1}reason\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{1}attempt\0\u{1}reason\0\u{1}grace\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -655,12 +672,17 @@ nonisolated extension Orchion_V1_Cancel: SwiftProtobuf.Message, SwiftProtobuf._M
       case 1: try { try decoder.decodeSingularStringField(value: &self.jobID) }()
       case 2: try { try decoder.decodeSingularUInt32Field(value: &self.attempt) }()
       case 3: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      case 4: try { try decoder.decodeSingularMessageField(value: &self._grace) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if !self.jobID.isEmpty {
       try visitor.visitSingularStringField(value: self.jobID, fieldNumber: 1)
     }
@@ -670,6 +692,9 @@ nonisolated extension Orchion_V1_Cancel: SwiftProtobuf.Message, SwiftProtobuf._M
     if !self.reason.isEmpty {
       try visitor.visitSingularStringField(value: self.reason, fieldNumber: 3)
     }
+    try { if let v = self._grace {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -677,6 +702,7 @@ nonisolated extension Orchion_V1_Cancel: SwiftProtobuf.Message, SwiftProtobuf._M
     if lhs.jobID != rhs.jobID {return false}
     if lhs.attempt != rhs.attempt {return false}
     if lhs.reason != rhs.reason {return false}
+    if lhs._grace != rhs._grace {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

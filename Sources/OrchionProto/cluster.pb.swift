@@ -318,6 +318,24 @@ public nonisolated struct Orchion_V1_Node: @unchecked Sendable {
   /// Clears the value of `telemetry`. Subsequent reads from it will return its default value.
   public mutating func clearTelemetry() {_uniqueStorage()._telemetry = nil}
 
+  /// Taking no new jobs by an operator's choice (cordon, or drain).
+  public var cordoned: Bool {
+    get {_storage._cordoned}
+    set {_uniqueStorage()._cordoned = newValue}
+  }
+
+  /// Recent telemetry samples, oldest first; filled by GetNode only.
+  public var history: [Orchion_V1_Telemetry] {
+    get {_storage._history}
+    set {_uniqueStorage()._history = newValue}
+  }
+
+  /// Jobs assigned to or running on the node.
+  public var jobs: UInt32 {
+    get {_storage._jobs}
+    set {_uniqueStorage()._jobs = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -644,7 +662,7 @@ nonisolated extension Orchion_V1_Telemetry: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Orchion_V1_Node: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Node"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}hostname\0\u{1}state\0\u{1}capabilities\0\u{1}capacity\0\u{1}allocated\0\u{1}labels\0\u{3}registered_at\0\u{3}last_heartbeat\0\u{1}telemetry\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}hostname\0\u{1}state\0\u{1}capabilities\0\u{1}capacity\0\u{1}allocated\0\u{1}labels\0\u{3}registered_at\0\u{3}last_heartbeat\0\u{1}telemetry\0\u{1}cordoned\0\u{1}history\0\u{1}jobs\0")
 
   fileprivate class _StorageClass {
     var _id: String = String()
@@ -657,6 +675,9 @@ nonisolated extension Orchion_V1_Node: SwiftProtobuf.Message, SwiftProtobuf._Mes
     var _registeredAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
     var _lastHeartbeat: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
     var _telemetry: Orchion_V1_Telemetry? = nil
+    var _cordoned: Bool = false
+    var _history: [Orchion_V1_Telemetry] = []
+    var _jobs: UInt32 = 0
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -677,6 +698,9 @@ nonisolated extension Orchion_V1_Node: SwiftProtobuf.Message, SwiftProtobuf._Mes
       _registeredAt = source._registeredAt
       _lastHeartbeat = source._lastHeartbeat
       _telemetry = source._telemetry
+      _cordoned = source._cordoned
+      _history = source._history
+      _jobs = source._jobs
     }
   }
 
@@ -705,6 +729,9 @@ nonisolated extension Orchion_V1_Node: SwiftProtobuf.Message, SwiftProtobuf._Mes
         case 8: try { try decoder.decodeSingularMessageField(value: &_storage._registeredAt) }()
         case 9: try { try decoder.decodeSingularMessageField(value: &_storage._lastHeartbeat) }()
         case 10: try { try decoder.decodeSingularMessageField(value: &_storage._telemetry) }()
+        case 11: try { try decoder.decodeSingularBoolField(value: &_storage._cordoned) }()
+        case 12: try { try decoder.decodeRepeatedMessageField(value: &_storage._history) }()
+        case 13: try { try decoder.decodeSingularUInt32Field(value: &_storage._jobs) }()
         default: break
         }
       }
@@ -747,6 +774,15 @@ nonisolated extension Orchion_V1_Node: SwiftProtobuf.Message, SwiftProtobuf._Mes
       try { if let v = _storage._telemetry {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
       } }()
+      if _storage._cordoned != false {
+        try visitor.visitSingularBoolField(value: _storage._cordoned, fieldNumber: 11)
+      }
+      if !_storage._history.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._history, fieldNumber: 12)
+      }
+      if _storage._jobs != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._jobs, fieldNumber: 13)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -766,6 +802,9 @@ nonisolated extension Orchion_V1_Node: SwiftProtobuf.Message, SwiftProtobuf._Mes
         if _storage._registeredAt != rhs_storage._registeredAt {return false}
         if _storage._lastHeartbeat != rhs_storage._lastHeartbeat {return false}
         if _storage._telemetry != rhs_storage._telemetry {return false}
+        if _storage._cordoned != rhs_storage._cordoned {return false}
+        if _storage._history != rhs_storage._history {return false}
+        if _storage._jobs != rhs_storage._jobs {return false}
         return true
       }
       if !storagesAreEqual {return false}

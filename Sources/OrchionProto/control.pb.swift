@@ -14,6 +14,8 @@
 ///   GET  /v1/nodes                ListNodes
 ///   GET  /v1/nodes/{id}           GetNode
 ///   POST /v1/nodes/{id}:drain     DrainNode
+///   POST /v1/nodes/{id}:cordon    CordonNode
+///   POST /v1/nodes/{id}:uncordon  UncordonNode
 ///   POST /v1/jobs                 SubmitJob      (body: SubmitJobRequest)
 ///   GET  /v1/jobs                 ListJobs       (query: state, node_id, page_size, page_token)
 ///   GET  /v1/jobs/{id}            GetJob
@@ -21,6 +23,8 @@
 ///   GET  /v1/jobs/{id}/logs       FollowLogs     (SSE; query: follow, offset)
 ///   GET  /v1/events               WatchEvents    (SSE; query: job_id, after)
 ///   GET  /v1/plugins              ListPlugins
+///   GET  /v1/scheduler            GetScheduler
+///   POST /v1/scheduler            SetScheduler   (body: SetSchedulerRequest)
 
 import SwiftProtobuf
 
@@ -68,7 +72,34 @@ public nonisolated struct Orchion_V1_GetNodeRequest: Sendable {
   public init() {}
 }
 
+/// Drain: take no new jobs and let the running ones finish.
 public nonisolated struct Orchion_V1_DrainNodeRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var id: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Cordon: take no new jobs; running ones are untouched.
+public nonisolated struct Orchion_V1_CordonNodeRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var id: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Return a cordoned or draining node to service.
+public nonisolated struct Orchion_V1_UncordonNodeRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
@@ -223,6 +254,45 @@ public nonisolated struct Orchion_V1_ListPluginsResponse: Sendable {
   public init() {}
 }
 
+public nonisolated struct Orchion_V1_GetSchedulerRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Choose the strategy for jobs that name none.
+public nonisolated struct Orchion_V1_SetSchedulerRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var defaultStrategy: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Orchion_V1_SchedulerSettings: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The strategy jobs get when they name none.
+  public var defaultStrategy: String = String()
+
+  /// Strategies jobs may name now (loaded, not quarantined).
+  public var strategies: [String] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "orchion.v1"
@@ -330,6 +400,66 @@ nonisolated extension Orchion_V1_DrainNodeRequest: SwiftProtobuf.Message, SwiftP
   }
 
   public static func ==(lhs: Orchion_V1_DrainNodeRequest, rhs: Orchion_V1_DrainNodeRequest) -> Bool {
+    if lhs.id != rhs.id {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Orchion_V1_CordonNodeRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CordonNodeRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.id) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.id.isEmpty {
+      try visitor.visitSingularStringField(value: self.id, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Orchion_V1_CordonNodeRequest, rhs: Orchion_V1_CordonNodeRequest) -> Bool {
+    if lhs.id != rhs.id {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Orchion_V1_UncordonNodeRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".UncordonNodeRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.id) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.id.isEmpty {
+      try visitor.visitSingularStringField(value: self.id, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Orchion_V1_UncordonNodeRequest, rhs: Orchion_V1_UncordonNodeRequest) -> Bool {
     if lhs.id != rhs.id {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
@@ -639,6 +769,90 @@ nonisolated extension Orchion_V1_ListPluginsResponse: SwiftProtobuf.Message, Swi
 
   public static func ==(lhs: Orchion_V1_ListPluginsResponse, rhs: Orchion_V1_ListPluginsResponse) -> Bool {
     if lhs.plugins != rhs.plugins {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Orchion_V1_GetSchedulerRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetSchedulerRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Orchion_V1_GetSchedulerRequest, rhs: Orchion_V1_GetSchedulerRequest) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Orchion_V1_SetSchedulerRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SetSchedulerRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}default_strategy\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.defaultStrategy) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.defaultStrategy.isEmpty {
+      try visitor.visitSingularStringField(value: self.defaultStrategy, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Orchion_V1_SetSchedulerRequest, rhs: Orchion_V1_SetSchedulerRequest) -> Bool {
+    if lhs.defaultStrategy != rhs.defaultStrategy {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Orchion_V1_SchedulerSettings: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SchedulerSettings"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}default_strategy\0\u{1}strategies\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.defaultStrategy) }()
+      case 2: try { try decoder.decodeRepeatedStringField(value: &self.strategies) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.defaultStrategy.isEmpty {
+      try visitor.visitSingularStringField(value: self.defaultStrategy, fieldNumber: 1)
+    }
+    if !self.strategies.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.strategies, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Orchion_V1_SchedulerSettings, rhs: Orchion_V1_SchedulerSettings) -> Bool {
+    if lhs.defaultStrategy != rhs.defaultStrategy {return false}
+    if lhs.strategies != rhs.strategies {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -342,12 +342,31 @@ public nonisolated struct Orchion_V1_Attempt: Sendable {
   /// GPU indices it was given on its node.
   public var gpuIndices: [UInt32] = []
 
+  /// The scheduler plugin that placed it.
+  public var strategy: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _startedAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
   fileprivate var _finishedAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+}
+
+/// One reason a pending job fits nowhere, and on how many nodes it holds.
+public nonisolated struct Orchion_V1_PendingReason: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// E.g. "lack a free GPU with >= 16 GiB", "are draining".
+  public var reason: String = String()
+
+  public var nodes: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 /// A job and its history.
@@ -389,8 +408,12 @@ public nonisolated struct Orchion_V1_Job: Sendable {
   /// Clears the value of `updatedAt`. Subsequent reads from it will return its default value.
   public mutating func clearUpdatedAt() {self._updatedAt = nil}
 
-  /// Why it is in its state (e.g. why it is still pending).
+  /// Why it is in its state (e.g. why it is still pending), in words:
+  /// "3 nodes: 2 lack a free GPU with >= 16 GiB, 1 is draining".
   public var reason: String = String()
+
+  /// Why a pending job fits nowhere, per reason with node counts.
+  public var pendingReasons: [Orchion_V1_PendingReason] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -739,7 +762,7 @@ nonisolated extension Orchion_V1_JobSpec: SwiftProtobuf.Message, SwiftProtobuf._
 
 nonisolated extension Orchion_V1_Attempt: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Attempt"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}number\0\u{3}node_id\0\u{1}state\0\u{3}started_at\0\u{3}finished_at\0\u{3}exit_code\0\u{1}signal\0\u{1}reason\0\u{3}gpu_indices\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}number\0\u{3}node_id\0\u{1}state\0\u{3}started_at\0\u{3}finished_at\0\u{3}exit_code\0\u{1}signal\0\u{1}reason\0\u{3}gpu_indices\0\u{1}strategy\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -756,6 +779,7 @@ nonisolated extension Orchion_V1_Attempt: SwiftProtobuf.Message, SwiftProtobuf._
       case 7: try { try decoder.decodeSingularInt32Field(value: &self.signal) }()
       case 8: try { try decoder.decodeSingularStringField(value: &self.reason) }()
       case 9: try { try decoder.decodeRepeatedUInt32Field(value: &self.gpuIndices) }()
+      case 10: try { try decoder.decodeSingularStringField(value: &self.strategy) }()
       default: break
       }
     }
@@ -793,6 +817,9 @@ nonisolated extension Orchion_V1_Attempt: SwiftProtobuf.Message, SwiftProtobuf._
     if !self.gpuIndices.isEmpty {
       try visitor.visitPackedUInt32Field(value: self.gpuIndices, fieldNumber: 9)
     }
+    if !self.strategy.isEmpty {
+      try visitor.visitSingularStringField(value: self.strategy, fieldNumber: 10)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -806,6 +833,42 @@ nonisolated extension Orchion_V1_Attempt: SwiftProtobuf.Message, SwiftProtobuf._
     if lhs.signal != rhs.signal {return false}
     if lhs.reason != rhs.reason {return false}
     if lhs.gpuIndices != rhs.gpuIndices {return false}
+    if lhs.strategy != rhs.strategy {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Orchion_V1_PendingReason: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PendingReason"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}reason\0\u{1}nodes\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.nodes) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 1)
+    }
+    if self.nodes != 0 {
+      try visitor.visitSingularUInt32Field(value: self.nodes, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Orchion_V1_PendingReason, rhs: Orchion_V1_PendingReason) -> Bool {
+    if lhs.reason != rhs.reason {return false}
+    if lhs.nodes != rhs.nodes {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -813,7 +876,7 @@ nonisolated extension Orchion_V1_Attempt: SwiftProtobuf.Message, SwiftProtobuf._
 
 nonisolated extension Orchion_V1_Job: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Job"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}spec\0\u{1}state\0\u{1}attempts\0\u{3}created_at\0\u{3}updated_at\0\u{1}reason\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}spec\0\u{1}state\0\u{1}attempts\0\u{3}created_at\0\u{3}updated_at\0\u{1}reason\0\u{3}pending_reasons\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -828,6 +891,7 @@ nonisolated extension Orchion_V1_Job: SwiftProtobuf.Message, SwiftProtobuf._Mess
       case 5: try { try decoder.decodeSingularMessageField(value: &self._createdAt) }()
       case 6: try { try decoder.decodeSingularMessageField(value: &self._updatedAt) }()
       case 7: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      case 8: try { try decoder.decodeRepeatedMessageField(value: &self.pendingReasons) }()
       default: break
       }
     }
@@ -859,6 +923,9 @@ nonisolated extension Orchion_V1_Job: SwiftProtobuf.Message, SwiftProtobuf._Mess
     if !self.reason.isEmpty {
       try visitor.visitSingularStringField(value: self.reason, fieldNumber: 7)
     }
+    if !self.pendingReasons.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.pendingReasons, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -870,6 +937,7 @@ nonisolated extension Orchion_V1_Job: SwiftProtobuf.Message, SwiftProtobuf._Mess
     if lhs._createdAt != rhs._createdAt {return false}
     if lhs._updatedAt != rhs._updatedAt {return false}
     if lhs.reason != rhs.reason {return false}
+    if lhs.pendingReasons != rhs.pendingReasons {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

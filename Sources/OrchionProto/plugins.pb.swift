@@ -129,6 +129,9 @@ public nonisolated struct Orchion_V1_Plugin: Sendable {
 
   public var reason: String = String()
 
+  /// The strategy jobs get when they name none.
+  public var isDefault: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -148,7 +151,7 @@ nonisolated extension Orchion_V1_PluginState: SwiftProtobuf._ProtoNameProviding 
 
 nonisolated extension Orchion_V1_Plugin: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Plugin"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}kind\0\u{1}version\0\u{1}abi\0\u{1}description\0\u{1}file\0\u{1}state\0\u{1}reason\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}kind\0\u{1}version\0\u{1}abi\0\u{1}description\0\u{1}file\0\u{1}state\0\u{1}reason\0\u{3}is_default\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -164,6 +167,7 @@ nonisolated extension Orchion_V1_Plugin: SwiftProtobuf.Message, SwiftProtobuf._M
       case 6: try { try decoder.decodeSingularStringField(value: &self.file) }()
       case 7: try { try decoder.decodeSingularEnumField(value: &self.state) }()
       case 8: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      case 9: try { try decoder.decodeSingularBoolField(value: &self.isDefault) }()
       default: break
       }
     }
@@ -194,6 +198,9 @@ nonisolated extension Orchion_V1_Plugin: SwiftProtobuf.Message, SwiftProtobuf._M
     if !self.reason.isEmpty {
       try visitor.visitSingularStringField(value: self.reason, fieldNumber: 8)
     }
+    if self.isDefault != false {
+      try visitor.visitSingularBoolField(value: self.isDefault, fieldNumber: 9)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -206,6 +213,7 @@ nonisolated extension Orchion_V1_Plugin: SwiftProtobuf.Message, SwiftProtobuf._M
     if lhs.file != rhs.file {return false}
     if lhs.state != rhs.state {return false}
     if lhs.reason != rhs.reason {return false}
+    if lhs.isDefault != rhs.isDefault {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

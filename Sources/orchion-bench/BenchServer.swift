@@ -82,6 +82,26 @@ struct BenchControl: ControlServiceHandler {
     {
         Orchion_V1_ListPluginsResponse()
     }
+
+    func cordonNode(_ request: Orchion_V1_CordonNodeRequest, context: CallContext) async throws -> Orchion_V1_Node {
+        throw RPCError(.unimplemented, "read-only benchmark server")
+    }
+
+    func uncordonNode(_ request: Orchion_V1_UncordonNodeRequest, context: CallContext) async throws -> Orchion_V1_Node {
+        throw RPCError(.unimplemented, "read-only benchmark server")
+    }
+
+    func getScheduler(_ request: Orchion_V1_GetSchedulerRequest, context: CallContext) async throws
+        -> Orchion_V1_SchedulerSettings
+    {
+        throw RPCError(.unimplemented, "read-only benchmark server")
+    }
+
+    func setScheduler(_ request: Orchion_V1_SetSchedulerRequest, context: CallContext) async throws
+        -> Orchion_V1_SchedulerSettings
+    {
+        throw RPCError(.unimplemented, "read-only benchmark server")
+    }
 }
 
 /// Serves BenchControl on 127.0.0.1 (a free port, printed as "port N") with

@@ -11,6 +11,7 @@ final class TestControl: ControlServiceHandler {
         var jobs: [String: Orchion_V1_Job] = [:]
         var nextJob = 1
         var cancelledStreams = 0
+        var defaultStrategy = "bin-packing"
     }
 
     private let state = Mutex(State())
@@ -165,5 +166,41 @@ final class TestControl: ControlServiceHandler {
                 }
             ]
         }
+    }
+
+    func cordonNode(_ request: Orchion_V1_CordonNodeRequest, context: CallContext) async throws -> Orchion_V1_Node {
+        try setCordoned(request.id, true)
+    }
+
+    func uncordonNode(_ request: Orchion_V1_UncordonNodeRequest, context: CallContext) async throws -> Orchion_V1_Node {
+        try setCordoned(request.id, false)
+    }
+
+    private func setCordoned(_ id: String, _ cordoned: Bool) throws -> Orchion_V1_Node {
+        try state.withLock { state in
+            guard var node = state.nodes[id] else { throw RPCError(.notFound, "node \(id) not found") }
+            node.cordoned = cordoned
+            state.nodes[id] = node
+            return node
+        }
+    }
+
+    func getScheduler(_ request: Orchion_V1_GetSchedulerRequest, context: CallContext) async throws
+        -> Orchion_V1_SchedulerSettings
+    {
+        .with {
+            $0.defaultStrategy = state.withLock { $0.defaultStrategy }
+            $0.strategies = ["bin-packing", "spread"]
+        }
+    }
+
+    func setScheduler(_ request: Orchion_V1_SetSchedulerRequest, context: CallContext) async throws
+        -> Orchion_V1_SchedulerSettings
+    {
+        guard ["bin-packing", "spread"].contains(request.defaultStrategy) else {
+            throw RPCError(.invalidArgument, "no strategy named \(request.defaultStrategy)")
+        }
+        state.withLock { $0.defaultStrategy = request.defaultStrategy }
+        return try await getScheduler(Orchion_V1_GetSchedulerRequest(), context: context)
     }
 }

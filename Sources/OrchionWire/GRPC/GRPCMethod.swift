@@ -120,6 +120,10 @@ public struct GRPCServices: Sendable {
             prefix + "FollowLogs": .serverStreaming(control.followLogs),
             prefix + "WatchEvents": .serverStreaming(control.watchEvents),
             prefix + "ListPlugins": .unary(control.listPlugins),
+            prefix + "CordonNode": .unary(control.cordonNode),
+            prefix + "UncordonNode": .unary(control.uncordonNode),
+            prefix + "GetScheduler": .unary(control.getScheduler),
+            prefix + "SetScheduler": .unary(control.setScheduler),
         ]
         if let agent {
             methods["/orchion.v1.AgentService/Connect"] = GRPCMethod(

@@ -102,6 +102,12 @@ public final class RESTGateway: Sendable {
         case ("nodes", let id?, "drain", 4):
             try allow(request, "POST")
             unary(request, responder) { try await service.drainNode(.with { $0.id = id }, context: context) }
+        case ("nodes", let id?, "cordon", 4):
+            try allow(request, "POST")
+            unary(request, responder) { try await service.cordonNode(.with { $0.id = id }, context: context) }
+        case ("nodes", let id?, "uncordon", 4):
+            try allow(request, "POST")
+            unary(request, responder) { try await service.uncordonNode(.with { $0.id = id }, context: context) }
         case ("jobs", nil, nil, 3) where request.method == "POST":
             guard !request.body.isEmpty else {
                 throw RPCError(.invalidArgument, "expected a SubmitJobRequest JSON body, found none")
@@ -140,6 +146,15 @@ public final class RESTGateway: Sendable {
             try allow(request, "GET")
             unary(request, responder) {
                 try await service.listPlugins(Orchion_V1_ListPluginsRequest(), context: context)
+            }
+        case ("scheduler", nil, nil, 3) where request.method == "POST":
+            try Self.requireJSON(request)
+            let message = try Self.decode(Orchion_V1_SetSchedulerRequest.self, body: request.body)
+            unary(request, responder) { try await service.setScheduler(message, context: context) }
+        case ("scheduler", nil, nil, 3):
+            try allow(request, "GET", "POST")
+            unary(request, responder) {
+                try await service.getScheduler(Orchion_V1_GetSchedulerRequest(), context: context)
             }
         default:
             throw notFound(request)

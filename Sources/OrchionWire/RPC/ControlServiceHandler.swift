@@ -49,6 +49,12 @@ public protocol ControlServiceHandler: Sendable {
     ) async throws
     func listPlugins(_ request: Orchion_V1_ListPluginsRequest, context: CallContext) async throws
         -> Orchion_V1_ListPluginsResponse
+    func cordonNode(_ request: Orchion_V1_CordonNodeRequest, context: CallContext) async throws -> Orchion_V1_Node
+    func uncordonNode(_ request: Orchion_V1_UncordonNodeRequest, context: CallContext) async throws -> Orchion_V1_Node
+    func getScheduler(_ request: Orchion_V1_GetSchedulerRequest, context: CallContext) async throws
+        -> Orchion_V1_SchedulerSettings
+    func setScheduler(_ request: Orchion_V1_SetSchedulerRequest, context: CallContext) async throws
+        -> Orchion_V1_SchedulerSettings
 }
 
 extension RPCError {

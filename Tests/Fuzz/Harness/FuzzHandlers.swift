@@ -100,6 +100,33 @@ struct FuzzControl: ControlServiceHandler {
     {
         Orchion_V1_ListPluginsResponse()
     }
+
+    func cordonNode(_ request: Orchion_V1_CordonNodeRequest, context: CallContext) async throws -> Orchion_V1_Node {
+        guard request.id == Self.node.id else { throw RPCError(.notFound, "node \(request.id) not found") }
+        var node = Self.node
+        node.cordoned = true
+        return node
+    }
+
+    func uncordonNode(_ request: Orchion_V1_UncordonNodeRequest, context: CallContext) async throws -> Orchion_V1_Node {
+        guard request.id == Self.node.id else { throw RPCError(.notFound, "node \(request.id) not found") }
+        return Self.node
+    }
+
+    func getScheduler(_ request: Orchion_V1_GetSchedulerRequest, context: CallContext) async throws
+        -> Orchion_V1_SchedulerSettings
+    {
+        .with { $0.defaultStrategy = "bin-packing" }
+    }
+
+    func setScheduler(_ request: Orchion_V1_SetSchedulerRequest, context: CallContext) async throws
+        -> Orchion_V1_SchedulerSettings
+    {
+        guard request.defaultStrategy == "bin-packing" else {
+            throw RPCError(.invalidArgument, "no strategy named \(request.defaultStrategy)")
+        }
+        return .with { $0.defaultStrategy = request.defaultStrategy }
+    }
 }
 
 /// The agent API the fuzzed server serves: answers each agent message with
