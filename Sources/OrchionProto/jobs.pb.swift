@@ -456,6 +456,12 @@ public nonisolated struct Orchion_V1_JobEvent: Sendable {
   /// Increases by one for every event the server records; lets a watcher resume.
   public var sequence: UInt64 = 0
 
+  /// FAILED only: the executor judged that another attempt may succeed.
+  public var retryable: Bool = false
+
+  /// FAILED only: the host stopped the attempt for running past its timeout.
+  public var timedOut: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -945,7 +951,7 @@ nonisolated extension Orchion_V1_Job: SwiftProtobuf.Message, SwiftProtobuf._Mess
 
 nonisolated extension Orchion_V1_JobEvent: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".JobEvent"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{1}state\0\u{1}attempt\0\u{3}node_id\0\u{1}reason\0\u{1}at\0\u{3}exit_code\0\u{1}signal\0\u{1}sequence\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{1}state\0\u{1}attempt\0\u{3}node_id\0\u{1}reason\0\u{1}at\0\u{3}exit_code\0\u{1}signal\0\u{1}sequence\0\u{1}retryable\0\u{3}timed_out\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -962,6 +968,8 @@ nonisolated extension Orchion_V1_JobEvent: SwiftProtobuf.Message, SwiftProtobuf.
       case 7: try { try decoder.decodeSingularInt64Field(value: &self.exitCode) }()
       case 8: try { try decoder.decodeSingularInt32Field(value: &self.signal) }()
       case 9: try { try decoder.decodeSingularUInt64Field(value: &self.sequence) }()
+      case 10: try { try decoder.decodeSingularBoolField(value: &self.retryable) }()
+      case 11: try { try decoder.decodeSingularBoolField(value: &self.timedOut) }()
       default: break
       }
     }
@@ -999,6 +1007,12 @@ nonisolated extension Orchion_V1_JobEvent: SwiftProtobuf.Message, SwiftProtobuf.
     if self.sequence != 0 {
       try visitor.visitSingularUInt64Field(value: self.sequence, fieldNumber: 9)
     }
+    if self.retryable != false {
+      try visitor.visitSingularBoolField(value: self.retryable, fieldNumber: 10)
+    }
+    if self.timedOut != false {
+      try visitor.visitSingularBoolField(value: self.timedOut, fieldNumber: 11)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1012,6 +1026,8 @@ nonisolated extension Orchion_V1_JobEvent: SwiftProtobuf.Message, SwiftProtobuf.
     if lhs.exitCode != rhs.exitCode {return false}
     if lhs.signal != rhs.signal {return false}
     if lhs.sequence != rhs.sequence {return false}
+    if lhs.retryable != rhs.retryable {return false}
+    if lhs.timedOut != rhs.timedOut {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
