@@ -176,7 +176,7 @@ enum RandomCluster {
             return Node(
                 id: "n\(index)", arch: arches[random.next(arches.count)], state: states[random.next(states.count)],
                 cpuMillis: cpu, memoryBytes: memory, allocatedCPUMillis: usedCPU, allocatedMemoryBytes: usedMemory,
-                labels: labels, gpus: gpus)
+                labels: labels, gpus: gpus, cordoned: random.next(10) == 0)
         }
     }
 
