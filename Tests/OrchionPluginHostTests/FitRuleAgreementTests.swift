@@ -126,7 +126,7 @@ import Testing
     /// The hot path's name for the first rule a job breaks.
     private static func problem(_ rejection: PlacementRejection) -> BatchScratch.Problem {
         switch rejection {
-        case .nodeNotReady: .notReady
+        case .nodeNotReady, .nodeCordoned: .notReady  // the C view shows a cordoned node draining
         case .archMismatch: .arch
         case .constraintUnmet: .constraint
         case .insufficientCPU: .cpu

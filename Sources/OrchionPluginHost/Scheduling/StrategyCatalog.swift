@@ -56,16 +56,20 @@ public final class StrategyCatalog {
         else { return }
         let name = info.name
         installing[name] = entry.file
-        service.install(library, config: configuration(name), sink: sink, completingOn: loop) {
-            [weak self] outcome in
-            guard let self else { return }
-            if installing[name] == entry.file { installing[name] = nil }
-            switch outcome {
-            case .success: initFailures[name] = nil
-            case .failure(let error): initFailures[name] = error.description
-            }
-            onInstalled?(name, outcome)
+        let catalog = LoopBound(self, loop: loop)
+        service.install(library, config: configuration(name), sink: sink, completingOn: loop) { outcome in
+            catalog.wrapped.installed(name, file: entry.file, outcome)
         }
+    }
+
+    /// On the loop thread: records how an install ended.
+    private func installed(_ name: String, file: String, _ outcome: Result<Void, PluginError>) {
+        if installing[name] == file { installing[name] = nil }
+        switch outcome {
+        case .success: initFailures[name] = nil
+        case .failure(let error): initFailures[name] = error.description
+        }
+        onInstalled?(name, outcome)
     }
 
     /// Removes the strategy `entry`'s file provided, if that file was the
