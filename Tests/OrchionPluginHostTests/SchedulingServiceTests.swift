@@ -130,4 +130,20 @@ import Testing
         #expect(service.callInProgress == nil)
         service.shutdown()  // returns: the abandoned thread is never waited for
     }
+
+    @Test func aCordonedNodeIsOfferedToPluginsAsNotReady() async throws {
+        let dir = try Paths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let service = try SchedulingService()
+        defer { service.shutdown() }
+        // The fixture's first fit takes only nodes the C view shows ready.
+        try await service.install(try library("first", mode: 0, in: dir))
+        try service.upsert(Node(id: "cordoned", cpuMillis: 16000, memoryBytes: 64 * Self.gib, cordoned: true))
+        let plugin = await service.schedule(jobs("p", 1), strategy: "first")
+        #expect(plugin.assignments.isEmpty && plugin.invalid.isEmpty && plugin.pending["p-0"] != nil)
+        let builtin = await service.schedule(jobs("b", 1), strategy: "bin-packing")
+        #expect(builtin.pending["b-0"] == "no node fits (1 nodes): 1 not ready")
+        try service.upsert(Node(id: "cordoned", cpuMillis: 16000, memoryBytes: 64 * Self.gib))
+        #expect(await service.schedule(jobs("u", 1), strategy: "first").assignments.map(\.nodeID) == ["cordoned"])
+    }
 }

@@ -108,9 +108,9 @@ public struct PendingExplanation: Sendable, Hashable {
     private static func gpuPhrase(_ request: GPURequest, node: Node) -> Phrase {
         let wanted = Int(request.count)
         let matching = node.gpus.filter { $0.matches(request) }
-        let kind = gpuKind(request)
+        let kind = gpuKind(request, plural: false)
         if matching.count >= wanted {
-            let text = wanted == 1 ? "a free \(kind)" : "\(wanted) free \(kind)s"
+            let text = wanted == 1 ? "a free \(kind)" : "\(wanted) free \(gpuKind(request, plural: true))"
             return Phrase("lacks \(text)", "lack \(text)")
         }
         if node.gpus.isEmpty { return Phrase("has no GPU", "have no GPU") }
@@ -127,13 +127,13 @@ public struct PendingExplanation: Sendable, Hashable {
             let text = "no \(kind) (largest: \(bytes(largest)))"
             return Phrase("has \(text)", "have \(text)")
         }
-        let text = "only \(matching.count) \(kind)\(matching.count == 1 ? "" : "s"), not \(wanted)"
+        let text = "only \(matching.count) \(gpuKind(request, plural: matching.count != 1)), not \(wanted)"
         return Phrase("has \(text)", "have \(text)")
     }
 
-    /// "GPU", "nvidia GPU", "nvidia GPU of model H100 with ≥ 16 GiB".
-    private static func gpuKind(_ request: GPURequest) -> String {
-        var text = (request.vendor.map { "\($0) " } ?? "") + "GPU"
+    /// "GPU", "nvidia GPUs", "nvidia GPU of model H100 with ≥ 16 GiB".
+    private static func gpuKind(_ request: GPURequest, plural: Bool) -> String {
+        var text = (request.vendor.map { "\($0) " } ?? "") + (plural ? "GPUs" : "GPU")
         if let model = request.model { text += " of model \(model)" }
         if request.minMemoryBytes > 0 { text += " with ≥ \(bytes(request.minMemoryBytes))" }
         return text
