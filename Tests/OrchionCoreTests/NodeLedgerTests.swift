@@ -1,3 +1,4 @@
+import Foundation
 import OrchionCore
 import Testing
 
@@ -155,5 +156,27 @@ private func node(
         #expect(a + b == Resources(cpuMillis: 1300, memoryBytes: 30, gpus: 2))
         #expect(!b.fits(in: a))
         #expect(Resources(cpuMillis: 1000, memoryBytes: 10, gpus: 1).fits(in: a))
+    }
+}
+
+/// A cordoned node keeps its jobs and takes no new ones.
+@Suite struct CordonTests {
+    @Test func aCordonedNodeIsRejectedSayingSo() throws {
+        var node = Node(id: "n", cpuMillis: 4000, memoryBytes: 1 << 30, cordoned: true)
+        let job = JobRequirements(cpuMillis: 100)
+        #expect(throws: PlacementRejection.nodeCordoned(node: "n")) { try NodeLedger.check(job, on: node) }
+        #expect(PlacementRejection.nodeCordoned(node: "n").description == "node n is cordoned: expected an uncordoned node")
+        node.cordoned = false
+        #expect(try NodeLedger.check(job, on: node) == [])
+    }
+
+    @Test func nodesEncodedBeforeCordonDecodeUncordoned() throws {
+        let node = Node(id: "n", cpuMillis: 4000, memoryBytes: 1 << 30, cordoned: true)
+        let encoded = try JSONEncoder().encode(node)
+        #expect(try JSONDecoder().decode(Node.self, from: encoded) == node)
+        var object = try #require(try JSONSerialization.jsonObject(with: encoded) as? [String: Any])
+        object["cordoned"] = nil
+        let old = try JSONSerialization.data(withJSONObject: object)
+        #expect(try JSONDecoder().decode(Node.self, from: old).cordoned == false)
     }
 }

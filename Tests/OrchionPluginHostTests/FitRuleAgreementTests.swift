@@ -126,7 +126,7 @@ import Testing
     /// The hot path's name for the first rule a job breaks.
     private static func problem(_ rejection: PlacementRejection) -> BatchScratch.Problem {
         switch rejection {
-        case .nodeNotReady: .notReady
+        case .nodeNotReady, .nodeCordoned: .notReady  // the C view shows a cordoned node draining
         case .archMismatch: .arch
         case .constraintUnmet: .constraint
         case .insufficientCPU: .cpu
@@ -176,7 +176,7 @@ enum RandomCluster {
             return Node(
                 id: "n\(index)", arch: arches[random.next(arches.count)], state: states[random.next(states.count)],
                 cpuMillis: cpu, memoryBytes: memory, allocatedCPUMillis: usedCPU, allocatedMemoryBytes: usedMemory,
-                labels: labels, gpus: gpus)
+                labels: labels, gpus: gpus, cordoned: random.next(10) == 0)
         }
     }
 

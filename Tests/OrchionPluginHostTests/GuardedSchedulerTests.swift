@@ -228,7 +228,7 @@ import Testing
         let loop = thread.loop
         let service = try SchedulingService(budget: .milliseconds(300))
         let onLoop = Mutex<[Bool]>([])
-        try await service.use(
+        try await service.install(
             library,
             sink: { _, event in
                 if case .log(_, let line) = event, line.hasPrefix("place") {
@@ -254,7 +254,7 @@ import Testing
         }
         let completedOnLoop = Mutex(false)
         let result: ScheduleResult = await withCheckedContinuation { continuation in
-            service.schedule(jobs, completingOn: loop) { result in
+            service.schedule(jobs, strategy: "fixture", completingOn: loop) { result in
                 completedOnLoop.withLock { $0 = loop.inLoopThread }
                 continuation.resume(returning: result)
             }
@@ -273,6 +273,7 @@ import Testing
         #expect(completedOnLoop.withLock { $0 }, "the completion ran on the loop thread")
         #expect(result.quarantined?.hasSuffix("over its budget of 300 ms") == true)
         #expect(result.strategy == "built-in bin-packing" && result.assignments.count == 4)
+        #expect(result.requested == "fixture" && result.fallbackReason?.hasPrefix("strategy fixture was quarantined: place took ") == true)
     }
 
     @Test func aPlaceThatNeverReturnsIsAbandonedAndTheDefaultPlacesWhatWaited() async throws {
@@ -280,10 +281,10 @@ import Testing
         defer { try? FileManager.default.removeItem(at: dir) }
         let library = try PluginLibrary.open(try CPlugins.fixture("hang.so", in: dir, defines: ["FIXTURE_MODE=9"]))
         let service = try SchedulingService(budget: .milliseconds(100), hangLimit: .milliseconds(300))
-        try await service.use(library)
+        try await service.install(library)
         try service.upsert(Node(id: "big", cpuMillis: 16000, memoryBytes: 64 * Self.gib))
         let jobs = (0..<2).map { PendingJob(id: "job-\($0)", requirements: JobRequirements(cpuMillis: 800)) }
-        async let hung = service.schedule(jobs)
+        async let hung = service.schedule(jobs, strategy: "fixture")
         let deadline = ContinuousClock.now + .seconds(30)
         func waitUntil(_ condition: () -> Bool) async throws {
             while !condition() {
@@ -294,7 +295,8 @@ import Testing
         try await waitUntil { service.callInProgress != nil }
         #expect(!service.checkForHang(), "not yet past the hang limit")
         // Queued behind the call that will never return.
-        async let queued = service.schedule([PendingJob(id: "queued", requirements: JobRequirements(cpuMillis: 100))])
+        async let queued = service.schedule(
+            [PendingJob(id: "queued", requirements: JobRequirements(cpuMillis: 100))], strategy: "fixture")
         try await waitUntil { (service.callInProgress ?? .zero) > .milliseconds(300) }
         #expect(service.checkForHang())
 
@@ -302,11 +304,12 @@ import Testing
         #expect(first.strategy == "built-in bin-packing" && first.assignments.count == 2)
         #expect(first.quarantined?.contains("without returning") == true)
         #expect(await queued.assignments.map(\.nodeID) == ["big"], "the work queued behind the hang moved on")
-        let reason = try #require(await service.quarantineReason())
+        let reason = try #require(service.strategies().first?.state.reason)
         #expect(reason.hasPrefix("fixture: place has run for "), "\(reason)")
         #expect(reason.hasSuffix("over its hang limit of 300 ms; its thread was abandoned"), "\(reason)")
         // Scheduling goes on with the nodes sent before the hang.
-        let later = await service.schedule([PendingJob(id: "later", requirements: JobRequirements(cpuMillis: 100))])
+        let later = await service.schedule(
+            [PendingJob(id: "later", requirements: JobRequirements(cpuMillis: 100))], strategy: "fixture")
         #expect(later.assignments.map(\.nodeID) == ["big"] && later.strategy == "built-in bin-packing")
         #expect(service.callInProgress == nil)
         service.shutdown()  // returns: the abandoned thread is never waited for
@@ -316,11 +319,11 @@ import Testing
         let service = try SchedulingService()
         defer { service.shutdown() }
         let job = [PendingJob(id: "j", requirements: JobRequirements(cpuMillis: 500))]
-        #expect(await service.schedule(job).assignments.isEmpty)
+        #expect(await service.schedule(job, strategy: "bin-packing").assignments.isEmpty)
         try service.upsert(Node(id: "n", cpuMillis: 1000, memoryBytes: Self.gib))
-        #expect(await service.schedule(job).assignments.map(\.nodeID) == ["n"])
+        #expect(await service.schedule(job, strategy: "bin-packing").assignments.map(\.nodeID) == ["n"])
         service.remove("n")
-        #expect(await service.schedule(job).pending["j"] == "no nodes in the cluster")
+        #expect(await service.schedule(job, strategy: "bin-packing").pending["j"] == "no nodes in the cluster")
         #expect(service.callInProgress == nil)
     }
 

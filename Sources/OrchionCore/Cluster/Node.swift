@@ -25,6 +25,9 @@ public struct Node: Sendable, Hashable, Codable, Identifiable {
     public var arch: String
     /// Current health.
     public var state: NodeState
+    /// Whether an operator cordoned the node: it keeps its jobs but takes no
+    /// new ones, whatever its health. Strategies see it as not ready.
+    public var cordoned: Bool
     /// CPU the node offers to jobs in total, in thousandths of a core.
     public var cpuMillis: UInt64
     /// Memory the node offers to jobs in total, in bytes.
@@ -42,11 +45,12 @@ public struct Node: Sendable, Hashable, Codable, Identifiable {
     public init(
         id: String, arch: String = "x86_64", state: NodeState = .ready,
         cpuMillis: UInt64, memoryBytes: UInt64, allocatedCPUMillis: UInt64 = 0, allocatedMemoryBytes: UInt64 = 0,
-        labels: [String: String] = [:], gpus: [GPU] = []
+        labels: [String: String] = [:], gpus: [GPU] = [], cordoned: Bool = false
     ) {
         self.id = id
         self.arch = arch
         self.state = state
+        self.cordoned = cordoned
         self.cpuMillis = cpuMillis
         self.memoryBytes = memoryBytes
         self.allocatedCPUMillis = allocatedCPUMillis
@@ -69,6 +73,25 @@ public struct Node: Sendable, Hashable, Codable, Identifiable {
 
     /// What is not held by running jobs (clamped at zero); `gpus` counts the unallocated GPUs.
     public var free: Resources { capacity - allocated }
+
+    private enum CodingKeys: String, CodingKey {
+        case id, arch, state, cordoned, cpuMillis, memoryBytes, allocatedCPUMillis, allocatedMemoryBytes, labels, gpus
+    }
+
+    /// Decodes a node; `cordoned` may be absent (it was added later) and then is false.
+    public init(from decoder: any Decoder) throws {
+        let values = try decoder.container(keyedBy: CodingKeys.self)
+        id = try values.decode(String.self, forKey: .id)
+        arch = try values.decode(String.self, forKey: .arch)
+        state = try values.decode(NodeState.self, forKey: .state)
+        cordoned = try values.decodeIfPresent(Bool.self, forKey: .cordoned) ?? false
+        cpuMillis = try values.decode(UInt64.self, forKey: .cpuMillis)
+        memoryBytes = try values.decode(UInt64.self, forKey: .memoryBytes)
+        allocatedCPUMillis = try values.decode(UInt64.self, forKey: .allocatedCPUMillis)
+        allocatedMemoryBytes = try values.decode(UInt64.self, forKey: .allocatedMemoryBytes)
+        labels = try values.decode([String: String].self, forKey: .labels)
+        gpus = try values.decode([GPU].self, forKey: .gpus)
+    }
 
     /// Checks the node and throws the first problem found.
     ///

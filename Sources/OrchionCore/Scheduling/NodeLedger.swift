@@ -41,6 +41,7 @@ public struct NodeLedger: Sendable, Hashable {
         gpuIndices named: [UInt32] = []
     ) throws(PlacementRejection) -> [UInt32] {
         guard node.state == .ready else { throw .nodeNotReady(node: node.id, state: node.state) }
+        guard !node.cordoned else { throw .nodeCordoned(node: node.id) }
         if let arch = requirements.arch, !arch.utf8.elementsEqual(node.arch.utf8) {
             throw .archMismatch(node: node.id, expected: arch, found: node.arch)
         }

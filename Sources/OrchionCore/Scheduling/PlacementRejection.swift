@@ -6,6 +6,8 @@ public enum PlacementRejection: Error, Hashable, CustomStringConvertible {
     case noSuchNode(index: Int64, nodeCount: Int)
     /// The node is not ready.
     case nodeNotReady(node: String, state: NodeState)
+    /// The node is cordoned: it takes no new jobs.
+    case nodeCordoned(node: String)
     /// Not enough CPU left.
     case insufficientCPU(node: String, needed: UInt64, free: UInt64)
     /// Not enough memory left.
@@ -31,6 +33,8 @@ public enum PlacementRejection: Error, Hashable, CustomStringConvertible {
             "node index \(index) does not exist: expected 0..<\(count)"
         case let .nodeNotReady(node, state):
             "node \(node) is \(state.rawValue): expected ready"
+        case let .nodeCordoned(node):
+            "node \(node) is cordoned: expected an uncordoned node"
         case let .insufficientCPU(node, needed, free):
             "node \(node) has \(free) free CPU millis: expected at least \(needed)"
         case let .insufficientMemory(node, needed, free):

@@ -56,6 +56,20 @@ public struct ScheduleResult: Sendable, Hashable {
     public var duration: Duration = .zero
     /// Set on the round that quarantined the guarded strategy: the reason.
     public var quarantined: String?
+    /// The strategy the batch asked for (the job's, or the default).
+    public var requested: String = ""
+    /// Why the built-in fallback placed this batch instead of `requested`
+    /// (no such strategy installed, quarantined, over budget), or nil when
+    /// `requested` placed it.
+    public var fallbackReason: String?
+
+    /// Whether the built-in fallback placed this batch.
+    public var fellBack: Bool { fallbackReason != nil }
+
+    /// Whether the fallback placed this batch and failed too: the call
+    /// failed or left jobs pending. The server counts it in metrics and
+    /// events.
+    public var fallbackFailed: Bool { fallbackReason != nil && (failure != nil || !pending.isEmpty) }
 
     /// Creates an empty result.
     public init() {}

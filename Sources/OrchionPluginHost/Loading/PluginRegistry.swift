@@ -136,8 +136,8 @@ public final class PluginRegistry {
     }
 
     /// Files in `directories` not seen yet, or changed since they were refused
-    /// before being mapped (e.g. a half-copied file). Settled files are never
-    /// reopened: replacing them needs a restart.
+    /// before being mapped (e.g. a half-copied file). Settled files are not
+    /// reopened until they are forgotten (`departed`, `forget`).
     /// Reads the disk, so a running host calls it on the thread pool.
     static func candidates(in directories: [PluginDirectory], known: Known) -> [Candidate] {
         directories.flatMap { directory in
@@ -155,6 +155,36 @@ public final class PluginRegistry {
             }
             return files + undecodable
         }
+    }
+
+    /// Settled files that are gone or changed since they were opened (a
+    /// plugin removed, or replaced by renaming a new file over it). Reads
+    /// the disk, so a running host calls it on the thread pool.
+    static func departed(known: Known) -> [String] {
+        known.settled.sorted().filter { file in FileIdentity(file) != known.seen[file] }
+    }
+
+    /// What `known` becomes once `files` are forgotten.
+    static func forgetting(_ files: [String], in known: Known) -> Known {
+        var remaining = known
+        for file in files {
+            remaining.seen[file] = nil
+            remaining.settled.remove(file)
+        }
+        return remaining
+    }
+
+    /// Forgets `file`, gone or replaced: its entry, and the name it
+    /// claimed, so a replacement may claim that name. Its image stays
+    /// mapped (the host never unloads a plugin). Returns the entry it had.
+    @discardableResult
+    public func forget(_ file: String) -> PluginEntry? {
+        known = Self.forgetting([file], in: known)
+        guard let index = entries.firstIndex(where: { $0.file == file }) else { return nil }
+        let entry = entries.remove(at: index)
+        if let name = entry.info?.name, libraries[name]?.info.file == file { libraries[name] = nil }
+        if let name = entry.info?.name, probedNames[name] == file { probedNames[name] = nil }
+        return entry
     }
 
     /// Records the outcome of opening a candidate, refusing a duplicate name.

@@ -1,6 +1,7 @@
 import OrchionLoop
 
-/// Loads plugins dropped into watched directories without a restart.
+/// Loads plugins dropped into watched directories without a restart, and
+/// reports those removed or replaced (`onRemoved`).
 ///
 /// Each existing directory gets an inotify watch. Changes are debounced
 /// (a copy arrives in many writes), then new or changed candidates are opened
@@ -30,6 +31,11 @@ public final class PluginWatcher {
     /// without touching this process. It costs one process start per new
     /// file, and cannot vouch for code that misbehaves only later.
     public var probe: PluginProbe?
+
+    /// Runs on the loop thread for every loaded or refused file that was
+    /// removed or replaced, with the entry it had, before a replacement is
+    /// admitted (through `onChange`).
+    public var onRemoved: ((PluginEntry) -> Void)?
 
     /// Creates a watcher; `onChange` runs on the loop thread for every file
     /// admitted. `hotLoad: false` turns hot-loading off.
@@ -84,16 +90,23 @@ public final class PluginWatcher {
         let probe = self.probe
         loop.queueWork(
             {
-                PluginRegistry.candidates(in: directories, known: known).map {
+                let departed = PluginRegistry.departed(known: known)
+                let remaining = PluginRegistry.forgetting(departed, in: known)
+                let opened = PluginRegistry.candidates(in: directories, known: remaining).map {
                     candidate -> (PluginRegistry.Candidate, Result<PluginLibrary, PluginError>) in
                     if let probe, case .failure(let error) = probe.probe(candidate.file) {
                         return (candidate, .failure(error))
                     }
                     return (candidate, Result { () throws(PluginError) in try PluginLibrary.open(candidate.file) })
                 }
+                return (departed, opened)
             },
-            then: { [weak self] outcomes in
+            then: { [weak self] found in
                 guard let self else { return }
+                let (departed, outcomes) = found
+                for file in departed {
+                    if let entry = registry.forget(file) { onRemoved?(entry) }
+                }
                 for (candidate, outcome) in outcomes { onChange(registry.admit(candidate, outcome)) }
                 loading = false
                 if rescanRequested {

@@ -110,7 +110,7 @@ private final class NodeStrings {
         let free = node.free
         let freeGPUs = UInt32(node.gpus.filter { !$0.allocated }.count)
         return orchion_node(
-            id: id, arch: arch, state: Int32(cState(node.state).rawValue), reserved: 0,
+            id: id, arch: arch, state: Int32(cState(node).rawValue), reserved: 0,
             capacity: orchion_resources(
                 cpu_millis: node.capacity.cpuMillis, memory_bytes: node.capacity.memoryBytes,
                 gpus: UInt32(node.gpus.count), reserved: 0),
@@ -121,9 +121,12 @@ private final class NodeStrings {
             gpus: UnsafePointer(gpus), gpu_count: node.gpus.count)
     }
 
-    private func cState(_ state: NodeState) -> orchion_node_state {
-        switch state {
-        case .ready: ORCHION_NODE_READY
+    /// A cordoned node takes no new jobs: the C view (which has no cordon
+    /// state) shows it as draining, so strategies pass it over like any node
+    /// that is not ready.
+    private func cState(_ node: Node) -> orchion_node_state {
+        switch node.state {
+        case .ready: node.cordoned ? ORCHION_NODE_DRAINING : ORCHION_NODE_READY
         case .draining: ORCHION_NODE_DRAINING
         case .suspect: ORCHION_NODE_SUSPECT
         case .down: ORCHION_NODE_DOWN

@@ -120,6 +120,12 @@ public final class GuardedScheduler {
         }
     }
 
+    /// Takes the strategy out of service with `reason`: the built-in
+    /// strategy places its batches until `release()`.
+    public func quarantine(_ reason: String) {
+        quarantineReason = reason
+    }
+
     /// Trusts the strategy again (after an operator fixed or replaced it).
     public func release() {
         quarantineReason = nil
