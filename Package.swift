@@ -83,7 +83,7 @@ let package = Package(
         .executableTarget(
             name: "orchion",
             dependencies: [
-                "OrchionPluginHost", "OrchionCore",
+                "OrchionPluginHost", "OrchionCore", "OrchionServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
