@@ -92,7 +92,7 @@ let package = Package(
             dependencies: [
                 "OrchionPluginHost", "OrchionStrategies", "OrchionCore", "COrchionPlugin", "OrchionWire",
                 "OrchionProto",
-                "OrchionLoop",
+                "OrchionLoop", "OrchionServer",
             ]
         ),
         .target(name: "TestSupport", path: "Tests/TestSupport"),

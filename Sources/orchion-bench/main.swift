@@ -3,6 +3,8 @@
 //
 // Usage: orchion-bench [--quick] [--plugins DIR] [--c-plugin FILE]
 //        orchion-bench serve      (the API server for .ci/bench's wrk and h2load runs)
+//        orchion-bench store [--quick]  (durable submissions/s: group commit vs one commit per submit)
+//        orchion-bench store-child MODE DIR  (processes the store's tests start)
 // Prints a Markdown table. Build with -c release.
 import Glibc
 import OrchionCore
@@ -67,6 +69,13 @@ func throughput(batchSize: Int, seconds: Double, trials: Int, _ round: () -> Int
 
 if CommandLine.arguments.dropFirst().first == "serve" {
     try serveForBenchmark()
+}
+if CommandLine.arguments.dropFirst().first == "store-child" {
+    storeChild(Array(CommandLine.arguments.dropFirst(2)))
+}
+if CommandLine.arguments.dropFirst().first == "store" {
+    try storeBenchmark(quick: CommandLine.arguments.contains("--quick"))
+    exit(0)
 }
 let options = Options(CommandLine.arguments)
 let seconds = options.quick ? 0.1 : 0.5
