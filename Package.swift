@@ -110,7 +110,8 @@ let package = Package(
         .testTarget(
             name: "OrchionServerTests",
             dependencies: [
-                "OrchionServer", "OrchionControl", "OrchionCore", "OrchionLoop", "OrchionProto", "TestSupport",
+                "OrchionServer", "OrchionControl", "OrchionCore", "OrchionLoop", "OrchionProto", "OrchionWire",
+                "TestSupport",
             ]
         ),
         .testTarget(name: "IntegrationTests", dependencies: ["TestSupport"]),

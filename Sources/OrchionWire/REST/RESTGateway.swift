@@ -13,24 +13,33 @@ public final class RESTGateway: Sendable {
     private let service: any ControlServiceHandler
     private let authenticator: Authenticator
     private let cache: LoopBound<EncodedResponseCache>
+    private let metrics: (@Sendable () -> [UInt8])?
+    private let metricsRequireToken: Bool
 
-    /// Creates the gateway. Call on the loop thread.
-    public init(loop: EventLoop, service: any ControlServiceHandler, authenticator: Authenticator) {
+    /// Creates the gateway. Call on the loop thread. `metrics` answers
+    /// `GET /metrics` (see `APIServer.start`); it is called on the loop thread.
+    public init(
+        loop: EventLoop, service: any ControlServiceHandler, authenticator: Authenticator,
+        metrics: (@Sendable () -> [UInt8])? = nil, metricsRequireToken: Bool = false
+    ) {
         self.loop = loop
         self.service = service
         self.authenticator = authenticator
+        self.metrics = metrics
+        self.metricsRequireToken = metricsRequireToken
         cache = LoopBound(EncodedResponseCache(), loop: loop)
     }
 
     /// Checks a request's head before its body is read: every route but
-    /// `/healthz` needs a client token, so a request without one is
-    /// answered 401 (403 for the agent join token) before it can make the
-    /// server buffer a body. The principal found travels with the request
-    /// to `handle`, which then does not authenticate again.
+    /// `/healthz` (and `/metrics`, unless it requires a token) needs a
+    /// client token, so a request without one is answered 401 (403 for the
+    /// agent join token) before it can make the server buffer a body. The
+    /// principal found travels with the request to `handle`, which then
+    /// does not authenticate again.
     public func checkHead(_ method: String, _ target: String, _ headers: [(name: String, value: String)])
         -> HTTPHeadVerdict
     {
-        if Self.isHealth(target) { return .proceed(nil) }
+        if Self.isHealth(target) || isOpenMetrics(target) { return .proceed(nil) }
         do throws(RPCError) {
             let authorization = headers.first { asciiCaseInsensitiveEqual($0.name, "Authorization") }?.value
             return .proceed(try authorize(authorization))
@@ -44,6 +53,7 @@ public final class RESTGateway: Sendable {
         if Self.isHealth(request.target) {
             return responder.send(.json(200, Array("{\"status\":\"SERVING\"}".utf8)))
         }
+        if isOpenMetrics(request.target) { return serveMetrics(request, responder) }
         let context: CallContext
         do throws(RPCError) {
             if let principal = request.principal {
@@ -54,6 +64,7 @@ public final class RESTGateway: Sendable {
         } catch {
             return responder.send(Self.refusal(error))
         }
+        if metrics != nil && Self.isPath(request.target, "/metrics") { return serveMetrics(request, responder) }
         do {
             try route(request, path: try request.strictPath(), context: context, responder)
         } catch {
@@ -62,11 +73,31 @@ public final class RESTGateway: Sendable {
     }
 
     /// Whether the target's path is exactly `/healthz` (as sent, no escapes).
-    private static func isHealth(_ target: String) -> Bool {
-        let health = "/healthz".utf8
+    private static func isHealth(_ target: String) -> Bool { isPath(target, "/healthz") }
+
+    /// Whether the target is `/metrics` served without a token.
+    private func isOpenMetrics(_ target: String) -> Bool {
+        metrics != nil && !metricsRequireToken && Self.isPath(target, "/metrics")
+    }
+
+    /// Whether the target's path is exactly `path` (as sent, no escapes),
+    /// with or without a query.
+    private static func isPath(_ target: String, _ path: String) -> Bool {
         let utf8 = target.utf8
-        return utf8.starts(with: health)
-            && (utf8.count == health.count || utf8.dropFirst(health.count).first == UInt8(ascii: "?"))
+        return utf8.starts(with: path.utf8)
+            && (utf8.count == path.utf8.count || utf8.dropFirst(path.utf8.count).first == UInt8(ascii: "?"))
+    }
+
+    /// Answers `/metrics` (GET or HEAD) with the provider's text.
+    private func serveMetrics(_ request: HTTPRequest, _ responder: HTTPResponder) {
+        guard let metrics else { return responder.send(httpResponse(for: notFound(request))) }
+        guard request.method == "GET" || request.method == "HEAD" else {
+            return responder.send(
+                httpResponse(for: MethodNotAllowed(method: request.method, allowed: ["GET", "HEAD"])))
+        }
+        responder.send(
+            HTTPResponse(
+                status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")], body: metrics()))
     }
 
     /// The client principal for an Authorization value, or the error to answer.

@@ -1,15 +1,25 @@
 import OrchionLoop
 
-/// Orchion's API on one port: REST/JSON, SSE and `/healthz` over HTTP/1.1,
-/// gRPC (ControlService and AgentService) over HTTP/2.
+/// Orchion's API on one port: REST/JSON, SSE, `/healthz` and `/metrics`
+/// over HTTP/1.1, gRPC (ControlService and AgentService) over HTTP/2.
 public enum APIServer {
     /// Binds `address` and serves `control` (and `agent`, when given) on it.
     /// Call on the loop thread.
+    ///
+    /// `metrics`, when given, answers `GET /metrics` (and HEAD) with the
+    /// body it returns, as `text/plain; version=0.0.4` (the Prometheus text
+    /// format); it is called on the loop thread, once per scrape. Like
+    /// `/healthz` it needs no token unless `metricsRequireToken` is set,
+    /// which asks for a client token as every other route does. Without
+    /// `metrics`, `/metrics` is an unknown route like any other.
     public static func start(
         loop: EventLoop, address: SocketAddress, limits: WireLimits = WireLimits(),
-        authenticator: Authenticator, control: any ControlServiceHandler, agent: (any AgentServiceHandler)? = nil
+        authenticator: Authenticator, control: any ControlServiceHandler, agent: (any AgentServiceHandler)? = nil,
+        metrics: (@Sendable () -> [UInt8])? = nil, metricsRequireToken: Bool = false
     ) throws(LoopError) -> WireServer {
-        let gateway = RESTGateway(loop: loop, service: control, authenticator: authenticator)
+        let gateway = RESTGateway(
+            loop: loop, service: control, authenticator: authenticator, metrics: metrics,
+            metricsRequireToken: metricsRequireToken)
         let services = GRPCServices(control: control, agent: agent)
         return try WireServer(
             loop: loop, address: address, limits: limits, http1: gateway.handle, http1Head: gateway.checkHead,
