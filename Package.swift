@@ -115,6 +115,13 @@ let package = Package(
             ]
         ),
         .testTarget(name: "IntegrationTests", dependencies: ["TestSupport"]),
+        .testTarget(
+            name: "ControlPlaneTests",
+            dependencies: [
+                "OrchionWire", "OrchionProto", "OrchionLoop", "TestSupport",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
+        ),
         .target(
             name: "FuzzHarness",
             dependencies: [

@@ -7,7 +7,7 @@ import OrchionServer
 /// these flags, see `ServerConfig.load`), refuses a bad one with an error
 /// that says where and what, and then runs the server (`runServer`) or,
 /// with `--print-config`, prints the effective configuration and exits.
-struct ServerCommand: AsyncParsableCommand {
+struct ServerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "server",
         abstract: "Run the control plane: node registry, job queue, scheduling, API on one port.",
@@ -66,7 +66,7 @@ struct ServerCommand: AsyncParsableCommand {
         help: "Print the effective configuration as YAML (token files as paths, never their tokens) and exit.")
     var printConfig = false
 
-    func run() async throws {
+    func run() throws {
         let environment = Environment.current
         var flags: [ConfigOverride] = []
         for setting in settings {
@@ -100,7 +100,7 @@ struct ServerCommand: AsyncParsableCommand {
             Output.print(String(config.yaml.dropLast()))
             return
         }
-        try await runServer(config)
+        try runServer(config)
     }
 
     /// Every config key with its variable, for `--help`.

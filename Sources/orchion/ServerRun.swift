@@ -1,17 +1,15 @@
+import ArgumentParser
 import OrchionServer
 
-// PLACEHOLDER, replaced by the lead at merge with the server runtime: this
-// file holds only `runServer`, which runs the control plane with a loaded,
-// valid configuration until the process is told to stop.
-
-/// Runs the control plane with `config` until it is stopped.
-func runServer(_ config: ServerConfig) async throws {
-    throw ServerNotWired()
-}
-
-/// The server runtime is not part of this build yet.
-struct ServerNotWired: Error, CustomStringConvertible {
-    var description: String {
-        "orchion server: the configuration is valid, but the server runtime is not wired into this build yet"
+/// Runs the control plane with a loaded, valid `config` on this thread until
+/// SIGTERM or SIGINT; a failure to start exits non-zero with the reason.
+func runServer(_ config: ServerConfig) throws {
+    let status: Int32
+    do {
+        status = try ControlPlaneServer.run(config)
+    } catch {
+        printError("orchion server: \(error)")
+        throw ExitCode(1)
     }
+    if status != 0 { throw ExitCode(status) }
 }

@@ -108,6 +108,8 @@ public struct JobTransition: Sendable, Hashable {
     /// Why the input was refused or did nothing, when it was.
     public var ignored: String?
 
+    public init() {}
+
     static func ignoring(_ why: String) -> JobTransition {
         var transition = JobTransition()
         transition.ignored = why

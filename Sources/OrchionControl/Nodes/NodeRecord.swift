@@ -29,7 +29,7 @@ public struct NodeRecord: Sendable, Hashable {
     public internal(set) var registeredAt: Millis
     public internal(set) var lastHeartbeat: Millis
     /// The heartbeat interval it was given.
-    public internal(set) var interval: Duration
+    public var interval: Duration
 
     public init(node: Node, hostname: String, now: Millis, interval: Duration) {
         self.node = node
@@ -52,6 +52,6 @@ public struct NodeRecord: Sendable, Hashable {
         case .suspect: node.state = .suspect
         case .down: node.state = .down
         }
-        // MERGE(sched): node.cordoned = cordoned
+        node.cordoned = cordoned
     }
 }

@@ -1,0 +1,96 @@
+import OrchionLoop
+import OrchionProto
+import OrchionWire
+
+/// The control API (gRPC and REST) over the control plane.
+///
+/// Threading: calls arrive as tasks on the loop (see `ControlServiceHandler`),
+/// so each reaches the plane on the loop thread.
+struct ControlAPI: ControlServiceHandler {
+    let plane: LoopBound<ControlPlane>
+
+    func listNodes(_ request: Orchion_V1_ListNodesRequest, context: CallContext) async throws
+        -> Orchion_V1_ListNodesResponse
+    {
+        plane.wrapped.nodeList()
+    }
+
+    func getNode(_ request: Orchion_V1_GetNodeRequest, context: CallContext) async throws -> Orchion_V1_Node {
+        try plane.wrapped.node(request.id)
+    }
+
+    func drainNode(_ request: Orchion_V1_DrainNodeRequest, context: CallContext) async throws -> Orchion_V1_Node {
+        try plane.wrapped.operate(.drain, on: request.id)
+    }
+
+    func cordonNode(_ request: Orchion_V1_CordonNodeRequest, context: CallContext) async throws -> Orchion_V1_Node {
+        try plane.wrapped.operate(.cordon, on: request.id)
+    }
+
+    func uncordonNode(_ request: Orchion_V1_UncordonNodeRequest, context: CallContext) async throws -> Orchion_V1_Node {
+        try plane.wrapped.operate(.uncordon, on: request.id)
+    }
+
+    func submitJob(_ request: Orchion_V1_SubmitJobRequest, context: CallContext) async throws -> Orchion_V1_Job {
+        let plane = self.plane
+        let result: Result<Orchion_V1_Job, RPCError> = await withCheckedContinuation { continuation in
+            plane.wrapped.submit(request) { continuation.resume(returning: $0) }
+        }
+        return try result.get()
+    }
+
+    func listJobs(_ request: Orchion_V1_ListJobsRequest, context: CallContext) async throws
+        -> Orchion_V1_ListJobsResponse
+    {
+        try plane.wrapped.listJobs(request)
+    }
+
+    func getJob(_ request: Orchion_V1_GetJobRequest, context: CallContext) async throws -> Orchion_V1_Job {
+        try plane.wrapped.job(request.id)
+    }
+
+    func cancelJob(_ request: Orchion_V1_CancelJobRequest, context: CallContext) async throws -> Orchion_V1_Job {
+        try plane.wrapped.cancel(request.id, reason: request.reason)
+    }
+
+    func followLogs(
+        _ request: Orchion_V1_FollowLogsRequest, context: CallContext, stream: ResponseStream<Orchion_V1_LogChunk>
+    ) async throws {
+        throw RPCError(.unimplemented, "job logs arrive with the log store")
+    }
+
+    func watchEvents(
+        _ request: Orchion_V1_WatchEventsRequest, context: CallContext, stream: ResponseStream<Orchion_V1_JobEvent>
+    ) async throws {
+        let plane = self.plane.wrapped
+        let jobID = request.jobID.isEmpty ? nil : request.jobID
+        var finished = false
+        if let jobID {
+            guard let job = plane.jobs[jobID] else { throw plane.notFound(jobID) }
+            finished = job.state.isTerminal
+        }
+        let (id, events) = plane.events.watch(after: request.after, jobID: jobID)
+        // A finished job's watch replays what is retained and ends.
+        if finished { plane.events.remove(id) }
+        defer { self.plane.wrapped.events.remove(id) }
+        for try await event in events { try await stream.send(event) }
+    }
+
+    func listPlugins(_ request: Orchion_V1_ListPluginsRequest, context: CallContext) async throws
+        -> Orchion_V1_ListPluginsResponse
+    {
+        plane.wrapped.pluginList()
+    }
+
+    func getScheduler(_ request: Orchion_V1_GetSchedulerRequest, context: CallContext) async throws
+        -> Orchion_V1_SchedulerSettings
+    {
+        plane.wrapped.schedulerSettings()
+    }
+
+    func setScheduler(_ request: Orchion_V1_SetSchedulerRequest, context: CallContext) async throws
+        -> Orchion_V1_SchedulerSettings
+    {
+        try plane.wrapped.setDefaultStrategy(request.defaultStrategy)
+    }
+}

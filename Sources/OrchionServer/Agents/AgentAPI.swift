@@ -1,0 +1,56 @@
+import OrchionLoop
+import OrchionProto
+import OrchionWire
+import Synchronization
+
+/// The agent protocol over the control plane: one stream per agent, which
+/// must open with `Register`; then heartbeats, job events and log chunks up,
+/// and the router's assignments, cancels and settings down.
+///
+/// Threading: each stream's call runs as a task on the loop.
+struct AgentAPI: AgentServiceHandler {
+    let plane: LoopBound<ControlPlane>
+    let serials = SerialCounter()
+
+    func connect(
+        _ requests: RequestStream<Orchion_V1_AgentMessage>, context: CallContext,
+        responses: ResponseStream<Orchion_V1_ServerMessage>
+    ) async throws {
+        var incoming = requests.makeAsyncIterator()
+        guard let first = try await incoming.next() else { return }
+        guard case .register(let register)? = first.body else {
+            throw RPCError(.invalidArgument, "expected Register as the first message of the stream")
+        }
+        let (session, registered) = try plane.wrapped.register(register, serial: serials.next())
+        let plane = self.plane
+        defer { plane.wrapped.disconnected(session) }
+        try await responses.send(.with { $0.registered = registered })
+        ServerLog.info("node \(session.nodeID) registered (\(register.hostname))")
+        let outbound = session.outbound
+        let router = Task(executorPreference: plane.loop) {
+            for await message in outbound { try await responses.send(message) }
+        }
+        defer { router.cancel() }
+        while let message = try await incoming.next() {
+            switch message.body {
+            case .heartbeat(let heartbeat)?: plane.wrapped.heartbeat(heartbeat, from: session)
+            case .jobEvent(let event)?: plane.wrapped.jobEvent(event, from: session)
+            case .logChunk(let chunk)?: plane.wrapped.logChunk(chunk, from: session)
+            case .register?: throw RPCError(.invalidArgument, "Register may only be the first message of a stream")
+            case nil: throw RPCError(.invalidArgument, "expected a heartbeat, job event or log chunk; found nothing")
+            }
+        }
+    }
+}
+
+/// Numbers agent connections.
+final class SerialCounter: Sendable {
+    private let value = Mutex(0)
+
+    func next() -> Int {
+        value.withLock {
+            $0 += 1
+            return $0
+        }
+    }
+}

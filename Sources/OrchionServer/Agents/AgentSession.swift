@@ -1,0 +1,31 @@
+import OrchionProto
+
+/// One agent's open stream: what the router sends down it.
+///
+/// Messages are queued here and written by the stream's own task, with the
+/// transport's backpressure; the queue holds only what the server's state
+/// already bounds (assignments and cancels of the node's jobs, settings).
+///
+/// Threading: loop thread only; `outbound` is consumed by the stream's task.
+final class AgentSession {
+    let nodeID: String
+    /// Tells this connection apart from an older or newer one of the same node.
+    let serial: Int
+    let outbound: AsyncStream<Orchion_V1_ServerMessage>
+    private let continuation: AsyncStream<Orchion_V1_ServerMessage>.Continuation
+
+    init(nodeID: String, serial: Int) {
+        self.nodeID = nodeID
+        self.serial = serial
+        (outbound, continuation) = AsyncStream.makeStream()
+    }
+
+    func send(_ message: Orchion_V1_ServerMessage) {
+        continuation.yield(message)
+    }
+
+    /// Ends the outbound queue; the stream's task then ends the call.
+    func close() {
+        continuation.finish()
+    }
+}

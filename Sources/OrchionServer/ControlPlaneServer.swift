@@ -1,0 +1,123 @@
+import OrchionControl
+import OrchionLoop
+import OrchionPluginHost
+import OrchionWire
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// `orchion server`: opens the state store, loads the strategy plugins,
+/// rebuilds the control plane from what was stored, and serves the API and
+/// the agent protocol on one port until SIGTERM or SIGINT. SIGHUP re-reads
+/// the configuration and applies what may change at runtime.
+///
+/// Threading: `run` takes the calling thread for the event loop.
+public enum ControlPlaneServer {
+    /// Serves `config` until told to stop; returns the exit status.
+    public static func run(_ config: ServerConfig) throws -> Int32 {
+        for warning in config.warnings { ServerLog.warning(warning) }
+        let tokens = try ServerTokens.load(config)
+        for note in tokens.notes { ServerLog.info(note) }
+        var options = StoreOptions()
+        options.eventRetention = config.eventRetention
+        let (store, stored) = try StateStore.open(directory: config.stateDirectory, options: options)
+        ServerLog.info("state in \(store.path)")
+        let scheduling = try SchedulingService(
+            budget: config.scheduler.pluginBudget, hangLimit: config.scheduler.hangLimit,
+            failureLimit: config.scheduler.failureLimit)
+        let loop = try EventLoop()
+        let status = Atomic<Int32>(0)
+        let started = loop.execute {
+            do {
+                try start(config, loop: loop, store: store, stored: stored, scheduling: scheduling, tokens: tokens)
+            } catch {
+                ServerLog.error("could not start: \(error)")
+                status.store(1, ordering: .relaxed)
+                loop.stop()
+            }
+        }
+        guard started else { return 1 }
+        loop.run()
+        scheduling.shutdown()
+        store.close()
+        return status.load(ordering: .relaxed)
+    }
+
+    private static func start(
+        _ config: ServerConfig, loop: EventLoop, store: StateStore, stored: StoredState,
+        scheduling: SchedulingService, tokens: ServerTokens
+    ) throws {
+        var settings = PlaneSettings()
+        settings.heartbeat = config.heartbeat
+        settings.batchSize = config.scheduler.batchSize
+        settings.eventRetention = config.eventRetention
+        settings.defaultStrategy = config.scheduler.defaultStrategy
+        let plane = try ControlPlane(
+            loop: loop, settings: settings, store: store, stored: stored, scheduling: scheduling)
+        let bound = LoopBound(plane, loop: loop)
+
+        let registry = PluginRegistry()
+        let catalog = StrategyCatalog(registry: registry, service: scheduling, loop: loop)
+        catalog.onInstalled = { name, outcome in
+            switch outcome {
+            case .success:
+                ServerLog.info("strategy \(name) ready")
+                bound.wrapped.wakeAllParkedJobs()
+            case .failure(let error):
+                ServerLog.error("strategy \(name) refused: \(error)")
+            }
+        }
+        plane.catalog = catalog
+        let watcher = PluginWatcher(
+            loop: loop, registry: registry, directories: config.pluginDirectories, hotLoad: config.hotLoadPlugins
+        ) { entry in
+            if let reason = entry.state.reason { ServerLog.warning("plugin \(entry.file) refused: \(reason)") }
+            catalog.admitted(entry)
+        }
+        watcher.onRemoved = { catalog.removed($0) }
+        watcher.probe = PluginProbe()
+        let watched = try watcher.start()
+        watcher.rescan()
+        ServerLog.info(
+            "plugins from \(config.pluginDirectories.map(\.path).joined(separator: ", "))"
+                + (watched.isEmpty ? " (not watched)" : " (watched for new files)"))
+
+        try plane.startHealthChecks()
+        let hangCheck = try Timer(loop: loop)
+        hangCheck.start(after: 1000, repeat: 1000) { _ = scheduling.checkForHang() }
+
+        let server = try APIServer.start(
+            loop: loop, address: config.listen, limits: config.wire, authenticator: tokens.authenticator,
+            control: ControlAPI(plane: bound), agent: AgentAPI(plane: bound))
+        ServerLog.info("listening on \(server.address)")
+
+        let signals = try SignalWatcher(loop: loop)
+        var current = config
+        try signals.start(SIGHUP) { _ in
+            switch current.reload() {
+            case .success(let next):
+                for change in next.changes(from: current) { ServerLog.info("config: \(change)") }
+                current = next
+                do throws(RPCError) {
+                    _ = try bound.wrapped.setDefaultStrategy(next.scheduler.defaultStrategy)
+                } catch {
+                    ServerLog.error("config: default strategy kept: \(error.message)")
+                }
+            case .failure(let error):
+                ServerLog.error("config not reloaded: \(error)")
+            }
+        }
+        let stop: (Int32) -> Void = { signal in
+            ServerLog.info("stopping (signal \(signal))")
+            server.close()
+            watcher.close()
+            hangCheck.close()
+            signals.close()
+            bound.wrapped.shutdown()
+        }
+        try signals.start(SIGTERM, stop)
+        try signals.start(SIGINT, stop)
+    }
+}

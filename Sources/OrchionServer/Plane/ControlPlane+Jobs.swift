@@ -1,0 +1,170 @@
+import OrchionControl
+import OrchionCore
+import OrchionLoop
+import OrchionProto
+import OrchionWire
+
+extension ControlPlane {
+    /// Accepts a job; `reply` runs once it is durable (or at once with the
+    /// first job of an earlier submission with the same `request_id`).
+    func submit(_ request: Orchion_V1_SubmitJobRequest, reply: @escaping (Result<Orchion_V1_Job, RPCError>) -> Void) {
+        let requestID = request.requestID.isEmpty ? nil : request.requestID
+        if let requestID, let id = requestIndex[requestID], jobs[id] != nil {
+            whenDurable { [unowned self] in reply(jobs[id].map { .success($0.proto) } ?? .failure(notFound(id))) }
+            return
+        }
+        if let requestID, requestID.utf8.count > 256 || requestID.utf8.contains(0) {
+            return reply(.failure(RPCError(.invalidArgument, "request_id: expected at most 256 bytes without NUL")))
+        }
+        let id = newJobID()
+        let spec = JobSpec(request.spec, id: id)
+        do throws(JobSpecError) {
+            try spec.validate()
+        } catch {
+            return reply(.failure(RPCError(.invalidArgument, error.description)))
+        }
+        if let strategy = spec.strategy, !strategyNames.contains(strategy) {
+            let known = strategyNames.sorted().joined(separator: ", ")
+            return reply(.failure(RPCError(.invalidArgument, "unknown strategy '\(strategy)'; known: \(known)")))
+        }
+        let time = now()
+        let job = JobRecord(spec: spec, requestID: requestID, order: nextOrder, now: time)
+        nextOrder += 1
+        jobs[id] = job
+        jobOrder.append(id)
+        if let requestID { requestIndex[requestID] = id }
+        statistics.submitted += 1
+        persist(job)
+        record(JobChange(jobID: id, state: .pending, attempt: 0, nodeID: "", reason: job.reason, at: time))
+        enqueue(job)
+        whenDurable { [unowned self] in reply(jobs[id].map { .success($0.proto) } ?? .failure(notFound(id))) }
+    }
+
+    /// Asks to stop job `id`; answers with the job as it is now.
+    func cancel(_ id: String, reason: String) throws(RPCError) -> Orchion_V1_Job {
+        guard jobs[id] != nil else { throw notFound(id) }
+        let transition = apply(.cancel(reason: reason), to: id)
+        if let ignored = transition.ignored { throw RPCError(.failedPrecondition, ignored) }
+        return try job(id)
+    }
+
+    func job(_ id: String) throws(RPCError) -> Orchion_V1_Job {
+        guard let job = jobs[id] else { throw notFound(id) }
+        return job.proto
+    }
+
+    /// A page of jobs in submission order, filtered by state and node.
+    func listJobs(_ request: Orchion_V1_ListJobsRequest) throws(RPCError) -> Orchion_V1_ListJobsResponse {
+        let size = request.pageSize == 0 ? 100 : min(Int(request.pageSize), 1000)
+        var start = 0
+        if !request.pageToken.isEmpty {
+            guard let after = UInt64(request.pageToken) else {
+                throw RPCError(.invalidArgument, "page_token: expected a token from next_page_token")
+            }
+            start = jobOrderIndex(after: after)
+        }
+        let state = JobState(request.state)
+        var response = Orchion_V1_ListJobsResponse()
+        var lastOrder: UInt64 = 0
+        for id in jobOrder[start...] {
+            guard let job = jobs[id] else { continue }
+            if let state, job.state != state { continue }
+            if !request.nodeID.isEmpty, job.current?.nodeID != request.nodeID { continue }
+            guard response.jobs.count < size else {
+                response.nextPageToken = String(lastOrder)
+                break
+            }
+            response.jobs.append(job.proto)
+            lastOrder = job.order
+        }
+        return response
+    }
+
+    /// The index in `jobOrder` of the first job submitted after order `after`.
+    private func jobOrderIndex(after: UInt64) -> Int {
+        var low = 0
+        var high = jobOrder.count
+        while low < high {
+            let middle = (low + high) / 2
+            if (jobs[jobOrder[middle]]?.order ?? 0) <= after { low = middle + 1 } else { high = middle }
+        }
+        return low
+    }
+
+    /// Applies `input` to job `id` and runs the effects.
+    @discardableResult
+    func apply(_ input: JobInput, to id: String) -> JobTransition {
+        guard var job = jobs[id] else { return JobTransition() }
+        let transition = JobLifecycle.apply(input, to: &job, now: now())
+        jobs[id] = job
+        if transition.changed { persist(job) }
+        for effect in transition.effects { run(effect, job) }
+        return transition
+    }
+
+    private func run(_ effect: JobEffect, _ job: JobRecord) {
+        switch effect {
+        case .assign(let attempt):
+            whenDurable { [unowned self] in deliver(job.id, attempt.number) }
+        case .stop(let attempt, let reason):
+            sendCancel(job.id, attempt, reason: reason)
+        case .release(let attempt):
+            release(attempt, of: job)
+        case .reserve(let attempt):
+            reserve(attempt, of: job)
+        case .event(let change):
+            record(change)
+            statistics.transitions += 1
+        case .enqueue:
+            enqueue(job)
+        case .dequeue:
+            queue.remove(job.id)
+            parked.remove(job.id)
+        }
+    }
+
+    /// Queues a pending job: now, or when its retry backoff ends.
+    func enqueue(_ job: JobRecord) {
+        guard job.state == .pending else { return }
+        if let due = job.retryAt {
+            retries.append((due, job.id))
+            armRetryTimer()
+        } else {
+            queue.push(job.id, priority: job.spec.requirements.priority, order: job.order)
+            scheduleSoon()
+        }
+    }
+
+    private func armRetryTimer() {
+        guard let next = retries.map(\.due).min() else { return }
+        if retryTimer == nil { retryTimer = try? Timer(loop: loop) }
+        let wait = UInt64(clamping: max(next - now(), 0))
+        retryTimer?.start(after: wait) { [unowned self] in
+            let time = now()
+            let due = retries.filter { $0.due <= time }
+            retries.removeAll { $0.due <= time }
+            for entry in due { apply(.retryDue, to: entry.id) }
+            armRetryTimer()
+        }
+    }
+
+    /// Stores `job` with the next commit.
+    func persist(_ job: JobRecord) {
+        stage(
+            .putJob(
+                StoredJob(
+                    id: job.id, requestID: job.requestID, state: job.state.rawValue, order: job.order,
+                    record: JobCodec.encode(job))))
+    }
+
+    func notFound(_ id: String) -> RPCError { RPCError(.notFound, "job \(id) not found") }
+
+    /// 20 random characters from a 32-letter alphabet: 100 bits.
+    private func newJobID() -> String {
+        let alphabet = Array("abcdefghijkmnpqrstuvwxyz23456789".utf8)
+        var generator = SystemRandomNumberGenerator()
+        var bytes: [UInt8] = []
+        for _ in 0..<20 { bytes.append(alphabet[Int(generator.next(upperBound: UInt32(alphabet.count)))]) }
+        return "j-" + String(decoding: bytes, as: UTF8.self)
+    }
+}

@@ -1,0 +1,321 @@
+import OrchionControl
+import OrchionCore
+import OrchionLoop
+import OrchionProto
+import OrchionWire
+
+extension ControlPlane {
+    // MARK: Agents
+
+    /// Registers (or re-registers) the node of a new agent stream; returns
+    /// the session and the answer. Jobs the agent still runs are adopted when
+    /// they are this node's current attempts; the others are to be stopped.
+    func register(_ register: Orchion_V1_Register, serial: Int) throws(RPCError) -> (
+        AgentSession, Orchion_V1_Registered
+    ) {
+        var node = Node(register)
+        do throws(NodeError) {
+            try node.validate()
+        } catch {
+            throw RPCError(.invalidArgument, error.description)
+        }
+        let time = now()
+        let interval = settings.heartbeat.interval(nodes: nodes.count + 1, unit: Double.random(in: 0...1))
+        let id = node.id
+        var record: NodeRecord
+        if let existing = nodes[id]?.record {
+            record = existing
+            record.node = node
+            record.hostname = register.hostname
+        } else {
+            record = NodeRecord(node: node, hostname: register.hostname, now: time, interval: interval)
+        }
+        _ = NodeLifecycle.apply(.registered(interval: interval), to: &record, now: time, policy: settings.heartbeat)
+        node = record.node
+        var entry = NodeEntry(
+            record: record, capabilities: register.capabilities, registeredCapacity: register.capacity)
+        if let old = nodes[id] {
+            entry.telemetry = old.telemetry
+            entry.history = old.history
+            entry.historyAt = old.historyAt
+        }
+        nodes[id] = entry
+        reapplyAllocations(of: id)
+        sessions[id]?.close()
+        let session = AgentSession(nodeID: id, serial: serial)
+        sessions[id] = session
+        statistics.registrations += 1
+
+        var stop: [String] = []
+        for running in register.running {
+            guard let job = jobs[running.jobID], let attempt = job.current, attempt.number == running.attempt,
+                attempt.nodeID == id
+            else {
+                stop.append(running.jobID)
+                continue
+            }
+            if apply(.started(attempt: running.attempt), to: job.id).ignored != nil,
+                jobs[job.id]?.activeAttempt?.number != running.attempt
+            {
+                stop.append(running.jobID)
+            }
+        }
+        nodeChanged(id, persist: true)
+        let reported = Set(register.running.map(\.jobID))
+        let registered = Orchion_V1_Registered.with {
+            $0.nodeID = id
+            $0.heartbeatInterval = .init(interval)
+            $0.stopJobIds = stop
+        }
+        // What this node should run and did not report: assignments it may
+        // not have received (it runs each attempt once, answering a
+        // redelivery with the attempt's state), and cancels not confirmed.
+        for jobID in nodeJobs[id, default: []] where !reported.contains(jobID) {
+            guard let attempt = jobs[jobID]?.activeAttempt else { continue }
+            deliver(jobID, attempt.number)
+        }
+        for jobID in nodeJobs[id, default: []] {
+            guard let job = jobs[jobID], let reason = job.cancelReason, let attempt = job.activeAttempt else {
+                continue
+            }
+            sendCancel(jobID, attempt, reason: reason)
+        }
+        return (session, registered)
+    }
+
+    /// The agent's stream ended; `session` only counts if it is still the node's.
+    func disconnected(_ session: AgentSession) {
+        guard sessions[session.nodeID] === session else { return }
+        sessions[session.nodeID] = nil
+        session.close()
+        updateHealth(session.nodeID, .disconnected)
+    }
+
+    func heartbeat(_ heartbeat: Orchion_V1_Heartbeat, from session: AgentSession) {
+        guard sessions[session.nodeID] === session else { return }
+        let time = now()
+        statistics.heartbeats += 1
+        nodes[session.nodeID]?.record(heartbeat.telemetry, now: time)
+        nodeListingStale = true
+        updateHealth(session.nodeID, .heartbeat, at: time)
+    }
+
+    /// A job event from an agent: only about attempts placed on its own node.
+    func jobEvent(_ event: Orchion_V1_JobEvent, from session: AgentSession) {
+        guard sessions[session.nodeID] === session, let job = jobs[event.jobID],
+            let attempt = job.attempts.first(where: { $0.number == event.attempt }),
+            attempt.nodeID == session.nodeID
+        else {
+            statistics.ignoredAgentEvents += 1
+            return
+        }
+        let input: JobInput
+        switch event.state {
+        case .scheduled: input = .acknowledged(attempt: event.attempt)
+        case .running: input = .started(attempt: event.attempt)
+        case .succeeded, .failed, .cancelled:
+            input = .ended(
+                attempt: event.attempt,
+                AttemptResult(
+                    state: JobState(event.state) ?? .failed, exitCode: event.exitCode, signal: event.signal,
+                    reason: event.reason, retryable: event.retryable, timedOut: event.timedOut))
+        default:
+            statistics.ignoredAgentEvents += 1
+            return
+        }
+        if apply(input, to: job.id).ignored != nil { statistics.ignoredAgentEvents += 1 }
+    }
+
+    // MARK: Router
+
+    /// Sends attempt `number` of job `id` to its node, if its agent is connected
+    /// (otherwise it goes when the agent registers again).
+    func deliver(_ id: String, _ number: UInt32) {
+        guard let job = jobs[id], let attempt = job.activeAttempt, attempt.number == number,
+            let session = sessions[attempt.nodeID]
+        else { return }
+        statistics.assignmentsSent += 1
+        session.send(
+            .with {
+                $0.assignment = .with {
+                    $0.job = job.proto
+                    $0.attempt = number
+                    $0.gpuIndices = attempt.gpuIndices
+                }
+            })
+    }
+
+    func sendCancel(_ id: String, _ attempt: AttemptRecord, reason: String) {
+        sessions[attempt.nodeID]?.send(
+            .with {
+                $0.cancel = .with {
+                    $0.jobID = id
+                    $0.attempt = attempt.number
+                    $0.reason = reason
+                }
+            })
+    }
+
+    // MARK: Health
+
+    /// Starts the sweep that turns silent nodes suspect, then down.
+    func startHealthChecks() throws(LoopError) {
+        let timer = try Timer(loop: loop)
+        let every = UInt64(clamping: max(settings.heartbeat.minInterval.milliseconds / 4, 100))
+        timer.start(after: every, repeat: every) { [unowned self] in sweep() }
+        healthTimer = timer
+    }
+
+    private func sweep() {
+        let time = now()
+        for id in nodes.keys { updateHealth(id, .tick, at: time) }
+        announceIntervalIfChanged()
+    }
+
+    private func updateHealth(_ id: String, _ input: NodeInput, at time: Millis? = nil) {
+        guard var entry = nodes[id] else { return }
+        let change = NodeLifecycle.apply(input, to: &entry.record, now: time ?? now(), policy: settings.heartbeat)
+        nodes[id] = entry
+        guard case .health(_, let to)? = change else { return }
+        statistics.healthChanges += 1
+        ServerLog.info("node \(id) is \(to.rawValue)")
+        if to == .down {
+            let silence = settings.heartbeat.downAfter(interval: entry.record.interval)
+            for jobID in nodeJobs[id, default: []] {
+                guard let attempt = jobs[jobID]?.activeAttempt else { continue }
+                apply(.lost(attempt: attempt.number, reason: "node \(id) went silent for \(silence)"), to: jobID)
+            }
+        }
+        nodeChanged(id, persist: false)
+    }
+
+    /// Tells every agent a new interval when the node count moved the base
+    /// interval by more than a tenth (Nomad's rule: load stays bounded).
+    private func announceIntervalIfChanged() {
+        let base = settings.heartbeat.interval(nodes: nodes.count)
+        let drift = abs((base - announcedInterval) / announcedInterval)
+        guard drift > 0.1 else { return }
+        announcedInterval = base
+        for (id, session) in sessions {
+            let interval = settings.heartbeat.interval(nodes: nodes.count, unit: Double.random(in: 0...1))
+            nodes[id]?.record.interval = interval
+            session.send(.with { $0.config = .with { $0.heartbeatInterval = .init(interval) } })
+        }
+    }
+
+    // MARK: Operator
+
+    enum Operation { case drain, cordon, uncordon }
+
+    func operate(_ operation: Operation, on id: String) throws(RPCError) -> Orchion_V1_Node {
+        guard var entry = nodes[id] else { throw RPCError(.notFound, "node \(id) not found") }
+        switch operation {
+        case .drain: entry.record.draining = true
+        case .cordon: entry.record.cordoned = true
+        case .uncordon:
+            entry.record.draining = false
+            entry.record.cordoned = false
+        }
+        entry.record.refreshState()
+        nodes[id] = entry
+        nodeChanged(id, persist: true)
+        ServerLog.info("node \(id): \(operation)")
+        return entry.proto(jobs: nodeJobs[id]?.count ?? 0, withHistory: false)
+    }
+
+    func node(_ id: String) throws(RPCError) -> Orchion_V1_Node {
+        guard let entry = nodes[id] else { throw RPCError(.notFound, "node \(id) not found") }
+        return entry.proto(jobs: nodeJobs[id]?.count ?? 0, withHistory: true)
+    }
+
+    /// All nodes, rebuilt when a node changed and at most once a second for
+    /// telemetry alone, so polling a steady cluster costs no encoding (the
+    /// REST face reuses the JSON of an identical reply).
+    func nodeList() -> Orchion_V1_ListNodesResponse {
+        let time = now()
+        if let listing = nodeListing, !nodeListingStale || time - nodeListingAt < 1000 { return listing }
+        let listing = Orchion_V1_ListNodesResponse.with {
+            $0.nodes = nodes.keys.sorted().compactMap { id in
+                nodes[id].map { $0.proto(jobs: nodeJobs[id]?.count ?? 0, withHistory: false) }
+            }
+        }
+        nodeListing = listing
+        nodeListingAt = time
+        nodeListingStale = false
+        return listing
+    }
+
+    // MARK: Resources
+
+    /// Something about node `id` changed: drop the listing, update the
+    /// scheduler's view, note it for waking parked jobs, maybe store it.
+    func nodeChanged(_ id: String, persist: Bool) {
+        nodeListing = nil
+        guard let entry = nodes[id] else { return }
+        do {
+            try scheduling.upsert(entry.record.node)
+        } catch {
+            ServerLog.error("node \(id) left out of scheduling: \(error)")
+        }
+        changedNodes.insert(id)
+        if persist { stage(.putNode(StoredNode(id: id, record: NodeCodec.encode(entry)))) }
+        scheduleSoon()
+    }
+
+    /// Takes what `requirements` need on node `nodeID`, with these GPUs.
+    func allocate(_ requirements: JobRequirements, gpus: [UInt32], on nodeID: String, job: String) {
+        guard var entry = nodes[nodeID] else { return }
+        entry.record.node.allocatedCPUMillis &+= requirements.resources.cpuMillis
+        entry.record.node.allocatedMemoryBytes &+= requirements.resources.memoryBytes
+        for index in entry.record.node.gpus.indices where gpus.contains(entry.record.node.gpus[index].index) {
+            entry.record.node.gpus[index].allocated = true
+        }
+        nodes[nodeID] = entry
+        nodeJobs[nodeID, default: []].insert(job)
+    }
+
+    func release(_ attempt: AttemptRecord, of job: JobRecord) {
+        guard var entry = nodes[attempt.nodeID] else { return }
+        let need = job.spec.requirements.resources
+        let node = entry.record.node
+        entry.record.node.allocatedCPUMillis =
+            node.allocatedCPUMillis > need.cpuMillis
+            ? node.allocatedCPUMillis - need.cpuMillis : 0
+        entry.record.node.allocatedMemoryBytes =
+            node.allocatedMemoryBytes > need.memoryBytes
+            ? node.allocatedMemoryBytes - need.memoryBytes : 0
+        for index in node.gpus.indices where attempt.gpuIndices.contains(node.gpus[index].index) {
+            entry.record.node.gpus[index].allocated = false
+        }
+        nodes[attempt.nodeID] = entry
+        nodeJobs[attempt.nodeID]?.remove(job.id)
+        nodeChanged(attempt.nodeID, persist: false)
+    }
+
+    func reserve(_ attempt: AttemptRecord, of job: JobRecord) {
+        allocate(job.spec.requirements, gpus: attempt.gpuIndices, on: attempt.nodeID, job: job.id)
+        nodeChanged(attempt.nodeID, persist: false)
+    }
+
+    /// Recomputes node `id`'s allocations from the active attempts placed on
+    /// it (after it registers with a new capacity, or on reload).
+    func reapplyAllocations(of id: String) {
+        guard var entry = nodes[id] else { return }
+        entry.record.node.allocatedCPUMillis = 0
+        entry.record.node.allocatedMemoryBytes = 0
+        for index in entry.record.node.gpus.indices { entry.record.node.gpus[index].allocated = false }
+        nodes[id] = entry
+        let placed = nodeJobs[id, default: []]
+        nodeJobs[id] = []
+        for jobID in placed {
+            guard let job = jobs[jobID], let attempt = job.activeAttempt, attempt.nodeID == id else { continue }
+            allocate(job.spec.requirements, gpus: attempt.gpuIndices, on: id, job: jobID)
+        }
+    }
+}
+
+extension Duration {
+    var milliseconds: Int64 {
+        components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
+    }
+}

@@ -1,0 +1,128 @@
+import OrchionControl
+import OrchionCore
+import OrchionLoop
+import OrchionPluginHost
+
+extension ControlPlane {
+    /// Runs a scheduling round soon (once per loop turn at most), unless one is in flight.
+    func scheduleSoon() {
+        guard !schedulingQueued, !schedulingInFlight else { return }
+        schedulingQueued = true
+        let plane = LoopBound(self, loop: loop)
+        loop.execute { plane.wrapped.scheduleRound() }
+    }
+
+    /// Wakes the parked jobs that changed nodes could take, then sends the
+    /// top of the queue to the strategies, one strategy's group at a time.
+    private func scheduleRound() {
+        schedulingQueued = false
+        guard !schedulingInFlight else { return }
+        wakeParkedJobs()
+        guard !queue.isEmpty, nodes.values.contains(where: { $0.record.schedulable }) else { return }
+        let batch = queue.pop(settings.batchSize).compactMap { id in
+            jobs[id].flatMap { $0.state == .pending ? $0 : nil }
+        }
+        guard !batch.isEmpty else { return scheduleSoon() }
+        var groups: [String: [JobRecord]] = [:]
+        var order: [String] = []
+        for job in batch {
+            let strategy = job.spec.strategy ?? settings.defaultStrategy
+            if groups[strategy] == nil { order.append(strategy) }
+            groups[strategy, default: []].append(job)
+        }
+        schedulingInFlight = true
+        placeGroups(order.map { ($0, groups[$0] ?? []) }, started: ContinuousClock.now)
+    }
+
+    private func placeGroups(_ groups: [(strategy: String, jobs: [JobRecord])], started: ContinuousClock.Instant) {
+        guard let (strategy, group) = groups.first else {
+            schedulingInFlight = false
+            statistics.recordRound(ContinuousClock.now - started)
+            if !queue.isEmpty || !changedNodes.isEmpty { scheduleSoon() }
+            return
+        }
+        let pending = group.map { PendingJob(id: $0.id, requirements: $0.spec.requirements) }
+        let plane = LoopBound(self, loop: loop)
+        scheduling.schedule(pending, strategy: strategy, completingOn: loop) { result in
+            let plane = plane.wrapped
+            plane.applyPlan(result, for: group)
+            plane.placeGroups(Array(groups.dropFirst()), started: started)
+        }
+    }
+
+    /// The plan applier: re-checks each placement against the nodes as they
+    /// are now (other placements, heartbeats and node changes happened while
+    /// the strategy ran) and reserves what still fits; what no longer fits
+    /// goes back to the queue, what fits nowhere is explained and parked.
+    private func applyPlan(_ result: ScheduleResult, for group: [JobRecord]) {
+        statistics.recordPlacement(result)
+        var placed: Set<String> = []
+        for assignment in result.assignments {
+            guard let job = jobs[assignment.jobID], job.state == .pending, job.retryAt == nil,
+                let entry = nodes[assignment.nodeID], entry.record.schedulable
+            else { continue }
+            let gpus: [UInt32]
+            do throws(PlacementRejection) {
+                gpus = try NodeLedger.check(
+                    job.spec.requirements, on: entry.record.node, gpuIndices: assignment.gpuIndices)
+            } catch {
+                statistics.planConflicts += 1
+                continue
+            }
+            allocate(job.spec.requirements, gpus: gpus, on: assignment.nodeID, job: job.id)
+            apply(.placed(nodeID: assignment.nodeID, gpuIndices: gpus, strategy: result.strategy), to: job.id)
+            nodeChanged(assignment.nodeID, persist: false)
+            placed.insert(job.id)
+        }
+        let proposed = Set(result.assignments.map(\.jobID))
+        for job in group where !placed.contains(job.id) {
+            guard let current = jobs[job.id], current.state == .pending, current.retryAt == nil else { continue }
+            if proposed.contains(job.id) {
+                // Placed by the strategy on a node that changed meanwhile: next round.
+                queue.push(job.id, priority: job.spec.requirements.priority, order: job.order)
+            } else {
+                let why = result.pending[job.id] ?? result.failure?.message ?? "not placed"
+                park(current, strategyReason: why, result: result)
+            }
+        }
+    }
+
+    /// Explains why `job` fits nowhere, records it on the job and parks it
+    /// until a node it could fit on changes.
+    private func park(_ job: JobRecord, strategyReason: String, result: ScheduleResult) {
+        let explanation = PendingExplanation(
+            job.spec.requirements, nodes: nodes.values.lazy.map(\.record.node),
+            declined: (result.strategy, strategyReason))
+        var summary = explanation.summary
+        if result.fallbackFailed, let why = result.fallbackReason {
+            summary +=
+                "; the fallback \(result.strategy) placed it instead of \(result.requested) (\(why)) and failed too"
+        }
+        apply(
+            .unplaceable(
+                summary: summary,
+                reasons: explanation.reasons.map { PendingReason(reason: $0.reason, nodes: $0.nodes) }),
+            to: job.id)
+        parked.park(job.id, job.spec.requirements)
+    }
+
+    /// Moves parked jobs that a changed node could now take back to the queue.
+    private func wakeParkedJobs() {
+        guard !changedNodes.isEmpty else { return }
+        let changed = changedNodes.compactMap { nodes[$0]?.record.node }
+        changedNodes.removeAll(keepingCapacity: true)
+        for id in parked.wake(fittingAnyOf: changed) {
+            guard let job = jobs[id], job.state == .pending else { continue }
+            queue.push(id, priority: job.spec.requirements.priority, order: job.order)
+        }
+    }
+
+    /// Every parked job back to the queue (a strategy appeared or the default changed).
+    func wakeAllParkedJobs() {
+        for id in parked.wakeAll() {
+            guard let job = jobs[id], job.state == .pending else { continue }
+            queue.push(id, priority: job.spec.requirements.priority, order: job.order)
+        }
+        scheduleSoon()
+    }
+}

@@ -1,0 +1,172 @@
+import OrchionControl
+import OrchionCore
+import OrchionLoop
+import OrchionPluginHost
+import OrchionProto
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The cluster's state and the one place it changes: jobs, nodes, the
+/// queue, the event stream, agent sessions, and the staging of every change
+/// for the store.
+///
+/// Lifecycles are the pure machines of OrchionControl; this class feeds them
+/// inputs and runs their effects: store writes (grouped per loop turn, one
+/// transaction each, on the store's writer thread), assignments and cancels
+/// down agent streams (after the commit that made them durable), events,
+/// resource bookkeeping on nodes, and the scheduling loop.
+///
+/// Threading: loop thread only.
+final class ControlPlane {
+    let loop: EventLoop
+    var settings: PlaneSettings
+    let store: StateStore
+    let scheduling: SchedulingService
+    let now: () -> Millis
+
+    // Jobs
+    var jobs: [String: JobRecord] = [:]
+    /// Job ids in submission order, for listing.
+    var jobOrder: [String] = []
+    var requestIndex: [String: String] = [:]
+    var nextOrder: UInt64 = 1
+    var queue = JobQueue()
+    var parked = ParkedJobs()
+    /// Pending jobs waiting out a retry backoff, by due time.
+    var retries: [(due: Millis, id: String)] = []
+    var retryTimer: Timer?
+
+    // Nodes
+    var nodes: [String: NodeEntry] = [:]
+    /// Jobs whose active attempt is on each node.
+    var nodeJobs: [String: Set<String>] = [:]
+    var sessions: [String: AgentSession] = [:]
+    var healthTimer: Timer?
+    /// Nodes whose resources or state changed since parked jobs were last woken.
+    var changedNodes: Set<String> = []
+    /// The base heartbeat interval agents were last given.
+    var announcedInterval: Duration
+
+    // Events and listings
+    let events: EventLog
+    var nodeListing: Orchion_V1_ListNodesResponse?
+    var nodeListingAt: Millis = 0
+    var nodeListingStale = false
+
+    // Store staging
+    var staged: [StoreChange] = []
+    var afterCommit: [() -> Void] = []
+    var flushQueued = false
+
+    // Scheduling
+    /// Keeps the strategies in step with the plugin directories (set by the server).
+    var catalog: StrategyCatalog?
+    var schedulingInFlight = false
+    var schedulingQueued = false
+
+    /// Counters for metrics.
+    var statistics = PlaneStatistics()
+
+    init(
+        loop: EventLoop, settings: PlaneSettings, store: StateStore, stored: StoredState,
+        scheduling: SchedulingService, now: @escaping () -> Millis = wallClockMillis
+    ) throws {
+        self.loop = loop
+        self.settings = settings
+        self.store = store
+        self.scheduling = scheduling
+        self.now = now
+        announcedInterval = settings.heartbeat.interval(nodes: 0)
+        events = EventLog(
+            retained: try stored.events.map { try Orchion_V1_JobEvent(serializedBytes: $0.record) },
+            retention: settings.eventRetention)
+        try reload(stored)
+    }
+
+    // MARK: Store staging
+
+    /// Queues `change` for the next group commit (one per loop turn).
+    func stage(_ change: StoreChange) {
+        staged.append(change)
+        queueFlush()
+    }
+
+    /// Runs `body` once everything staged so far is durable.
+    func whenDurable(_ body: @escaping () -> Void) {
+        afterCommit.append(body)
+        queueFlush()
+    }
+
+    private func queueFlush() {
+        guard !flushQueued else { return }
+        flushQueued = true
+        let plane = LoopBound(self, loop: loop)
+        loop.execute { plane.wrapped.flush() }
+    }
+
+    private func flush() {
+        flushQueued = false
+        guard !staged.isEmpty || !afterCommit.isEmpty else { return }
+        let changes = staged
+        let done = LoopBound(afterCommit, loop: loop)
+        staged = []
+        afterCommit = []
+        let plane = LoopBound(self, loop: loop)
+        store.commit(changes) { result in
+            plane.loop.execute {
+                switch result {
+                case .success(let report):
+                    plane.wrapped.statistics.recordCommit(report)
+                    for body in done.wrapped { body() }
+                case .failure(let error):
+                    plane.wrapped.storeFailed(error)
+                }
+            }
+        }
+    }
+
+    /// A commit failed: what was acknowledged is durable, what was not cannot
+    /// be promised. Like PostgreSQL after a failed fsync, stop rather than
+    /// go on with memory and disk disagreeing; a supervisor restarts the
+    /// server from the durable state.
+    private func storeFailed(_ error: StoreError) {
+        ServerLog.error("the state store failed to commit (\(error)); stopping so a restart reloads durable state")
+        exit(75)
+    }
+
+    // MARK: Events
+
+    /// Numbers and keeps `change`, and stores it with the next commit.
+    func record(_ change: JobChange) {
+        let event = events.append(change)
+        if let bytes = try? event.serializedBytes() as [UInt8] {
+            stage(.putEvent(StoredEvent(sequence: event.sequence, jobID: event.jobID, record: bytes)))
+        }
+    }
+}
+
+/// The wall clock in milliseconds since the Unix epoch.
+func wallClockMillis() -> Millis {
+    var now = timespec()
+    clock_gettime(CLOCK_REALTIME, &now)
+    return Millis(now.tv_sec) * 1000 + Millis(now.tv_nsec / 1_000_000)
+}
+
+extension ControlPlane {
+    /// Ends every stream and timer, then stops the loop once the last commit is durable.
+    func shutdown() {
+        events.finishAll()
+        for session in sessions.values { session.close() }
+        healthTimer?.close()
+        retryTimer?.close()
+        let loop = self.loop
+        whenDurable { loop.stop() }
+    }
+}
+
+extension ControlPlane {
+    // TEMPORARY until the log store merges.
+    func logChunk(_ chunk: Orchion_V1_LogChunk, from session: AgentSession) {}
+}

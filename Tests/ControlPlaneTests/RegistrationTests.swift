@@ -1,0 +1,55 @@
+import Foundation
+import OrchionProto
+import OrchionWire
+import Testing
+
+@Suite(.serialized) struct RegistrationTests {
+    @Test func anAgentWithTheJoinTokenRegistersAndHeartbeats() async throws {
+        let cluster = try await Cluster()
+        let agent = try await cluster.agent("n1", labels: ["zone": "attic"])
+        let registered = try #require(agent.received.registered)
+        #expect(registered.nodeID == "n1")
+        #expect(registered.heartbeatInterval.seconds > 0 || registered.heartbeatInterval.nanos > 0)
+        let first = try await cluster.control.node("n1")
+        #expect(first.state == .ready)
+        #expect(first.labels == ["zone": "attic"])
+        #expect(first.capacity.cpuMillis == 4000)
+        try await eventually("a heartbeat's telemetry recorded") {
+            try await cluster.control.node("n1").telemetry.cpuUtilization == 0.25
+        }
+        await cluster.close()
+    }
+
+    @Test func aWrongTokenIsRefusedAndRegistersNothing() async throws {
+        let cluster = try await Cluster()
+        // A made-up token, and a client token (not a join token), are both refused.
+        for token in ["not-the-join-token-at-all-000", ServerProcess.clientToken] {
+            do {
+                try await cluster.agent("intruder", token: token)
+                Issue.record("an agent registered with a wrong token")
+            } catch let error as RPCError {
+                #expect(error.code == .unauthenticated || error.code == .permissionDenied, "\(error)")
+            }
+        }
+        #expect(try await cluster.control.nodes().isEmpty)
+        await cluster.close()
+    }
+
+    @Test func silentNodeTurnsSuspectThenDownAndItsJobIsRetriedElsewhere() async throws {
+        let cluster = try await Cluster(serverArguments: [])
+        let first = try await cluster.agent("n1")
+        let job = try await cluster.control.submit(spec(maxAttempts: 2))
+        let placed = try await cluster.wait(job.id, .running)
+        #expect(placed.attempts.last?.nodeID == "n1")
+        first.silence()
+        try await eventually("n1 suspect", timeout: 15) { try await cluster.control.node("n1").state == .suspect }
+        try await cluster.agent("n2")
+        try await eventually("n1 down", timeout: 30) { try await cluster.control.node("n1").state == .down }
+        let retried = try await cluster.wait(job.id, .running, timeout: 15)
+        #expect(retried.attempts.count == 2)
+        #expect(retried.attempts[0].state == .lost)
+        #expect(retried.attempts[0].nodeID == "n1")
+        #expect(retried.attempts[1].nodeID == "n2")
+        await cluster.close()
+    }
+}
