@@ -35,11 +35,20 @@ public struct HostDiscovery: Sendable {
     }
 
     /// Everything discovery can find out, loading NVML from `nvmlLibrary`.
+    ///
+    /// The default library missing is the normal case on a host without an
+    /// NVIDIA driver and is not noted (an NVIDIA device without any source
+    /// is); a library named explicitly that fails to load is.
     public func discover() -> HostInventory {
         var notes: [String] = []
         var nvml: NVML?
         if let nvmlLibrary {
-            do { nvml = try NVML.load(nvmlLibrary) } catch { notes.append(error.description) }
+            do { nvml = try NVML.load(nvmlLibrary) } catch {
+                if case .notLoadable = error, nvmlLibrary == NVML.defaultLibrary {
+                } else {
+                    notes.append(error.description)
+                }
+            }
         }
         var inventory = discover(nvml: nvml)
         inventory.notes.insert(contentsOf: notes, at: 0)
@@ -145,8 +154,13 @@ public struct HostDiscovery: Sendable {
         }
         let drm = DRMDiscovery(root: root)
         let cards = drm.cards()
-        if nvidia.isEmpty, let card = cards.first(where: { $0.vendor == "nvidia" }) {
-            notes.append("an NVIDIA GPU is at \(card.path) but neither NVML nor nvidia-smi described it")
+        if nvidia.isEmpty {
+            let evidence =
+                cards.first(where: { $0.vendor == "nvidia" })?.path
+                ?? ["/dev/nvidia0", "/proc/driver/nvidia/gpus"].first(where: root.exists)
+            if let evidence {
+                notes.append("an NVIDIA GPU is at \(evidence) but neither NVML nor nvidia-smi described it")
+            }
         }
         let kfd = drm.kfdRenderMinors()
         var gpus = nvidia

@@ -42,6 +42,22 @@ import Testing
             ])
     }
 
+    @Test func nvidiaDeviceNodeWithoutAnySourceIsNoted() throws {
+        try AgentFixtures.withTemporaryDirectory { directory in
+            try AgentFixtures.write(["/dev/nvidia0": "", "/dev/nvidiactl": ""], under: directory)
+            let inventory = HostDiscovery(root: HostRoot(directory.path), nvmlLibrary: nil).discover()
+            #expect(inventory.gpus.isEmpty)
+            #expect(
+                inventory.notes.last == "an NVIDIA GPU is at /dev/nvidia0 but neither NVML nor nvidia-smi described it")
+        }
+    }
+
+    @Test(.enabled(if: dlopen(NVML.defaultLibrary, RTLD_NOW | RTLD_NOLOAD) == nil && !nvmlInstalled()))
+    func defaultNVMLMissingIsNotNoted() {
+        let inventory = HostDiscovery(root: AgentFixtures.root("x86-server")).discover()
+        #expect(inventory.notes.isEmpty)
+    }
+
     @Test func failingNvidiaSMIIsNoted() throws {
         try AgentFixtures.withTemporaryDirectory { directory in
             try AgentFixtures.write(
@@ -115,4 +131,12 @@ import Testing
             }
         }
     }
+}
+
+/// Whether this machine has a real NVML (then discovery of a fixture with the
+/// default library would see its GPUs).
+func nvmlInstalled() -> Bool {
+    guard let image = dlopen(NVML.defaultLibrary, RTLD_LAZY | RTLD_LOCAL) else { return false }
+    dlclose(image)
+    return true
 }
