@@ -32,7 +32,7 @@ struct AcceleratorDiscovery {
         }
         let devices = root.entries("/dev")
         for name in devices {
-            let (prefix, number) = splitTrailingNumber(name)
+            let (prefix, number) = KernelText.splitTrailingNumber(name)
             guard number != nil else { continue }
             if prefix == "apex_" { add("edgetpu", "Coral Edge TPU (PCIe)", "/dev/" + name) }
             if prefix == "hailo" { add("npu", hailoModel(name), "/dev/" + name) }
@@ -44,14 +44,14 @@ struct AcceleratorDiscovery {
             else { continue }
             add("edgetpu", "Coral USB Accelerator", path)
         }
-        let accelClass = root.entries("/sys/class/accel").filter { splitTrailingNumber($0).0 == "accel" }
+        let accelClass = root.entries("/sys/class/accel").filter { KernelText.splitTrailingNumber($0).0 == "accel" }
         if !accelClass.isEmpty {
             for name in accelClass {
                 let driver = root.linkName("/sys/class/accel/" + name + "/device/driver")
                 add("npu", driver.map { Self.accelModels[$0] ?? $0 } ?? "unknown", "/dev/accel/" + name)
             }
         } else {
-            for name in root.entries("/dev/accel") where splitTrailingNumber(name).0 == "accel" {
+            for name in root.entries("/dev/accel") where KernelText.splitTrailingNumber(name).0 == "accel" {
                 add("npu", "unknown", "/dev/accel/" + name)
             }
         }

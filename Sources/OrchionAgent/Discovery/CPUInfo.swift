@@ -30,11 +30,11 @@ struct CPUInfo: Sendable, Hashable {
         var core: String?
         for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
             guard let colon = line.firstIndex(of: ":") else {
-                if line.trimmedValue.isEmpty { (physical, core) = (nil, nil) }
+                if line.kernelTrimmed.isEmpty { (physical, core) = (nil, nil) }
                 continue
             }
-            let key = line[..<colon].trimmedValue
-            let value = line[line.index(after: colon)...].trimmedValue
+            let key = line[..<colon].kernelTrimmed
+            let value = line[line.index(after: colon)...].kernelTrimmed
             switch key {
             case "processor":
                 processors += 1
@@ -72,8 +72,8 @@ struct CPUInfo: Sendable, Hashable {
             0xd49: "Neoverse-N2", 0xd4b: "Cortex-A78C", 0xd4d: "Cortex-A715", 0xd4e: "Cortex-X3",
             0xd4f: "Neoverse-V2", 0xd80: "Cortex-A520", 0xd81: "Cortex-A720", 0xd82: "Cortex-X4",
         ]
-        let implementerCode = parseUnsigned(implementer)
-        let partCode = parseUnsigned(part)
+        let implementerCode = KernelText.parseUnsigned(implementer)
+        let partCode = KernelText.parseUnsigned(part)
         let vendor = implementerCode.flatMap { implementers[$0] } ?? "implementer \(implementer)"
         if implementerCode == 0x41, let code = partCode, let name = armParts[code] { return "ARM " + name }
         return "\(vendor) part \(part)"
@@ -92,33 +92,35 @@ struct CPUInfo: Sendable, Hashable {
     }
 }
 
-/// How many CPUs a kernel CPU list names ("0-3,6,8-9" → 7); nil when malformed.
-func cpuListCount(_ text: String) -> Int? {
-    var total = 0
-    for range in text.trimmedValue.split(separator: ",") {
-        let bounds = range.split(separator: "-", omittingEmptySubsequences: false)
-        guard let first = bounds.first, let low = Int(first), low >= 0 else { return nil }
-        switch bounds.count {
-        case 1: total += 1
-        case 2:
-            guard let high = Int(bounds[1]), high >= low, high - low < 1 << 20 else { return nil }
-            total += high - low + 1
-        default: return nil
+extension KernelText {
+    /// How many CPUs a kernel CPU list names ("0-3,6,8-9" → 7); nil when malformed.
+    static func cpuListCount(_ text: String) -> Int? {
+        var total = 0
+        for range in text.kernelTrimmed.split(separator: ",") {
+            let bounds = range.split(separator: "-", omittingEmptySubsequences: false)
+            guard let first = bounds.first, let low = Int(first), low >= 0 else { return nil }
+            switch bounds.count {
+            case 1: total += 1
+            case 2:
+                guard let high = Int(bounds[1]), high >= low, high - low < 1 << 20 else { return nil }
+                total += high - low + 1
+            default: return nil
+            }
+            guard total < 1 << 20 else { return nil }
         }
-        guard total < 1 << 20 else { return nil }
+        return total > 0 ? total : nil
     }
-    return total > 0 ? total : nil
-}
 
-/// The value in bytes of a `/proc/meminfo` line such as "MemTotal:  8245104 kB", by key.
-func memInfoBytes(_ text: String, _ key: String) -> UInt64? {
-    for line in text.split(separator: "\n") {
-        guard line.hasPrefix(key), let colon = line.firstIndex(of: ":"), line[..<colon] == key else { continue }
-        let fields = line[line.index(after: colon)...].split(whereSeparator: { $0 == " " || $0 == "\t" })
-        guard let number = fields.first.flatMap({ UInt64($0) }) else { return nil }
-        let unit = fields.count > 1 ? fields[1] : ""
-        let (bytes, overflow) = number.multipliedReportingOverflow(by: unit == "kB" ? 1024 : 1)
-        return overflow ? nil : bytes
+    /// The value in bytes of a `/proc/meminfo` line such as "MemTotal:  8245104 kB", by key.
+    static func memInfoBytes(_ text: String, _ key: String) -> UInt64? {
+        for line in text.split(separator: "\n") {
+            guard line.hasPrefix(key), let colon = line.firstIndex(of: ":"), line[..<colon] == key else { continue }
+            let fields = line[line.index(after: colon)...].split(whereSeparator: { $0 == " " || $0 == "\t" })
+            guard let number = fields.first.flatMap({ UInt64($0) }) else { return nil }
+            let unit = fields.count > 1 ? fields[1] : ""
+            let (bytes, overflow) = number.multipliedReportingOverflow(by: unit == "kB" ? 1024 : 1)
+            return overflow ? nil : bytes
+        }
+        return nil
     }
-    return nil
 }

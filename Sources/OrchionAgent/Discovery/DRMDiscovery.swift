@@ -22,7 +22,7 @@ struct DRMDiscovery {
     func cards() -> [Card] {
         var cards: [Card] = []
         for name in root.entries("/sys/class/drm") {
-            let (prefix, number) = splitTrailingNumber(name)
+            let (prefix, number) = KernelText.splitTrailingNumber(name)
             guard prefix == "card", number != nil else { continue }  // skips card0-DP-1, renderD128
             let path = "/sys/class/drm/" + name
             guard let vendorID = root.unsigned(path + "/device/vendor"), let vendor = Self.vendors[vendorID] else {
@@ -74,7 +74,7 @@ struct DRMDiscovery {
     /// N of the device's `drm/renderDN`.
     private func renderMinor(_ device: String) -> UInt64? {
         for name in root.entries(device + "/drm") {
-            let (prefix, number) = splitTrailingNumber(name)
+            let (prefix, number) = KernelText.splitTrailingNumber(name)
             if prefix == "renderD", let number { return number }
         }
         return nil
@@ -86,7 +86,7 @@ struct DRMDiscovery {
             let text = root.text("/usr/share/libdrm/amdgpu.ids")
         else { return nil }
         for line in text.split(separator: "\n") where !line.hasPrefix("#") {
-            let fields = line.split(separator: ",", maxSplits: 2).map(\.trimmedValue)
+            let fields = line.split(separator: ",", maxSplits: 2).map(\.kernelTrimmed)
             guard fields.count == 3, UInt64(fields[0], radix: 16) == device, UInt64(fields[1], radix: 16) == revision
             else { continue }
             return fields[2]
@@ -110,7 +110,7 @@ struct DRMDiscovery {
                 continue
             }
             guard inVendor, line.hasPrefix(deviceKey) else { continue }
-            let name = line.dropFirst(deviceKey.count).trimmedValue
+            let name = line.dropFirst(deviceKey.count).kernelTrimmed
             let prefix = Self.vendors[vendor].flatMap { Self.vendorNames[$0] } ?? ""
             if let open = name.lastIndex(of: "["), let close = name.lastIndex(of: "]"), open < close {
                 let marketing = String(name[name.index(after: open)..<close])

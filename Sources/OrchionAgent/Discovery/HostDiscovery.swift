@@ -64,7 +64,7 @@ public struct HostDiscovery: Sendable {
         let cpuInfo = CPUInfo(cpuText ?? "")
         let compatible = root.text("/proc/device-tree/compatible", limit: 4096)
         let boardModel = root.value("/proc/device-tree/model")
-        let memory = root.text("/proc/meminfo").flatMap { memInfoBytes($0, "MemTotal") }
+        let memory = root.text("/proc/meminfo").flatMap { KernelText.memInfoBytes($0, "MemTotal") }
         if memory == nil { notes.append("no MemTotal in \(root.resolve("/proc/meminfo"))") }
         var inventory = HostInventory(
             hostname: root.value("/proc/sys/kernel/hostname") ?? "",
@@ -76,8 +76,8 @@ public struct HostDiscovery: Sendable {
                 flags: cpuInfo.flags),
             memoryBytes: memory ?? 0, boardModel: boardModel, labels: labels)
         let threads =
-            root.value("/sys/devices/system/cpu/online").flatMap(cpuListCount)
-            ?? root.value("/sys/devices/system/cpu/present").flatMap(cpuListCount) ?? cpuInfo.processors
+            root.value("/sys/devices/system/cpu/online").flatMap(KernelText.cpuListCount)
+            ?? root.value("/sys/devices/system/cpu/present").flatMap(KernelText.cpuListCount) ?? cpuInfo.processors
         inventory.cpu.threads = threads
         inventory.cpu.cores = cpuInfo.coreKeys.isEmpty ? threads : cpuInfo.coreKeys.count
         inventory.gpus = gpus(nvml: nvml, notes: &notes)
@@ -116,7 +116,7 @@ public struct HostDiscovery: Sendable {
     /// The SoC in a device-tree `compatible` list, its last entry:
     /// "raspberrypi,5-model-b\0brcm,bcm2712\0" → "Broadcom BCM2712".
     static func socName(_ compatible: String) -> String? {
-        guard let last = compatible.split(separator: "\0").last(where: { !$0.trimmedValue.isEmpty }),
+        guard let last = compatible.split(separator: "\0").last(where: { !$0.kernelTrimmed.isEmpty }),
             let comma = last.firstIndex(of: ",")
         else { return nil }
         let vendors = [
@@ -124,7 +124,7 @@ public struct HostDiscovery: Sendable {
             "nvidia": "NVIDIA", "qcom": "Qualcomm", "mediatek": "MediaTek", "fsl": "NXP", "nxp": "NXP",
             "ti": "TI", "samsung": "Samsung", "starfive": "StarFive", "sophgo": "Sophgo",
         ]
-        let chip = last[last.index(after: comma)...].trimmedValue.uppercased()
+        let chip = last[last.index(after: comma)...].kernelTrimmed.uppercased()
         guard !chip.isEmpty else { return nil }
         return vendors[String(last[..<comma])].map { $0 + " " + chip } ?? chip
     }

@@ -69,12 +69,12 @@ public struct HostRoot: Sendable, Hashable {
     /// when missing or empty after trimming.
     public func value(_ absolute: String) -> String? {
         guard let text = text(absolute, limit: 64 << 10) else { return nil }
-        let trimmed = text.trimmedValue
+        let trimmed = text.kernelTrimmed
         return trimmed.isEmpty ? nil : trimmed
     }
 
     /// The file's value as an unsigned integer: decimal, or hex with "0x".
-    public func unsigned(_ absolute: String) -> UInt64? { value(absolute).flatMap(parseUnsigned) }
+    public func unsigned(_ absolute: String) -> UInt64? { value(absolute).flatMap(KernelText.parseUnsigned) }
 
     /// The names in the directory at `absolute`, "." and ".." left out,
     /// sorted in natural order ("card2" before "card10"); empty when it is
@@ -89,7 +89,7 @@ public struct HostRoot: Sendable, Hashable {
             }
             if name != "." && name != ".." { names.append(name) }
         }
-        return names.sorted(by: naturalOrder)
+        return names.sorted(by: KernelText.naturalOrder)
     }
 
     /// Whether anything exists at `absolute` (a broken symbolic link does not).
@@ -118,31 +118,36 @@ public struct HostRoot: Sendable, Hashable {
     }
 }
 
-/// "card2" before "card10": runs of digits compare as numbers.
-func naturalOrder(_ left: String, _ right: String) -> Bool {
-    let (leftName, leftNumber) = splitTrailingNumber(left)
-    let (rightName, rightNumber) = splitTrailingNumber(right)
-    if leftName != rightName || leftNumber == nil || rightNumber == nil { return left < right }
-    return (leftNumber ?? 0) < (rightNumber ?? 0)
-}
+/// Hand-written parsing of the kernel's text files.
+///
+/// Threading: pure functions; safe anywhere.
+enum KernelText {
+    /// "card2" before "card10": runs of digits compare as numbers.
+    static func naturalOrder(_ left: String, _ right: String) -> Bool {
+        let (leftName, leftNumber) = KernelText.splitTrailingNumber(left)
+        let (rightName, rightNumber) = KernelText.splitTrailingNumber(right)
+        if leftName != rightName || leftNumber == nil || rightNumber == nil { return left < right }
+        return (leftNumber ?? 0) < (rightNumber ?? 0)
+    }
 
-/// "card12" → ("card", 12); "renderD" → ("renderD", nil).
-func splitTrailingNumber(_ name: String) -> (Substring, UInt64?) {
-    let digits = name.reversed().prefix(while: { $0.isASCII && $0.isNumber }).count
-    guard digits > 0, digits <= 18 else { return (Substring(name), nil) }
-    let split = name.index(name.endIndex, offsetBy: -digits)
-    return (name[..<split], UInt64(name[split...]))
-}
+    /// "card12" → ("card", 12); "renderD" → ("renderD", nil).
+    static func splitTrailingNumber(_ name: String) -> (Substring, UInt64?) {
+        let digits = name.reversed().prefix(while: { $0.isASCII && $0.isNumber }).count
+        guard digits > 0, digits <= 18 else { return (Substring(name), nil) }
+        let split = name.index(name.endIndex, offsetBy: -digits)
+        return (name[..<split], UInt64(name[split...]))
+    }
 
-/// A decimal or "0x" hexadecimal unsigned integer; nil otherwise (or on overflow).
-func parseUnsigned(_ text: some StringProtocol) -> UInt64? {
-    if text.hasPrefix("0x") || text.hasPrefix("0X") { return UInt64(text.dropFirst(2), radix: 16) }
-    return UInt64(text, radix: 10)
+    /// A decimal or "0x" hexadecimal unsigned integer; nil otherwise (or on overflow).
+    static func parseUnsigned(_ text: some StringProtocol) -> UInt64? {
+        if text.hasPrefix("0x") || text.hasPrefix("0X") { return UInt64(text.dropFirst(2), radix: 16) }
+        return UInt64(text, radix: 10)
+    }
 }
 
 extension StringProtocol {
     /// Without leading and trailing spaces, tabs, newlines and NUL bytes.
-    var trimmedValue: String {
+    var kernelTrimmed: String {
         let isPadding: (Character) -> Bool = {
             $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" || $0 == "\r\n" || $0 == "\0"
         }

@@ -26,8 +26,8 @@ enum NvidiaDiscovery {
     /// --format=csv,noheader,nounits` output: one line per GPU, memory in MiB.
     static func parseSMI(_ text: String) -> Result<[HostGPU], DiscoveryError> {
         var gpus: [HostGPU] = []
-        for line in text.split(separator: "\n") where !line.trimmedValue.isEmpty {
-            let fields = line.split(separator: ",", omittingEmptySubsequences: false).map(\.trimmedValue)
+        for line in text.split(separator: "\n") where !line.kernelTrimmed.isEmpty {
+            let fields = line.split(separator: ",", omittingEmptySubsequences: false).map(\.kernelTrimmed)
             // A name may itself hold commas: the first field is the index, the last two memory and driver.
             guard fields.count >= 4, let index = UInt32(fields[0]), let mebibytes = UInt64(fields[fields.count - 2])
             else {
@@ -41,7 +41,7 @@ enum NvidiaDiscovery {
             }
             // The name as written, commas and their spaces kept.
             let commas = line.indices.filter { line[$0] == "," }
-            let name = line[line.index(after: commas[0])..<commas[commas.count - 2]].trimmedValue
+            let name = line[line.index(after: commas[0])..<commas[commas.count - 2]].kernelTrimmed
             gpus.append(
                 HostGPU(
                     vendor: "nvidia", model: name, memoryBytes: bytes,

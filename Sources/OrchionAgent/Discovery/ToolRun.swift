@@ -15,7 +15,7 @@ enum ToolRun {
         // start (another thread may spawn at any moment), and Glibc's
         // module does not export pipe2.
         let type = Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue)
-        guard socketpair(AF_UNIX, type, 0, &fds) == 0 else { return .failure(.notStarted(program, lastError())) }
+        guard socketpair(AF_UNIX, type, 0, &fds) == 0 else { return .failure(.notStarted(program, errnoText())) }
         shutdown(fds[0], Int32(SHUT_WR))
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -78,7 +78,7 @@ enum ToolRun {
         while !timedOut {
             let reaped = waitpid(pid, &status, WNOHANG)
             if reaped == pid { break }
-            if reaped < 0 && errno != EINTR { return .failure(.failed(program, "waitpid: \(lastError())")) }
+            if reaped < 0 && errno != EINTR { return .failure(.failed(program, "waitpid: \(errnoText())")) }
             if monotonicMillis() - started >= timeoutMillis {
                 timedOut = true
                 break
@@ -98,6 +98,18 @@ enum ToolRun {
     }
 }
 
+extension ToolRun {
+    /// Milliseconds on the monotonic clock.
+    fileprivate static func monotonicMillis() -> Int {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return now.tv_sec * 1000 + now.tv_nsec / 1_000_000
+    }
+
+    /// `strerror(errno)`.
+    fileprivate static func errnoText() -> String { String(cString: strerror(errno)) }
+}
+
 /// Why a helper program gave no answer.
 enum ToolError: Error, Hashable, CustomStringConvertible {
     case notStarted(String, String)
@@ -112,13 +124,3 @@ enum ToolError: Error, Hashable, CustomStringConvertible {
         }
     }
 }
-
-/// Milliseconds on the monotonic clock.
-func monotonicMillis() -> Int {
-    var now = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &now)
-    return now.tv_sec * 1000 + now.tv_nsec / 1_000_000
-}
-
-/// `strerror(errno)`.
-func lastError() -> String { String(cString: strerror(errno)) }

@@ -82,7 +82,7 @@ public struct JobUsage: Sendable, Hashable {
             let micros = ticksToMicros(stat.cpuTicks, ticksPerSecond: ticksPerSecond)
             usage.cpuMicros = usage.cpuMicros.addingReportingOverflow(micros).partialValue
             let status = root.text("/proc/" + name + "/status", limit: 16 << 10) ?? ""
-            let rss = memInfoBytes(status, "VmRSS") ?? 0  // none for a zombie
+            let rss = KernelText.memInfoBytes(status, "VmRSS") ?? 0  // none for a zombie
             usage.memoryBytes = usage.memoryBytes.addingReportingOverflow(rss).partialValue
             usage.processIDs.append(pid)
             result[stat.group] = usage

@@ -34,12 +34,15 @@ public struct TelemetrySampler: Sendable {
         let current = CPUTimes(root.text("/proc/stat", limit: 64 << 10))
         if let current, let previous { sample.cpuUtilization = current.utilization(since: previous) }
         if current != nil { previous = current }
-        if let meminfo = root.text("/proc/meminfo", limit: 64 << 10), let total = memInfoBytes(meminfo, "MemTotal") {
+        if let meminfo = root.text("/proc/meminfo", limit: 64 << 10),
+            let total = KernelText.memInfoBytes(meminfo, "MemTotal")
+        {
             sample.memoryTotalBytes = total
             let available =
-                memInfoBytes(meminfo, "MemAvailable")
+                KernelText.memInfoBytes(meminfo, "MemAvailable")
                 ?? [
-                    memInfoBytes(meminfo, "MemFree"), memInfoBytes(meminfo, "Buffers"), memInfoBytes(meminfo, "Cached"),
+                    KernelText.memInfoBytes(meminfo, "MemFree"), KernelText.memInfoBytes(meminfo, "Buffers"),
+                    KernelText.memInfoBytes(meminfo, "Cached"),
                 ]
                 .reduce(0) { $0.addingReportingOverflow($1 ?? 0).partialValue }
             sample.memoryUsedBytes = total >= available ? total - available : 0

@@ -10,7 +10,7 @@ import Testing
             ("0-1-2", nil), ("-1", nil),
         ] as [(String, Int?)])
     func cpuLists(text: String, count: Int?) {
-        #expect(cpuListCount(text) == count)
+        #expect(KernelText.cpuListCount(text) == count)
     }
 
     @Test func armCoresAreNamedFromImplementerAndPart() {
@@ -71,11 +71,11 @@ import Testing
 
     @Test func memInfoValues() {
         let text = "MemTotal:        8245072 kB\nMemAvailable:    7512340 kB\nHugePages_Total:       0\n"
-        #expect(memInfoBytes(text, "MemTotal") == 8_245_072 * 1024)
-        #expect(memInfoBytes(text, "MemAvailable") == 7_512_340 * 1024)
-        #expect(memInfoBytes(text, "HugePages_Total") == 0)
-        #expect(memInfoBytes(text, "Mem") == nil)
-        #expect(memInfoBytes("MemTotal: 18446744073709551615 kB\n", "MemTotal") == nil)
+        #expect(KernelText.memInfoBytes(text, "MemTotal") == 8_245_072 * 1024)
+        #expect(KernelText.memInfoBytes(text, "MemAvailable") == 7_512_340 * 1024)
+        #expect(KernelText.memInfoBytes(text, "HugePages_Total") == 0)
+        #expect(KernelText.memInfoBytes(text, "Mem") == nil)
+        #expect(KernelText.memInfoBytes("MemTotal: 18446744073709551615 kB\n", "MemTotal") == nil)
     }
 
     @Test func nvidiaSMIRowsWithCommasInTheName() throws {
