@@ -62,8 +62,12 @@ public struct HostDiscovery: Sendable {
         let cpuText = root.text("/proc/cpuinfo")
         if cpuText == nil { notes.append("cannot read \(root.resolve("/proc/cpuinfo"))") }
         let cpuInfo = CPUInfo(cpuText ?? "")
-        let compatible = root.text("/proc/device-tree/compatible", limit: 4096)
-        let boardModel = root.value("/proc/device-tree/model")
+        // /proc/device-tree links to the firmware's copy; read that where the link is not there.
+        let compatible =
+            root.text("/proc/device-tree/compatible", limit: 4096)
+            ?? root.text("/sys/firmware/devicetree/base/compatible", limit: 4096)
+        let boardModel =
+            root.value("/proc/device-tree/model") ?? root.value("/sys/firmware/devicetree/base/model")
         let memory = root.text("/proc/meminfo").flatMap { KernelText.memInfoBytes($0, "MemTotal") }
         if memory == nil { notes.append("no MemTotal in \(root.resolve("/proc/meminfo"))") }
         var inventory = HostInventory(

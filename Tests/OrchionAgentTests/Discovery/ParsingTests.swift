@@ -62,6 +62,21 @@ import Testing
         }
     }
 
+    @Test func deviceTreeFromFirmwareWhenProcHasNoLink() throws {
+        try AgentFixtures.withTemporaryDirectory { directory in
+            try AgentFixtures.write(
+                [
+                    "/proc/cpuinfo":
+                        "processor\t: 0\nCPU implementer\t: 0x41\nCPU architecture: 8\nCPU part\t: 0xd08\n",
+                    "/sys/firmware/devicetree/base/model": "Raspberry Pi 4 Model B Rev 1.4\0",
+                    "/sys/firmware/devicetree/base/compatible": "raspberrypi,4-model-b\0brcm,bcm2711\0",
+                ], under: directory)
+            let inventory = HostDiscovery(root: HostRoot(directory.path), nvmlLibrary: nil).discover()
+            #expect(inventory.cpu.model == "Broadcom BCM2711 (ARM Cortex-A72)")
+            #expect(inventory.raspberryPiModel == "Raspberry Pi 4 Model B Rev 1.4")
+        }
+    }
+
     @Test func socNamesFromDeviceTreeCompatible() {
         #expect(HostDiscovery.socName("raspberrypi,5-model-b\0brcm,bcm2712\0") == "Broadcom BCM2712")
         #expect(HostDiscovery.socName("radxa,rock-5b\0rockchip,rk3588\0") == "Rockchip RK3588")
