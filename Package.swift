@@ -72,6 +72,13 @@ let package = Package(
             dependencies: ["OrchionCore", "OrchionLoop", "OrchionStrategies", "COrchionPlugin", "CFFI"]
         ),
         .target(name: "OrchionControl", dependencies: ["OrchionCore"]),
+        .target(name: "OrchionAgent", dependencies: ["OrchionCore"]),
+        .target(
+            name: "OrchionAgentProto",
+            dependencies: [
+                "OrchionAgent", "OrchionProto", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
+        ),
         .target(
             name: "OrchionServer",
             dependencies: [
@@ -83,7 +90,7 @@ let package = Package(
         .executableTarget(
             name: "orchion",
             dependencies: [
-                "OrchionPluginHost", "OrchionCore", "OrchionServer",
+                "OrchionPluginHost", "OrchionCore", "OrchionServer", "OrchionAgent", "OrchionAgentProto",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -107,6 +114,11 @@ let package = Package(
             dependencies: ["OrchionWire", "OrchionProto", "OrchionLoop", "TestSupport"]
         ),
         .testTarget(name: "OrchionControlTests", dependencies: ["OrchionControl", "OrchionCore"]),
+        .testTarget(
+            name: "OrchionAgentTests",
+            dependencies: ["OrchionAgent", "OrchionAgentProto", "OrchionProto", "OrchionCore", "TestSupport"],
+            exclude: ["Fixtures"]
+        ),
         .testTarget(
             name: "OrchionServerTests",
             dependencies: [
