@@ -242,10 +242,10 @@ extension ServerConfig {
             .composer(_, let problem, let mark, _):
             return ConfigError(
                 "not valid YAML: \(problem)", origin: .file(path: path, line: mark.line, column: mark.column))
-        case .duplicatedKeysInMapping(let duplicates, _):
+        case .duplicatedKeysInMapping(let duplicates, let context):
             return ConfigError(
-                "key given twice: \(duplicates.joined(separator: ", "))",
-                origin: .file(path: path, line: nil, column: nil))
+                "key given twice in the mapping starting here: \(duplicates.joined(separator: ", "))",
+                origin: .file(path: path, line: context.mark.line, column: context.mark.column))
         default:
             return ConfigError("not valid YAML: \(error)", origin: .file(path: path, line: nil, column: nil))
         }
