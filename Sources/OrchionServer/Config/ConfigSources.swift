@@ -46,6 +46,22 @@ public struct ConfigSources: Sendable {
     }
 }
 
+extension ConfigSources: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    /// The file, the flags and the names of the `ORCHION_*` variables, never
+    /// a variable's value (`ORCHION_JOIN_TOKEN` is a secret).
+    public var description: String {
+        let variables = environment.keys.filter { $0.hasPrefix("ORCHION_") }.sorted()
+        return "file: \(file ?? defaultFile + " (if it exists)"), variables: [\(variables.joined(separator: ", "))], "
+            + "flags: [\(flags.map { "\($0.flag) \($0.key)=\($0.value)" }.joined(separator: ", "))]"
+            + (pluginFlagDirectories.isEmpty ? "" : ", plugins dirs: \(pluginFlagDirectories)")
+    }
+
+    public var debugDescription: String { description }
+
+    /// Shows `description` only, so `dump` and reflection show no variable's value.
+    public var customMirror: Mirror { Mirror(self, children: ["summary": description], displayStyle: .struct) }
+}
+
 /// One value set on the command line: a config key (`ConfigKey.name`), its
 /// text as a file or variable would give it, and the flag it came from (for
 /// errors).

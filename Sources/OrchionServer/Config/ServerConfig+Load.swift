@@ -33,10 +33,13 @@ extension ServerConfig {
             try config.apply(key, .text(flag.value), origin: .flag(flag.flag))
         }
         if !sources.pluginFlagDirectories.isEmpty {
-            var seen = Set<String>()
+            if sources.pluginFlagDirectories.contains(where: \.isEmpty) {
+                throw ConfigError(
+                    "expected a directory path, found ''", key: "plugin_directories", origin: .flag("--plugins-dir"))
+            }
             config.pluginDirectories =
-                (sources.pluginFlagDirectories.map { PluginDirectory(path: $0, source: .flag) }
-                + config.pluginDirectories).filter { seen.insert($0.path).inserted }
+                sources.pluginFlagDirectories.map { PluginDirectory(path: $0, source: .flag) }
+                + config.pluginDirectories
             config.origins["plugin_directories"] = .flag("--plugins-dir")
         }
         try config.resolvePaths()
@@ -186,7 +189,9 @@ extension ServerConfig {
         tokens.clientTokensFile =
             tokens.clientTokensFile.isEmpty ? under("client.tokens") : Self.absolute(tokens.clientTokensFile)
         logs.directory = logs.directory.isEmpty ? under("logs") : Self.absolute(logs.directory)
+        var seen = Set<String>()
         pluginDirectories = pluginDirectories.map { PluginDirectory(path: Self.absolute($0.path), source: $0.source) }
+            .filter { seen.insert($0.path).inserted }
     }
 
     private func checkTogether() throws(ConfigError) {

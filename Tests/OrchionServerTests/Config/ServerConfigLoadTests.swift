@@ -394,4 +394,32 @@ func configError(_ body: () throws(ConfigError) -> ServerConfig) -> ConfigError?
                 guide.contains("| `\(key.name)` | `\(key.environment)`"), "\(key.name) is missing from the guide")
         }
     }
+
+    @Test func describingAConfigurationShowsNoVariableValue() throws {
+        let scratch = try ConfigScratch()
+        defer { scratch.remove() }
+        let secret = "5ec7e75ec7e75ec7e75ec7e7"
+        let config = try ServerConfig.load(
+            scratch.sources(environment: ["ORCHION_JOIN_TOKEN": secret, "OTHER_SECRET": secret]))
+        var dumped = ""
+        dump(config, to: &dumped)
+        for text in ["\(config)", String(reflecting: config), dumped, "\(config.sources)", config.yaml] {
+            #expect(!text.contains(secret))
+        }
+        #expect("\(config.sources)".contains("ORCHION_JOIN_TOKEN"))
+    }
+
+    @Test func pluginFlagDirectoriesAreMadeAbsoluteAndListedOnce() throws {
+        let scratch = try ConfigScratch()
+        defer { scratch.remove() }
+        let cwd = FileManager.default.currentDirectoryPath
+        let config = try ServerConfig.load(
+            scratch.sources(
+                environment: ["ORCHION_PLUGIN_DIRECTORIES": "\(cwd)/p:/srv/q"], pluginFlagDirectories: ["p", "./p"]))
+        #expect(config.pluginDirectories.map(\.path) == ["\(cwd)/p", "/srv/q"])
+        #expect(
+            configError { () throws(ConfigError) in try ServerConfig.load(scratch.sources(pluginFlagDirectories: [""]))
+            }?
+            .description == "flag --plugins-dir: plugin_directories: expected a directory path, found ''")
+    }
 }
