@@ -7,8 +7,9 @@ public struct ConfigSources: Sendable {
     /// The file named by `--config` or `ORCHION_CONFIG`, which must exist;
     /// nil means `defaultFile`, read only if it exists.
     public var file: String?
-    /// The file read when none is named, if it exists.
-    public var defaultFile: String
+    /// The file read when none is named, if it exists; nil reads none
+    /// (for tests and embedding: no file of the machine leaks in).
+    public var defaultFile: String?
     /// The process environment: `ORCHION_*` variables (see `ConfigKey`) and
     /// what the defaults depend on (`STATE_DIRECTORY`, `XDG_DATA_HOME`,
     /// `HOME`, `ORCHION_PLUGINS_PATH`).
@@ -33,7 +34,7 @@ public struct ConfigSources: Sendable {
     ]
 
     public init(
-        file: String? = nil, defaultFile: String = ConfigSources.systemFile, environment: [String: String] = [:],
+        file: String? = nil, defaultFile: String? = ConfigSources.systemFile, environment: [String: String] = [:],
         flags: [ConfigOverride] = [], pluginFlagDirectories: [String] = [],
         otherVariables: Set<String> = ConfigSources.knownOtherVariables
     ) {
@@ -51,7 +52,8 @@ extension ConfigSources: CustomStringConvertible, CustomDebugStringConvertible, 
     /// a variable's value (`ORCHION_JOIN_TOKEN` is a secret).
     public var description: String {
         let variables = environment.keys.filter { $0.hasPrefix("ORCHION_") }.sorted()
-        return "file: \(file ?? defaultFile + " (if it exists)"), variables: [\(variables.joined(separator: ", "))], "
+        let named = file ?? defaultFile.map { $0 + " (if it exists)" } ?? "none"
+        return "file: \(named), variables: [\(variables.joined(separator: ", "))], "
             + "flags: [\(flags.map { "\($0.flag) \($0.key)=\($0.value)" }.joined(separator: ", "))]"
             + (pluginFlagDirectories.isEmpty ? "" : ", plugins dirs: \(pluginFlagDirectories)")
     }

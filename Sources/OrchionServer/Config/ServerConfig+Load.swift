@@ -76,7 +76,7 @@ extension ServerConfig {
     // MARK: Sources
 
     private mutating func applyFile(_ sources: ConfigSources) throws(ConfigError) {
-        let path = sources.file ?? sources.defaultFile
+        guard let path = sources.file ?? sources.defaultFile else { return }
         let contents: FileText.Contents
         switch FileText.read(path, limit: Self.maxFileBytes) {
         case .success(let read): contents = read
