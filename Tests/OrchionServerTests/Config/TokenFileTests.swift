@@ -181,4 +181,17 @@ private func write(_ text: String, to path: String, permissions: Int) throws {
                 == "ORCHION_JOIN_TOKEN: line 1: the token of 'default' has 8 characters, expected at least 16 (`openssl rand -hex 32` makes one)"
         )
     }
+
+    @Test func aClientTokenEqualToTheJoinTokenIsRefused() throws {
+        let scratch = try ConfigScratch()
+        defer { scratch.remove() }
+        let secret = "0123456789abcdef0123456789"
+        let state = scratch.directory.path + "/state"
+        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+        try write("ci \(secret)\n", to: state + "/client.tokens", permissions: 0o600)
+        let config = try ServerConfig.load(
+            scratch.sources(environment: ["ORCHION_STATE_DIR": state, "ORCHION_JOIN_TOKEN": secret]))
+        let error = tokenError { () throws(TokenFileError) in try ServerTokens.load(config) }
+        #expect(error == TokenFileError(path: state + "/client.tokens", "a client token is the same as the join token"))
+    }
 }
