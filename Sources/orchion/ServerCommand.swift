@@ -97,6 +97,7 @@ struct ServerCommand: ParsableCommand {
             throw ExitCode(2)
         }
         if printConfig {
+            for warning in config.warnings { printError("warning: " + warning) }
             Output.print(String(config.yaml.dropLast()))
             return
         }
@@ -110,11 +111,10 @@ struct ServerCommand: ParsableCommand {
             "Durations: 500ms, 2s, 5m, 1h30m, 7d. Sizes: 65536, 64KiB, 64MiB, 4GiB.",
             "ORCHION_JOIN_TOKEN, when set, is the agents' join token (the join token file is then not used).",
             "",
-            "Config keys (file key, environment variable):",
+            "Config keys (file key, environment variable; a key under a section is written nested in the file: heartbeat.min_interval is min_interval under heartbeat:):",
         ]
         for key in ConfigKey.all {
-            lines.append("  \(key.name)  (\(key.environment))")
-            lines.append("      \(key.help)")
+            lines.append("\(key.name) (\(key.environment)): \(key.help)")
         }
         return lines.joined(separator: "\n")
     }

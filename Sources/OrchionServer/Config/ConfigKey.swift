@@ -9,7 +9,8 @@ import OrchionPluginHost
 /// Environment variables: `ORCHION_` followed by the name in capitals with
 /// dots and underscores as `_` (`heartbeat.min_interval` is
 /// `ORCHION_HEARTBEAT_MIN_INTERVAL`), except the short forms
-/// `ORCHION_STATE_DIR`, `ORCHION_DEFAULT_STRATEGY`, `ORCHION_LOG_DIR`.
+/// `ORCHION_STATE_DIR`, `ORCHION_DEFAULT_STRATEGY`, `ORCHION_LOG_DIR`,
+/// `ORCHION_JOIN_TOKEN_FILE`, `ORCHION_CLIENT_TOKENS_FILE`.
 /// A list (`plugin_directories`) is colon-separated in its variable.
 ///
 /// Threading: a value; safe anywhere.
@@ -162,11 +163,12 @@ extension ConfigKey {
             reloadable: true, get: { $0.heartbeat.minDownAfter }, set: { $0.heartbeat.minDownAfter = $1 }),
 
         ConfigKey(
-            "tokens.join_token_file", help: "The agents' join token file, owner-only (default <state>/join.token).",
+            "tokens.join_token_file", environment: "ORCHION_JOIN_TOKEN_FILE",
+            help: "The agents' join token file, owner-only (default <state>/join.token).",
             form: "a file path", parse: path, get: { $0.tokens.joinTokenFile },
             set: { $0.tokens.joinTokenFile = $1 }, render: { .text($0) }),
         ConfigKey(
-            "tokens.client_tokens_file",
+            "tokens.client_tokens_file", environment: "ORCHION_CLIENT_TOKENS_FILE",
             help: "The clients' API tokens file, one 'NAME TOKEN' a line, owner-only (default <state>/client.tokens).",
             form: "a file path", parse: path, get: { $0.tokens.clientTokensFile },
             set: { $0.tokens.clientTokensFile = $1 }, render: { .text($0) }),

@@ -7,8 +7,9 @@ public struct ConfigSources: Sendable {
     /// The file named by `--config` or `ORCHION_CONFIG`, which must exist;
     /// nil means `defaultFile`, read only if it exists.
     public var file: String?
-    /// The file read when none is named, if it exists.
-    public var defaultFile: String
+    /// The file read when none is named, if it exists; nil reads none
+    /// (for tests and embedding: no file of the machine leaks in).
+    public var defaultFile: String?
     /// The process environment: `ORCHION_*` variables (see `ConfigKey`) and
     /// what the defaults depend on (`STATE_DIRECTORY`, `XDG_DATA_HOME`,
     /// `HOME`, `ORCHION_PLUGINS_PATH`).
@@ -33,7 +34,7 @@ public struct ConfigSources: Sendable {
     ]
 
     public init(
-        file: String? = nil, defaultFile: String = ConfigSources.systemFile, environment: [String: String] = [:],
+        file: String? = nil, defaultFile: String? = ConfigSources.systemFile, environment: [String: String] = [:],
         flags: [ConfigOverride] = [], pluginFlagDirectories: [String] = [],
         otherVariables: Set<String> = ConfigSources.knownOtherVariables
     ) {
@@ -44,6 +45,23 @@ public struct ConfigSources: Sendable {
         self.pluginFlagDirectories = pluginFlagDirectories
         self.otherVariables = otherVariables
     }
+}
+
+extension ConfigSources: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    /// The file, the flags and the names of the `ORCHION_*` variables, never
+    /// a variable's value (`ORCHION_JOIN_TOKEN` is a secret).
+    public var description: String {
+        let variables = environment.keys.filter { $0.hasPrefix("ORCHION_") }.sorted()
+        let named = file ?? defaultFile.map { $0 + " (if it exists)" } ?? "none"
+        return "file: \(named), variables: [\(variables.joined(separator: ", "))], "
+            + "flags: [\(flags.map { "\($0.flag) \($0.key)=\($0.value)" }.joined(separator: ", "))]"
+            + (pluginFlagDirectories.isEmpty ? "" : ", plugins dirs: \(pluginFlagDirectories)")
+    }
+
+    public var debugDescription: String { description }
+
+    /// Shows `description` only, so `dump` and reflection show no variable's value.
+    public var customMirror: Mirror { Mirror(self, children: ["summary": description], displayStyle: .struct) }
 }
 
 /// One value set on the command line: a config key (`ConfigKey.name`), its

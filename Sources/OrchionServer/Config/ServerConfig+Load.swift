@@ -33,10 +33,13 @@ extension ServerConfig {
             try config.apply(key, .text(flag.value), origin: .flag(flag.flag))
         }
         if !sources.pluginFlagDirectories.isEmpty {
-            var seen = Set<String>()
+            if sources.pluginFlagDirectories.contains(where: \.isEmpty) {
+                throw ConfigError(
+                    "expected a directory path, found ''", key: "plugin_directories", origin: .flag("--plugins-dir"))
+            }
             config.pluginDirectories =
-                (sources.pluginFlagDirectories.map { PluginDirectory(path: $0, source: .flag) }
-                + config.pluginDirectories).filter { seen.insert($0.path).inserted }
+                sources.pluginFlagDirectories.map { PluginDirectory(path: $0, source: .flag) }
+                + config.pluginDirectories
             config.origins["plugin_directories"] = .flag("--plugins-dir")
         }
         try config.resolvePaths()
@@ -73,7 +76,7 @@ extension ServerConfig {
     // MARK: Sources
 
     private mutating func applyFile(_ sources: ConfigSources) throws(ConfigError) {
-        let path = sources.file ?? sources.defaultFile
+        guard let path = sources.file ?? sources.defaultFile else { return }
         let contents: FileText.Contents
         switch FileText.read(path, limit: Self.maxFileBytes) {
         case .success(let read): contents = read
@@ -186,7 +189,9 @@ extension ServerConfig {
         tokens.clientTokensFile =
             tokens.clientTokensFile.isEmpty ? under("client.tokens") : Self.absolute(tokens.clientTokensFile)
         logs.directory = logs.directory.isEmpty ? under("logs") : Self.absolute(logs.directory)
+        var seen = Set<String>()
         pluginDirectories = pluginDirectories.map { PluginDirectory(path: Self.absolute($0.path), source: $0.source) }
+            .filter { seen.insert($0.path).inserted }
     }
 
     private func checkTogether() throws(ConfigError) {
@@ -242,10 +247,10 @@ extension ServerConfig {
             .composer(_, let problem, let mark, _):
             return ConfigError(
                 "not valid YAML: \(problem)", origin: .file(path: path, line: mark.line, column: mark.column))
-        case .duplicatedKeysInMapping(let duplicates, _):
+        case .duplicatedKeysInMapping(let duplicates, let context):
             return ConfigError(
-                "key given twice: \(duplicates.joined(separator: ", "))",
-                origin: .file(path: path, line: nil, column: nil))
+                "key given twice in the mapping starting here: \(duplicates.joined(separator: ", "))",
+                origin: .file(path: path, line: context.mark.line, column: context.mark.column))
         default:
             return ConfigError("not valid YAML: \(error)", origin: .file(path: path, line: nil, column: nil))
         }

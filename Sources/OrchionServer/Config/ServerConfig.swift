@@ -10,7 +10,8 @@ import OrchionWire
 /// command-line flags (`ConfigKey.all` lists every key with its file name,
 /// variable and meaning). A loaded value has been checked: every key known,
 /// every value of the right type and unit and in range, the state directory
-/// and token file paths resolved.
+/// and token file paths resolved (relative paths against the working
+/// directory). docs/configuration.md is the operator's guide.
 ///
 /// Threading: a value; safe anywhere.
 public struct ServerConfig: Sendable {

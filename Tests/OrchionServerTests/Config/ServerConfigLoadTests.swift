@@ -324,4 +324,102 @@ func configError(_ body: () throws(ConfigError) -> ServerConfig) -> ConfigError?
         #expect(ConfigKey.variable("ORCHION_HEARTBEAT_MIN_INTERVAL")?.name == "heartbeat.min_interval")
         #expect(ConfigKey.sections == ["scheduler", "heartbeat", "tokens", "logs", "wire"])
     }
+
+    @Test func aKeyGivenTwiceIsRefused() throws {
+        let scratch = try ConfigScratch()
+        defer { scratch.remove() }
+        let file = try scratch.file("listen: 127.0.0.1:1\nlisten: 127.0.0.1:2\n")
+        #expect(
+            configError { () throws(ConfigError) in try ServerConfig.load(scratch.sources(file: file)) }?.description
+                == "\(file):1:1: key given twice in the mapping starting here: listen")
+        let nested = try scratch.file("scheduler:\n  batch_size: 1\n  batch_size: 2\n", name: "nested.yaml")
+        #expect(
+            configError { () throws(ConfigError) in try ServerConfig.load(scratch.sources(file: nested)) }?.description
+                == "\(nested):2:3: key given twice in the mapping starting here: batch_size")
+    }
+
+    @Test func wireKeysSetTheWireLimits() throws {
+        let scratch = try ConfigScratch()
+        defer { scratch.remove() }
+        let file = try scratch.file(
+            """
+            wire:
+              max_connections: 100
+              max_body_bytes: 8MiB
+              request_timeout: 2s
+              idle_timeout: 1500ms
+              keepalive_idle: 2m
+              max_concurrent_streams: 64
+              ping_timeout: 5s
+            """)
+        let wire = try ServerConfig.load(scratch.sources(file: file)).wire
+        #expect(wire.maxConnections == 100 && wire.maxBodyBytes == 8 << 20)
+        #expect(wire.requestTimeoutMillis == 2000 && wire.idleTimeoutMillis == 1500)
+        #expect(wire.keepAliveIdleSeconds == 120)
+        #expect(wire.http2.maxConcurrentStreams == 64 && wire.http2.pingTimeoutMillis == 5000)
+        let cases: [(String, String)] = [
+            ("ORCHION_WIRE_KEEPALIVE_IDLE", "1500ms"), ("ORCHION_WIRE_REQUEST_TIMEOUT", "0.5ms"),
+            ("ORCHION_WIRE_MAX_CONCURRENT_STREAMS", "4294967296"), ("ORCHION_WIRE_MAX_CONNECTIONS", "0"),
+        ]
+        let messages = [
+            "expected whole seconds from 1s, found '1500ms'", "expected whole milliseconds from 1ms, found '0.5ms'",
+            "expected a whole number from 1 to 4294967295, found '4294967296'",
+            "expected a whole number from 1, found '0'",
+        ]
+        for ((variable, value), message) in zip(cases, messages) {
+            let error = configError { () throws(ConfigError) in
+                try ServerConfig.load(scratch.sources(environment: [variable: value]))
+            }
+            #expect(error?.message == message, "\(variable)")
+            #expect(error?.origin == .environment(variable))
+        }
+    }
+
+    @Test func tokenFilesCanBeNamedByTheirShortVariables() throws {
+        let scratch = try ConfigScratch()
+        defer { scratch.remove() }
+        let config = try ServerConfig.load(
+            scratch.sources(environment: [
+                "ORCHION_JOIN_TOKEN_FILE": "/srv/secrets/join", "ORCHION_CLIENT_TOKENS_FILE": "/srv/secrets/clients",
+            ]))
+        #expect(config.tokens.joinTokenFile == "/srv/secrets/join")
+        #expect(config.tokens.clientTokensFile == "/srv/secrets/clients")
+    }
+
+    @Test func theConfigurationGuideListsEveryKeyWithItsVariable() throws {
+        let guide = try String(
+            contentsOf: Paths.root.appendingPathComponent("docs/configuration.md"), encoding: .utf8)
+        for key in ConfigKey.all {
+            #expect(
+                guide.contains("| `\(key.name)` | `\(key.environment)`"), "\(key.name) is missing from the guide")
+        }
+    }
+
+    @Test func describingAConfigurationShowsNoVariableValue() throws {
+        let scratch = try ConfigScratch()
+        defer { scratch.remove() }
+        let secret = "5ec7e75ec7e75ec7e75ec7e7"
+        let config = try ServerConfig.load(
+            scratch.sources(environment: ["ORCHION_JOIN_TOKEN": secret, "OTHER_SECRET": secret]))
+        var dumped = ""
+        dump(config, to: &dumped)
+        for text in ["\(config)", String(reflecting: config), dumped, "\(config.sources)", config.yaml] {
+            #expect(!text.contains(secret))
+        }
+        #expect("\(config.sources)".contains("ORCHION_JOIN_TOKEN"))
+    }
+
+    @Test func pluginFlagDirectoriesAreMadeAbsoluteAndListedOnce() throws {
+        let scratch = try ConfigScratch()
+        defer { scratch.remove() }
+        let cwd = FileManager.default.currentDirectoryPath
+        let config = try ServerConfig.load(
+            scratch.sources(
+                environment: ["ORCHION_PLUGIN_DIRECTORIES": "\(cwd)/p:/srv/q"], pluginFlagDirectories: ["p", "./p"]))
+        #expect(config.pluginDirectories.map(\.path) == ["\(cwd)/p", "/srv/q"])
+        #expect(
+            configError { () throws(ConfigError) in try ServerConfig.load(scratch.sources(pluginFlagDirectories: [""]))
+            }?
+            .description == "flag --plugins-dir: plugin_directories: expected a directory path, found ''")
+    }
 }
