@@ -44,7 +44,7 @@ extension ControlPlane {
         sessions[id]?.close()
         let session = AgentSession(nodeID: id, serial: serial)
         sessions[id] = session
-        statistics.registrations += 1
+        metrics.agentStreams.increment()
 
         var stop: [String] = []
         for running in register.running {
@@ -87,6 +87,7 @@ extension ControlPlane {
     func disconnected(_ session: AgentSession) {
         guard sessions[session.nodeID] === session else { return }
         sessions[session.nodeID] = nil
+        metrics.agentStreams.decrement()
         session.close()
         updateHealth(session.nodeID, .disconnected)
     }
@@ -94,7 +95,10 @@ extension ControlPlane {
     func heartbeat(_ heartbeat: Orchion_V1_Heartbeat, from session: AgentSession) {
         guard sessions[session.nodeID] === session else { return }
         let time = now()
-        statistics.heartbeats += 1
+        metrics.heartbeats.increment()
+        if heartbeat.telemetry.hasSampledAt {
+            metrics.heartbeatLagSeconds.observe(Double(max(time - heartbeat.telemetry.sampledAt.millis, 0)) / 1000)
+        }
         nodes[session.nodeID]?.record(heartbeat.telemetry, now: time)
         nodeListingStale = true
         updateHealth(session.nodeID, .heartbeat, at: time)
@@ -106,7 +110,7 @@ extension ControlPlane {
             let attempt = job.attempts.first(where: { $0.number == event.attempt }),
             attempt.nodeID == session.nodeID
         else {
-            statistics.ignoredAgentEvents += 1
+            metrics.agentMessagesIgnored.increment()
             return
         }
         let input: JobInput
@@ -120,10 +124,10 @@ extension ControlPlane {
                     state: JobState(event.state) ?? .failed, exitCode: event.exitCode, signal: event.signal,
                     reason: event.reason, retryable: event.retryable, timedOut: event.timedOut))
         default:
-            statistics.ignoredAgentEvents += 1
+            metrics.agentMessagesIgnored.increment()
             return
         }
-        if apply(input, to: job.id).ignored != nil { statistics.ignoredAgentEvents += 1 }
+        if apply(input, to: job.id).ignored != nil { metrics.agentMessagesIgnored.increment() }
     }
 
     // MARK: Router
@@ -134,7 +138,6 @@ extension ControlPlane {
         guard let job = jobs[id], let attempt = job.activeAttempt, attempt.number == number,
             let session = sessions[attempt.nodeID]
         else { return }
-        statistics.assignmentsSent += 1
         session.send(
             .with {
                 $0.assignment = .with {
@@ -170,6 +173,9 @@ extension ControlPlane {
         let time = now()
         for id in nodes.keys { updateHealth(id, .tick, at: time) }
         announceIntervalIfChanged()
+        var counts: [NodeState: Int] = [:]
+        for entry in nodes.values { counts[entry.record.node.state, default: 0] += 1 }
+        for state in NodeState.allCases { metrics.nodes(state).set(counts[state] ?? 0) }
     }
 
     private func updateHealth(_ id: String, _ input: NodeInput, at time: Millis? = nil) {
@@ -177,7 +183,6 @@ extension ControlPlane {
         let change = NodeLifecycle.apply(input, to: &entry.record, now: time ?? now(), policy: settings.heartbeat)
         nodes[id] = entry
         guard case .health(_, let to)? = change else { return }
-        statistics.healthChanges += 1
         ServerLog.info("node \(id) is \(to.rawValue)")
         if to == .down {
             let silence = settings.heartbeat.downAfter(interval: entry.record.interval)

@@ -66,13 +66,13 @@ final class ControlPlane {
     var schedulingInFlight = false
     var schedulingQueued = false
 
-    /// Counters for metrics.
-    var statistics = PlaneStatistics()
+    let metrics: ServerMetrics
 
     init(
         loop: EventLoop, settings: PlaneSettings, store: StateStore, stored: StoredState,
-        scheduling: SchedulingService, now: @escaping () -> Millis = wallClockMillis
+        scheduling: SchedulingService, metrics: ServerMetrics, now: @escaping () -> Millis = wallClockMillis
     ) throws {
+        self.metrics = metrics
         self.loop = loop
         self.settings = settings
         self.store = store
@@ -118,7 +118,8 @@ final class ControlPlane {
             plane.loop.execute {
                 switch result {
                 case .success(let report):
-                    plane.wrapped.statistics.recordCommit(report)
+                    plane.wrapped.metrics.storeCommitSeconds.observe(report.transactionSeconds)
+                    plane.wrapped.metrics.storeCommitBatchSize.observe(Double(report.changes))
                     for body in done.wrapped { body() }
                 case .failure(let error):
                     plane.wrapped.storeFailed(error)
