@@ -165,4 +165,16 @@ private struct NodeDriver {
         #expect(driver.record.node.state == .ready)
         #expect(driver.record.schedulable)
     }
+
+    /// The server replaces `node` when an agent registers with new
+    /// capabilities; the registration derives its state again.
+    @Test func aRegistrationDerivesTheStateOfTheNodeItWasGivenAgain() {
+        var driver = NodeDriver()
+        driver.record.draining = true
+        driver.record.refreshState()
+        driver.record.node = Node(id: "n1", cpuMillis: 8_000, memoryBytes: 2 << 30)
+        #expect(driver.apply(.registered(interval: .seconds(2)), at: NodeDriver.start + 1_000) == nil)
+        #expect(driver.record.node.state == .draining)
+        #expect(driver.record.node.cpuMillis == 8_000)
+    }
 }
