@@ -195,7 +195,7 @@ private func change(
 
     @Test(arguments: [
         (UInt64(0), "now"), (250, "in 250ms"), (1_500, "in 1.5s"), (2_000, "in 2s"), (180_000, "in 3m"),
-        (90_500, "in 90.5s"),
+        (90_500, "in 90.5s"), (60_000, "in 1m"), (61_000, "in 61s"), (999, "in 999ms"),
     ])
     func theRetryReasonSaysWhenAndWhichAttemptComesNext(backoff: UInt64, when: String) {
         var driver = Driver(retry: RetryPolicy(maxAttempts: 4, backoffMillis: backoff))
