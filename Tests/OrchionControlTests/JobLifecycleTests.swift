@@ -437,6 +437,12 @@ private func change(
         driver.apply(.ended(attempt: 1, AttemptResult(state: .cancelled, reason: "agent shutting down")))
         #expect(driver.job.state == .cancelled)
         #expect(driver.job.reason == "agent shutting down")
+
+        var silent = Driver()
+        silent.run()
+        silent.apply(.ended(attempt: 1, AttemptResult(state: .cancelled)))
+        #expect(silent.job.state == .cancelled)
+        #expect(silent.job.reason == "cancelled on its node")
     }
 
     @Test func cancellingAFinishedJobIsRefused() {

@@ -134,7 +134,9 @@ public enum JobLifecycle {
         case .succeeded:
             next = move(&job, to: .succeeded, reason: result.reason.orElse("exited 0"), attempt: attempt, now)
         case .cancelled:
-            next = move(&job, to: .cancelled, reason: job.cancelReason ?? result.reason, attempt: attempt, now)
+            next = move(
+                &job, to: .cancelled, reason: job.cancelReason ?? result.reason.orElse("cancelled on its node"),
+                attempt: attempt, now)
         default:
             if let cancel = job.cancelReason {
                 // The stop ends the process, which its executor may call a
