@@ -83,7 +83,7 @@ let package = Package(
         .executableTarget(
             name: "orchion",
             dependencies: [
-                "OrchionPluginHost", "OrchionCore",
+                "OrchionPluginHost", "OrchionCore", "OrchionLoop", "OrchionWire", "OrchionProto",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
