@@ -41,7 +41,9 @@ enum RemotePlugins {
 
     /// "127.0.0.1:7420", "[::1]:7420", "localhost:7420" (loopback).
     static func parse(_ text: String) throws(Failure) -> SocketAddress {
-        let problem = Failure(description: "--server: expected HOST:PORT with a numeric host (e.g. 127.0.0.1:7420), found '\(terminalSafe(text))'")
+        let problem = Failure(
+            description:
+                "--server: expected HOST:PORT with a numeric host (e.g. 127.0.0.1:7420), found '\(terminalSafe(text))'")
         guard let colon = text.lastIndex(of: ":") else { throw problem }
         var host = String(text[..<colon])
         guard let port = UInt16(text[text.index(after: colon)...]), port > 0 else { throw problem }
@@ -84,7 +86,10 @@ enum RemotePlugins {
         }
         let token = String(decoding: bytes, as: UTF8.self).trimmingWhitespace
         guard !token.isEmpty, bytes.count <= 64 * 1024 else {
-            throw Failure(description: "--token-file \(terminalSafe(file)): expected one token, found \(token.isEmpty ? "an empty file" : "over 64 KiB")")
+            throw Failure(
+                description:
+                    "--token-file \(terminalSafe(file)): expected one token, found \(token.isEmpty ? "an empty file" : "over 64 KiB")"
+            )
         }
         return token
     }
@@ -113,7 +118,8 @@ enum RemotePlugins {
                 header: ["NAME", "KIND", "VERSION", "ABI", "STATE", "DEFAULT", "FILE"],
                 rows: plugins.map { plugin in
                     [
-                        plugin.name.isEmpty ? "-" : plugin.name, kind(plugin.kind), plugin.version.isEmpty ? "-" : plugin.version,
+                        plugin.name.isEmpty ? "-" : plugin.name, kind(plugin.kind),
+                        plugin.version.isEmpty ? "-" : plugin.version,
                         plugin.abi.isEmpty ? "-" : plugin.abi, state(plugin.state), plugin.isDefault ? "yes" : "",
                         plugin.file,
                     ]

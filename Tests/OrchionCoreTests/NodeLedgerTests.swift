@@ -165,7 +165,8 @@ private func node(
         var node = Node(id: "n", cpuMillis: 4000, memoryBytes: 1 << 30, cordoned: true)
         let job = JobRequirements(cpuMillis: 100)
         #expect(throws: PlacementRejection.nodeCordoned(node: "n")) { try NodeLedger.check(job, on: node) }
-        #expect(PlacementRejection.nodeCordoned(node: "n").description == "node n is cordoned: expected an uncordoned node")
+        #expect(
+            PlacementRejection.nodeCordoned(node: "n").description == "node n is cordoned: expected an uncordoned node")
         node.cordoned = false
         #expect(try NodeLedger.check(job, on: node) == [])
     }

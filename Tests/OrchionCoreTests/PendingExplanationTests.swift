@@ -98,7 +98,8 @@ import Testing
             explain(GPURequest(count: 2, vendor: "nvidia"), [h100, mi])
                 == "1 node: 1 has only 1 nvidia GPU, not 2")
         #expect(
-            explain(GPURequest(count: 2, model: "h100"), [h100, gpu("nvidia", "H100", gib: 80, index: 2, allocated: true)])
+            explain(
+                GPURequest(count: 2, model: "h100"), [h100, gpu("nvidia", "H100", gib: 80, index: 2, allocated: true)])
                 == "1 node: 1 lacks 2 free GPUs of model h100")
     }
 

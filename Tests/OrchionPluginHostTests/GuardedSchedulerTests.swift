@@ -273,7 +273,9 @@ import Testing
         #expect(completedOnLoop.withLock { $0 }, "the completion ran on the loop thread")
         #expect(result.quarantined?.hasSuffix("over its budget of 300 ms") == true)
         #expect(result.strategy == "built-in bin-packing" && result.assignments.count == 4)
-        #expect(result.requested == "fixture" && result.fallbackReason?.hasPrefix("strategy fixture was quarantined: place took ") == true)
+        #expect(
+            result.requested == "fixture"
+                && result.fallbackReason?.hasPrefix("strategy fixture was quarantined: place took ") == true)
     }
 
     @Test func aPlaceThatNeverReturnsIsAbandonedAndTheDefaultPlacesWhatWaited() async throws {

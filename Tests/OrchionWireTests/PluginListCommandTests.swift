@@ -46,7 +46,10 @@ import Testing
         #expect(table.status == 0, "\(table.stderr)")
         let lines = table.stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         #expect(lines.first?.hasPrefix("NAME") == true)
-        #expect(lines.first?.split(separator: " ").map(String.init) == ["NAME", "KIND", "VERSION", "ABI", "STATE", "DEFAULT", "FILE"])
+        #expect(
+            lines.first?.split(separator: " ").map(String.init) == [
+                "NAME", "KIND", "VERSION", "ABI", "STATE", "DEFAULT", "FILE",
+            ])
         #expect(
             lines.dropFirst().first?.split(separator: " ").map(String.init)
                 == ["bin-packing", "scheduler", "0.1.0", "1.0", "loaded", "yes", "plugins/liborchion-bin-packing.so"])
@@ -55,7 +58,8 @@ import Testing
                 == ["garbage", "scheduler", "0.0.1", "1.0", "quarantined", "plugins/garbage.so"])
         #expect(
             table.stdout.contains(
-                "\nquarantined: garbage: 3 consecutive bad rounds; last: node index 7 does not exist: expected 0..<2\n"))
+                "\nquarantined: garbage: 3 consecutive bad rounds; last: node index 7 does not exist: expected 0..<2\n")
+        )
 
         // The token from the environment, JSON out.
         var environment = ProcessInfo.processInfo.environment
@@ -86,7 +90,8 @@ import Testing
         let readable = try runCommand([Paths.orchion, "plugin", "list", "--server", server, "--token-file", open])
         #expect(readable.status == 1)
         #expect(
-            readable.stderr.contains("expected owner-only permissions (mode 600), found mode 644"), "\(readable.stderr)")
+            readable.stderr.contains("expected owner-only permissions (mode 600), found mode 644"), "\(readable.stderr)"
+        )
 
         let bad = try runCommand([Paths.orchion, "plugin", "list", "--server", "example:80"])
         #expect(bad.status == 1)

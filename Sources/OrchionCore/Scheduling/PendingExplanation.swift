@@ -48,8 +48,11 @@ public struct PendingExplanation: Sendable, Hashable {
             do throws(PlacementRejection) {
                 _ = try NodeLedger.check(requirements, on: node)
                 phrase =
-                    declined.map { Phrase("fits but strategy \($0.strategy) declined: \($0.reason)",
-                        "fit but strategy \($0.strategy) declined: \($0.reason)") }
+                    declined.map {
+                        Phrase(
+                            "fits but strategy \($0.strategy) declined: \($0.reason)",
+                            "fit but strategy \($0.strategy) declined: \($0.reason)")
+                    }
                     ?? Phrase("fits but was not placed this round", "fit but were not placed this round")
             } catch {
                 (phrase, free) = Self.phrase(error, node: node, requirements: requirements)
