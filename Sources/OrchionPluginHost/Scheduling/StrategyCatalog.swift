@@ -76,10 +76,10 @@ public final class StrategyCatalog {
     /// one installed (what `PluginWatcher.onRemoved` hands over).
     public func removed(_ entry: PluginEntry) {
         guard let info = entry.info, info.kind == .scheduler else { return }
+        if entry.state == .loaded { initFailures[info.name] = nil }
         let installed = service.strategies().first { $0.name == info.name }
         guard installed?.plugin.file == entry.file || installing[info.name] == entry.file else { return }
         installing[info.name] = nil
-        initFailures[info.name] = nil
         service.remove(strategy: info.name)
     }
 
