@@ -54,6 +54,12 @@ import Testing
         #expect(await service.schedule(jobs("x", 1), strategy: "pinned").assignments.map(\.nodeID) == ["third"])
         #expect(service.strategies().map(\.name) == ["first", "pinned"])
         #expect(service.strategies().allSatisfy { $0.state == .ready })
+        // An executor is refused, not installed.
+        let executor = try PluginLibrary.open(Paths.builtin("exec"))
+        await #expect(
+            throws: PluginError.invalidDescriptor(
+                file: executor.info.file, field: "kind", expected: "a scheduler plugin", found: "an executor plugin")
+        ) { try await service.install(executor) }
         service.remove(strategy: "pinned")
         let removed = await service.schedule(jobs("r", 1), strategy: "pinned")
         #expect(removed.fallbackReason == "no strategy named pinned is installed")

@@ -156,7 +156,14 @@ public final class SchedulingService: Sendable {
     private func create(_ installation: Installation, on generation: Generation, quarantined: String? = nil)
         -> Result<Void, PluginError>
     {
-        let name = installation.library.info.name
+        let info = installation.library.info
+        let name = info.name
+        guard info.kind == .scheduler else {
+            return .failure(
+                .invalidDescriptor(
+                    file: info.file, field: "kind", expected: "a scheduler plugin",
+                    found: "an \(info.kind.rawValue) plugin"))
+        }
         do throws(PluginError) {
             let plugin = try SchedulerPlugin(
                 installation.library, instance: name, config: installation.config, sink: installation.sink)
