@@ -81,6 +81,10 @@ import Testing
         let bad2 = await service.schedule(jobs("g2", 1), strategy: "garbage")
         let reason = try #require(bad2.quarantined)
         #expect(reason.hasPrefix("2 consecutive bad rounds; last: garbage placed job g2-0 invalidly"), "\(reason)")
+        // The quarantining round's answers are discarded and the fallback places its batch.
+        #expect(bad2.strategy == SchedulingService.fallbackName && bad2.invalid.isEmpty && bad2.failure == nil)
+        #expect(bad2.assignments.map(\.jobID) == ["g2-0"])
+        #expect(bad2.fallbackReason == "strategy garbage was quarantined: \(reason)")
         #expect(
             service.strategies().map { "\($0.name) \($0.state.reason ?? "ready")" } == [
                 "garbage \(reason)", "good ready",
