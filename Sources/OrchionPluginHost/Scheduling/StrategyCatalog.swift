@@ -12,6 +12,10 @@ import OrchionLoop
 ///
 ///     let watcher = PluginWatcher(loop: loop, registry: registry, directories: dirs) { catalog.admitted($0) }
 ///     watcher.onRemoved = { catalog.removed($0) }
+///     try watcher.start()
+///     watcher.rescan()  // the plugins already there, opened off the loop thread
+///
+/// (`installAll()` serves a registry filled otherwise, e.g. by a `scan`.)
 ///
 /// Threading: loop thread only (the loop passed in); installs run on the
 /// service's scheduler thread and report back here.
