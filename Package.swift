@@ -90,7 +90,8 @@ let package = Package(
         .executableTarget(
             name: "orchion",
             dependencies: [
-                "OrchionPluginHost", "OrchionCore", "OrchionServer", "OrchionAgent", "OrchionAgentProto",
+                "OrchionPluginHost", "OrchionCore", "OrchionLoop", "OrchionWire", "OrchionProto", "OrchionServer",
+                "OrchionAgent", "OrchionAgentProto",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
