@@ -21,7 +21,7 @@ import Synchronization
 ///   queue under a mutex and wakes the writer; it never waits on disk.
 /// - Completions run on the writer thread, in commit order, each exactly
 ///   once. They must be quick and must not block (hop to the loop with
-///   `EventLoop.execute`); they must not call `close()`.
+///   `EventLoop.execute`); `close()` called from one does not wait.
 /// - `close` on any thread but the writer's: it blocks until every queued
 ///   batch has committed, then closes the file. Idempotent. A store must be
 ///   closed: its writer thread keeps it alive until then.
@@ -135,8 +135,9 @@ public final class StateStore: Sendable {
     public var transactionCount: Int { transactions.load(ordering: .relaxed) }
 
     /// Commits what is queued, stops the writer thread and closes the file.
-    /// Blocks; not for the writer thread (there it only asks the writer to
-    /// stop). Calling it again does nothing.
+    /// Blocks until then. On the writer thread (from a completion) it only
+    /// asks the writer to stop after its current transaction. Calling it
+    /// again does nothing.
     public func close() {
         let wake = queue.withLock { queue -> Bool in
             guard !queue.closing else { return false }
@@ -145,14 +146,19 @@ public final class StateStore: Sendable {
             return !queue.signalled
         }
         if wake { wakeup.post() }
-        if writerThreadID.load(ordering: .acquiring) == UInt(pthread_self()) { return }
+        let onWriter = writerThreadID.load(ordering: .acquiring) == UInt(pthread_self())
         guard
             let thread = thread.withLock({ thread -> pthread_t? in
                 defer { thread = nil }
                 return thread
             })
         else { return }
-        pthread_join(thread, nil)
+        // On the writer thread (a completion called close) it stops by itself.
+        if onWriter {
+            pthread_detach(thread)
+        } else {
+            pthread_join(thread, nil)
+        }
     }
 
     private func start() throws(StoreError) {
@@ -180,9 +186,13 @@ public final class StateStore: Sendable {
             wakeup.wait()
             while true {
                 let (batches, closing) = queue.withLock { queue in
-                    let count = min(queue.pending.count, maxBatches)
-                    let taken = Array(queue.pending.prefix(count))
-                    queue.pending.removeFirst(count)
+                    var taken: [PendingBatch] = []
+                    if queue.pending.count <= maxBatches {
+                        swap(&taken, &queue.pending)
+                    } else {
+                        taken = Array(queue.pending.prefix(maxBatches))
+                        queue.pending.removeFirst(maxBatches)
+                    }
                     if queue.pending.isEmpty { queue.signalled = false }
                     return (taken, queue.closing)
                 }

@@ -287,6 +287,25 @@ import Testing
         }
     }
 
+    @Test func closeCalledFromACompletionReturnsAndLaterCommitsAreRefused() async throws {
+        try await withDirectory { directory in
+            let (store, _) = try StateStore.open(directory: directory.path)
+            let closed = Atomic<Bool>(false)
+            store.commit([.putJob(job("a", order: 1))]) { _ in
+                store.close()
+                closed.store(true, ordering: .releasing)
+            }
+            #expect(try await eventually { closed.load(ordering: .acquiring) })
+            await #expect(throws: StoreError.closed) { try await store.commit([.setMeta("k", "v")]) }
+            let reopened = try await eventually {
+                guard let (again, state) = try? StateStore.open(directory: directory.path) else { return false }
+                again.close()
+                return state.jobs.map(\.id) == ["a"]
+            }
+            #expect(reopened)
+        }
+    }
+
     /// A real write failure: the child lowers its file-size limit so the WAL
     /// write of a 32 MiB record fails (EFBIG), queues it between 200 small
     /// batches, then lifts the limit and commits again.
