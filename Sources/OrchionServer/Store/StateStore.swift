@@ -12,7 +12,9 @@ import Synchronization
 /// that fails, e.g. on a duplicate request id, leaves the others alone), and
 /// each batch's completion is called once that transaction's COMMIT has
 /// returned. A transaction that fails (full disk, I/O error) fails every
-/// batch in it; the store keeps taking later batches.
+/// batch in it; the store keeps taking later batches. The WAL is copied
+/// back into the file by a second connection on a thread of its own
+/// (`StoreCheckpointer`), so commits never wait for a checkpoint.
 ///
 /// Threading:
 /// - `open` on any thread, before serving: it blocks (creates the directory
@@ -32,6 +34,7 @@ public final class StateStore: Sendable {
     /// The database file.
     public let path: String
     private let writer: StoreWriter
+    private let checkpointer: StoreCheckpointer
     private let queue = Mutex(Queue())
     private let wakeup = StoreSemaphore()
     private let thread = Mutex<pthread_t?>(nil)
@@ -45,9 +48,10 @@ public final class StateStore: Sendable {
         var closing = false
     }
 
-    private init(path: String, writer: StoreWriter, maxBatches: Int) {
+    private init(path: String, writer: StoreWriter, checkpointer: StoreCheckpointer, maxBatches: Int) {
         self.path = path
         self.writer = writer
+        self.checkpointer = checkpointer
         self.maxBatches = max(1, maxBatches)
     }
 
@@ -81,6 +85,10 @@ public final class StateStore: Sendable {
                 throw StoreError.file(path: path, problem: "expected journal mode wal, SQLite kept \(mode ?? "none")")
             }
             try database.execute("PRAGMA synchronous=FULL", "set synchronous=FULL")
+            // Checkpoints run on their own thread (StoreCheckpointer); the WAL
+            // file is cut back to 64 MiB when SQLite restarts it.
+            try database.execute("PRAGMA wal_autocheckpoint=0", "turn off automatic checkpoints")
+            try database.execute("PRAGMA journal_size_limit=67108864", "limit the WAL's size")
             let version = try migrate(database, migrations: migrations)
             let retention = options.eventRetention.map { max(0, $0) }
             let pruned = try pruneAtOpen(database, retention: retention)
@@ -92,10 +100,20 @@ public final class StateStore: Sendable {
             database.close()
             throw error
         }
-        let store = StateStore(path: path, writer: writer, maxBatches: options.maxBatchesPerTransaction)
+        let checkpointer: StoreCheckpointer
+        do {
+            checkpointer = try StoreCheckpointer(path: path, busyTimeoutMillis: options.busyTimeoutMillis)
+        } catch {
+            writer.close()
+            throw error
+        }
+        checkpointer.watch(database)
+        let store = StateStore(
+            path: path, writer: writer, checkpointer: checkpointer, maxBatches: options.maxBatchesPerTransaction)
         do {
             try store.start()
         } catch {
+            checkpointer.stop()
             writer.close()
             throw error
         }
@@ -130,6 +148,9 @@ public final class StateStore: Sendable {
 
     /// Batches queued and not yet taken by the writer (a backlog gauge).
     public var backlog: Int { queue.withLock { $0.pending.count } }
+
+    /// Checkpoints run to the end so far (the WAL copied into the file).
+    public var checkpointCount: Int { checkpointer.completedCheckpoints }
 
     /// Transactions attempted so far (committed or failed).
     public var transactionCount: Int { transactions.load(ordering: .relaxed) }
@@ -198,6 +219,9 @@ public final class StateStore: Sendable {
                 }
                 if batches.isEmpty {
                     if closing {
+                        // The writer's connection closes last, so SQLite
+                        // checkpoints the WAL into the file and removes it.
+                        checkpointer.stop()
                         writer.close()
                         return
                     }
@@ -293,7 +317,7 @@ public final class StateStore: Sendable {
 }
 
 /// Names the calling thread (at most 15 bytes reach the kernel).
-private func nameThread(_ name: String) {
+func nameThread(_ name: String) {
     let descriptor = open("/proc/thread-self/comm", O_WRONLY | O_CLOEXEC)
     guard descriptor >= 0 else { return }
     let bytes = Array(name.utf8.prefix(15))
@@ -310,7 +334,7 @@ struct PendingBatch: Sendable {
 
 /// A counting semaphore for the writer's wake-ups.
 /// `@unchecked Sendable`: a semaphore is made to be shared between threads.
-private final class StoreSemaphore: @unchecked Sendable {
+final class StoreSemaphore: @unchecked Sendable {
     private let semaphore = UnsafeMutablePointer<sem_t>.allocate(capacity: 1)
 
     init() { sem_init(semaphore, 0, 0) }

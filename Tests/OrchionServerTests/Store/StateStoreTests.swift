@@ -279,6 +279,21 @@ import Testing
         }
     }
 
+    @Test func theWALIsCopiedIntoTheFileInTheBackgroundWhileTheStoreIsOpen() async throws {
+        try await withDirectory { directory in
+            let (store, _) = try StateStore.open(directory: directory.path)
+            defer { store.close() }
+            // About 3,000 pages of WAL, past the 1,000-page threshold.
+            for start in stride(from: 0, to: 6_000, by: 500) {
+                _ = try await store.commit(
+                    (start..<start + 500).map { .putJob(job("j\($0)", order: UInt64($0), size: 1800)) })
+            }
+            #expect(try await eventually { store.checkpointCount >= 1 }, "a checkpoint ran to the end")
+            let size = try #require(try FileManager.default.attributesOfItem(atPath: store.path)[.size] as? Int)
+            #expect(size > 4 << 20, "the database file holds the jobs (\(size) bytes) before close")
+        }
+    }
+
     @Test func aCommitAfterCloseFailsAtOnce() async throws {
         try await withDirectory { directory in
             let (store, _) = try StateStore.open(directory: directory.path)
