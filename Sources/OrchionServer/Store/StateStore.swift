@@ -24,9 +24,12 @@ import Synchronization
 /// - Completions run on the writer thread, in commit order, each exactly
 ///   once. They must be quick and must not block (hop to the loop with
 ///   `EventLoop.execute`); `close()` called from one does not wait.
-/// - `close` on any thread but the writer's: it blocks until every queued
-///   batch has committed, then closes the file. Idempotent. A store must be
-///   closed: its writer thread keeps it alive until then.
+/// - `close` on any thread: it blocks until every queued batch has
+///   committed and the file is closed (from a completion, on the writer
+///   thread, it only asks for that). Idempotent. A store must be closed:
+///   its threads keep it alive until then.
+/// - `open` starts two threads: the writer ("orchion-store") and the
+///   checkpointer ("orchion-ckpt"); `close` ends both.
 public final class StateStore: Sendable {
     /// The newest schema version this build writes.
     public static var schemaVersion: Int { StoreSchema.migrations.count }
