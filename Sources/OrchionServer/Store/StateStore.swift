@@ -14,7 +14,8 @@ import Synchronization
 /// returned. A transaction that fails (full disk, I/O error) fails every
 /// batch in it; the store keeps taking later batches. The WAL is copied
 /// back into the file by a second connection on a thread of its own
-/// (`StoreCheckpointer`), so commits never wait for a checkpoint.
+/// (`StoreCheckpointer`), so commits never wait for a checkpoint. One store
+/// per file: an exclusive lock on `<file>.lock` refuses a second server.
 ///
 /// Threading:
 /// - `open` on any thread, before serving: it blocks (creates the directory
@@ -44,6 +45,9 @@ public final class StateStore: Sendable {
     private let writerThreadID = Atomic<UInt>(0)
     private let maxBatches: Int
     private let transactions = Atomic<Int>(0)
+    /// The descriptor holding the lock file; the writer thread closes it
+    /// after the database.
+    private let lockDescriptor: Int32
 
     private struct Queue {
         var pending: [PendingBatch] = []
@@ -51,8 +55,11 @@ public final class StateStore: Sendable {
         var closing = false
     }
 
-    private init(path: String, writer: StoreWriter, checkpointer: StoreCheckpointer, maxBatches: Int) {
+    private init(
+        path: String, lock: Int32, writer: StoreWriter, checkpointer: StoreCheckpointer, maxBatches: Int
+    ) {
         self.path = path
+        self.lockDescriptor = lock
         self.writer = writer
         self.checkpointer = checkpointer
         self.maxBatches = max(1, maxBatches)
@@ -77,6 +84,18 @@ public final class StateStore: Sendable {
         try StoreFiles.prepareDirectory(directory)
         let trimmed = directory.count > 1 && directory.hasSuffix("/") ? String(directory.dropLast()) : directory
         let path = (trimmed == "/" ? "" : trimmed) + "/" + options.fileName
+        let lock = try StoreFiles.lock(path + ".lock", for: path)
+        do {
+            return try open(path: path, lock: lock, directory: directory, options: options, migrations: migrations)
+        } catch {
+            Glibc.close(lock)
+            throw error
+        }
+    }
+
+    private static func open(
+        path: String, lock: Int32, directory: String, options: StoreOptions, migrations: [String]
+    ) throws(StoreError) -> (StateStore, StoredState) {
         try StoreFiles.prepareFile(path, directory: directory)
         let database = try SQLiteDatabase(path: path)
         let state: StoredState
@@ -112,7 +131,8 @@ public final class StateStore: Sendable {
         }
         checkpointer.watch(database)
         let store = StateStore(
-            path: path, writer: writer, checkpointer: checkpointer, maxBatches: options.maxBatchesPerTransaction)
+            path: path, lock: lock, writer: writer, checkpointer: checkpointer,
+            maxBatches: options.maxBatchesPerTransaction)
         do {
             try store.start()
         } catch {
@@ -226,6 +246,7 @@ public final class StateStore: Sendable {
                         // checkpoints the WAL into the file and removes it.
                         checkpointer.stop()
                         writer.close()
+                        Glibc.close(lockDescriptor)
                         return
                     }
                     break

@@ -294,6 +294,20 @@ import Testing
         }
     }
 
+    @Test func aSecondStoreOnTheSameFileIsRefusedUntilTheFirstCloses() async throws {
+        try await withDirectory { directory in
+            let (store, _) = try StateStore.open(directory: directory.path)
+            let path = directory.appendingPathComponent(StoreOptions().fileName).path
+            #expect(throws: StoreError.inUse(path: path, lock: path + ".lock")) {
+                try StateStore.open(directory: directory.path)
+            }
+            #expect(try mode(path + ".lock") == 0o600)
+            store.close()
+            let (again, _) = try StateStore.open(directory: directory.path)
+            again.close()
+        }
+    }
+
     @Test func aCommitAfterCloseFailsAtOnce() async throws {
         try await withDirectory { directory in
             let (store, _) = try StateStore.open(directory: directory.path)
@@ -302,7 +316,7 @@ import Testing
         }
     }
 
-    @Test func closeCalledFromACompletionReturnsAndLaterCommitsAreRefused() async throws {
+    @Test func closeCalledFromACompletionReturnsRefusesLaterCommitsAndReleasesTheFile() async throws {
         try await withDirectory { directory in
             let (store, _) = try StateStore.open(directory: directory.path)
             let closed = Atomic<Bool>(false)
