@@ -193,6 +193,19 @@ import Testing
             #expect(reported == path)
             try FileManager.default.removeItem(atPath: path)
 
+            // Another application's SQLite database: left alone, not migrated.
+            let made = try runCommand([
+                "python3", "-c",
+                "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
+                    + "c.execute('CREATE TABLE theirs (x)'); c.commit()", path,
+            ])
+            #expect(made.status == 0, "\(made.stderr)")
+            let foreign = #expect(throws: StoreError.self) { try StateStore.open(directory: directory.path) }
+            #expect(
+                foreign.map { "\($0)" }?.contains("no Orchion schema version") == true, "\(String(describing: foreign))"
+            )
+            try FileManager.default.removeItem(atPath: path)
+
             // A real store whose pages after the first are overwritten.
             let (store, _) = try StateStore.open(directory: directory.path)
             for index in 0..<50 { _ = try await store.commit([.putJob(job("j\(index)", order: UInt64(index)))]) }
