@@ -277,11 +277,11 @@ private func change(
     // MARK: Lost attempts
 
     @Test func aLostAttemptIsRetriedAndTheNextLossWithNoAttemptLeftFailsTheJob() throws {
-        var driver = Driver(retry: RetryPolicy(maxAttempts: 2))
+        var driver = Driver(retry: RetryPolicy(maxAttempts: 1))
         driver.run()
         let lost = driver.apply(.lost(attempt: 1, reason: "node n1 down"), after: 50)
         let first = try #require(driver.job.attempts.first)
-        let retry = "attempt 1 node n1 down; retrying now (attempt 2 of 2)"
+        let retry = "attempt 1 node n1 down; retrying now (lost attempts do not count against the retry policy)"
         #expect(first.state == .lost)
         #expect(first.finishedAt == driver.now)
         #expect(first.reason == "node n1 down")
@@ -292,17 +292,27 @@ private func change(
                 .release(first), .event(change(.lost, attempt: 1, node: "n1", "node n1 down", at: driver.now)),
                 .event(change(.pending, attempt: 1, node: "n1", retry, at: driver.now)), .enqueue,
             ])
-
-        driver.run(on: "n2")
-        let second = driver.apply(.lost(attempt: 2, reason: "node n2 down"), after: 50)
-        let attempt = try #require(driver.job.current)
+        // Losses past the limit fail the job.
+        for number in 2...JobLifecycle.lostAttemptLimit + 1 {
+            driver.run(on: "n\(number)")
+            driver.apply(.lost(attempt: number, reason: "node n\(number) down"), after: 50)
+        }
+        let last = JobLifecycle.lostAttemptLimit + 1
         #expect(driver.job.state == .failed)
-        #expect(driver.job.reason == "node n2 down (after 2 attempts)")
-        #expect(
-            second.effects == [
-                .release(attempt), .event(change(.lost, attempt: 2, node: "n2", "node n2 down", at: driver.now)),
-                .event(change(.failed, attempt: 2, node: "n2", driver.job.reason, at: driver.now)),
-            ])
+        #expect(driver.job.reason == "node n\(last) down (after \(last) attempts)")
+    }
+
+    @Test func aLostAttemptDoesNotUseUpTheRetryPolicy() {
+        var driver = Driver(retry: RetryPolicy(maxAttempts: 2))
+        driver.run()
+        driver.apply(.lost(attempt: 1, reason: "node n1 down"))
+        driver.run(on: "n2")
+        let failed = driver.apply(.ended(attempt: 2, AttemptResult(state: .failed, exitCode: 1, retryable: true)))
+        #expect(driver.job.state == .pending, "the failure is the first counted attempt of two")
+        #expect(events(failed).last?.reason == "attempt 2 exited 1; retrying now (attempt 2 of 2)")
+        driver.run(on: "n3")
+        driver.apply(.ended(attempt: 3, AttemptResult(state: .failed, exitCode: 1, retryable: true)))
+        #expect(driver.job.state == .failed)
     }
 
     @Test func anAttemptLostBeforeItStartedIsRetriedToo() {
@@ -313,16 +323,6 @@ private func change(
         #expect(driver.job.state == .pending)
         #expect(driver.job.retryAt == driver.now + 1_000)
         #expect(lost.effects.last == .enqueue)
-    }
-
-    @Test func aLostAttemptOfAJobTriedOnceFailsIt() {
-        var driver = Driver()
-        driver.run()
-        let lost = driver.apply(.lost(attempt: 1, reason: "node n1 down"))
-        #expect(driver.job.state == .failed)
-        #expect(driver.job.reason == "node n1 down")
-        #expect(events(lost).map(\.state) == [.lost, .failed])
-        #expect(!lost.effects.contains(.enqueue))
     }
 
     // MARK: Cancel
@@ -581,10 +581,12 @@ private func change(
 
     @Test func aLostAttemptReportedRunningAfterTheJobEndedIsNotAdopted() {
         var failed = Driver()
-        failed.run()
-        failed.apply(.lost(attempt: 1, reason: "node n1 down"))
+        for number in 1...JobLifecycle.lostAttemptLimit + 1 {
+            failed.run(on: "n\(number)")
+            failed.apply(.lost(attempt: number, reason: "node n\(number) down"))
+        }
         #expect(failed.job.state == .failed)
-        failed.expectIgnored(.started(attempt: 1))
+        failed.expectIgnored(.started(attempt: JobLifecycle.lostAttemptLimit + 1))
 
         var cancelled = Driver(retry: RetryPolicy(maxAttempts: 2, backoffMillis: 5_000))
         cancelled.run()
@@ -719,7 +721,9 @@ private func change(
             "\(context()): \(job.state) with attempt \(String(describing: job.current))")
         if placed { #expect(job.current?.state == job.state, "\(context())") }
         #expect(held == job.activeAttempt?.number, "\(context()): resources held by \(held ?? 0)")
-        #expect(job.attempts.count <= Int(policy.attempts), "\(context()): more attempts than allowed")
+        let losses = job.attempts.count { $0.state == .lost }
+        #expect(losses <= Int(JobLifecycle.lostAttemptLimit) + 1, "\(context()): more losses than allowed")
+        #expect(job.attempts.count - losses <= Int(policy.attempts), "\(context()): more attempts than allowed")
         #expect(job.attempts.map(\.number) == (0..<job.attempts.count).map { UInt32($0 + 1) }, "\(context())")
         if job.retryAt != nil { #expect(job.state == .pending, "\(context()): retry time on a \(job.state) job") }
         if job.cancelReason != nil { #expect(placed, "\(context()): cancel pending on a \(job.state) job") }

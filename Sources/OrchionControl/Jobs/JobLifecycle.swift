@@ -15,6 +15,9 @@ import OrchionCore
 ///
 /// Threading: pure functions; safe anywhere.
 public enum JobLifecycle {
+    /// How many lost attempts a job is retried after, whatever its policy.
+    public static let lostAttemptLimit: UInt32 = 3
+
     /// Applies `input` to `job` at wall time `now`.
     public static func apply(_ input: JobInput, to job: inout JobRecord, now: Millis) -> JobTransition {
         switch input {
@@ -108,13 +111,18 @@ public enum JobLifecycle {
     private static func end(
         _ job: inout JobRecord, _ number: UInt32, _ result: AttemptResult, _ now: Millis
     ) -> JobTransition {
-        guard let current = job.current, current.number == number, current.isActive else {
-            return .ignoring("attempt \(number) of job \(job.id) is not in progress")
-        }
         guard [.succeeded, .failed, .cancelled].contains(result.state) else {
             return .ignoring("an attempt cannot end \(result.state)")
         }
         var transition = JobTransition()
+        if let lost = job.current, lost.number == number, lost.state == .lost, job.state == .pending {
+            // Its node came back and says how the attempt ended, before another
+            // was placed: take that rather than run the job again.
+            transition = start(&job, number, now)
+        }
+        guard let current = job.current, current.number == number, current.isActive else {
+            return .ignoring("attempt \(number) of job \(job.id) is not in progress")
+        }
         if job.state == .scheduled, result.state == .succeeded {
             // The agent answers a redelivered assignment with the state its
             // attempt is in: a success can come for an attempt whose start
@@ -211,14 +219,24 @@ public enum JobLifecycle {
         _ job: inout JobRecord, _ attempt: AttemptRecord, end: AttemptEnd, why: String, _ now: Millis
     ) -> JobTransition {
         let policy = job.spec.retry
-        guard policy.retries(after: attempt.number, ended: end) else {
+        // A lost attempt is the node's fault, not the job's: it does not count
+        // against the policy, up to `lostAttemptLimit` losses.
+        let losses = UInt32(clamping: job.attempts.count { $0.state == .lost })
+        let counted = attempt.number > losses ? attempt.number - losses : 1
+        let retries =
+            end == .lost
+            ? losses <= lostAttemptLimit : policy.retries(after: counted, ended: end)
+        guard retries else {
             let tries = attempt.number == 1 ? "" : " (after \(attempt.number) attempts)"
             return move(&job, to: .failed, reason: why + tries, attempt: attempt, now)
         }
         let backoff = Millis(clamping: policy.backoffMillis)
-        let next = attempt.number + 1
         let wait = backoff > 0 ? "in \(Duration.milliseconds(backoff).formatted)" : "now"
-        let reason = "attempt \(attempt.number) \(why); retrying \(wait) (attempt \(next) of \(policy.attempts))"
+        let budget =
+            end == .lost
+            ? "lost attempts do not count against the retry policy"
+            : "attempt \(counted + 1) of \(policy.attempts)"
+        let reason = "attempt \(attempt.number) \(why); retrying \(wait) (\(budget))"
         var transition = move(&job, to: .pending, reason: reason, attempt: attempt, now)
         if backoff > 0 {
             job.retryAt = now.addingReportingOverflow(backoff).overflow ? .max : now + backoff

@@ -90,7 +90,8 @@ public final class ServerMetrics: Sendable {
             "orchion_plan_conflicts_total", help: "Placements refused at commit because the node changed meanwhile.")
         heartbeats = try registry.counter("orchion_heartbeats_total", help: "Agent heartbeats received.")
         heartbeatLagSeconds = try registry.histogram(
-            "orchion_heartbeat_lag_seconds", help: "Time from an agent's telemetry sample to the registry recording it.")
+            "orchion_heartbeat_lag_seconds", help: "Time from an agent's telemetry sample to the registry recording it."
+        )
         agentMessagesIgnored = try registry.counter(
             "orchion_agent_messages_ignored_total",
             help: "Agent job events that named no attempt of theirs in progress.")

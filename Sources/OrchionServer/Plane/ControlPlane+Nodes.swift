@@ -105,15 +105,14 @@ extension ControlPlane {
     }
 
     /// A job event from an agent: only about attempts placed on its own node.
+    /// A report that a process runs for an attempt that is not this node's
+    /// current one (superseded, finished, or never placed here) is answered
+    /// with a cancel, so no orphan runs beside the real attempt.
     func jobEvent(_ event: Orchion_V1_JobEvent, from session: AgentSession) {
-        guard sessions[session.nodeID] === session, let job = jobs[event.jobID],
-            let attempt = job.attempts.first(where: { $0.number == event.attempt }),
-            attempt.nodeID == session.nodeID
-        else {
-            metrics.agentMessagesIgnored.increment()
-            return
-        }
-        let input: JobInput
+        guard sessions[session.nodeID] === session else { return }
+        let ours =
+            jobs[event.jobID]?.attempts.contains { $0.number == event.attempt && $0.nodeID == session.nodeID } ?? false
+        let input: JobInput?
         switch event.state {
         case .scheduled: input = .acknowledged(attempt: event.attempt)
         case .running: input = .started(attempt: event.attempt)
@@ -123,11 +122,23 @@ extension ControlPlane {
                 AttemptResult(
                     state: JobState(event.state) ?? .failed, exitCode: event.exitCode, signal: event.signal,
                     reason: event.reason, retryable: event.retryable, timedOut: event.timedOut))
-        default:
+        default: input = nil
+        }
+        guard ours, let input, apply(input, to: event.jobID).ignored == nil else {
             metrics.agentMessagesIgnored.increment()
+            if event.state == .scheduled || event.state == .running {
+                session.send(
+                    .with {
+                        $0.cancel = .with {
+                            $0.jobID = event.jobID
+                            $0.attempt = event.attempt
+                            $0.reason =
+                                "attempt \(event.attempt) of job \(event.jobID) is not to run on \(session.nodeID)"
+                        }
+                    })
+            }
             return
         }
-        if apply(input, to: job.id).ignored != nil { metrics.agentMessagesIgnored.increment() }
     }
 
     // MARK: Router
