@@ -126,7 +126,9 @@ extension ControlPlane {
         }
         guard ours, let input, apply(input, to: event.jobID).ignored == nil else {
             metrics.agentMessagesIgnored.increment()
-            if event.state == .scheduled || event.state == .running {
+            let active = jobs[event.jobID]?.activeAttempt
+            let current = active?.number == event.attempt && active?.nodeID == session.nodeID
+            if !current, event.state == .scheduled || event.state == .running {
                 session.send(
                     .with {
                         $0.cancel = .with {
