@@ -17,7 +17,10 @@ struct LogSegment {
 ///
 /// Threading: loop thread only (owned by `LogStore`).
 final class LogFollower {
-    let reader: LogReader
+    let key: AttemptKey
+    /// Weak: the reader's consumer owns it (and the reader's callbacks hold
+    /// this follower); a reader dropped without `cancel` reads as cancelled.
+    weak var reader: LogReader?
     let follow: Bool
     /// The next log offset the reader needs.
     var next: UInt64
@@ -30,7 +33,8 @@ final class LogFollower {
     /// Ended or detached: nothing more goes to it.
     var done = false
 
-    init(reader: LogReader, from offset: UInt64, follow: Bool) {
+    init(key: AttemptKey, reader: LogReader, from offset: UInt64, follow: Bool) {
+        self.key = key
         self.reader = reader
         self.next = offset
         self.follow = follow

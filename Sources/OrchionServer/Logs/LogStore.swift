@@ -260,7 +260,7 @@ public final class LogStore: @unchecked Sendable {
         for follower in entry.followers where follower.live && !follower.done {
             for segment in entry.pending[firstNew...] where !deliver(follower, segment) {
                 follower.live = false
-                follower.reader.requestDemand()
+                follower.reader?.requestDemand()
                 break
             }
         }
@@ -362,6 +362,9 @@ public final class LogStore: @unchecked Sendable {
         backlogBytes -= lost
         drop(entry, UInt64(lost))
         entry.pending = []
+        // What was accepted and not written is gone: the log ends where the file does.
+        entry.size = entry.writtenEnd
+        entry.records = entry.writtenRecords
         let callbacks = entry.pendingCallbacks
         entry.pendingCallbacks = []
         for callback in callbacks { callback(error) }
@@ -442,7 +445,7 @@ public final class LogStore: @unchecked Sendable {
         guard !closed else { throw .closed }
         let entry = self.attempt(AttemptKey(jobID: jobID, attempt: attempt))
         let reader = LogReader(jobID: jobID, attempt: attempt, capacity: limits.followerBuffer)
-        let follower = LogFollower(reader: reader, from: offset, follow: follow)
+        let follower = LogFollower(key: entry.key, reader: reader, from: offset, follow: follow)
         entry.followers.append(follower)
         metrics?.logFollowers.increment()
         let bound = LoopBound((store: self, entry: entry, follower: follower), loop: loop)
@@ -459,7 +462,7 @@ public final class LogStore: @unchecked Sendable {
     private func pump(_ entry: AttemptLog, _ follower: LogFollower) {
         guard entry.ready, !follower.done, !follower.reading else { return }
         while true {
-            guard let room = follower.reader.room else { return end(entry, follower, nil) }
+            guard let reader = follower.reader, let room = reader.room else { return end(entry, follower, nil) }
             if follower.next >= entry.size {
                 if let failed = entry.failed { return end(entry, follower, failed) }
                 if entry.finished || !follower.follow || closed { return end(entry, follower, nil) }
@@ -467,13 +470,23 @@ public final class LogStore: @unchecked Sendable {
                 return
             }
             follower.live = false
-            guard room > 0 else { return follower.reader.requestDemand() }
+            guard room > 0 else { return reader.requestDemand() }
             if follower.next < entry.writtenEnd {
                 return readFile(entry, follower, room: room)
             }
-            // Accepted but not yet written: from memory.
-            for segment in entry.inFlight + entry.pending where segment.record.end > follower.next {
-                guard deliver(follower, segment) else { return follower.reader.requestDemand() }
+            // Accepted but not yet written: from memory (the segments
+            // waiting to be written cover writtenEnd..<size, in order).
+            let before = follower.next
+            for segments in [entry.inFlight, entry.pending] {
+                for segment in segments[Self.firstSegment(ending: follower.next, in: segments)...] {
+                    guard deliver(follower, segment) else { return reader.requestDemand() }
+                }
+            }
+            // Never spin: memory must have moved the reader on.
+            guard follower.next > before else {
+                let stuck = LogError.disk(
+                    operation: "read (nothing in memory past the file)", path: entry.logPath, errno: EIO)
+                return end(entry, follower, entry.failed ?? stuck)
             }
         }
     }
@@ -496,10 +509,8 @@ public final class LogStore: @unchecked Sendable {
                 end(entry, follower, error)
             case .success(let read):
                 for piece in read.pieces {
-                    guard
-                        follower.reader.offer(
-                            chunk(entry.key, piece.offset, piece.stream, piece.time, piece.data), fromFile: true)
-                    else {
+                    let chunk = chunk(entry.key, piece.offset, piece.stream, piece.time, piece.data)
+                    guard follower.reader?.offer(chunk, fromFile: true) == true else {
                         follower.next = piece.offset
                         follower.hint = nil
                         return pump(entry, follower)
@@ -522,7 +533,7 @@ public final class LogStore: @unchecked Sendable {
         while at < record.end {
             let stop = min(record.end, at + UInt64(max(limits.readPiece, 1)))
             let data = Array(segment.data[Int(at - record.offset)..<Int(stop - record.offset)])
-            guard follower.reader.offer(chunk(followerKey(follower), at, record.stream, record.time, data)) else {
+            guard follower.reader?.offer(chunk(follower.key, at, record.stream, record.time, data)) == true else {
                 return false
             }
             at = stop
@@ -532,15 +543,23 @@ public final class LogStore: @unchecked Sendable {
         return true
     }
 
-    private func followerKey(_ follower: LogFollower) -> AttemptKey {
-        AttemptKey(jobID: follower.reader.jobID, attempt: follower.reader.attempt)
+    /// The index of the first of `segments` (sorted, contiguous) that ends
+    /// after `offset`.
+    private static func firstSegment(ending offset: UInt64, in segments: [LogSegment]) -> Int {
+        var low = 0
+        var high = segments.count
+        while low < high {
+            let middle = (low + high) / 2
+            if segments[middle].record.end <= offset { low = middle + 1 } else { high = middle }
+        }
+        return low
     }
 
     /// Ends a reader (with `error` if any) and forgets it.
     private func end(_ entry: AttemptLog, _ follower: LogFollower, _ error: (any Error)?) {
         guard !follower.done else { return }
         follower.done = true
-        follower.reader.end(error)
+        follower.reader?.end(error)
         entry.followers.removeAll { $0 === follower }
         metrics?.logFollowers.decrement()
         maybeEvict(entry)

@@ -13,6 +13,7 @@ final class LogFixture: Sendable {
     let thread: LoopThread
     let directory: URL
     let store: LogStore
+    let metrics: ServerMetrics
     /// Jobs the "server" says are finished (for the retention sweep).
     let finishedJobs = FinishedJobs()
 
@@ -23,9 +24,11 @@ final class LogFixture: Sendable {
         let loop = thread.loop
         let finished = finishedJobs
         let path = directory.appendingPathComponent("logs").path
+        let metrics = try ServerMetrics()
+        self.metrics = metrics
         store = try await loop.submit {
             try LogStore(
-                loop: loop, directory: path, limits: limits, isFinished: { finished.contains($0) })
+                loop: loop, directory: path, limits: limits, metrics: metrics, isFinished: { finished.contains($0) })
         }
     }
 

@@ -33,6 +33,7 @@ import Testing
             try await fixture.append("job-1", attempt: 2, .stderr, at: 0, "second\n")
             #expect(try fixture.file("job-1", attempt: 2) == Array("second\n".utf8))
             #expect(try await fixture.readAll("job-1", attempt: 3).isEmpty)
+            #expect(fixture.metrics.logBytes(.stdout).value == 12 && fixture.metrics.logBytes(.stderr).value == 12)
         } catch {
             try await fixture.stop()
             throw error
@@ -127,6 +128,7 @@ import Testing
             #expect(try fixture.file("capped") == Array((String(repeating: "a", count: 136) + marker).utf8))
             let info = try await fixture.info("capped")
             #expect(info.truncated && info.dropped == 69 && info.size == UInt64(136 + marker.utf8.count))
+            #expect(fixture.metrics.logDroppedBytes.value == 69)
 
             let chunks = try await fixture.readAll("capped")
             #expect(chunks.map(\.stream) == [.stdout, .stderr, .unspecified])
@@ -333,6 +335,30 @@ import Testing
             throw error
         }
         try await fixture.stop()
+    }
+}
+
+@Suite struct LogReaderLifetimeTests {
+    @Test func aReaderDroppedWithoutCancelIsForgotten() async throws {
+        let fixture = try await LogFixture(limits: LogLimits(followerBuffer: 16))
+        defer { fixture.remove() }
+        do {
+            try await fixture.append("d", .stdout, at: 0, String(repeating: "q", count: 100))
+            try await readOneChunkAndDrop(fixture)
+            let gauge = fixture.metrics.logFollowers
+            #expect(await eventually { gauge.value == 0 }, "followers: \(gauge.value)")
+        } catch {
+            try await fixture.stop()
+            throw error
+        }
+        try await fixture.stop()
+    }
+
+    private func readOneChunkAndDrop(_ fixture: LogFixture) async throws {
+        let reader = try await fixture.reader("d", follow: true)
+        #expect(fixture.metrics.logFollowers.value == 1)
+        let first = try await withDeadline(seconds: 10) { try await reader.next() }
+        #expect(first?.data.count ?? 0 > 0)
     }
 }
 
