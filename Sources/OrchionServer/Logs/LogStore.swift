@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import OrchionLoop
 import OrchionProto
+import OrchionWire
 import SwiftProtobuf
 
 /// Job output on the server's disk: one plain file per attempt,
@@ -455,6 +456,23 @@ public final class LogStore: @unchecked Sendable {
             onCancel: { loop.execute { bound.wrapped.store.end(bound.wrapped.entry, bound.wrapped.follower, nil) } })
         if entry.ready { pump(entry, follower) }
         return reader
+    }
+
+    /// Serves a `FollowLogs` call (SSE or gRPC): reads the attempt as
+    /// `read` does and sends each chunk on `stream`, whose `send` waits
+    /// while the peer is slow, so a slow client holds back only its own
+    /// reader. Returns when the read ends; throws what the read or the
+    /// stream throws (`CancellationError` once the peer has gone). Callable
+    /// from any task; the store is reached on its loop.
+    public func send(
+        jobID: String, attempt: UInt32, from offset: UInt64 = 0, follow: Bool,
+        to stream: ResponseStream<Orchion_V1_LogChunk>
+    ) async throws {
+        let reader = try await loop.submit { [self] in
+            try read(jobID: jobID, attempt: attempt, from: offset, follow: follow)
+        }
+        defer { reader.cancel() }
+        for try await chunk in reader { try await stream.send(chunk) }
     }
 
     /// Gives a reader what it needs next, as far as its buffer has room:
