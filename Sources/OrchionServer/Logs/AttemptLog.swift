@@ -84,6 +84,9 @@ final class AttemptLog {
 
     var files: (log: File, index: File)?
     var opening = false
+    /// The files were created or repaired (torn tail cut) for writing once;
+    /// a reopen after an idle close needs no scan.
+    var repaired = false
     var closingFiles = 0
     var lastWrite = ContinuousClock.now
 

@@ -142,7 +142,12 @@ public final class LogStore: @unchecked Sendable {
         guard !closed else { throw .closed }
         let entry = self.attempt(AttemptKey(jobID: jobID, attempt: attempt))
         whenReady(entry) { [self] in
-            guard !entry.finished, entry.failed == nil, !closed else { return maybeEvict(entry) }
+            guard !entry.finished, !closed else { return maybeEvict(entry) }
+            guard entry.failed == nil else {
+                // Nothing more can be written; readers still learn it is over.
+                entry.finished = true
+                return maybeEvict(entry)
+            }
             entry.finished = true
             let end = LogRecord(
                 offset: entry.size, streamOffset: entry.dropped, time: Self.now(), length: 0,
@@ -379,6 +384,8 @@ public final class LogStore: @unchecked Sendable {
     private func openFiles(_ entry: AttemptLog) {
         entry.opening = true
         let (jobDirectory, log, index) = (entry.jobDirectory, entry.logPath, entry.indexPath)
+        // Reopened after an idle close: the files are as this store left them.
+        if entry.repaired { return openBoth(entry) }
         let create: @Sendable () -> Result<AttemptSummary, LogError> = {
             LogDisk.prepare(jobDirectory: jobDirectory, log: log, index: index, forWriting: true)
         }
@@ -387,24 +394,31 @@ public final class LogStore: @unchecked Sendable {
                 entry.opening = false
                 return fail(entry, error)
             }
-            let mode = File.Mode(flags: O_RDWR | O_NOFOLLOW)
-            var opened: [Result<File, FileError>] = []
-            let both: (Result<File, FileError>) -> Void = { [self] result in
-                opened.append(result)
-                guard opened.count == 2 else { return }
-                entry.opening = false
-                switch (opened[0], opened[1]) {
-                case (.success(let first), .success(let second)):
-                    entry.files = first.path == log ? (first, second) : (second, first)
-                    flush(entry)
-                case (.failure(let error), let other), (let other, .failure(let error)):
-                    if case .success(let file) = other { file.close() }
-                    fail(entry, LogError(error))
-                }
-            }
-            File.open(log, mode: mode, permissions: Int32(LogDisk.filePermissions), loop: loop, both)
-            File.open(index, mode: mode, permissions: Int32(LogDisk.filePermissions), loop: loop, both)
+            entry.repaired = true
+            openBoth(entry)
         }
+    }
+
+    /// Opens the (existing) log and index for writing, then flushes.
+    private func openBoth(_ entry: AttemptLog) {
+        let (log, index) = (entry.logPath, entry.indexPath)
+        let mode = File.Mode(flags: O_RDWR | O_NOFOLLOW)
+        var opened: [Result<File, FileError>] = []
+        let both: (Result<File, FileError>) -> Void = { [self] result in
+            opened.append(result)
+            guard opened.count == 2 else { return }
+            entry.opening = false
+            switch (opened[0], opened[1]) {
+            case (.success(let first), .success(let second)):
+                entry.files = first.path == log ? (first, second) : (second, first)
+                flush(entry)
+            case (.failure(let error), let other), (let other, .failure(let error)):
+                if case .success(let file) = other { file.close() }
+                fail(entry, LogError(error))
+            }
+        }
+        File.open(log, mode: mode, permissions: Int32(LogDisk.filePermissions), loop: loop, both)
+        File.open(index, mode: mode, permissions: Int32(LogDisk.filePermissions), loop: loop, both)
     }
 
     /// Syncs and closes the attempt's files (after what is queued on them).

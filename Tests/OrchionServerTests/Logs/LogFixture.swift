@@ -80,6 +80,7 @@ final class LogFixture: Sendable {
         }
     }
 
+    @discardableResult
     func sweep() async throws -> LogSweepResult {
         let store = self.store
         let result: Result<LogSweepResult, LogError> = try await loop.submitAsync { finish in

@@ -316,6 +316,26 @@ import Testing
         try await fixture.stop()
     }
 
+    @Test func filesClosedWhenIdleReopenAndTheLogContinues() async throws {
+        let fixture = try await LogFixture(limits: LogLimits(idleClose: .zero))
+        defer { fixture.remove() }
+        do {
+            try await fixture.append("idle", .stdout, at: 0, "a\n")
+            let result = try await fixture.sweep()
+            #expect(result.removedForAge.isEmpty && result.removedForSize.isEmpty)
+            try await fixture.append("idle", .stderr, at: 0, "b\n")
+            try await fixture.sweep()
+            try await fixture.append("idle", .stdout, at: 2, "c\n")
+            #expect(try fixture.file("idle") == Array("a\nb\nc\n".utf8))
+            let chunks = try await fixture.readAll("idle")
+            #expect(chunks.map(\.stream) == [.stdout, .stderr, .stdout])
+        } catch {
+            try await fixture.stop()
+            throw error
+        }
+        try await fixture.stop()
+    }
+
     @Test func aCancelledFollowerIsForgottenAndTheAttemptGoesOn() async throws {
         let fixture = try await LogFixture(limits: LogLimits(followerBuffer: 64))
         defer { fixture.remove() }
