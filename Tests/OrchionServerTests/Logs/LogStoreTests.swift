@@ -374,6 +374,17 @@ import Testing
         try await fixture.stop()
     }
 
+    @Test func closingTheStoreEndsAFollowerWithClosedAfterWhatItHad() async throws {
+        let fixture = try await LogFixture()
+        defer { fixture.remove() }
+        try await fixture.append("z", .stdout, at: 0, "x\n")
+        let reader = try await fixture.reader("z", follow: true)
+        let first = try await withDeadline(seconds: 10) { try await reader.next() }
+        #expect(first?.data == Data("x\n".utf8))
+        try await fixture.stop()
+        await #expect(throws: LogError.closed) { try await reader.next() }
+    }
+
     private func readOneChunkAndDrop(_ fixture: LogFixture) async throws {
         let reader = try await fixture.reader("d", follow: true)
         #expect(fixture.metrics.logFollowers.value == 1)
