@@ -41,16 +41,17 @@ public final class LogStore: @unchecked Sendable {
     /// The logs' root directory.
     public let directory: String
     public let limits: LogLimits
-    private let isFinished: (String) -> Bool
-    private let metrics: ServerMetrics?
-    private let onError: (LogError) -> Void
+    // Internal (not private) for the Reading and Retention extensions; loop thread only.
+    let isFinished: (String) -> Bool
+    let metrics: ServerMetrics?
+    let onError: (LogError) -> Void
 
-    private var attempts: [AttemptKey: AttemptLog] = [:]
+    var attempts: [AttemptKey: AttemptLog] = [:]
     private var timer: OrchionLoop.Timer?
     private var diskQueue: [(_ done: @escaping () -> Void) -> Void] = []
     private var diskBusy = false
-    private var sweeping = false
-    private var closed = false
+    var sweeping = false
+    var closed = false
     private var closeCompletion: (() -> Void)?
 
     /// Bytes accepted and not yet written, over all attempts (for a caller
@@ -175,7 +176,7 @@ public final class LogStore: @unchecked Sendable {
     }
 
     /// The entry for `key`, created and scanned (off the loop) if new.
-    private func attempt(_ key: AttemptKey) -> AttemptLog {
+    func attempt(_ key: AttemptKey) -> AttemptLog {
         if let entry = attempts[key] { return entry }
         let entry = AttemptLog(key: key, directory: directory)
         attempts[key] = entry
@@ -422,7 +423,7 @@ public final class LogStore: @unchecked Sendable {
     }
 
     /// Syncs and closes the attempt's files (after what is queued on them).
-    private func closeFiles(_ entry: AttemptLog) {
+    func closeFiles(_ entry: AttemptLog) {
         guard let files = entry.files else { return }
         entry.files = nil
         entry.closingFiles += 2
@@ -438,256 +439,11 @@ public final class LogStore: @unchecked Sendable {
 
     /// Forgets an attempt that has nothing in flight and nothing the files
     /// do not also say (finished, failed, or not truncated) and no reader.
-    private func maybeEvict(_ entry: AttemptLog) {
+    func maybeEvict(_ entry: AttemptLog) {
         guard entry.isQuiet, entry.followers.isEmpty, attempts[entry.key] === entry else { return }
         guard entry.finished || entry.failed != nil || !entry.truncated || closed else { return }
         attempts[entry.key] = nil
         checkClosed()
-    }
-
-    // MARK: Reading
-
-    /// Reads an attempt's log from `offset` (an offset in the log file, as
-    /// chunks carry it): up to the end of what was written, or with
-    /// `follow`, on as output arrives until the attempt is finished. Any
-    /// number of readers may read one attempt. Throws for an unsafe job id
-    /// or a closed store; read errors come through the reader.
-    public func read(jobID: String, attempt: UInt32, from offset: UInt64 = 0, follow: Bool) throws(LogError)
-        -> LogReader
-    {
-        loop.preconditionInLoopThread("LogStore.read")
-        guard Self.isSafeJobID(jobID) else { throw .invalidJobID(jobID) }
-        guard !closed else { throw .closed }
-        let entry = self.attempt(AttemptKey(jobID: jobID, attempt: attempt))
-        let reader = LogReader(jobID: jobID, attempt: attempt, capacity: limits.followerBuffer)
-        let follower = LogFollower(key: entry.key, reader: reader, from: offset, follow: follow)
-        entry.followers.append(follower)
-        metrics?.logFollowers.increment()
-        let bound = LoopBound((store: self, entry: entry, follower: follower), loop: loop)
-        let loop = self.loop
-        reader.attach(
-            onDemand: { loop.execute { bound.wrapped.store.pump(bound.wrapped.entry, bound.wrapped.follower) } },
-            onCancel: { loop.execute { bound.wrapped.store.end(bound.wrapped.entry, bound.wrapped.follower, nil) } })
-        if entry.ready { pump(entry, follower) }
-        return reader
-    }
-
-    /// Serves a `FollowLogs` call (SSE or gRPC): reads the attempt as
-    /// `read` does and sends each chunk on `stream`, whose `send` waits
-    /// while the peer is slow, so a slow client holds back only its own
-    /// reader. Returns when the read ends; throws what the read or the
-    /// stream throws (`CancellationError` once the peer has gone). Callable
-    /// from any task; the store is reached on its loop.
-    public func send(
-        jobID: String, attempt: UInt32, from offset: UInt64 = 0, follow: Bool,
-        to stream: ResponseStream<Orchion_V1_LogChunk>
-    ) async throws {
-        let reader = try await loop.submit { [self] in
-            try read(jobID: jobID, attempt: attempt, from: offset, follow: follow)
-        }
-        defer { reader.cancel() }
-        for try await chunk in reader { try await stream.send(chunk) }
-    }
-
-    /// Gives a reader what it needs next, as far as its buffer has room:
-    /// from the file up to what is written, then from memory, then live.
-    private func pump(_ entry: AttemptLog, _ follower: LogFollower) {
-        guard entry.ready, !follower.done, !follower.reading else { return }
-        while true {
-            guard let reader = follower.reader, let room = reader.room else { return end(entry, follower, nil) }
-            if follower.next >= entry.size {
-                if let failed = entry.failed { return end(entry, follower, failed) }
-                if entry.finished || !follower.follow || closed { return end(entry, follower, nil) }
-                follower.live = true
-                return
-            }
-            follower.live = false
-            guard room > 0 else { return reader.requestDemand() }
-            if follower.next < entry.writtenEnd {
-                return readFile(entry, follower, room: room)
-            }
-            // Accepted but not yet written: from memory (the segments
-            // waiting to be written cover writtenEnd..<size, in order).
-            let before = follower.next
-            for segments in [entry.inFlight, entry.pending] {
-                for segment in segments[Self.firstSegment(ending: follower.next, in: segments)...] {
-                    guard deliver(follower, segment) else { return reader.requestDemand() }
-                }
-            }
-            // Never spin: memory must have moved the reader on.
-            guard follower.next > before else {
-                let stuck = LogError.disk(
-                    operation: "read (nothing in memory past the file)", path: entry.logPath, errno: EIO)
-                return end(entry, follower, entry.failed ?? stuck)
-            }
-        }
-    }
-
-    /// One bounded read from the file, off the loop; then pumps again.
-    private func readFile(_ entry: AttemptLog, _ follower: LogFollower, room: Int) {
-        follower.reading = true
-        let (log, index) = (entry.logPath, entry.indexPath)
-        let (from, written, limit, hint) = (follower.next, entry.writtenEnd, entry.writtenRecords, follower.hint)
-        let maxBytes = max(1, min(room, limits.readPiece))
-        let read: @Sendable () -> Result<LogReadResult, LogError> = {
-            LogDisk.read(
-                log: log, index: index, from: from, end: written, recordLimit: limit, hint: hint, maxBytes: maxBytes)
-        }
-        loop.queueWork(read) { [self] result in
-            follower.reading = false
-            guard !follower.done else { return }
-            switch result {
-            case .failure(let error):
-                end(entry, follower, error)
-            case .success(let read):
-                for piece in read.pieces {
-                    let chunk = chunk(entry.key, piece.offset, piece.stream, piece.time, piece.data)
-                    guard follower.reader?.offer(chunk, fromFile: true) == true else {
-                        follower.next = piece.offset
-                        follower.hint = nil
-                        return pump(entry, follower)
-                    }
-                }
-                follower.next = read.nextOffset
-                follower.hint = read.nextRecord
-                pump(entry, follower)
-            }
-        }
-    }
-
-    /// Offers the part of `segment` from the reader's next offset, in
-    /// pieces of at most `readPiece` bytes; false when the buffer filled
-    /// before all of it went.
-    private func deliver(_ follower: LogFollower, _ segment: LogSegment) -> Bool {
-        let record = segment.record
-        guard record.end > follower.next, record.length > 0 else { return true }
-        var at = max(record.offset, follower.next)
-        while at < record.end {
-            let stop = min(record.end, at + UInt64(max(limits.readPiece, 1)))
-            let data = Array(segment.data[Int(at - record.offset)..<Int(stop - record.offset)])
-            guard follower.reader?.offer(chunk(follower.key, at, record.stream, record.time, data)) == true else {
-                return false
-            }
-            at = stop
-            follower.next = stop
-            follower.hint = nil
-        }
-        return true
-    }
-
-    /// The index of the first of `segments` (sorted, contiguous) that ends
-    /// after `offset`.
-    private static func firstSegment(ending offset: UInt64, in segments: [LogSegment]) -> Int {
-        var low = 0
-        var high = segments.count
-        while low < high {
-            let middle = (low + high) / 2
-            if segments[middle].record.end <= offset { low = middle + 1 } else { high = middle }
-        }
-        return low
-    }
-
-    /// Ends a reader (with `error` if any) and forgets it.
-    private func end(_ entry: AttemptLog, _ follower: LogFollower, _ error: (any Error)?) {
-        guard !follower.done else { return }
-        follower.done = true
-        follower.reader?.end(error)
-        entry.followers.removeAll { $0 === follower }
-        metrics?.logFollowers.decrement()
-        maybeEvict(entry)
-    }
-
-    private func chunk(_ key: AttemptKey, _ offset: UInt64, _ stream: UInt8, _ time: Int64, _ data: [UInt8])
-        -> Orchion_V1_LogChunk
-    {
-        var chunk = Orchion_V1_LogChunk()
-        chunk.jobID = key.jobID
-        chunk.attempt = key.attempt
-        chunk.stream = stream == 1 ? .stdout : stream == 2 ? .stderr : .unspecified
-        chunk.offset = offset
-        chunk.data = Data(data)
-        var seconds = time / 1_000_000_000
-        var nanos = time % 1_000_000_000
-        if nanos < 0 {
-            seconds -= 1
-            nanos += 1_000_000_000
-        }
-        chunk.at = Google_Protobuf_Timestamp(seconds: seconds, nanos: Int32(nanos))
-        return chunk
-    }
-
-    // MARK: Retention
-
-    /// Runs a retention sweep now (the timer runs one every
-    /// `sweepInterval`): closes files idle for `idleClose`, then removes the
-    /// logs of finished jobs not written for `retentionAge`, then, while all
-    /// logs together exceed `retentionBytes`, those of the finished jobs
-    /// written least recently. Jobs with an attempt in memory (being
-    /// written or read) are kept. At most one sweep runs at a time; a call
-    /// during one completes with an empty result.
-    public func sweep(_ completion: ((Result<LogSweepResult, LogError>) -> Void)? = nil) {
-        loop.preconditionInLoopThread("LogStore.sweep")
-        guard !sweeping, !closed else {
-            if let completion {
-                let bound = LoopBound(completion, loop: loop)
-                loop.execute { bound.wrapped(.success(LogSweepResult())) }
-            }
-            return
-        }
-        sweeping = true
-        let idleSince = ContinuousClock.now - limits.idleClose
-        for entry in attempts.values where entry.files != nil && !entry.writing && entry.pending.isEmpty {
-            if entry.lastWrite < idleSince { closeFiles(entry) }
-        }
-        let scan: @Sendable () -> Result<[JobLogUsage], LogError> = { [directory] in
-            LogDisk.usage(directory: directory)
-        }
-        onDisk(scan) { [self] result in
-            switch result {
-            case .failure(let error):
-                sweeping = false
-                completion?(.failure(error))
-            case .success(let usages):
-                removeExpired(usages, completion)
-            }
-        }
-    }
-
-    private func removeExpired(_ usages: [JobLogUsage], _ completion: ((Result<LogSweepResult, LogError>) -> Void)?) {
-        var result = LogSweepResult()
-        result.bytesBefore = usages.reduce(0) { $0 &+ $1.bytes }
-        var total = result.bytesBefore
-        let active = Set(attempts.keys.map(\.jobID))
-        let now = Int64(time(nil))
-        let maxAge = limits.retentionAge.components.seconds
-        var candidates = usages.filter { !active.contains($0.jobID) && isFinished($0.jobID) }
-        candidates.sort { ($0.modified, $0.jobID) < ($1.modified, $1.jobID) }
-        var keep: [JobLogUsage] = []
-        for usage in candidates {
-            if now - usage.modified > maxAge {
-                result.removedForAge.append(usage.jobID)
-                total -= usage.bytes
-            } else {
-                keep.append(usage)
-            }
-        }
-        for usage in keep where total > limits.retentionBytes {
-            result.removedForSize.append(usage.jobID)
-            total -= usage.bytes
-        }
-        result.bytesAfter = total
-        let doomed = result.removedForAge + result.removedForSize
-        guard !doomed.isEmpty else {
-            sweeping = false
-            completion?(.success(result))
-            return
-        }
-        let remove: @Sendable () -> [LogError] = { [directory] in LogDisk.remove(directory: directory, jobIDs: doomed) }
-        onDisk(remove) { [self] errors in
-            sweeping = false
-            for error in errors { onError(error) }
-            completion?(.success(result))
-        }
     }
 
     // MARK: Closing
@@ -720,7 +476,7 @@ public final class LogStore: @unchecked Sendable {
 
     /// Runs `work` on the thread pool after the disk work queued before it,
     /// then `completion` on the loop thread.
-    private func onDisk<T: Sendable>(_ work: @escaping @Sendable () -> T, then completion: @escaping (T) -> Void) {
+    func onDisk<T: Sendable>(_ work: @escaping @Sendable () -> T, then completion: @escaping (T) -> Void) {
         diskQueue.append { [loop] done in
             loop.queueWork(work) { result in
                 completion(result)
@@ -757,7 +513,7 @@ public final class LogStore: @unchecked Sendable {
     }
 
     /// The wall clock, nanoseconds since the epoch.
-    private static func now() -> Int64 {
+    static func now() -> Int64 {
         var spec = timespec()
         clock_gettime(CLOCK_REALTIME, &spec)
         return Int64(spec.tv_sec) * 1_000_000_000 + Int64(spec.tv_nsec)
