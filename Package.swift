@@ -124,7 +124,7 @@ let package = Package(
             name: "OrchionServerTests",
             dependencies: [
                 "OrchionServer", "OrchionControl", "OrchionCore", "OrchionLoop", "OrchionProto", "OrchionWire",
-                "TestSupport",
+                "TestSupport", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
         ),
         .testTarget(name: "IntegrationTests", dependencies: ["TestSupport"]),
