@@ -71,6 +71,13 @@ public enum ControlPlaneServer {
             }
         }
         plane.catalog = catalog
+        plane.logs = try LogStore(
+            loop: loop, directory: config.logs.directory,
+            limits: LogLimits(
+                maxBytesPerAttempt: UInt64(clamping: config.logs.maxBytesPerAttempt),
+                retentionAge: config.logs.retentionAge, retentionBytes: UInt64(clamping: config.logs.retentionBytes)),
+            metrics: metrics, isFinished: { bound.wrapped.jobs[$0]?.state.isTerminal ?? true },
+            onError: { ServerLog.error("job logs: \($0)") })
         let watcher = PluginWatcher(
             loop: loop, registry: registry, directories: config.pluginDirectories, hotLoad: config.hotLoadPlugins
         ) { entry in

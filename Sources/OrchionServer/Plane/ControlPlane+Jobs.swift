@@ -118,6 +118,7 @@ extension ControlPlane {
             sendCancel(job.id, attempt, reason: reason)
         case .release(let attempt):
             release(attempt, of: job)
+            try? logs?.finish(jobID: job.id, attempt: attempt.number)
         case .reserve(let attempt):
             reserve(attempt, of: job)
         case .event(let change):

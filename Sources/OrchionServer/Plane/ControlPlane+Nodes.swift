@@ -143,6 +143,23 @@ extension ControlPlane {
         }
     }
 
+    /// A piece of job output from an agent: kept when it belongs to an
+    /// attempt placed on the agent's own node.
+    func logChunk(_ chunk: Orchion_V1_LogChunk, from session: AgentSession) {
+        guard sessions[session.nodeID] === session, let logs,
+            jobs[chunk.jobID]?.attempts.contains(where: { $0.number == chunk.attempt && $0.nodeID == session.nodeID })
+                == true
+        else {
+            metrics.agentMessagesIgnored.increment()
+            return
+        }
+        do throws(LogError) {
+            try logs.append(chunk)
+        } catch {
+            metrics.agentMessagesIgnored.increment()
+        }
+    }
+
     // MARK: Router
 
     /// Sends attempt `number` of job `id` to its node, if its agent is connected

@@ -67,6 +67,8 @@ final class ControlPlane {
     var schedulingQueued = false
 
     let metrics: ServerMetrics
+    /// Job output, per attempt (set by the server once the loop runs).
+    var logs: LogStore?
 
     init(
         loop: EventLoop, settings: PlaneSettings, store: StateStore, stored: StoredState,
@@ -159,15 +161,11 @@ extension ControlPlane {
     /// Ends every stream and timer, then stops the loop once the last commit is durable.
     func shutdown() {
         events.finishAll()
+        logs?.close()
         for session in sessions.values { session.close() }
         healthTimer?.close()
         retryTimer?.close()
         let loop = self.loop
         whenDurable { loop.stop() }
     }
-}
-
-extension ControlPlane {
-    // TEMPORARY until the log store merges.
-    func logChunk(_ chunk: Orchion_V1_LogChunk, from session: AgentSession) {}
 }
