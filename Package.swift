@@ -114,7 +114,7 @@ let package = Package(
             name: "OrchionWireTests",
             dependencies: ["OrchionWire", "OrchionProto", "OrchionLoop", "TestSupport"]
         ),
-        .testTarget(name: "OrchionControlTests", dependencies: ["OrchionControl", "OrchionCore"]),
+        .testTarget(name: "OrchionControlTests", dependencies: ["OrchionControl", "OrchionCore", "TestSupport"]),
         .testTarget(
             name: "OrchionAgentTests",
             dependencies: ["OrchionAgent", "OrchionAgentProto", "OrchionProto", "OrchionCore", "TestSupport"],

@@ -1,5 +1,6 @@
 import OrchionControl
 import OrchionCore
+import TestSupport
 import Testing
 
 /// A job driven through `JobLifecycle` on a clock that only moves forward.

@@ -1,4 +1,5 @@
 import OrchionControl
+import TestSupport
 import Testing
 
 @Suite struct JobQueueTests {
