@@ -43,6 +43,7 @@ let package = Package(
     products: [
         .executable(name: "orchion", targets: ["orchion"]),
         .executable(name: "orchion-bench", targets: ["orchion-bench"]),
+        .executable(name: "orchion-spawn", targets: ["orchion-spawn"]),
     ] + builtins.map(\.0) + fuzzEntries.map(\.0),
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -72,6 +73,12 @@ let package = Package(
             dependencies: ["OrchionCore", "OrchionLoop", "OrchionStrategies", "COrchionPlugin", "CFFI"]
         ),
         .target(name: "OrchionControl", dependencies: ["OrchionCore"]),
+        .systemLibrary(name: "COrchionAgent"),
+        .target(
+            name: "OrchionAgent", dependencies: ["OrchionCore", "OrchionLoop", "OrchionPluginHost", "COrchionAgent"]),
+        // The agent's exec helper (C, no runtime): joins the job's cgroup,
+        // sets its user's groups and ids, then execs the job.
+        .executableTarget(name: "orchion-spawn"),
         .target(
             name: "OrchionServer",
             dependencies: [
@@ -83,7 +90,7 @@ let package = Package(
         .executableTarget(
             name: "orchion",
             dependencies: [
-                "OrchionPluginHost", "OrchionCore",
+                "OrchionPluginHost", "OrchionCore", "OrchionAgent",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -107,6 +114,10 @@ let package = Package(
             dependencies: ["OrchionWire", "OrchionProto", "OrchionLoop", "TestSupport"]
         ),
         .testTarget(name: "OrchionControlTests", dependencies: ["OrchionControl", "OrchionCore"]),
+        .testTarget(
+            name: "OrchionAgentTests",
+            dependencies: ["OrchionAgent", "OrchionPluginHost", "OrchionCore", "OrchionLoop", "TestSupport"]
+        ),
         .testTarget(
             name: "OrchionServerTests",
             dependencies: [

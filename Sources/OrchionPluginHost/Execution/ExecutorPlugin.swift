@@ -29,6 +29,7 @@ extension HostStop {
         switch self {
         case .cancelled: ORCHION_STOP_CANCELLED
         case .timedOut: ORCHION_STOP_TIMED_OUT
+        case .memoryLimit: ORCHION_STOP_MEMORY_LIMIT
         }
     }
 }
