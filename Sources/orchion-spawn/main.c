@@ -10,7 +10,9 @@
  *      from its first instruction, and every process it forks is counted;
  *   2. -G LIST: setgroups(LIST), the user's supplementary groups as the
  *      agent computed them off its event loop (getgrouplist, what
- *      initgroups(3) would set); uv_spawn's own setuid path clears them;
+ *      initgroups(3) would set); uv_spawn's own setuid path clears them.
+ *      With -u or -g and no -G, only the new primary group is kept, never
+ *      the agent's own groups;
  *   3. -g GID, -u UID: setgid, then setuid (after setgroups, which needs
  *      the privilege that setuid drops), and checks they cannot be undone;
  *   4. execvp(FILE, ARGV) with the environment it was given.
@@ -107,7 +109,13 @@ int main(int argc, char **argv) {
   char **job = argv + index + 1;
 
   if (cgroup) join_cgroup(cgroup);
-  if (groups) set_groups(groups);
+  if (groups) {
+    set_groups(groups);
+  } else if (gid >= 0 || uid >= 0) {
+    /* Switching ids without a list: keep none of the agent's groups. */
+    gid_t only = (gid_t)(gid >= 0 ? gid : (long)getgid());
+    if (setgroups(1, &only) != 0) fail(SETUP_FAILED, "cannot set supplementary groups", NULL);
+  }
   if (gid >= 0 && setgid((gid_t)gid) != 0) fail(SETUP_FAILED, "cannot set group id", NULL);
   if (uid >= 0) {
     if (setuid((uid_t)uid) != 0) fail(SETUP_FAILED, "cannot set user id", NULL);

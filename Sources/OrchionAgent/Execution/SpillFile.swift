@@ -54,8 +54,8 @@ final class SpillFile: @unchecked Sendable {
         record += chunk.bytes
         var done = 0
         while done < record.count {
-            let wrote = record.withUnsafeBytes {
-                pwrite(fd, $0.baseAddress! + done, $0.count - done, off_t(end) + off_t(done))
+            let wrote = record.withUnsafeBytes { buffer in
+                buffer.baseAddress.map { pwrite(fd, $0 + done, buffer.count - done, off_t(end) + off_t(done)) } ?? -1
             }
             if wrote < 0 && errno == EINTR { continue }
             guard wrote > 0 else {
@@ -74,8 +74,8 @@ final class SpillFile: @unchecked Sendable {
             var bytes = [UInt8](repeating: 0, count: count)
             var done = 0
             while done < count {
-                let got = bytes.withUnsafeMutableBytes {
-                    pread(fd, $0.baseAddress! + done, count - done, off_t(position) + off_t(done))
+                let got = bytes.withUnsafeMutableBytes { buffer in
+                    buffer.baseAddress.map { pread(fd, $0 + done, count - done, off_t(position) + off_t(done)) } ?? -1
                 }
                 if got < 0 && errno == EINTR { continue }
                 guard got > 0 else {
