@@ -130,6 +130,7 @@ final class OutputFlow {
 
     private func pump() {
         guard !delivering else { return }
+        defer { updateInputPause() }
         while !paused {
             if let chunk = memory.pop() {
                 deliver(chunk)

@@ -161,6 +161,21 @@ import Testing
         #expect((gaps.max() ?? 0) < 500, "the loop kept turning: longest heartbeat gap \(gaps.max() ?? 0) ms")
     }
 
+    @Test func whenTheSpillFileCannotBeMadeOutputWaitsInMemoryAndNothingIsLost() async throws {
+        let harness = try await RunnerHarness {
+            $0.outputMemoryBytes = 64 << 10
+            $0.spillDirectory += "/missing"
+        }
+        defer { try? harness.shutdown() }
+        let run = try await harness.run(
+            JobAssignment(spec: JobSpec(id: "nospill", argv: ["seq", "1", "200000"])), resumeAfterMillis: 1
+        ) { _, _ in false }
+        #expect(run.report.outcome.verdict == .succeeded)
+        let text = run.text(.stdout)
+        #expect(text == (1...200_000).map { "\($0)\n" }.joined(), "\(text.utf8.count) bytes")
+        #expect(harness.log.lines.withLock { $0 }.contains { $0.contains("output spill failed") })
+    }
+
     @Test func anUnknownUserIsRefusedBeforeAnythingRuns() async throws {
         let harness = try await RunnerHarness()
         defer { try? harness.shutdown() }
