@@ -90,6 +90,19 @@ private var memoryControllerOn: Bool {
         #expect(run.report.outcome.verdict == .succeeded)
     }
 
+    @Test(.enabled(if: cgroupsWritable, "needs a writable cgroup v2 subtree: \(support)"))
+    func aProgramTheHelperCannotExecuteEndsWith127AndTheReasonOnStderr() async throws {
+        let harness = try await RunnerHarness(cgroups: .detect)
+        defer { try? harness.shutdown() }
+        let run = try await harness.run(
+            JobAssignment(spec: JobSpec(id: "missing-\(getpid())", argv: ["/nonexistent/orchion-job"])))
+        #expect(run.report.outcome.status == ExitStatus(code: 127, signal: 0))
+        #expect(run.report.outcome.verdict == .failed)
+        #expect(
+            run.text(.stderr)
+                == "orchion-spawn: cannot execute /nonexistent/orchion-job: No such file or directory\n")
+    }
+
     @Test(.enabled(if: memoryControllerOn, "needs a cgroup v2 subtree with the memory controller: \(support)"))
     func aJobPastItsMemoryMaxIsKilledAndClassifiedSo() async throws {
         let harness = try await RunnerHarness(cgroups: .detect)
