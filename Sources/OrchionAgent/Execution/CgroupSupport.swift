@@ -64,7 +64,11 @@ public enum CgroupSupport: Sendable, Hashable {
             let enabled = (CgroupFiles.read(base + "/cgroup.subtree_control") ?? "").split(
                 whereSeparator: \.isWhitespace)
             if enabled.contains(where: { $0 == controller }) { return true }
-            let status = CgroupFiles.write("+" + controller, to: base + "/cgroup.subtree_control")
+            var status = CgroupFiles.write("+" + controller, to: base + "/cgroup.subtree_control")
+            if status == EBUSY, moveSelfToLeaf(base) {
+                // The base held the agent itself (no internal processes): retried from a leaf.
+                status = CgroupFiles.write("+" + controller, to: base + "/cgroup.subtree_control")
+            }
             if status != 0 {
                 notes.append(
                     "cannot enable the \(controller) controller in \(base)/cgroup.subtree_control: "
@@ -75,6 +79,18 @@ public enum CgroupSupport: Sendable, Hashable {
         let memory = enable("memory")
         let cpu = enable("cpu")
         return .available(CgroupBase(path: base, memory: memory, cpu: cpu, notes: notes))
+    }
+
+    /// Moves the agent's process from `base` into `base/orchion-agent`, so
+    /// controllers can be enabled for job cgroups beside it (cgroup v2 lets
+    /// only a cgroup without processes of its own hand controllers to its
+    /// children). Only when the agent is in `base` itself.
+    private static func moveSelfToLeaf(_ base: String) -> Bool {
+        let members = (CgroupFiles.read(base + "/cgroup.procs") ?? "").split(separator: "\n")
+        guard members.contains(where: { $0 == String(getpid()) }) else { return false }
+        let leaf = base + "/orchion-agent"
+        guard mkdir(leaf, 0o755) == 0 || errno == EEXIST else { return false }
+        return CgroupFiles.write(String(getpid()), to: leaf + "/cgroup.procs") == 0
     }
 
     /// Why `directory`, the parent of the agent's cgroup, is not the agent's

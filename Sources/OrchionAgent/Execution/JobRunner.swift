@@ -153,10 +153,11 @@ public final class JobRunner {
     public func resumeOutput() { flow.resume() }
 
     /// Cancels the job: SIGTERM to its process group, SIGKILL after
-    /// `killGraceMillis` — timeout or not. The executor is told the host
+    /// `graceMillis` (nil: the runtime's `killGraceMillis`; the server's
+    /// `Cancel.grace`) — timeout or not. The executor is told the host
     /// stopped it. Once the main process has exited, it only hurries the
     /// leftovers (SIGKILL now). Idempotent.
-    public func cancel() { stop(.cancelled) }
+    public func cancel(graceMillis: UInt64? = nil) { stop(.cancelled, grace: graceMillis) }
 
     // MARK: - Starting
 
@@ -322,7 +323,7 @@ public final class JobRunner {
         _ = kill(-group, signal)
     }
 
-    private func stop(_ reason: HostStop) {
+    private func stop(_ reason: HostStop, grace: UInt64? = nil) {
         guard process != nil, !finishing else { return }
         if exit != nil {
             // Already exited: a cancel only hurries its leftovers.
@@ -336,7 +337,7 @@ public final class JobRunner {
         do {
             let timer = try Timer(loop: loop)
             killTimer = timer
-            timer.start(after: runtime.settings.killGraceMillis) { [weak self] in self?.killAll() }
+            timer.start(after: grace ?? runtime.settings.killGraceMillis) { [weak self] in self?.killAll() }
         } catch {
             // No timer (the loop is closing): no grace period either.
             killAll()

@@ -50,14 +50,15 @@ import Testing
                 == "CUDA_VISIBLE_DEVICES=\nORCHION_ATTEMPT=1\nORCHION_JOB_ID=cpu\nROCR_VISIBLE_DEVICES=\n")
     }
 
-    @Test func aCancelWithoutATimeoutEscalatesToSIGKILLAfterTheGrace() async throws {
-        let harness = try await RunnerHarness { $0.killGraceMillis = 200 }
+    @Test func aCancelWithoutATimeoutEscalatesToSIGKILLAfterTheCancelsGrace() async throws {
+        // The runtime's grace would be a minute; the cancel asks for 200 ms.
+        let harness = try await RunnerHarness { $0.killGraceMillis = 60_000 }
         defer { try? harness.shutdown() }
         // The shell and its sleep ignore SIGTERM; the job has no timeout.
         let spec = JobSpec(id: "stubborn", command: "trap '' TERM; echo ready; sleep 30; echo survived")
         #expect(spec.timeoutMillis == 0)
         let run = try await harness.run(JobAssignment(spec: spec)) { chunk, runner in
-            if String(decoding: chunk.bytes, as: UTF8.self).contains("ready") { runner.cancel() }
+            if String(decoding: chunk.bytes, as: UTF8.self).contains("ready") { runner.cancel(graceMillis: 200) }
             return true
         }
         #expect(run.report.outcome.stoppedBy == .cancelled)
