@@ -60,9 +60,12 @@ public final class JobRunner {
     private var timeoutTimer: Timer?
     private var killTimer: Timer?
     private var exitTimer: Timer?
+    /// Rechecks, while leftovers of an exited job are being stopped, whether they are gone.
+    private var leftoverPoll: Timer?
     private var stoppedBy: HostStop?
     private var exit: ExitStatus?
     private var leftovers = false
+    private var checkingLeftovers = false
     private var outputDrained = false
     private var finishing = false
     private var notes: [String] = []
@@ -358,6 +361,10 @@ public final class JobRunner {
         if kill(-group, 0) == 0 {
             leftovers = true
             signalGroup(SIGTERM)
+            if let poll = try? Timer(loop: loop) {
+                leftoverPoll = poll
+                poll.start(after: 25, repeat: 25) { [weak self] in self?.checkLeftovers() }
+            }
         }
         if leftovers || !pipes.isEmpty {
             do {
@@ -369,6 +376,22 @@ public final class JobRunner {
             }
         }
         finishIfDone()
+    }
+
+    /// Whether what the main process left in its group has ended (zombies
+    /// waiting for their new parent count as ended), looked up off the loop.
+    private func checkLeftovers() {
+        guard leftovers, !checkingLeftovers else { return }
+        checkingLeftovers = true
+        let group = group
+        loop.queueWork(
+            { !ProcessGroup.hasLiveMembers(group) },
+            then: { [self] gone in
+                checkingLeftovers = false
+                guard gone, leftovers else { return }
+                leftovers = false
+                finishIfDone()
+            })
     }
 
     private func armExitTimer() {
@@ -395,17 +418,14 @@ public final class JobRunner {
     // MARK: - Finishing
 
     private func finishIfDone() {
-        guard !finishing, let exit, pipes.isEmpty else { return }
-        if leftovers {
-            guard kill(-group, 0) != 0 else { return }
-            leftovers = false
-        }
+        guard !finishing, let exit, pipes.isEmpty, !leftovers else { return }
         guard outputDrained else { return flow.finish() }
         finishing = true
-        for timer in [timeoutTimer, killTimer, exitTimer] { timer?.close() }
+        for timer in [timeoutTimer, killTimer, exitTimer, leftoverPoll] { timer?.close() }
         timeoutTimer = nil
         killTimer = nil
         exitTimer = nil
+        leftoverPoll = nil
         process = nil
         guard let cgroup = plan?.cgroup else { return classify(exit, usage: nil, cleanup: nil) }
         loop.queueWork(

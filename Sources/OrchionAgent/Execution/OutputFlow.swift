@@ -36,6 +36,10 @@ final class OutputFlow {
     /// Chunks newer than everything spilled, kept in memory because the
     /// spill failed.
     private var afterSpill = ChunkQueue()
+    /// Chunks that arrived after the spill failed while older writes were
+    /// still in flight: they join `afterSpill` once those writes have come
+    /// back (failed, in order), so they never overtake them.
+    private var held = ChunkQueue()
     private var spilling = false
     private var spillBroken = false
     private var spilledRecords = 0
@@ -74,7 +78,13 @@ final class OutputFlow {
         offsets[stream] = offset + UInt64(bytes.count)
         let chunk = OutputChunk(stream: stream, offset: offset, bytes: Array(bytes))
         if spilling {
-            spillBroken ? afterSpill.push(chunk) : write(chunk)
+            if !spillBroken {
+                write(chunk)
+            } else if backlogBytes > 0 {
+                held.push(chunk)
+            } else {
+                afterSpill.push(chunk)
+            }
         } else if spillBroken || memory.bytes + chunk.bytes.count <= memoryLimit
             || (!paused && memory.isEmpty)
         {
@@ -83,7 +93,7 @@ final class OutputFlow {
             spilling = true
             write(chunk)
         }
-        peakMemoryBytes = max(peakMemoryBytes, memory.bytes + afterSpill.bytes + backlogBytes)
+        peakMemoryBytes = max(peakMemoryBytes, memory.bytes + afterSpill.bytes + held.bytes + backlogBytes)
         pump()
         updateInputPause()
     }
@@ -116,6 +126,9 @@ final class OutputFlow {
                         spillBroken = true
                         onNote?("output spill failed, holding output in memory and pausing the job's pipes: \(error)")
                     }
+                }
+                if backlogBytes == 0 {
+                    while let later = held.pop() { afterSpill.push(later) }
                 }
                 pump()
                 updateInputPause()
@@ -180,7 +193,8 @@ final class OutputFlow {
 
     private func updateInputPause() {
         let pause =
-            backlogBytes > spillBacklogLimit || (spillBroken && memory.bytes + afterSpill.bytes > memoryLimit)
+            backlogBytes > spillBacklogLimit
+            || (spillBroken && memory.bytes + afterSpill.bytes + held.bytes > memoryLimit)
         guard pause != inputPaused else { return }
         inputPaused = pause
         onInputPause?(pause)

@@ -34,6 +34,7 @@ final class SpillFile: @unchecked Sendable {
         var template = Array((directory + "/orchion-spill-XXXXXX").utf8CString)
         let made = template.withUnsafeMutableBufferPointer { buffer in buffer.baseAddress.map { mkstemp($0) } ?? -1 }
         guard made >= 0 else {
+            failure = errno
             throw Failure(description: "cannot create a spill file in \(directory): \(CgroupFiles.describe(errno))")
         }
         _ = fcntl(made, F_SETFD, FD_CLOEXEC)
