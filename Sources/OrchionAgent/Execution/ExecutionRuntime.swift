@@ -52,6 +52,9 @@ public final class ExecutionRuntime: Sendable {
     public let cgroups: CgroupSupport
     /// The exec helper's path.
     public let spawnHelper: String
+    /// Whether it was there, executable, at startup (checked then, so the
+    /// loop never stats it).
+    public let spawnHelperFound: Bool
     let spillWorker: SerialWorker
     private let logLine: @Sendable (String) -> Void
 
@@ -65,13 +68,14 @@ public final class ExecutionRuntime: Sendable {
         self.executors = executors
         self.logLine = log
         spawnHelper = settings.spawnHelper ?? ((PluginDirectory.executableDirectory() ?? ".") + "/orchion-spawn")
+        spawnHelperFound = access(spawnHelper, X_OK) == 0
         var support: CgroupSupport
         switch settings.cgroups {
         case .off: support = .unavailable("cgroups are turned off in the agent's configuration")
         case .detect: support = CgroupSupport.detect()
         case .base(let path): support = CgroupSupport.detect(base: path)
         }
-        if case .available = support, access(spawnHelper, X_OK) != 0 {
+        if case .available = support, !spawnHelperFound {
             support = .unavailable("the exec helper that starts jobs inside their cgroup is missing at \(spawnHelper)")
         }
         cgroups = support

@@ -260,7 +260,7 @@ public final class JobRunner {
         self.plan = plan
         var options: ProcessOptions
         if let arguments = Self.helperArguments(plan, helper: runtime.spawnHelper) {
-            guard access(runtime.spawnHelper, X_OK) == 0 else {
+            guard runtime.spawnHelperFound else {
                 throw JobRunnerError.noSpawnHelper(runtime.spawnHelper)
             }
             options = ProcessOptions(arguments: arguments)

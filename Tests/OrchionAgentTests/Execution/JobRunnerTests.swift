@@ -223,6 +223,19 @@ import Testing
         }
     }
 
+    @Test(.enabled(if: geteuid() == 0, "runs only as root: switching users needs it"))
+    func aJobForAnotherUserWithoutTheExecHelperIsRefusedNotRunAsRoot() async throws {
+        let harness = try await RunnerHarness { $0.spawnHelper = "/nonexistent/orchion-spawn" }
+        defer { try? harness.shutdown() }
+        #expect(!harness.runtime.spawnHelperFound)
+        let message = try await harness.startFailure(
+            JobAssignment(spec: JobSpec(id: "nohelper", command: "id -u", cwd: "/", user: "nobody")))
+        #expect(
+            message
+                == "cannot start the job: it needs the exec helper orchion-spawn, expected an executable at "
+                + "/nonexistent/orchion-spawn")
+    }
+
     @Test func aSlowExecutorRunsOnItsOwnThreadAndNeverStallsTheLoop() async throws {
         let dir = try Paths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
