@@ -271,7 +271,15 @@ public final class JobRunner {
         options.environment = plan.launch.environment
         options.workingDirectory = plan.launch.workingDirectory
         options.newProcessGroup = true
-        let process = try ChildProcess(loop: loop, options: options) { [self] status in exited(status) }
+        // The timer first: once the process runs, nothing may fail.
+        let timeout = plan.launch.timeoutMillis > 0 ? try Timer(loop: loop) : nil
+        let process: ChildProcess
+        do {
+            process = try ChildProcess(loop: loop, options: options) { [self] status in exited(status) }
+        } catch {
+            timeout?.close()
+            throw error
+        }
         self.process = process
         group = process.pid
         flow.onInputPause = { [weak self] pause in self?.pauseReading(pause) }
@@ -283,10 +291,9 @@ public final class JobRunner {
         if let stdout = process.stdout { pipes[.stdout] = stdout }
         if let stderr = process.stderr { pipes[.stderr] = stderr }
         for stream in Array(pipes.keys) { read(stream) }
-        if plan.launch.timeoutMillis > 0 {
-            let timer = try Timer(loop: loop)
-            timeoutTimer = timer
-            timer.start(after: plan.launch.timeoutMillis) { [weak self] in self?.stop(.timedOut) }
+        if let timeout {
+            timeoutTimer = timeout
+            timeout.start(after: plan.launch.timeoutMillis) { [weak self] in self?.stop(.timedOut) }
         }
     }
 
