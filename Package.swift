@@ -43,6 +43,7 @@ let package = Package(
     products: [
         .executable(name: "orchion", targets: ["orchion"]),
         .executable(name: "orchion-bench", targets: ["orchion-bench"]),
+        .executable(name: "orchion-spawn", targets: ["orchion-spawn"]),
     ] + builtins.map(\.0) + fuzzEntries.map(\.0),
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -72,13 +73,18 @@ let package = Package(
             dependencies: ["OrchionCore", "OrchionLoop", "OrchionStrategies", "COrchionPlugin", "CFFI"]
         ),
         .target(name: "OrchionControl", dependencies: ["OrchionCore"]),
-        .target(name: "OrchionAgent", dependencies: ["OrchionCore"]),
+        .systemLibrary(name: "COrchionAgent"),
+        .target(
+            name: "OrchionAgent", dependencies: ["OrchionCore", "OrchionLoop", "OrchionPluginHost", "COrchionAgent"]),
         .target(
             name: "OrchionAgentProto",
             dependencies: [
                 "OrchionAgent", "OrchionProto", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
         ),
+        // The agent's exec helper (C, no runtime): joins the job's cgroup,
+        // sets its user's groups and ids, then execs the job.
+        .executableTarget(name: "orchion-spawn"),
         .target(
             name: "OrchionServer",
             dependencies: [
@@ -117,7 +123,10 @@ let package = Package(
         .testTarget(name: "OrchionControlTests", dependencies: ["OrchionControl", "OrchionCore", "TestSupport"]),
         .testTarget(
             name: "OrchionAgentTests",
-            dependencies: ["OrchionAgent", "OrchionAgentProto", "OrchionProto", "OrchionCore", "TestSupport"],
+            dependencies: [
+                "OrchionAgent", "OrchionAgentProto", "OrchionProto", "OrchionCore", "OrchionPluginHost", "OrchionLoop",
+                "TestSupport",
+            ],
             exclude: ["Fixtures"]
         ),
         .testTarget(

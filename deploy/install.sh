@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs a built Orchion into a prefix:
 #   <prefix>/bin/orchion
+#   <prefix>/bin/orchion-spawn                     (the agent's exec helper, found beside orchion)
 #   <prefix>/lib/orchion/plugins/liborchion-*.so   (the built-in plugins)
 #   <prefix>/include/orchion/plugin.h              (for plugin authors)
 # Usage: deploy/install.sh [--prefix /usr/local] [--build-dir .build/release]
@@ -18,6 +19,7 @@ done
 [ -x "$build/orchion" ] || { echo "install.sh: $build/orchion not found: run 'swift build -c release' first" >&2; exit 1; }
 install -d "$prefix/bin" "$prefix/lib/orchion/plugins" "$prefix/include/orchion"
 install -m 0755 "$build/orchion" "$prefix/bin/orchion"
+install -m 0755 "$build/orchion-spawn" "$prefix/bin/orchion-spawn"
 install -m 0644 "$build"/liborchion-*.so "$prefix/lib/orchion/plugins/"
 install -m 0644 sdk/c/include/orchion/plugin.h "$prefix/include/orchion/plugin.h"
 echo "installed orchion and $(ls "$build"/liborchion-*.so | wc -l) plugins under $prefix"

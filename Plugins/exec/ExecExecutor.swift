@@ -8,15 +8,14 @@ import OrchionStrategies
 /// the job's working directory, user and timeout. A job granted GPUs gets
 /// their device indices in ORCHION_GPUS and CUDA_VISIBLE_DEVICES.
 ///
-/// Config keys: `path` (PATH for jobs), `memory_limit` ("none" or
-/// "address-space": RLIMIT_AS set to the job's granted memory).
+/// Config key: `path` (PATH for jobs). Memory and CPU limits are the
+/// agent's: it enforces the job's grant with a cgroup v2 made before the
+/// process starts, so `memory_limit_bytes` stays 0.
 private final class ExecInstance {
     let path: String
-    let limitMemory: Bool
 
-    init(path: String, limitMemory: Bool) {
+    init(path: String) {
         self.path = path
-        self.limitMemory = limitMemory
     }
 }
 
@@ -25,14 +24,14 @@ private func string(_ pointer: UnsafePointer<CChar>?) -> String? { pointer.map {
 private let initialize: orchion_init_fn = { host, state, error, errorSize in
     guard let host, let state else { return ORCHION_ERR_INVALID }
     func config(_ key: String) -> String? { string(key.withCString { host.pointee.config($0) }) }
-    let limit = config("memory_limit") ?? "none"
-    guard limit == "none" || limit == "address-space" else {
-        copy("config memory_limit: expected none or address-space, found \(limit)", into: error, size: errorSize)
+    if let limit = config("memory_limit") {
+        copy(
+            "config memory_limit: found \(limit), expected no such key: the agent enforces a job's memory grant "
+                + "with its cgroup", into: error, size: errorSize)
         return ORCHION_ERR_INVALID
     }
     let instance = ExecInstance(
-        path: config("path") ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        limitMemory: limit == "address-space")
+        path: config("path") ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
     state.pointee = Unmanaged.passRetained(instance).toOpaque()
     return ORCHION_OK
 }
@@ -83,7 +82,7 @@ private let prepare:
         launch.pointee.cwd = string(job.cwd).map(storage.keep)
         launch.pointee.user = string(job.user).map(storage.keep)
         launch.pointee.timeout_ms = job.timeout_ms
-        launch.pointee.memory_limit_bytes = instance.limitMemory ? job.resources.memory_bytes : 0
+        launch.pointee.memory_limit_bytes = 0
         launch.pointee.plugin_data = Unmanaged.passRetained(storage).toOpaque()
         return ORCHION_OK
     }
@@ -95,8 +94,9 @@ private let release: @convention(c) (UnsafeMutableRawPointer?, UnsafeMutablePoin
     launch?.pointee.plugin_data = nil
 }
 
-/// A job the host stopped (cancelled or timed out) fails, whatever its
-/// status: its SIGTERM/SIGKILL came from Orchion. Otherwise exit 0 succeeds;
+/// A job the host stopped (cancelled, timed out, or killed at the memory
+/// limit the host set) fails, whatever its status: its SIGTERM/SIGKILL came
+/// from Orchion or from the limit. Otherwise exit 0 succeeds;
 /// death by SIGKILL/SIGTERM that Orchion did not cause (OOM killer, shutdown)
 /// and exit 75 (EX_TEMPFAIL) are retryable; anything else fails.
 private let classify:
@@ -110,6 +110,11 @@ private let classify:
             verdict = (ORCHION_EXIT_FAILED, "timed out after \(job?.pointee.timeout_ms ?? 0) ms")
         } else if exit.stopped == Int32(ORCHION_STOP_CANCELLED.rawValue) {
             verdict = (ORCHION_EXIT_FAILED, "cancelled")
+        } else if exit.stopped == Int32(ORCHION_STOP_MEMORY_LIMIT.rawValue) {
+            verdict = (
+                ORCHION_EXIT_FAILED,
+                "killed at its memory limit (\(job?.pointee.resources.memory_bytes ?? 0) bytes granted)"
+            )
         } else if exit.stopped != Int32(ORCHION_STOP_NONE.rawValue) {
             verdict = (ORCHION_EXIT_FAILED, "stopped by the host (reason \(exit.stopped))")
         } else if exit.signal == SIGKILL || exit.signal == SIGTERM {

@@ -26,8 +26,6 @@ public struct ProcessOptions: Sendable {
     /// Start the child in its own session and process group, so `kill` reaches
     /// its descendants too. On by default.
     public var newProcessGroup = true
-    /// Address-space limit (RLIMIT_AS) in bytes, applied right after spawn; 0 for none.
-    public var memoryLimitBytes: UInt64 = 0
     public var stdin: Stdio = .ignore
     public var stdout: Stdio = .pipe
     public var stderr: Stdio = .pipe
@@ -129,9 +127,6 @@ public final class ChildProcess: LoopHandle, @unchecked Sendable {
         }
         try adopt(0, "uv_spawn")
         pid = process.pointee.pid
-        if options.memoryLimitBytes > 0 {
-            _ = orchion_set_memory_limit(pid, options.memoryLimitBytes)
-        }
     }
 
     private func finished(_ status: ExitStatus) {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Glibc
+import OrchionAgent
 import OrchionLoop
 import OrchionPluginHost
 
@@ -198,8 +199,15 @@ struct PluginCommand: AsyncParsableCommand {
             }
             ChildProbe.answer(["phase", "init"])
             let thread = try LoopThread()
-            let report = await PluginCheck.run(library, loop: thread.loop, config: config, budgetMillis: budgetMillis) {
-                progress in
+            var settings = ExecutionSettings(spillDirectory: getenv("TMPDIR").map { String(cString: $0) } ?? P_tmpdir)
+            settings.cgroups = .off
+            settings.killGraceMillis = 500
+            let runtime = try ExecutionRuntime(settings: settings, executors: ExecutorCatalog(), log: { _ in })
+            defer { runtime.shutdown() }
+            let report = await PluginCheck.run(
+                library, loop: thread.loop, config: config, budgetMillis: budgetMillis,
+                runJob: JobRunner.checkRunner(runtime: runtime)
+            ) { progress in
                 switch progress {
                 case .line(let line): ChildProbe.answer(["line", line])
                 case .phase(let name): ChildProbe.answer(["phase", name])

@@ -62,6 +62,10 @@ import Testing
         #expect(outcome(.succeeded, .timedOut).state == .failed)
         #expect(outcome(.retryable, .timedOut).end == .stoppedByHost(.timedOut))
         #expect(!RetryPolicy(maxAttempts: 5).retries(after: 1, ended: outcome(.retryable, .cancelled).end))
+        // A kill at the memory limit the host set fails the attempt and is not retried.
+        #expect(outcome(.retryable, .memoryLimit, signal: 9).state == .failed)
+        #expect(outcome(.retryable, .memoryLimit, signal: 9).end == .stoppedByHost(.memoryLimit))
+        #expect(!RetryPolicy(maxAttempts: 5).retries(after: 1, ended: .stoppedByHost(.memoryLimit)))
     }
 
     @Test func withoutAHostStopTheVerdictDecides() {

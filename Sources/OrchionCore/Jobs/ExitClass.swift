@@ -16,4 +16,7 @@ public enum HostStop: String, Sendable, Hashable, Codable, CaseIterable {
     case cancelled
     /// It ran past its spec's timeout.
     case timedOut
+    /// The kernel killed it at the memory limit the host set for it (its
+    /// cgroup's `memory.max`).
+    case memoryLimit
 }

@@ -32,11 +32,12 @@ public struct JobOutcome: Sendable, Hashable, Codable {
     public var end: AttemptEnd { stoppedBy.map(AttemptEnd.stoppedByHost) ?? .exited(verdict) }
 
     /// The state the attempt ended in: `cancelled` when a user stopped it,
-    /// `failed` on a timeout or an unsuccessful verdict, else `succeeded`.
+    /// `failed` on a timeout, a memory-limit kill or an unsuccessful
+    /// verdict, else `succeeded`.
     public var state: JobState {
         switch (stoppedBy, verdict) {
         case (.cancelled?, _): .cancelled
-        case (.timedOut?, _), (nil, .failed), (nil, .retryable): .failed
+        case (.timedOut?, _), (.memoryLimit?, _), (nil, .failed), (nil, .retryable): .failed
         case (nil, .succeeded): .succeeded
         }
     }

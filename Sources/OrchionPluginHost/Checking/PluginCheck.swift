@@ -35,6 +35,16 @@ public enum CheckProgress: Sendable {
     case phase(String)
 }
 
+/// Runs one check job with an executor instance on the loop thread and
+/// calls `finish` (on the loop thread) with its outcome and output, or with
+/// why it did not start. The agent's `JobRunner` provides it (the plugin
+/// host does not run jobs itself).
+public typealias CheckJobRunner =
+    @Sendable (
+        _ loop: EventLoop, _ executor: ExecutorPlugin, _ spec: JobSpec,
+        _ finish: @escaping (Result<(JobOutcome, String), any Error>) -> Void
+    ) -> Void
+
 /// Loads, initialises and exercises a plugin against synthetic work, checking
 /// everything it answers the way the host would in production.
 public enum PluginCheck {
@@ -44,8 +54,11 @@ public enum PluginCheck {
     /// `budgetMillis` is the time one scheduling call may take; the check
     /// fails when its slowest call takes longer. `progress` hears each line
     /// and phase as the check goes (it runs on the calling thread or the loop).
+    /// `runJob` runs an executor's check jobs; without it an executor's
+    /// `prepare` and `classify` are checked but no job runs.
     public static func run(
         _ library: PluginLibrary, loop: EventLoop, config: [String: String] = [:], budgetMillis: Int = 1000,
+        runJob: CheckJobRunner? = nil,
         progress: @escaping @Sendable (CheckProgress) -> Void = { _ in }
     ) async -> CheckReport {
         var report = CheckReport()
@@ -68,7 +81,7 @@ public enum PluginCheck {
                 report.step(false, "init: \(error)")
             }
         case .executor:
-            await checkExecutor(library, loop: loop, config: config, &report)
+            await checkExecutor(library, loop: loop, config: config, runJob: runJob, &report)
         }
         report.note("      \(events) host callback(s) received from the plugin")
         return report
@@ -171,7 +184,8 @@ public enum PluginCheck {
     }
 
     private static func checkExecutor(
-        _ library: PluginLibrary, loop: EventLoop, config: [String: String], _ report: inout CheckReport
+        _ library: PluginLibrary, loop: EventLoop, config: [String: String], runJob: CheckJobRunner?,
+        _ report: inout CheckReport
     ) async {
         let cases: [(String, JobSpec, ExitClass, Bool)] = [
             ("echo", JobSpec(id: "check-echo", command: "echo orchion-check"), .succeeded, false),
@@ -183,23 +197,29 @@ public enum PluginCheck {
             report.phase("init, prepare or classify")
             outcomes = try await loop.submitAsync { finish in
                 let executor = try ExecutorPlugin(library, config: config)
+                guard let runJob else {
+                    // No runner: prepare and classify each case without a process.
+                    finish(
+                        cases.map { _, spec, _, _ in
+                            do {
+                                _ = try executor.prepare(spec)
+                                return .notRun
+                            } catch {
+                                return .refused("\(error)")
+                            }
+                        })
+                    return
+                }
                 var results: [Int: RunResult] = [:]
                 for (index, (_, spec, _, _)) in cases.enumerated() {
-                    var output: [UInt8] = []
-                    do {
-                        let runner = try JobRunner(
-                            loop: loop, executor: executor, spec: spec,
-                            onOutput: { _, bytes in
-                                output += bytes
-                            }
-                        ) { outcome in
-                            results[index] = .ran(outcome, String(decoding: output, as: UTF8.self))
-                            if results.count == cases.count { finish((0..<cases.count).map { results[$0]! }) }
+                    runJob(loop, executor, spec) { result in
+                        switch result {
+                        case .success(let (outcome, output)): results[index] = .ran(outcome, output)
+                        case .failure(let error): results[index] = .refused("\(error)")
                         }
-                        runner.killGrace = 500
-                    } catch {
-                        results[index] = .refused("\(error)")
-                        if results.count == cases.count { finish((0..<cases.count).map { results[$0]! }) }
+                        if results.count == cases.count {
+                            finish((0..<cases.count).map { results[$0] ?? .notRun })
+                        }
                     }
                 }
             }
@@ -212,6 +232,8 @@ public enum PluginCheck {
             switch outcome {
             case .refused(let message):
                 report.step(false, "\(name): \(message)")
+            case .notRun:
+                report.note("      \(name): prepared; not run (this build has no job runner)")
             case .ran(let result, let output):
                 let outputOK = name != "echo" || output == "orchion-check\n"
                 report.step(
@@ -228,4 +250,5 @@ public enum PluginCheck {
 private enum RunResult: Sendable {
     case ran(JobOutcome, String)
     case refused(String)
+    case notRun
 }

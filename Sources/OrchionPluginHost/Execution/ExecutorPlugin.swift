@@ -12,6 +12,8 @@ public struct Launch: Sendable, Hashable {
     public var user: String?
     /// At most the job's own timeout (see `timeout(spec:plugin:)`).
     public var timeoutMillis: UInt64
+    /// A memory limit below the job's grant, or 0 for the grant; the agent
+    /// enforces it with the job's cgroup `memory.max`.
     public var memoryLimitBytes: UInt64
 
     /// The timeout a job runs under: an executor may shorten the job's own
@@ -29,14 +31,16 @@ extension HostStop {
         switch self {
         case .cancelled: ORCHION_STOP_CANCELLED
         case .timedOut: ORCHION_STOP_TIMED_OUT
+        case .memoryLimit: ORCHION_STOP_MEMORY_LIMIT
         }
     }
 }
 
 /// One initialised instance of an executor plugin.
 ///
-/// Threading: one thread at a time, never two calls at once (today the loop
-/// thread, where `JobRunner` uses it).
+/// Threading: one thread at a time, never two calls at once (the
+/// executor's own thread inside `ExecutorService`; the loop thread of
+/// `orchion plugin check`).
 public final class ExecutorPlugin {
     /// What the descriptor says.
     public var info: PluginInfo { core.library.info }

@@ -497,7 +497,12 @@ typedef struct orchion_launch {
   const char *user;
   /** Kill the process group after this many milliseconds; 0 for never. */
   uint64_t timeout_ms;
-  /** Address-space limit for the process (RLIMIT_AS) in bytes; 0 for none. */
+  /**
+   * A memory limit in bytes lower than the job's grant, or 0 for the grant.
+   * The agent enforces it with the job's cgroup v2 `memory.max`, set before
+   * the process starts (never RLIMIT_AS, which counts address space, not
+   * memory, and could only be set after the process had started).
+   */
   uint64_t memory_limit_bytes;
   /** For the plugin's own bookkeeping (e.g. what `release` frees); the host never reads it. */
   void *plugin_data;
@@ -511,7 +516,11 @@ typedef enum orchion_stop {
   /** The host stopped it because the job was cancelled. */
   ORCHION_STOP_CANCELLED = 1,
   /** The host stopped it for running past its timeout. */
-  ORCHION_STOP_TIMED_OUT = 2
+  ORCHION_STOP_TIMED_OUT = 2,
+  /** The kernel killed it at the memory limit the host set for it (the
+   * job's cgroup `memory.max`). Since 1.0 in value; a plugin that does not
+   * know it sees a host stop it cannot name and must treat it as FAILED. */
+  ORCHION_STOP_MEMORY_LIMIT = 3
 } orchion_stop;
 
 /** How a job's process ended, as the host observed it. Owned by the host. */
