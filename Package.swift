@@ -90,7 +90,8 @@ let package = Package(
         .executableTarget(
             name: "orchion",
             dependencies: [
-                "OrchionPluginHost", "OrchionCore", "OrchionServer", "OrchionAgent", "OrchionAgentProto",
+                "OrchionPluginHost", "OrchionCore", "OrchionLoop", "OrchionWire", "OrchionProto", "OrchionServer",
+                "OrchionAgent", "OrchionAgentProto",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -123,7 +124,7 @@ let package = Package(
             name: "OrchionServerTests",
             dependencies: [
                 "OrchionServer", "OrchionControl", "OrchionCore", "OrchionLoop", "OrchionProto", "OrchionWire",
-                "TestSupport",
+                "TestSupport", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
         ),
         .testTarget(name: "IntegrationTests", dependencies: ["TestSupport"]),

@@ -54,8 +54,9 @@ public enum ControlPlaneServer {
         settings.batchSize = config.scheduler.batchSize
         settings.eventRetention = config.eventRetention
         settings.defaultStrategy = config.scheduler.defaultStrategy
+        let metrics = try ServerMetrics()
         let plane = try ControlPlane(
-            loop: loop, settings: settings, store: store, stored: stored, scheduling: scheduling)
+            loop: loop, settings: settings, store: store, stored: stored, scheduling: scheduling, metrics: metrics)
         let bound = LoopBound(plane, loop: loop)
 
         let registry = PluginRegistry()
@@ -70,6 +71,13 @@ public enum ControlPlaneServer {
             }
         }
         plane.catalog = catalog
+        plane.logs = try LogStore(
+            loop: loop, directory: config.logs.directory,
+            limits: LogLimits(
+                maxBytesPerAttempt: UInt64(clamping: config.logs.maxBytesPerAttempt),
+                retentionAge: config.logs.retentionAge, retentionBytes: UInt64(clamping: config.logs.retentionBytes)),
+            metrics: metrics, isFinished: { bound.wrapped.jobs[$0]?.state.isTerminal ?? true },
+            onError: { ServerLog.error("job logs: \($0)") })
         let watcher = PluginWatcher(
             loop: loop, registry: registry, directories: config.pluginDirectories, hotLoad: config.hotLoadPlugins
         ) { entry in
@@ -90,7 +98,8 @@ public enum ControlPlaneServer {
 
         let server = try APIServer.start(
             loop: loop, address: config.listen, limits: config.wire, authenticator: tokens.authenticator,
-            control: ControlAPI(plane: bound), agent: AgentAPI(plane: bound))
+            control: ControlAPI(plane: bound), agent: AgentAPI(plane: bound),
+            metrics: { metrics.registry.renderBytes() }, metricsRequireToken: config.metricsRequireToken)
         ServerLog.info("listening on \(server.address)")
 
         let signals = try SignalWatcher(loop: loop)

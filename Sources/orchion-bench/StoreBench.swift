@@ -46,9 +46,9 @@ func benchJob(_ index: Int, size: Int) -> StoredJob {
         id: "job-\(index)", requestID: "req-\(index)", state: "pending", order: UInt64(index), record: record)
 }
 
-/// A fresh directory under `$TMPDIR` (or /tmp).
+/// A fresh directory under `$TMPDIR` (or the system default, P_tmpdir).
 func makeScratchDirectory(_ label: String) -> String {
-    let base = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
+    let base = getenv("TMPDIR").map { String(cString: $0) } ?? P_tmpdir
     var template = Array("\(base)/\(label)-XXXXXX".utf8CString)
     guard let made = mkdtemp(&template) else {
         writeLine(2, "orchion-bench: cannot create a directory under \(base)\n")

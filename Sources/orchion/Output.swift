@@ -71,8 +71,10 @@ func terminalSafe(_ text: String) -> String {
 
 /// Just enough JSON writing for command output, without Foundation.
 enum JSON {
-    static func object(_ fields: [(String, String?)]) -> String {
-        "{" + fields.map { "\(jsonQuoted($0.0)):\($0.1.map(jsonQuoted) ?? "null")" }.joined(separator: ",") + "}"
+    /// `fields` as strings (nil is null), then `raw` values written as given (numbers, booleans).
+    static func object(_ fields: [(String, String?)], raw: [(String, String)] = []) -> String {
+        let quoted = fields.map { "\(jsonQuoted($0.0)):\($0.1.map(jsonQuoted) ?? "null")" }
+        return "{" + (quoted + raw.map { "\(jsonQuoted($0.0)):\($0.1)" }).joined(separator: ",") + "}"
     }
 
     static func array(_ items: [String]) -> String { "[" + items.joined(separator: ",") + "]" }

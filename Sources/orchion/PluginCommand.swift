@@ -34,14 +34,35 @@ struct PluginCommand: AsyncParsableCommand {
         }
     }
 
-    struct List: ParsableCommand {
+    struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Show every plugin found, loaded or refused, and why.")
+            abstract: "Show every plugin found, loaded or refused, and why.",
+            discussion: """
+                Without --server, searches the plugin directories of this machine. With --server, \
+                lists what a running server reports (gRPC ListPlugins): loaded, refused and \
+                quarantined plugins, and the default strategy. The client token comes from \
+                --token-file (owner-only permissions) or ORCHION_TOKEN.
+                """)
 
         @OptionGroup var search: Search
         @Flag(help: "Print JSON instead of a table.") var json = false
+        @Option(help: "List the plugins of the server at HOST:PORT (e.g. 127.0.0.1:7420) instead.")
+        var server: String?
+        @Option(
+            name: .customLong("token-file"),
+            help: "A file holding the client token for --server (mode 600); else ORCHION_TOKEN.")
+        var tokenFile: String?
 
-        func run() {
+        func run() async throws {
+            if let server {
+                do throws(RemotePlugins.Failure) {
+                    try await RemotePlugins.run(server: server, tokenFile: tokenFile, json: json)
+                } catch {
+                    printError("orchion plugin list: \(error.description)")
+                    throw ExitCode.failure
+                }
+                return
+            }
             Output.protect()
             ChildProbe.becomeSubreaper()
             let registry = PluginRegistry()

@@ -34,6 +34,9 @@ final class Cluster: @unchecked Sendable {
             memoryBytes: memoryBytes, arch: arch, labels: labels, gpus: gpus, running: running, autoStart: autoStart)
         agents.append(agent)
         try await eventually("node \(id) registered") { agent.received.registered != nil || agent.received.streamEnded }
+        if agent.received.registered == nil {
+            throw agent.received.ended ?? HarnessError("node \(id): the stream ended before Registered")
+        }
         return agent
     }
 

@@ -80,6 +80,16 @@ struct ControlClient: Sendable {
         try await call("GetScheduler", Orchion_V1_GetSchedulerRequest())
     }
 
+    func logs(_ job: String, follow: Bool, offset: UInt64 = 0) -> AsyncThrowingStream<Orchion_V1_LogChunk, any Error> {
+        client.serverStreaming(
+            "/orchion.v1.ControlService/FollowLogs",
+            Orchion_V1_FollowLogsRequest.with {
+                $0.jobID = job
+                $0.follow = follow
+                $0.offset = offset
+            }, as: Orchion_V1_LogChunk.self)
+    }
+
     func events(after: UInt64 = 0, job: String = "") -> AsyncThrowingStream<Orchion_V1_JobEvent, any Error> {
         client.serverStreaming(
             "/orchion.v1.ControlService/WatchEvents",

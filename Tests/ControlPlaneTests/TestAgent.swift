@@ -134,6 +134,23 @@ final class TestAgent: Sendable {
             })
     }
 
+    /// Sends a piece of attempt `attempt`'s output at `offset` of its stream.
+    func log(_ job: String, attempt: UInt32, _ stream: Orchion_V1_LogStream, offset: UInt64, _ text: String)
+        async throws
+    {
+        try await writer.send(
+            .with {
+                $0.logChunk = .with {
+                    $0.jobID = job
+                    $0.attempt = attempt
+                    $0.stream = stream
+                    $0.offset = offset
+                    $0.data = Data(text.utf8)
+                    $0.at = .init(date: Date())
+                }
+            })
+    }
+
     /// Stops heartbeating (the stream stays open): the node goes silent.
     func silence() {
         heartbeats.withLock {

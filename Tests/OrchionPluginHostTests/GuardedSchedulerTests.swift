@@ -282,7 +282,7 @@ import Testing
         let dir = try Paths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let library = try PluginLibrary.open(try CPlugins.fixture("hang.so", in: dir, defines: ["FIXTURE_MODE=9"]))
-        let service = try SchedulingService(budget: .milliseconds(100), hangLimit: .milliseconds(300))
+        let service = try SchedulingService(budget: .milliseconds(100), hangLimit: .seconds(1))
         try await service.install(library)
         try service.upsert(Node(id: "big", cpuMillis: 16000, memoryBytes: 64 * Self.gib))
         let jobs = (0..<2).map { PendingJob(id: "job-\($0)", requirements: JobRequirements(cpuMillis: 800)) }
@@ -296,25 +296,33 @@ import Testing
         }
         try await waitUntil { service.callInProgress != nil }
         #expect(!service.checkForHang(), "not yet past the hang limit")
-        // Queued behind the call that will never return.
-        async let queued = service.schedule(
-            [PendingJob(id: "queued", requirements: JobRequirements(cpuMillis: 100))], strategy: "fixture")
-        try await waitUntil { (service.callInProgress ?? .zero) > .milliseconds(300) }
+        // Queued behind the call that will never return, at once (an `async
+        // let` could start late enough for its own hang check to fire first).
+        let thread = try LoopThread()
+        let queued = Mutex<ScheduleResult?>(nil)
+        service.schedule(
+            [PendingJob(id: "queued", requirements: JobRequirements(cpuMillis: 100))], strategy: "fixture",
+            completingOn: thread.loop
+        ) { result in queued.withLock { $0 = result } }
+        try await waitUntil { (service.callInProgress ?? .zero) > .seconds(1) }
         #expect(service.checkForHang())
 
         let first = await hung
         #expect(first.strategy == "built-in bin-packing" && first.assignments.count == 2)
         #expect(first.quarantined?.contains("without returning") == true)
-        #expect(await queued.assignments.map(\.nodeID) == ["big"], "the work queued behind the hang moved on")
+        try await waitUntil { queued.withLock { $0 } != nil }
+        #expect(
+            queued.withLock { $0 }?.assignments.map(\.nodeID) == ["big"], "the work queued behind the hang moved on")
         let reason = try #require(service.strategies().first?.state.reason)
         #expect(reason.hasPrefix("fixture: place has run for "), "\(reason)")
-        #expect(reason.hasSuffix("over its hang limit of 300 ms; its thread was abandoned"), "\(reason)")
+        #expect(reason.hasSuffix("over its hang limit of 1000 ms; its thread was abandoned"), "\(reason)")
         // Scheduling goes on with the nodes sent before the hang.
         let later = await service.schedule(
             [PendingJob(id: "later", requirements: JobRequirements(cpuMillis: 100))], strategy: "fixture")
         #expect(later.assignments.map(\.nodeID) == ["big"] && later.strategy == "built-in bin-packing")
         #expect(service.callInProgress == nil)
         service.shutdown()  // returns: the abandoned thread is never waited for
+        try thread.shutdown()
     }
 
     @Test func theServiceAppliesUpdatesInOrderWithBatches() async throws {

@@ -1,6 +1,8 @@
 import Foundation
 import OrchionCore
+import OrchionLoop
 import OrchionPluginHost
+import Synchronization
 import TestSupport
 import Testing
 
@@ -52,6 +54,12 @@ import Testing
         #expect(await service.schedule(jobs("x", 1), strategy: "pinned").assignments.map(\.nodeID) == ["third"])
         #expect(service.strategies().map(\.name) == ["first", "pinned"])
         #expect(service.strategies().allSatisfy { $0.state == .ready })
+        // An executor is refused, not installed.
+        let executor = try PluginLibrary.open(Paths.builtin("exec"))
+        await #expect(
+            throws: PluginError.invalidDescriptor(
+                file: executor.info.file, field: "kind", expected: "a scheduler plugin", found: "an executor plugin")
+        ) { try await service.install(executor) }
         service.remove(strategy: "pinned")
         let removed = await service.schedule(jobs("r", 1), strategy: "pinned")
         #expect(removed.fallbackReason == "no strategy named pinned is installed")
@@ -73,6 +81,10 @@ import Testing
         let bad2 = await service.schedule(jobs("g2", 1), strategy: "garbage")
         let reason = try #require(bad2.quarantined)
         #expect(reason.hasPrefix("2 consecutive bad rounds; last: garbage placed job g2-0 invalidly"), "\(reason)")
+        // The quarantining round's answers are discarded and the fallback places its batch.
+        #expect(bad2.strategy == SchedulingService.fallbackName && bad2.invalid.isEmpty && bad2.failure == nil)
+        #expect(bad2.assignments.map(\.jobID) == ["g2-0"])
+        #expect(bad2.fallbackReason == "strategy garbage was quarantined: \(reason)")
         #expect(
             service.strategies().map { "\($0.name) \($0.state.reason ?? "ready")" } == [
                 "garbage \(reason)", "good ready",
@@ -100,7 +112,7 @@ import Testing
     @Test func aHangAbandonsOneStrategyAndTheOthersAreRecreatedOnTheNewThread() async throws {
         let dir = try Paths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let service = try SchedulingService(budget: .milliseconds(100), hangLimit: .milliseconds(300), failureLimit: 1)
+        let service = try SchedulingService(budget: .milliseconds(100), hangLimit: .seconds(1), failureLimit: 1)
         try await service.install(try library("hang", mode: 9, in: dir))
         try await service.install(try library("steady", mode: 0, in: dir))
         try await service.install(try library("garbage", mode: 1, in: dir))
@@ -110,20 +122,28 @@ import Testing
 
         async let hung = service.schedule(jobs("h", 2), strategy: "hang")
         try await waitUntil { service.callInProgress != nil }
-        async let queued = service.schedule(jobs("s", 2), strategy: "steady")
-        try await waitUntil { (service.callInProgress ?? .zero) > .milliseconds(300) }
+        // Queued behind the hung call at once (an `async let` could start
+        // late enough for its own hang check to fire first).
+        let thread = try LoopThread()
+        defer { try? thread.shutdown() }
+        let queued = Mutex<ScheduleResult?>(nil)
+        service.schedule(jobs("s", 2), strategy: "steady", completingOn: thread.loop) { result in
+            queued.withLock { $0 = result }
+        }
+        try await waitUntil { (service.callInProgress ?? .zero) > .seconds(1) }
         #expect(service.checkForHang())
 
         let first = await hung
         #expect(first.strategy == SchedulingService.fallbackName && first.assignments.count == 2)
         #expect(first.fallbackReason?.hasPrefix("strategy hang is quarantined: hang: place has run for ") == true)
-        let steady = await queued
+        try await waitUntil { queued.withLock { $0 } != nil }
+        let steady = try #require(queued.withLock { $0 })
         #expect(steady.strategy == "steady" && !steady.fellBack, "re-created from its library on the new thread")
         #expect(steady.assignments.map(\.nodeID) == ["big", "big"])
         let states = Dictionary(uniqueKeysWithValues: service.strategies().map { ($0.name, $0.state) })
         #expect(states["steady"] == .ready)
         #expect(states["garbage"] == .quarantined(garbageReason))
-        #expect(states["hang"]?.reason?.hasSuffix("over its hang limit of 300 ms; its thread was abandoned") == true)
+        #expect(states["hang"]?.reason?.hasSuffix("over its hang limit of 1000 ms; its thread was abandoned") == true)
         let again = await service.schedule(jobs("h2", 1), strategy: "hang")
         #expect(again.fellBack && again.assignments.count == 1)
         #expect(await service.schedule(jobs("g2", 1), strategy: "garbage").fellBack)

@@ -12,7 +12,18 @@ final class TestControl: ControlServiceHandler {
         var nextJob = 1
         var cancelledStreams = 0
         var defaultStrategy = "bin-packing"
+        var plugins: [Orchion_V1_Plugin] = [
+            .with {
+                $0.name = "bin-packing"
+                $0.kind = .scheduler
+                $0.state = .loaded
+                $0.abi = "1.0"
+            }
+        ]
     }
+
+    /// What `listPlugins` answers from now on.
+    func setPlugins(_ plugins: [Orchion_V1_Plugin]) { state.withLock { $0.plugins = plugins } }
 
     private let state = Mutex(State())
 
@@ -156,16 +167,7 @@ final class TestControl: ControlServiceHandler {
     func listPlugins(_ request: Orchion_V1_ListPluginsRequest, context: CallContext) async throws
         -> Orchion_V1_ListPluginsResponse
     {
-        .with {
-            $0.plugins = [
-                .with {
-                    $0.name = "bin-packing"
-                    $0.kind = .scheduler
-                    $0.state = .loaded
-                    $0.abi = "1.0"
-                }
-            ]
-        }
+        .with { $0.plugins = state.withLock { $0.plugins } }
     }
 
     func cordonNode(_ request: Orchion_V1_CordonNodeRequest, context: CallContext) async throws -> Orchion_V1_Node {

@@ -15,6 +15,9 @@ import OrchionCore
 ///
 /// Threading: pure functions; safe anywhere.
 public enum JobLifecycle {
+    /// How many lost attempts a job is retried after, whatever its policy.
+    public static let lostAttemptLimit: UInt32 = 3
+
     /// Applies `input` to `job` at wall time `now`.
     public static func apply(_ input: JobInput, to job: inout JobRecord, now: Millis) -> JobTransition {
         switch input {
@@ -58,7 +61,9 @@ public enum JobLifecycle {
         guard var attempt = job.current, attempt.number == number, attempt.isActive else {
             return .ignoring("attempt \(number) of job \(job.id) is not in progress")
         }
-        guard !attempt.acknowledged else { return JobTransition() }
+        guard !attempt.acknowledged else {
+            return .ignoring("attempt \(number) of job \(job.id) was acknowledged already")
+        }
         attempt.acknowledged = true
         job.attempts[job.attempts.count - 1] = attempt
         var transition = JobTransition()
@@ -74,16 +79,21 @@ public enum JobLifecycle {
         case (.scheduled, .scheduled):
             break
         case (.running, .running):
-            return acknowledge(&job, number)
+            guard attempt.acknowledged else { return acknowledge(&job, number) }
+            return .ignoring("attempt \(number) of job \(job.id) runs already")
         case (.pending, .lost) where job.cancelReason == nil:
             // Its node came back with it still running before another attempt
             // was placed: adopt it rather than start it again.
             job.retryAt = nil
             attempt.state = .scheduled
+            attempt.finishedAt = nil
+            attempt.reason = ""
             job.attempts[job.attempts.count - 1] = attempt
             var transition = JobTransition()
             transition.effects += [.dequeue, .reserve(attempt)]
-            job.state = .scheduled
+            // Through scheduled, so the event stream shows only allowed moves.
+            let reason = "attempt \(number) still runs on \(attempt.nodeID): adopted"
+            transition.effects += move(&job, to: .scheduled, reason: reason, attempt: attempt, now).effects
             let adopted = start(&job, number, now)
             transition.effects += adopted.effects
             transition.changed = true
@@ -93,7 +103,7 @@ public enum JobLifecycle {
         }
         attempt.state = .running
         attempt.acknowledged = true
-        attempt.startedAt = now
+        attempt.startedAt = attempt.startedAt ?? now
         job.attempts[job.attempts.count - 1] = attempt
         return move(&job, to: .running, reason: "running on \(attempt.nodeID)", attempt: attempt, now)
     }
@@ -101,28 +111,48 @@ public enum JobLifecycle {
     private static func end(
         _ job: inout JobRecord, _ number: UInt32, _ result: AttemptResult, _ now: Millis
     ) -> JobTransition {
-        guard var attempt = job.current, attempt.number == number, attempt.isActive else {
-            return .ignoring("attempt \(number) of job \(job.id) is not in progress")
-        }
         guard [.succeeded, .failed, .cancelled].contains(result.state) else {
             return .ignoring("an attempt cannot end \(result.state)")
         }
+        var transition = JobTransition()
+        if let lost = job.current, lost.number == number, lost.state == .lost, job.state == .pending {
+            // Its node came back and says how the attempt ended, before another
+            // was placed: take that rather than run the job again.
+            transition = start(&job, number, now)
+        }
+        guard let current = job.current, current.number == number, current.isActive else {
+            return .ignoring("attempt \(number) of job \(job.id) is not in progress")
+        }
+        if job.state == .scheduled, result.state == .succeeded {
+            // The agent answers a redelivered assignment with the state its
+            // attempt is in: a success can come for an attempt whose start
+            // was never heard. It ran (and a job cannot succeed unstarted).
+            transition = start(&job, number, now)
+        }
+        var attempt = job.current ?? current
         attempt.state = result.state
         attempt.finishedAt = now
         attempt.exitCode = result.exitCode
         attempt.signal = result.signal
         attempt.reason = result.reason
         job.attempts[job.attempts.count - 1] = attempt
-        var transition = JobTransition()
         transition.effects.append(.release(attempt))
         let next: JobTransition
         switch result.state {
         case .succeeded:
             next = move(&job, to: .succeeded, reason: result.reason.orElse("exited 0"), attempt: attempt, now)
         case .cancelled:
-            next = move(&job, to: .cancelled, reason: job.cancelReason ?? result.reason, attempt: attempt, now)
+            next = move(
+                &job, to: .cancelled, reason: job.cancelReason ?? result.reason.orElse("cancelled on its node"),
+                attempt: attempt, now)
         default:
-            next = retryOrFail(&job, attempt, end: result.end, why: failure(result), now)
+            if let cancel = job.cancelReason {
+                // The stop ends the process, which its executor may call a
+                // failure (even a retryable one): the user's cancel ends the job.
+                next = move(&job, to: .cancelled, reason: cancel, attempt: attempt, now)
+            } else {
+                next = retryOrFail(&job, attempt, end: result.end, why: failure(result), now)
+            }
         }
         transition.effects += next.effects
         transition.changed = true
@@ -171,7 +201,9 @@ public enum JobLifecycle {
     }
 
     private static func retryDue(_ job: inout JobRecord, _ now: Millis) -> JobTransition {
-        guard job.state == .pending, let due = job.retryAt else { return JobTransition() }
+        guard job.state == .pending, let due = job.retryAt else {
+            return .ignoring("job \(job.id) is \(job.state) and waits out no retry backoff")
+        }
         guard due <= now else { return .ignoring("job \(job.id) retries at \(due), not before") }
         job.retryAt = nil
         job.updatedAt = now
@@ -187,14 +219,24 @@ public enum JobLifecycle {
         _ job: inout JobRecord, _ attempt: AttemptRecord, end: AttemptEnd, why: String, _ now: Millis
     ) -> JobTransition {
         let policy = job.spec.retry
-        guard policy.retries(after: attempt.number, ended: end) else {
+        // A lost attempt is the node's fault, not the job's: it does not count
+        // against the policy, up to `lostAttemptLimit` losses.
+        let losses = UInt32(clamping: job.attempts.count { $0.state == .lost })
+        let counted = attempt.number > losses ? attempt.number - losses : 1
+        let retries =
+            end == .lost
+            ? losses <= lostAttemptLimit : policy.retries(after: counted, ended: end)
+        guard retries else {
             let tries = attempt.number == 1 ? "" : " (after \(attempt.number) attempts)"
             return move(&job, to: .failed, reason: why + tries, attempt: attempt, now)
         }
         let backoff = Millis(clamping: policy.backoffMillis)
-        let next = attempt.number + 1
         let wait = backoff > 0 ? "in \(Duration.milliseconds(backoff).formatted)" : "now"
-        let reason = "attempt \(attempt.number) \(why); retrying \(wait) (attempt \(next) of \(policy.attempts))"
+        let budget =
+            end == .lost
+            ? "lost attempts do not count against the retry policy"
+            : "attempt \(counted + 1) of \(policy.attempts)"
+        let reason = "attempt \(attempt.number) \(why); retrying \(wait) (\(budget))"
         var transition = move(&job, to: .pending, reason: reason, attempt: attempt, now)
         if backoff > 0 {
             job.retryAt = now.addingReportingOverflow(backoff).overflow ? .max : now + backoff

@@ -50,8 +50,10 @@ public enum NodeLifecycle {
                 record.health = .suspect
             }
         }
-        guard record.health != before else { return nil }
+        // Always: the server may have replaced `node` (a registration's new
+        // capabilities) with one whose state says nothing of draining.
         record.refreshState()
+        guard record.health != before else { return nil }
         return .health(from: before, to: record.health)
     }
 }

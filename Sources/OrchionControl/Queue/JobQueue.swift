@@ -7,10 +7,19 @@
 ///
 /// Threading: a value; confine it like its owner.
 public struct JobQueue: Sendable {
+    /// Where an entry sorts: an id's live entry is the one whose key its
+    /// `queued` value matches.
+    private struct Key: Sendable, Hashable {
+        let priority: Int32
+        let order: UInt64
+    }
+
     private struct Entry: Sendable {
         let priority: Int32
         let order: UInt64
         let id: String
+
+        var key: Key { Key(priority: priority, order: order) }
 
         /// Whether `self` comes out before `other`.
         func precedes(_ other: Entry) -> Bool {
@@ -19,7 +28,7 @@ public struct JobQueue: Sendable {
     }
 
     private var heap: [Entry] = []
-    private var queued: [String: UInt64] = [:]
+    private var queued: [String: Key] = [:]
 
     public init() {}
 
@@ -33,7 +42,7 @@ public struct JobQueue: Sendable {
     /// Queues job `id`.
     public mutating func push(_ id: String, priority: Int32, order: UInt64) {
         guard queued[id] == nil else { return }
-        queued[id] = order
+        queued[id] = Key(priority: priority, order: order)
         heap.append(Entry(priority: priority, order: order, id: id))
         siftUp(heap.count - 1)
     }
@@ -46,7 +55,7 @@ public struct JobQueue: Sendable {
 
     /// Drops the stale entries left by `remove`.
     private mutating func compact() {
-        heap.removeAll { queued[$0.id] != $0.order }
+        heap.removeAll { queued[$0.id] != $0.key }
         for index in stride(from: heap.count / 2 - 1, through: 0, by: -1) { siftDown(index) }
     }
 
@@ -56,8 +65,9 @@ public struct JobQueue: Sendable {
         batch.reserveCapacity(min(limit, queued.count))
         while batch.count < limit, let top = heap.first {
             removeTop()
-            // A removed id, or one removed and pushed again (a newer entry), is stale.
-            guard queued[top.id] == top.order else { continue }
+            // A removed id, or one removed and pushed again (a newer entry,
+            // which may sort elsewhere), is stale.
+            guard queued[top.id] == top.key else { continue }
             queued[top.id] = nil
             batch.append(top.id)
         }

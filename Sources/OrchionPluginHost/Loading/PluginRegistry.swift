@@ -157,11 +157,16 @@ public final class PluginRegistry {
         }
     }
 
-    /// Settled files that are gone or changed since they were opened (a
-    /// plugin removed, or replaced by renaming a new file over it). Reads
-    /// the disk, so a running host calls it on the thread pool.
+    /// Files seen before that are gone, and settled files that changed since
+    /// they were opened (a plugin replaced by renaming a new file over it).
+    /// Reads the disk, so a running host calls it on the thread pool.
     static func departed(known: Known) -> [String] {
-        known.settled.sorted().filter { file in FileIdentity(file) != known.seen[file] }
+        known.seen.keys.sorted().filter { file in
+            // An undecodable name is listed, never opened: it has no identity to compare.
+            guard let identity = known.seen[file], identity.inode != 0 else { return false }
+            let now = FileIdentity(file)
+            return known.settled.contains(file) ? now != identity : now == nil
+        }
     }
 
     /// What `known` becomes once `files` are forgotten.

@@ -32,9 +32,9 @@ public final class PluginWatcher {
     /// file, and cannot vouch for code that misbehaves only later.
     public var probe: PluginProbe?
 
-    /// Runs on the loop thread for every loaded or refused file that was
-    /// removed or replaced, with the entry it had, before a replacement is
-    /// admitted (through `onChange`).
+    /// Runs on the loop thread for every file seen before that was removed,
+    /// and every loaded (or mapped and refused) file that was replaced, with
+    /// the entry it had, before a replacement is admitted (through `onChange`).
     public var onRemoved: ((PluginEntry) -> Void)?
 
     /// Creates a watcher; `onChange` runs on the loop thread for every file

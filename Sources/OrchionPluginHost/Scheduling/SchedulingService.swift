@@ -16,8 +16,9 @@ import Synchronization
 /// Each batch names its strategy. Every call is timed; a strategy that
 /// exceeds `budget` (or fails `failureLimit` rounds in a row) is quarantined
 /// with the reason — it alone: the others go on — and the built-in
-/// bin-packing strategy places the batches that name it, as it does those
-/// naming a strategy that is not installed. The result says so
+/// bin-packing strategy places the batches that name it, from the round
+/// that quarantined it on (that round's answers are discarded), as it does
+/// those naming a strategy that is not installed. The result says so
 /// (`ScheduleResult.fallbackReason`, `fallbackFailed`).
 ///
 /// A `place` that does not return within `hangLimit` cannot be interrupted,
@@ -156,7 +157,14 @@ public final class SchedulingService: Sendable {
     private func create(_ installation: Installation, on generation: Generation, quarantined: String? = nil)
         -> Result<Void, PluginError>
     {
-        let name = installation.library.info.name
+        let info = installation.library.info
+        let name = info.name
+        guard info.kind == .scheduler else {
+            return .failure(
+                .invalidDescriptor(
+                    file: info.file, field: "kind", expected: "a scheduler plugin",
+                    found: "an \(info.kind.rawValue) plugin"))
+        }
         do throws(PluginError) {
             let plugin = try SchedulerPlugin(
                 installation.library, instance: name, config: installation.config, sink: installation.sink)
@@ -355,9 +363,14 @@ public final class SchedulingService: Sendable {
                 state.withLock { state in
                     if state.installed[name] != nil { state.statuses[name] = .quarantined(reason) }
                 }
-                if result.strategy == Self.fallbackName {
-                    result.fallbackReason = "strategy \(name) was quarantined: \(reason)"
+                if result.strategy != Self.fallbackName {
+                    // Quarantined for bad answers: none of them is trusted, and
+                    // the fallback places the whole batch in this round (as
+                    // `GuardedScheduler` does for a call over budget).
+                    result = generation.fallback.schedule(batch, in: generation.view)
+                    result.quarantined = reason
                 }
+                result.fallbackReason = "strategy \(name) was quarantined: \(reason)"
             }
         } else {
             let why =

@@ -12,6 +12,10 @@ import OrchionLoop
 ///
 ///     let watcher = PluginWatcher(loop: loop, registry: registry, directories: dirs) { catalog.admitted($0) }
 ///     watcher.onRemoved = { catalog.removed($0) }
+///     try watcher.start()
+///     watcher.rescan()  // the plugins already there, opened off the loop thread
+///
+/// (`installAll()` serves a registry filled otherwise, e.g. by a `scan`.)
 ///
 /// Threading: loop thread only (the loop passed in); installs run on the
 /// service's scheduler thread and report back here.
@@ -76,10 +80,10 @@ public final class StrategyCatalog {
     /// one installed (what `PluginWatcher.onRemoved` hands over).
     public func removed(_ entry: PluginEntry) {
         guard let info = entry.info, info.kind == .scheduler else { return }
+        if entry.state == .loaded { initFailures[info.name] = nil }
         let installed = service.strategies().first { $0.name == info.name }
         guard installed?.plugin.file == entry.file || installing[info.name] == entry.file else { return }
         installing[info.name] = nil
-        initFailures[info.name] = nil
         service.remove(strategy: info.name)
     }
 

@@ -56,7 +56,27 @@ struct ControlAPI: ControlServiceHandler {
     func followLogs(
         _ request: Orchion_V1_FollowLogsRequest, context: CallContext, stream: ResponseStream<Orchion_V1_LogChunk>
     ) async throws {
-        throw RPCError(.unimplemented, "job logs arrive with the log store")
+        let plane = self.plane
+        guard let logs = plane.wrapped.logs else { throw RPCError(.unavailable, "job logs are not kept") }
+        var attempt = try attemptToFollow(request.jobID)
+        if attempt == 0, request.follow {
+            // Not placed yet: wait for its first attempt (or its end).
+            let (id, events) = plane.wrapped.events.watch(after: plane.wrapped.events.sequence, jobID: request.jobID)
+            defer { plane.wrapped.events.remove(id) }
+            for try await event in events where event.attempt > 0 || event.state.isFinal {
+                attempt = event.attempt
+                break
+            }
+        }
+        guard attempt > 0 else { return }
+        try await logs.send(
+            jobID: request.jobID, attempt: attempt, from: request.offset, follow: request.follow, to: stream)
+    }
+
+    /// The latest attempt of job `id` (0 before its first), or NOT_FOUND.
+    private func attemptToFollow(_ id: String) throws(RPCError) -> UInt32 {
+        guard let job = plane.wrapped.jobs[id] else { throw plane.wrapped.notFound(id) }
+        return job.current?.number ?? 0
     }
 
     func watchEvents(

@@ -33,8 +33,20 @@ public final class ServerMetrics: Sendable {
     /// `orchion_scheduling_fallbacks_total{strategy}`: batches that fell back
     /// from `strategy` (it failed, timed out or was quarantined).
     public let schedulingFallbacks: MetricFamily<Counter>
+    /// `orchion_scheduling_fallback_failures_total`: batches the fallback
+    /// strategy placed and still left jobs unplaced (or failed outright).
+    public let schedulingFallbackFailures: Counter
+    /// `orchion_plan_conflicts_total`: placements the plan applier refused
+    /// because the node changed while the strategy ran (the job is retried).
+    public let planConflicts: Counter
     /// `orchion_heartbeats_total`: heartbeats received (rate() gives heartbeats/s).
     public let heartbeats: Counter
+    /// `orchion_heartbeat_lag_seconds`: from a heartbeat's telemetry sample
+    /// time (the agent's clock) to the registry recording it.
+    public let heartbeatLagSeconds: Histogram
+    /// `orchion_agent_messages_ignored_total`: agent job events that named no
+    /// attempt of theirs in progress (late, duplicated, or not theirs).
+    public let agentMessagesIgnored: Counter
     /// `orchion_agent_streams`: agents connected over `AgentService.Connect`.
     public let agentStreams: Gauge
     /// `orchion_store_commit_seconds`: one group commit on the store's writer thread.
@@ -71,7 +83,18 @@ public final class ServerMetrics: Sendable {
         schedulingFallbacks = try registry.counter(
             "orchion_scheduling_fallbacks_total", help: "Scheduling batches that fell back from a strategy.",
             labels: ["strategy"])
+        schedulingFallbackFailures = try registry.counter(
+            "orchion_scheduling_fallback_failures_total",
+            help: "Scheduling batches the fallback strategy placed and still left jobs unplaced.")
+        planConflicts = try registry.counter(
+            "orchion_plan_conflicts_total", help: "Placements refused at commit because the node changed meanwhile.")
         heartbeats = try registry.counter("orchion_heartbeats_total", help: "Agent heartbeats received.")
+        heartbeatLagSeconds = try registry.histogram(
+            "orchion_heartbeat_lag_seconds", help: "Time from an agent's telemetry sample to the registry recording it."
+        )
+        agentMessagesIgnored = try registry.counter(
+            "orchion_agent_messages_ignored_total",
+            help: "Agent job events that named no attempt of theirs in progress.")
         agentStreams = try registry.gauge("orchion_agent_streams", help: "Agents connected.")
         storeCommitSeconds = try registry.histogram(
             "orchion_store_commit_seconds", help: "Time of one group commit of the durable store.")

@@ -33,11 +33,14 @@ extension ControlPlane {
         jobs[id] = job
         jobOrder.append(id)
         if let requestID { requestIndex[requestID] = id }
-        statistics.submitted += 1
         persist(job)
         record(JobChange(jobID: id, state: .pending, attempt: 0, nodeID: "", reason: job.reason, at: time))
+        metrics.jobs(.pending).increment()
         enqueue(job)
-        whenDurable { [unowned self] in reply(jobs[id].map { .success($0.proto) } ?? .failure(notFound(id))) }
+        whenDurable { [unowned self] in
+            metrics.jobsSubmitted.increment()
+            reply(jobs[id].map { .success($0.proto) } ?? .failure(notFound(id)))
+        }
     }
 
     /// Asks to stop job `id`; answers with the job as it is now.
@@ -95,8 +98,13 @@ extension ControlPlane {
     @discardableResult
     func apply(_ input: JobInput, to id: String) -> JobTransition {
         guard var job = jobs[id] else { return JobTransition() }
+        let before = job.state
         let transition = JobLifecycle.apply(input, to: &job, now: now())
         jobs[id] = job
+        if job.state != before {
+            metrics.jobs(before).decrement()
+            metrics.jobs(job.state).increment()
+        }
         if transition.changed { persist(job) }
         for effect in transition.effects { run(effect, job) }
         return transition
@@ -110,11 +118,11 @@ extension ControlPlane {
             sendCancel(job.id, attempt, reason: reason)
         case .release(let attempt):
             release(attempt, of: job)
+            try? logs?.finish(jobID: job.id, attempt: attempt.number)
         case .reserve(let attempt):
             reserve(attempt, of: job)
         case .event(let change):
             record(change)
-            statistics.transitions += 1
         case .enqueue:
             enqueue(job)
         case .dequeue:

@@ -44,7 +44,7 @@ extension ControlPlane {
         sessions[id]?.close()
         let session = AgentSession(nodeID: id, serial: serial)
         sessions[id] = session
-        statistics.registrations += 1
+        metrics.agentStreams.increment()
 
         var stop: [String] = []
         for running in register.running {
@@ -87,6 +87,7 @@ extension ControlPlane {
     func disconnected(_ session: AgentSession) {
         guard sessions[session.nodeID] === session else { return }
         sessions[session.nodeID] = nil
+        metrics.agentStreams.decrement()
         session.close()
         updateHealth(session.nodeID, .disconnected)
     }
@@ -94,22 +95,24 @@ extension ControlPlane {
     func heartbeat(_ heartbeat: Orchion_V1_Heartbeat, from session: AgentSession) {
         guard sessions[session.nodeID] === session else { return }
         let time = now()
-        statistics.heartbeats += 1
+        metrics.heartbeats.increment()
+        if heartbeat.telemetry.hasSampledAt {
+            metrics.heartbeatLagSeconds.observe(Double(max(time - heartbeat.telemetry.sampledAt.millis, 0)) / 1000)
+        }
         nodes[session.nodeID]?.record(heartbeat.telemetry, now: time)
         nodeListingStale = true
         updateHealth(session.nodeID, .heartbeat, at: time)
     }
 
     /// A job event from an agent: only about attempts placed on its own node.
+    /// A report that a process runs for an attempt that is not this node's
+    /// current one (superseded, finished, or never placed here) is answered
+    /// with a cancel, so no orphan runs beside the real attempt.
     func jobEvent(_ event: Orchion_V1_JobEvent, from session: AgentSession) {
-        guard sessions[session.nodeID] === session, let job = jobs[event.jobID],
-            let attempt = job.attempts.first(where: { $0.number == event.attempt }),
-            attempt.nodeID == session.nodeID
-        else {
-            statistics.ignoredAgentEvents += 1
-            return
-        }
-        let input: JobInput
+        guard sessions[session.nodeID] === session else { return }
+        let ours =
+            jobs[event.jobID]?.attempts.contains { $0.number == event.attempt && $0.nodeID == session.nodeID } ?? false
+        let input: JobInput?
         switch event.state {
         case .scheduled: input = .acknowledged(attempt: event.attempt)
         case .running: input = .started(attempt: event.attempt)
@@ -119,11 +122,42 @@ extension ControlPlane {
                 AttemptResult(
                     state: JobState(event.state) ?? .failed, exitCode: event.exitCode, signal: event.signal,
                     reason: event.reason, retryable: event.retryable, timedOut: event.timedOut))
-        default:
-            statistics.ignoredAgentEvents += 1
+        default: input = nil
+        }
+        guard ours, let input, apply(input, to: event.jobID).ignored == nil else {
+            metrics.agentMessagesIgnored.increment()
+            let active = jobs[event.jobID]?.activeAttempt
+            let current = active?.number == event.attempt && active?.nodeID == session.nodeID
+            if !current, event.state == .scheduled || event.state == .running {
+                session.send(
+                    .with {
+                        $0.cancel = .with {
+                            $0.jobID = event.jobID
+                            $0.attempt = event.attempt
+                            $0.reason =
+                                "attempt \(event.attempt) of job \(event.jobID) is not to run on \(session.nodeID)"
+                        }
+                    })
+            }
             return
         }
-        if apply(input, to: job.id).ignored != nil { statistics.ignoredAgentEvents += 1 }
+    }
+
+    /// A piece of job output from an agent: kept when it belongs to an
+    /// attempt placed on the agent's own node.
+    func logChunk(_ chunk: Orchion_V1_LogChunk, from session: AgentSession) {
+        guard sessions[session.nodeID] === session, let logs,
+            jobs[chunk.jobID]?.attempts.contains(where: { $0.number == chunk.attempt && $0.nodeID == session.nodeID })
+                == true
+        else {
+            metrics.agentMessagesIgnored.increment()
+            return
+        }
+        do throws(LogError) {
+            try logs.append(chunk)
+        } catch {
+            metrics.agentMessagesIgnored.increment()
+        }
     }
 
     // MARK: Router
@@ -134,7 +168,6 @@ extension ControlPlane {
         guard let job = jobs[id], let attempt = job.activeAttempt, attempt.number == number,
             let session = sessions[attempt.nodeID]
         else { return }
-        statistics.assignmentsSent += 1
         session.send(
             .with {
                 $0.assignment = .with {
@@ -170,6 +203,9 @@ extension ControlPlane {
         let time = now()
         for id in nodes.keys { updateHealth(id, .tick, at: time) }
         announceIntervalIfChanged()
+        var counts: [NodeState: Int] = [:]
+        for entry in nodes.values { counts[entry.record.node.state, default: 0] += 1 }
+        for state in NodeState.allCases { metrics.nodes(state).set(counts[state] ?? 0) }
     }
 
     private func updateHealth(_ id: String, _ input: NodeInput, at time: Millis? = nil) {
@@ -177,7 +213,6 @@ extension ControlPlane {
         let change = NodeLifecycle.apply(input, to: &entry.record, now: time ?? now(), policy: settings.heartbeat)
         nodes[id] = entry
         guard case .health(_, let to)? = change else { return }
-        statistics.healthChanges += 1
         ServerLog.info("node \(id) is \(to.rawValue)")
         if to == .down {
             let silence = settings.heartbeat.downAfter(interval: entry.record.interval)

@@ -55,6 +55,7 @@ extension ControlPlane {
             }
         }
         for id in nodes.keys { reapplyAllocations(of: id) }
+        for job in jobs.values { metrics.jobs(job.state).increment() }
         if !jobs.isEmpty || !nodes.isEmpty {
             ServerLog.info(
                 "reloaded \(jobs.count) jobs and \(nodes.count) nodes; nodes are suspect until they register")

@@ -31,13 +31,16 @@ extension ControlPlane {
             groups[strategy, default: []].append(job)
         }
         schedulingInFlight = true
+        metrics.schedulingBatchSize.observe(Double(batch.count))
         placeGroups(order.map { ($0, groups[$0] ?? []) }, started: ContinuousClock.now)
     }
 
     private func placeGroups(_ groups: [(strategy: String, jobs: [JobRecord])], started: ContinuousClock.Instant) {
         guard let (strategy, group) = groups.first else {
             schedulingInFlight = false
-            statistics.recordRound(ContinuousClock.now - started)
+            metrics.schedulingBatchSeconds.observe(since: started)
+            metrics.queueDepth.set(queue.count + parked.count + retries.count)
+            metrics.jobsParked.set(parked.count)
             if !queue.isEmpty || !changedNodes.isEmpty { scheduleSoon() }
             return
         }
@@ -55,7 +58,9 @@ extension ControlPlane {
     /// the strategy ran) and reserves what still fits; what no longer fits
     /// goes back to the queue, what fits nowhere is explained and parked.
     private func applyPlan(_ result: ScheduleResult, for group: [JobRecord]) {
-        statistics.recordPlacement(result)
+        metrics.pluginCallSeconds(result.strategy).observe(result.duration)
+        if result.fellBack { metrics.schedulingFallbacks(result.requested).increment() }
+        if result.fallbackFailed { metrics.schedulingFallbackFailures.increment() }
         var placed: Set<String> = []
         for assignment in result.assignments {
             guard let job = jobs[assignment.jobID], job.state == .pending, job.retryAt == nil,
@@ -66,7 +71,7 @@ extension ControlPlane {
                 gpus = try NodeLedger.check(
                     job.spec.requirements, on: entry.record.node, gpuIndices: assignment.gpuIndices)
             } catch {
-                statistics.planConflicts += 1
+                metrics.planConflicts.increment()
                 continue
             }
             allocate(job.spec.requirements, gpus: gpus, on: assignment.nodeID, job: job.id)

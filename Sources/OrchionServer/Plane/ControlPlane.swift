@@ -66,13 +66,15 @@ final class ControlPlane {
     var schedulingInFlight = false
     var schedulingQueued = false
 
-    /// Counters for metrics.
-    var statistics = PlaneStatistics()
+    let metrics: ServerMetrics
+    /// Job output, per attempt (set by the server once the loop runs).
+    var logs: LogStore?
 
     init(
         loop: EventLoop, settings: PlaneSettings, store: StateStore, stored: StoredState,
-        scheduling: SchedulingService, now: @escaping () -> Millis = wallClockMillis
+        scheduling: SchedulingService, metrics: ServerMetrics, now: @escaping () -> Millis = wallClockMillis
     ) throws {
+        self.metrics = metrics
         self.loop = loop
         self.settings = settings
         self.store = store
@@ -118,7 +120,8 @@ final class ControlPlane {
             plane.loop.execute {
                 switch result {
                 case .success(let report):
-                    plane.wrapped.statistics.recordCommit(report)
+                    plane.wrapped.metrics.storeCommitSeconds.observe(report.transactionSeconds)
+                    plane.wrapped.metrics.storeCommitBatchSize.observe(Double(report.changes))
                     for body in done.wrapped { body() }
                 case .failure(let error):
                     plane.wrapped.storeFailed(error)
@@ -158,15 +161,11 @@ extension ControlPlane {
     /// Ends every stream and timer, then stops the loop once the last commit is durable.
     func shutdown() {
         events.finishAll()
+        logs?.close()
         for session in sessions.values { session.close() }
         healthTimer?.close()
         retryTimer?.close()
         let loop = self.loop
         whenDurable { loop.stop() }
     }
-}
-
-extension ControlPlane {
-    // TEMPORARY until the log store merges.
-    func logChunk(_ chunk: Orchion_V1_LogChunk, from session: AgentSession) {}
 }

@@ -12,7 +12,10 @@ import Synchronization
 /// that fails, e.g. on a duplicate request id, leaves the others alone), and
 /// each batch's completion is called once that transaction's COMMIT has
 /// returned. A transaction that fails (full disk, I/O error) fails every
-/// batch in it; the store keeps taking later batches.
+/// batch in it; the store keeps taking later batches. The WAL is copied
+/// back into the file by a second connection on a thread of its own
+/// (`StoreCheckpointer`), so commits never wait for a checkpoint. One store
+/// per file: an exclusive lock on `<file>.lock` refuses a second server.
 ///
 /// Threading:
 /// - `open` on any thread, before serving: it blocks (creates the directory
@@ -21,10 +24,13 @@ import Synchronization
 ///   queue under a mutex and wakes the writer; it never waits on disk.
 /// - Completions run on the writer thread, in commit order, each exactly
 ///   once. They must be quick and must not block (hop to the loop with
-///   `EventLoop.execute`); they must not call `close()`.
-/// - `close` on any thread but the writer's: it blocks until every queued
-///   batch has committed, then closes the file. Idempotent. A store must be
-///   closed: its writer thread keeps it alive until then.
+///   `EventLoop.execute`); `close()` called from one does not wait.
+/// - `close` on any thread: it blocks until every queued batch has
+///   committed and the file is closed (from a completion, on the writer
+///   thread, it only asks for that). Idempotent. A store must be closed:
+///   its threads keep it alive until then.
+/// - `open` starts two threads: the writer ("orchion-store") and the
+///   checkpointer ("orchion-ckpt"); `close` ends both.
 public final class StateStore: Sendable {
     /// The newest schema version this build writes.
     public static var schemaVersion: Int { StoreSchema.migrations.count }
@@ -32,12 +38,16 @@ public final class StateStore: Sendable {
     /// The database file.
     public let path: String
     private let writer: StoreWriter
+    private let checkpointer: StoreCheckpointer
     private let queue = Mutex(Queue())
     private let wakeup = StoreSemaphore()
     private let thread = Mutex<pthread_t?>(nil)
     private let writerThreadID = Atomic<UInt>(0)
     private let maxBatches: Int
     private let transactions = Atomic<Int>(0)
+    /// The descriptor holding the lock file; the writer thread closes it
+    /// after the database.
+    private let lockDescriptor: Int32
 
     private struct Queue {
         var pending: [PendingBatch] = []
@@ -45,9 +55,13 @@ public final class StateStore: Sendable {
         var closing = false
     }
 
-    private init(path: String, writer: StoreWriter, maxBatches: Int) {
+    private init(
+        path: String, lock: Int32, writer: StoreWriter, checkpointer: StoreCheckpointer, maxBatches: Int
+    ) {
         self.path = path
+        self.lockDescriptor = lock
         self.writer = writer
+        self.checkpointer = checkpointer
         self.maxBatches = max(1, maxBatches)
     }
 
@@ -70,6 +84,18 @@ public final class StateStore: Sendable {
         try StoreFiles.prepareDirectory(directory)
         let trimmed = directory.count > 1 && directory.hasSuffix("/") ? String(directory.dropLast()) : directory
         let path = (trimmed == "/" ? "" : trimmed) + "/" + options.fileName
+        let lock = try StoreFiles.lock(path + ".lock", for: path)
+        do {
+            return try open(path: path, lock: lock, directory: directory, options: options, migrations: migrations)
+        } catch {
+            Glibc.close(lock)
+            throw error
+        }
+    }
+
+    private static func open(
+        path: String, lock: Int32, directory: String, options: StoreOptions, migrations: [String]
+    ) throws(StoreError) -> (StateStore, StoredState) {
         try StoreFiles.prepareFile(path, directory: directory)
         let database = try SQLiteDatabase(path: path)
         let state: StoredState
@@ -81,6 +107,10 @@ public final class StateStore: Sendable {
                 throw StoreError.file(path: path, problem: "expected journal mode wal, SQLite kept \(mode ?? "none")")
             }
             try database.execute("PRAGMA synchronous=FULL", "set synchronous=FULL")
+            // Checkpoints run on their own thread (StoreCheckpointer); the WAL
+            // file is cut back to 64 MiB when SQLite restarts it.
+            try database.execute("PRAGMA wal_autocheckpoint=0", "turn off automatic checkpoints")
+            try database.execute("PRAGMA journal_size_limit=67108864", "limit the WAL's size")
             let version = try migrate(database, migrations: migrations)
             let retention = options.eventRetention.map { max(0, $0) }
             let pruned = try pruneAtOpen(database, retention: retention)
@@ -92,10 +122,21 @@ public final class StateStore: Sendable {
             database.close()
             throw error
         }
-        let store = StateStore(path: path, writer: writer, maxBatches: options.maxBatchesPerTransaction)
+        let checkpointer: StoreCheckpointer
+        do {
+            checkpointer = try StoreCheckpointer(path: path, busyTimeoutMillis: options.busyTimeoutMillis)
+        } catch {
+            writer.close()
+            throw error
+        }
+        checkpointer.watch(database)
+        let store = StateStore(
+            path: path, lock: lock, writer: writer, checkpointer: checkpointer,
+            maxBatches: options.maxBatchesPerTransaction)
         do {
             try store.start()
         } catch {
+            checkpointer.stop()
             writer.close()
             throw error
         }
@@ -131,12 +172,16 @@ public final class StateStore: Sendable {
     /// Batches queued and not yet taken by the writer (a backlog gauge).
     public var backlog: Int { queue.withLock { $0.pending.count } }
 
+    /// Checkpoints run to the end so far (the WAL copied into the file).
+    public var checkpointCount: Int { checkpointer.completedCheckpoints }
+
     /// Transactions attempted so far (committed or failed).
     public var transactionCount: Int { transactions.load(ordering: .relaxed) }
 
     /// Commits what is queued, stops the writer thread and closes the file.
-    /// Blocks; not for the writer thread (there it only asks the writer to
-    /// stop). Calling it again does nothing.
+    /// Blocks until then. On the writer thread (from a completion) it only
+    /// asks the writer to stop after its current transaction. Calling it
+    /// again does nothing.
     public func close() {
         let wake = queue.withLock { queue -> Bool in
             guard !queue.closing else { return false }
@@ -145,14 +190,19 @@ public final class StateStore: Sendable {
             return !queue.signalled
         }
         if wake { wakeup.post() }
-        if writerThreadID.load(ordering: .acquiring) == UInt(pthread_self()) { return }
+        let onWriter = writerThreadID.load(ordering: .acquiring) == UInt(pthread_self())
         guard
             let thread = thread.withLock({ thread -> pthread_t? in
                 defer { thread = nil }
                 return thread
             })
         else { return }
-        pthread_join(thread, nil)
+        // On the writer thread (a completion called close) it stops by itself.
+        if onWriter {
+            pthread_detach(thread)
+        } else {
+            pthread_join(thread, nil)
+        }
     }
 
     private func start() throws(StoreError) {
@@ -180,15 +230,23 @@ public final class StateStore: Sendable {
             wakeup.wait()
             while true {
                 let (batches, closing) = queue.withLock { queue in
-                    let count = min(queue.pending.count, maxBatches)
-                    let taken = Array(queue.pending.prefix(count))
-                    queue.pending.removeFirst(count)
+                    var taken: [PendingBatch] = []
+                    if queue.pending.count <= maxBatches {
+                        swap(&taken, &queue.pending)
+                    } else {
+                        taken = Array(queue.pending.prefix(maxBatches))
+                        queue.pending.removeFirst(maxBatches)
+                    }
                     if queue.pending.isEmpty { queue.signalled = false }
                     return (taken, queue.closing)
                 }
                 if batches.isEmpty {
                     if closing {
+                        // The writer's connection closes last, so SQLite
+                        // checkpoints the WAL into the file and removes it.
+                        checkpointer.stop()
                         writer.close()
+                        Glibc.close(lockDescriptor)
                         return
                     }
                     break
@@ -283,7 +341,7 @@ public final class StateStore: Sendable {
 }
 
 /// Names the calling thread (at most 15 bytes reach the kernel).
-private func nameThread(_ name: String) {
+func nameThread(_ name: String) {
     let descriptor = open("/proc/thread-self/comm", O_WRONLY | O_CLOEXEC)
     guard descriptor >= 0 else { return }
     let bytes = Array(name.utf8.prefix(15))
@@ -300,7 +358,7 @@ struct PendingBatch: Sendable {
 
 /// A counting semaphore for the writer's wake-ups.
 /// `@unchecked Sendable`: a semaphore is made to be shared between threads.
-private final class StoreSemaphore: @unchecked Sendable {
+final class StoreSemaphore: @unchecked Sendable {
     private let semaphore = UnsafeMutablePointer<sem_t>.allocate(capacity: 1)
 
     init() { sem_init(semaphore, 0, 0) }

@@ -10,6 +10,9 @@ public enum StoreError: Error, Hashable, CustomStringConvertible {
     case directory(path: String, problem: String)
     /// The state file cannot be created or opened, or is not a regular file.
     case file(path: String, problem: String)
+    /// Another store (another server, or this one) has the file open: it
+    /// holds the lock on `lock`.
+    case inUse(path: String, lock: String)
     /// The file is not an SQLite database, or its pages are corrupt.
     case notADatabase(path: String, detail: String)
     /// The file was written by a newer Orchion: its schema version `found` is
@@ -29,6 +32,9 @@ public enum StoreError: Error, Hashable, CustomStringConvertible {
             return "state directory \(path): \(problem)"
         case .file(let path, let problem):
             return "state file \(path): \(problem)"
+        case .inUse(let path, let lock):
+            return "state file \(path) is in use by another orchion server (it holds \(lock)); "
+                + "one server per state directory"
         case .notADatabase(let path, let detail):
             return "state file \(path) is not a readable SQLite database (\(detail)); "
                 + "move it away to start with an empty store"

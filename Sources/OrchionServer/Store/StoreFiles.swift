@@ -62,6 +62,23 @@ enum StoreFiles {
         }
     }
 
+    /// Takes an exclusive lock on `path` (created 0600): one server per
+    /// state file. Returns the descriptor that holds it (closing it, or the
+    /// process ending, releases it).
+    static func lock(_ path: String, for database: String) throws(StoreError) -> Int32 {
+        let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard descriptor >= 0 else {
+            throw StoreError.file(path: path, problem: "cannot be opened as the lock file: \(errorText(errno))")
+        }
+        if flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
+            let code = errno
+            Glibc.close(descriptor)
+            if code == EWOULDBLOCK { throw StoreError.inUse(path: database, lock: path) }
+            throw StoreError.file(path: path, problem: "cannot be locked: \(errorText(code))")
+        }
+        return descriptor
+    }
+
     private static func makeDirectories(_ path: String) throws(StoreError) {
         var prefix = path.hasPrefix("/") ? "" : "."
         for component in path.split(separator: "/", omittingEmptySubsequences: true) {

@@ -193,6 +193,19 @@ import Testing
             #expect(reported == path)
             try FileManager.default.removeItem(atPath: path)
 
+            // Another application's SQLite database: left alone, not migrated.
+            let made = try runCommand([
+                "python3", "-c",
+                "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
+                    + "c.execute('CREATE TABLE theirs (x)'); c.commit()", path,
+            ])
+            #expect(made.status == 0, "\(made.stderr)")
+            let foreign = #expect(throws: StoreError.self) { try StateStore.open(directory: directory.path) }
+            #expect(
+                foreign.map { "\($0)" }?.contains("no Orchion schema version") == true, "\(String(describing: foreign))"
+            )
+            try FileManager.default.removeItem(atPath: path)
+
             // A real store whose pages after the first are overwritten.
             let (store, _) = try StateStore.open(directory: directory.path)
             for index in 0..<50 { _ = try await store.commit([.putJob(job("j\(index)", order: UInt64(index)))]) }
@@ -279,11 +292,59 @@ import Testing
         }
     }
 
+    @Test func theWALIsCopiedIntoTheFileInTheBackgroundWhileTheStoreIsOpen() async throws {
+        try await withDirectory { directory in
+            let (store, _) = try StateStore.open(directory: directory.path)
+            defer { store.close() }
+            // About 3,000 pages of WAL, past the 1,000-page threshold.
+            for start in stride(from: 0, to: 6_000, by: 500) {
+                _ = try await store.commit(
+                    (start..<start + 500).map { .putJob(job("j\($0)", order: UInt64($0), size: 1800)) })
+            }
+            #expect(try await eventually { store.checkpointCount >= 1 }, "a checkpoint ran to the end")
+            let size = try #require(try FileManager.default.attributesOfItem(atPath: store.path)[.size] as? Int)
+            #expect(size > 4 << 20, "the database file holds the jobs (\(size) bytes) before close")
+        }
+    }
+
+    @Test func aSecondStoreOnTheSameFileIsRefusedUntilTheFirstCloses() async throws {
+        try await withDirectory { directory in
+            let (store, _) = try StateStore.open(directory: directory.path)
+            let path = directory.appendingPathComponent(StoreOptions().fileName).path
+            #expect(throws: StoreError.inUse(path: path, lock: path + ".lock")) {
+                try StateStore.open(directory: directory.path)
+            }
+            #expect(try mode(path + ".lock") == 0o600)
+            store.close()
+            let (again, _) = try StateStore.open(directory: directory.path)
+            again.close()
+        }
+    }
+
     @Test func aCommitAfterCloseFailsAtOnce() async throws {
         try await withDirectory { directory in
             let (store, _) = try StateStore.open(directory: directory.path)
             store.close()
             await #expect(throws: StoreError.closed) { try await store.commit([.setMeta("k", "v")]) }
+        }
+    }
+
+    @Test func closeCalledFromACompletionReturnsRefusesLaterCommitsAndReleasesTheFile() async throws {
+        try await withDirectory { directory in
+            let (store, _) = try StateStore.open(directory: directory.path)
+            let closed = Atomic<Bool>(false)
+            store.commit([.putJob(job("a", order: 1))]) { _ in
+                store.close()
+                closed.store(true, ordering: .releasing)
+            }
+            #expect(try await eventually { closed.load(ordering: .acquiring) })
+            await #expect(throws: StoreError.closed) { try await store.commit([.setMeta("k", "v")]) }
+            let reopened = try await eventually {
+                guard let (again, state) = try? StateStore.open(directory: directory.path) else { return false }
+                again.close()
+                return state.jobs.map(\.id) == ["a"]
+            }
+            #expect(reopened)
         }
     }
 

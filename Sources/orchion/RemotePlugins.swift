@@ -1,0 +1,157 @@
+import Glibc
+import OrchionLoop
+import OrchionProto
+import OrchionWire
+
+/// `orchion plugin list --server HOST:PORT`: the plugins a running server
+/// reports through gRPC `ListPlugins`, with their state (a quarantined
+/// strategy shows as such) and which is the default.
+///
+/// Threading: `run` is called once from the command's task; the gRPC
+/// connection lives on a loop thread of its own.
+enum RemotePlugins {
+    /// Why the listing could not be fetched.
+    struct Failure: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    /// Fetches and prints the listing; throws a failure that says what went wrong.
+    static func run(server: String, tokenFile: String?, json: Bool) async throws(Failure) {
+        let address = try parse(server)
+        let token = try self.token(file: tokenFile, environment: Environment.current)
+        let thread: LoopThread
+        do { thread = try LoopThread() } catch { throw Failure(description: "cannot start the event loop: \(error)") }
+        defer { try? thread.shutdown() }
+        let reply: Orchion_V1_ListPluginsResponse
+        do {
+            let client = try await GRPCClient.connect(loop: thread.loop, to: address, token: token)
+            do {
+                reply = try await client.unary(
+                    "/orchion.v1.ControlService/ListPlugins", Orchion_V1_ListPluginsRequest(), timeoutMillis: 10_000)
+            } catch {
+                await client.close()
+                throw error
+            }
+            await client.close()
+        } catch {
+            throw Failure(description: "ListPlugins on \(address) failed: \(error)")
+        }
+        print(reply.plugins, json: json)
+    }
+
+    /// "127.0.0.1:7420", "[::1]:7420", "localhost:7420" (loopback).
+    static func parse(_ text: String) throws(Failure) -> SocketAddress {
+        let problem = Failure(
+            description:
+                "--server: expected HOST:PORT with a numeric host (e.g. 127.0.0.1:7420), found '\(terminalSafe(text))'")
+        guard let colon = text.lastIndex(of: ":") else { throw problem }
+        var host = String(text[..<colon])
+        guard let port = UInt16(text[text.index(after: colon)...]), port > 0 else { throw problem }
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        if host == "localhost" { host = "127.0.0.1" }
+        var v4 = in_addr()
+        var v6 = in6_addr()
+        guard inet_pton(AF_INET, host, &v4) == 1 || inet_pton(AF_INET6, host, &v6) == 1 else { throw problem }
+        return SocketAddress(host: host, port: port)
+    }
+
+    /// The client token: from `file` when given (owner-only permissions
+    /// required), else `ORCHION_TOKEN`, else none.
+    static func token(file: String?, environment: [String: String]) throws(Failure) -> String? {
+        guard let file else { return environment["ORCHION_TOKEN"].flatMap { $0.isEmpty ? nil : $0 } }
+        let descriptor = open(file, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            throw Failure(description: "--token-file \(terminalSafe(file)): \(String(cString: strerror(errno)))")
+        }
+        defer { close(descriptor) }
+        var info = stat()
+        guard fstat(descriptor, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
+            throw Failure(description: "--token-file \(terminalSafe(file)): expected a regular file")
+        }
+        guard info.st_mode & 0o077 == 0 else {
+            throw Failure(
+                description: "--token-file \(terminalSafe(file)): expected owner-only permissions (mode 600), "
+                    + "found mode \(String(info.st_mode & 0o777, radix: 8)); run chmod 600 on it")
+        }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while bytes.count <= 64 * 1024 {
+            let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            if count < 0, errno == EINTR { continue }
+            guard count >= 0 else {
+                throw Failure(description: "--token-file \(terminalSafe(file)): \(String(cString: strerror(errno)))")
+            }
+            if count == 0 { break }
+            bytes += buffer.prefix(count)
+        }
+        let token = String(decoding: bytes, as: UTF8.self).trimmingWhitespace
+        guard !token.isEmpty, bytes.count <= 64 * 1024 else {
+            throw Failure(
+                description:
+                    "--token-file \(terminalSafe(file)): expected one token, found \(token.isEmpty ? "an empty file" : "over 64 KiB")"
+            )
+        }
+        return token
+    }
+
+    /// Prints the listing as a table with the reasons below, or as JSON.
+    static func print(_ plugins: [Orchion_V1_Plugin], json: Bool) {
+        if json {
+            Output.print(
+                JSON.array(
+                    plugins.map { plugin in
+                        JSON.object(
+                            [
+                                ("name", plugin.name), ("kind", kind(plugin.kind)), ("version", plugin.version),
+                                ("abi", plugin.abi), ("description", plugin.description_p), ("file", plugin.file),
+                                ("state", state(plugin.state)), ("reason", plugin.reason.isEmpty ? nil : plugin.reason),
+                            ], raw: [("is_default", plugin.isDefault ? "true" : "false")])
+                    }))
+            return
+        }
+        guard !plugins.isEmpty else {
+            Output.print("the server reports no plugins")
+            return
+        }
+        Output.print(
+            Table.render(
+                header: ["NAME", "KIND", "VERSION", "ABI", "STATE", "DEFAULT", "FILE"],
+                rows: plugins.map { plugin in
+                    [
+                        plugin.name.isEmpty ? "-" : plugin.name, kind(plugin.kind),
+                        plugin.version.isEmpty ? "-" : plugin.version,
+                        plugin.abi.isEmpty ? "-" : plugin.abi, state(plugin.state), plugin.isDefault ? "yes" : "",
+                        plugin.file,
+                    ]
+                }))
+        let reasons = plugins.filter { !$0.reason.isEmpty }.map { plugin in
+            "\(state(plugin.state)): \(terminalSafe(plugin.name.isEmpty ? plugin.file : plugin.name)): \(terminalSafe(plugin.reason))"
+        }
+        if !reasons.isEmpty { Output.print("\n" + reasons.joined(separator: "\n")) }
+    }
+
+    private static func kind(_ kind: Orchion_V1_PluginKind) -> String {
+        switch kind {
+        case .scheduler: "scheduler"
+        case .executor: "executor"
+        default: "-"
+        }
+    }
+
+    private static func state(_ state: Orchion_V1_PluginState) -> String {
+        switch state {
+        case .loaded: "loaded"
+        case .refused: "refused"
+        case .quarantined: "quarantined"
+        default: "unknown"
+        }
+    }
+}
+
+extension String {
+    /// Without leading and trailing spaces, tabs and line breaks.
+    var trimmingWhitespace: String {
+        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" }
+        return String(drop(while: isSpace).reversed().drop(while: isSpace).reversed())
+    }
+}
