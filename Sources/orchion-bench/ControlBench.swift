@@ -192,9 +192,14 @@ final class ControlBench: Sendable {
                 return try await self.submitLatencies(server, fleet: fleet, cluster: "idle: 1 agent")
             })
 
-        // Durable submissions/s, end to end, no agent (jobs wait in the queue).
-        let throughput = try await withServer("submit", agents: 0) { server in
-            try await self.submitThroughput(server)
+        // Durable submissions/s, end to end, no agent (jobs wait in the
+        // queue): a fresh server for each number of calls in flight.
+        var throughput: [ThroughputRow] = []
+        for perConnection in [16, 64] {
+            throughput.append(
+                try await withServer("submit-\(perConnection)", agents: 0) { server in
+                    try await self.submitThroughput(server, connections: 4, perConnection: perConnection)
+                })
         }
 
         for count in options.agentCounts {
@@ -332,9 +337,11 @@ final class ControlBench: Sendable {
 
     // MARK: Durable submissions/s
 
-    private func submitThroughput(_ server: ServerChild) async throws -> ThroughputRow {
-        let connections = 4
-        let perConnection = 16
+    /// `connections` × `perConnection` SubmitJob calls kept in flight;
+    /// counts the replies (each sent once the job is durable) in the window.
+    private func submitThroughput(_ server: ServerChild, connections: Int, perConnection: Int) async throws
+        -> ThroughputRow
+    {
         let clients = try await (0..<connections).asyncMap { try await self.controlClient(server, loop: $0) }
         let load = SubmitLoad()
         var workers: [Task<Void, Never>] = []
@@ -385,7 +392,7 @@ final class ControlBench: Sendable {
 
     // MARK: Output
 
-    private func printTables(fleets: [FleetRow], latencies: [LatencyRow], throughput: ThroughputRow) {
+    private func printTables(fleets: [FleetRow], latencies: [LatencyRow], throughput: [ThroughputRow]) {
         print(
             "| agents (1 heartbeat/s each) | heartbeats/s sent | server CPU, % of one core | server RSS MiB | heartbeat lag p50 / p99 ms (/metrics) | heartbeat → GetNode p50 / p99 ms | load generator CPU % | failed |"
         )
@@ -410,10 +417,14 @@ final class ControlBench: Sendable {
             "| workload | durable submissions/s | acknowledged | seconds | ack latency p50 / p99 ms | server CPU, % of one core | load generator CPU % | failed |"
         )
         print("|---|---:|---:|---:|---:|---:|---:|---:|")
-        let rate = Double(throughput.acknowledged) / max(throughput.seconds, 1e-9)
-        print(
-            "| SubmitJob over gRPC, \(throughput.inFlight) in flight on \(throughput.connections) connections, no agents | \(Int(rate)) | \(throughput.acknowledged) | \(String(format1: throughput.seconds)) | \(throughput.latency.millis) | \(String(format1: throughput.serverCPU)) | \(String(format1: throughput.generatorCPU)) | \(throughput.failed) |"
-        )
+        var rate = 0.0
+        for row in throughput {
+            let rowRate = Double(row.acknowledged) / max(row.seconds, 1e-9)
+            rate = max(rate, rowRate)
+            print(
+                "| SubmitJob over gRPC, \(row.inFlight) in flight on \(row.connections) connections, no agents | \(Int(rowRate)) | \(row.acknowledged) | \(String(format1: row.seconds)) | \(row.latency.millis) | \(String(format1: row.serverCPU)) | \(String(format1: row.generatorCPU)) | \(row.failed) |"
+            )
+        }
         print("")
         if let largest = fleets.max(by: { $0.agents < $1.agents }) {
             let met = largest.agents >= 10_000 && largest.serverCPU < 50
@@ -426,7 +437,9 @@ final class ControlBench: Sendable {
                 "submit → assigned p50 idle \(String(format3: p50 * 1000)) ms (target ≤ 1 ms: \(p50 <= 0.001 ? "met" : "not met"));"
             )
         }
-        print("durable submissions/s \(Int(rate)) (target ≥ 10,000: \(rate >= 10_000 ? "met" : "not met")).")
+        print(
+            "durable submissions/s \(Int(rate)), the best row (target ≥ 10,000: \(rate >= 10_000 ? "met" : "not met"))."
+        )
     }
 }
 
