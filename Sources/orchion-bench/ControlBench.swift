@@ -136,6 +136,8 @@ func ownCPUSeconds() -> Double {
 private struct FleetRow {
     var agents = 0
     var heartbeatsPerSecond = 0.0
+    /// Heartbeats/s the server counted (orchion_heartbeats_total), if it serves /metrics.
+    var serverHeartbeats: Double?
     var serverCPU = 0.0
     var serverRSSKiB = 0
     var lag = "n/a"
@@ -161,6 +163,9 @@ private struct ThroughputRow {
     var serverCPU = 0.0
     var generatorCPU = 0.0
     var latency = Samples()
+    var commits: Double?
+    var commitSeconds: Double?
+    var writesPerCommit: Double?
 }
 
 final class ControlBench: Sendable {
@@ -262,6 +267,8 @@ final class ControlBench: Sendable {
         row.roundTrip = try await probe.value
         let after = try await MetricsScrape.fetch(port: server.port)
         row.lag = MetricsScrape.lag(before: before, after: after)
+        row.serverHeartbeats = MetricsScrape.delta("orchion_heartbeats_total", before: before, after: after)
+            .map { $0 / (end - start) }
         row.failed = fleet.heartbeatsFailed.load(ordering: .relaxed) + fleet.streamsEnded.load(ordering: .relaxed)
         guard fleet.streamsEnded.load(ordering: .relaxed) == 0 else {
             throw BenchError(
@@ -370,11 +377,13 @@ final class ControlBench: Sendable {
             }
         }
         try await Task.sleep(for: .seconds(options.quick ? 1 : 2))
+        let before = try await MetricsScrape.fetch(port: server.port)
         let (cpu0, own0, start) = (server.cpuSeconds() ?? 0, ownCPUSeconds(), now())
         load.measuring.store(true, ordering: .relaxed)
         try await Task.sleep(for: .milliseconds(Int(options.window * 1000)))
         load.measuring.store(false, ordering: .relaxed)
         let (cpu1, own1, end) = (server.cpuSeconds() ?? 0, ownCPUSeconds(), now())
+        let after = try await MetricsScrape.fetch(port: server.port)
         load.stop.store(true, ordering: .relaxed)
         for worker in workers { await worker.value }
         for client in clients { await client.close() }
@@ -387,6 +396,10 @@ final class ControlBench: Sendable {
         row.serverCPU = (cpu1 - cpu0) / (end - start) * 100
         row.generatorCPU = (own1 - own0) / (end - start) * 100
         row.latency = load.latencies.withLock { $0 }
+        row.commits = MetricsScrape.delta("orchion_store_commit_seconds_count", before: before, after: after)
+            .map { $0 / (end - start) }
+        row.commitSeconds = MetricsScrape.mean("orchion_store_commit_seconds", before: before, after: after)
+        row.writesPerCommit = MetricsScrape.mean("orchion_store_commit_batch_size", before: before, after: after)
         return row
     }
 
@@ -394,12 +407,13 @@ final class ControlBench: Sendable {
 
     private func printTables(fleets: [FleetRow], latencies: [LatencyRow], throughput: [ThroughputRow]) {
         print(
-            "| agents (1 heartbeat/s each) | heartbeats/s sent | server CPU, % of one core | server RSS MiB | heartbeat lag p50 / p99 ms (/metrics) | heartbeat → GetNode p50 / p99 ms | load generator CPU % | failed |"
+            "| agents (1 heartbeat/s each) | heartbeats/s sent / counted by the server | server CPU, % of one core | server RSS MiB | heartbeat lag p50 / p99 ms (server's histogram) | heartbeat → GetNode p50 / p99 ms | load generator CPU % | failed |"
         )
         print("|---:|---:|---:|---:|---:|---:|---:|---:|")
         for row in fleets {
+            let counted = row.serverHeartbeats.map { "\(Int($0))" } ?? "n/a"
             print(
-                "| \(row.agents) | \(Int(row.heartbeatsPerSecond)) | \(String(format1: row.serverCPU)) | \(row.serverRSSKiB / 1024) | \(row.lag) | \(row.roundTrip.millis) | \(String(format1: row.generatorCPU)) | \(row.failed) |"
+                "| \(row.agents) | \(Int(row.heartbeatsPerSecond)) / \(counted) | \(String(format1: row.serverCPU)) | \(row.serverRSSKiB / 1024) | \(row.lag) | \(row.roundTrip.millis) | \(String(format1: row.generatorCPU)) | \(row.failed) |"
             )
         }
         print("")
@@ -414,15 +428,15 @@ final class ControlBench: Sendable {
         }
         print("")
         print(
-            "| workload | durable submissions/s | acknowledged | seconds | ack latency p50 / p99 ms | server CPU, % of one core | load generator CPU % | failed |"
+            "| workload | durable submissions/s | acknowledged | seconds | ack latency p50 / p99 ms | commits/s | mean commit ms | mean writes/commit | server CPU, % of one core | load generator CPU % | failed |"
         )
-        print("|---|---:|---:|---:|---:|---:|---:|---:|")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         var rate = 0.0
         for row in throughput {
             let rowRate = Double(row.acknowledged) / max(row.seconds, 1e-9)
             rate = max(rate, rowRate)
             print(
-                "| SubmitJob over gRPC, \(row.inFlight) in flight on \(row.connections) connections, no agents | \(Int(rowRate)) | \(row.acknowledged) | \(String(format1: row.seconds)) | \(row.latency.millis) | \(String(format1: row.serverCPU)) | \(String(format1: row.generatorCPU)) | \(row.failed) |"
+                "| SubmitJob over gRPC, \(row.inFlight) in flight on \(row.connections) connections, no agents | \(Int(rowRate)) | \(row.acknowledged) | \(String(format1: row.seconds)) | \(row.latency.millis) | \(row.commits.map { "\(Int($0))" } ?? "n/a") | \(row.commitSeconds.map { String(format3: $0 * 1000) } ?? "n/a") | \(row.writesPerCommit.map { String(format1: $0) } ?? "n/a") | \(String(format1: row.serverCPU)) | \(String(format1: row.generatorCPU)) | \(row.failed) |"
             )
         }
         print("")

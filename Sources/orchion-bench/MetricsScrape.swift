@@ -6,6 +6,9 @@ import Glibc
 /// histogram (upper bound → count), empty when the server has none.
 struct MetricsScrape: Sendable {
     var lagBuckets: [(bound: Double, count: Double)] = []
+    /// Every sample without labels (counters, gauges, histograms' `_sum`
+    /// and `_count`), by name.
+    var values: [String: Double] = [:]
     /// Whether /metrics answered at all (200).
     var served = false
 
@@ -16,6 +19,10 @@ struct MetricsScrape: Sendable {
         var scrape = MetricsScrape()
         scrape.served = true
         let prefix = "orchion_heartbeat_lag_seconds_bucket{le=\""
+        for line in body.split(separator: "\n") where !line.hasPrefix("#") && !line.contains("{") {
+            let fields = line.split(separator: " ")
+            if fields.count == 2, let value = Double(fields[1]) { scrape.values[String(fields[0])] = value }
+        }
         for line in body.split(separator: "\n") where line.hasPrefix(prefix) {
             let rest = line.dropFirst(prefix.count)
             guard let quote = rest.firstIndex(of: "\"") else { continue }
@@ -25,6 +32,20 @@ struct MetricsScrape: Sendable {
             scrape.lagBuckets.append((bound, count))
         }
         return scrape
+    }
+
+    /// How much `name` grew between two scrapes (nil when either lacks it).
+    static func delta(_ name: String, before: MetricsScrape, after: MetricsScrape) -> Double? {
+        guard let old = before.values[name], let new = after.values[name] else { return nil }
+        return new - old
+    }
+
+    /// The mean of histogram `name`'s observations between two scrapes.
+    static func mean(_ name: String, before: MetricsScrape, after: MetricsScrape) -> Double? {
+        guard let sum = delta(name + "_sum", before: before, after: after),
+            let count = delta(name + "_count", before: before, after: after), count > 0
+        else { return nil }
+        return sum / count
     }
 
     /// "p50 / p99" in ms of the observations between two scrapes, each
