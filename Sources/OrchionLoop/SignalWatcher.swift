@@ -1,6 +1,7 @@
 import CLibUV
 
-/// Watches a POSIX signal on the loop.
+/// Watches one POSIX signal on the loop (a second `start` moves the watch
+/// to the new signal: use one watcher per signal).
 ///
 /// Threading: loop thread only, checked at every public entry point;
 /// `@unchecked Sendable` is backed by that check (see `LoopHandle`).

@@ -102,31 +102,37 @@ public enum ControlPlaneServer {
             metrics: { metrics.registry.renderBytes() }, metricsRequireToken: config.metricsRequireToken)
         ServerLog.info("listening on \(server.address)")
 
-        let signals = try SignalWatcher(loop: loop)
         var current = config
-        try signals.start(SIGHUP) { _ in
-            switch current.reload() {
-            case .success(let next):
-                for change in next.changes(from: current) { ServerLog.info("config: \(change)") }
-                current = next
-                do throws(RPCError) {
-                    _ = try bound.wrapped.setDefaultStrategy(next.scheduler.defaultStrategy)
-                } catch {
-                    ServerLog.error("config: default strategy kept: \(error.message)")
+        let reload = try SignalWatcher(loop: loop)
+        try reload.start(SIGHUP) { _ in
+            // The file is read on the thread pool, never on the loop.
+            let previous = current
+            loop.queueWork({ previous.reload() }) { result in
+                switch result {
+                case .success(let next):
+                    for change in next.changes(from: current) { ServerLog.info("config: \(change)") }
+                    current = next
+                    do throws(RPCError) {
+                        _ = try bound.wrapped.setDefaultStrategy(next.scheduler.defaultStrategy)
+                    } catch {
+                        ServerLog.error("config: default strategy kept: \(error.message)")
+                    }
+                case .failure(let error):
+                    ServerLog.error("config not reloaded: \(error)")
                 }
-            case .failure(let error):
-                ServerLog.error("config not reloaded: \(error)")
             }
         }
+        let terminate = try SignalWatcher(loop: loop)
+        let interrupt = try SignalWatcher(loop: loop)
         let stop: (Int32) -> Void = { signal in
             ServerLog.info("stopping (signal \(signal))")
             server.close()
             watcher.close()
             hangCheck.close()
-            signals.close()
+            for handle in [reload, terminate, interrupt] { handle.close() }
             bound.wrapped.shutdown()
         }
-        try signals.start(SIGTERM, stop)
-        try signals.start(SIGINT, stop)
+        try terminate.start(SIGTERM, stop)
+        try interrupt.start(SIGINT, stop)
     }
 }

@@ -1,6 +1,7 @@
 import Glibc
 import OrchionLoop
 import OrchionProto
+import OrchionServer
 import OrchionWire
 
 /// `orchion plugin list --server HOST:PORT`: the plugins a running server
@@ -55,43 +56,21 @@ enum RemotePlugins {
         return SocketAddress(host: host, port: port)
     }
 
-    /// The client token: from `file` when given (owner-only permissions
-    /// required), else `ORCHION_TOKEN`, else none.
+    /// The client token: the first of `file` when given (the server's token
+    /// file format; owner-only permissions required), else `ORCHION_TOKEN`,
+    /// else none.
     static func token(file: String?, environment: [String: String]) throws(Failure) -> String? {
         guard let file else { return environment["ORCHION_TOKEN"].flatMap { $0.isEmpty ? nil : $0 } }
-        let descriptor = open(file, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else {
-            throw Failure(description: "--token-file \(terminalSafe(file)): \(String(cString: strerror(errno)))")
+        let tokens: [Token]
+        do throws(TokenFileError) {
+            tokens = try TokenFile.read(file)
+        } catch {
+            throw Failure(description: "--token-file: \(error)")
         }
-        defer { close(descriptor) }
-        var info = stat()
-        guard fstat(descriptor, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
-            throw Failure(description: "--token-file \(terminalSafe(file)): expected a regular file")
+        guard let token = tokens.first else {
+            throw Failure(description: "--token-file \(terminalSafe(file)): expected a token, found none")
         }
-        guard info.st_mode & 0o077 == 0 else {
-            throw Failure(
-                description: "--token-file \(terminalSafe(file)): expected owner-only permissions (mode 600), "
-                    + "found mode \(String(info.st_mode & 0o777, radix: 8)); run chmod 600 on it")
-        }
-        var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while bytes.count <= 64 * 1024 {
-            let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
-            if count < 0, errno == EINTR { continue }
-            guard count >= 0 else {
-                throw Failure(description: "--token-file \(terminalSafe(file)): \(String(cString: strerror(errno)))")
-            }
-            if count == 0 { break }
-            bytes += buffer.prefix(count)
-        }
-        let token = String(decoding: bytes, as: UTF8.self).trimmingWhitespace
-        guard !token.isEmpty, bytes.count <= 64 * 1024 else {
-            throw Failure(
-                description:
-                    "--token-file \(terminalSafe(file)): expected one token, found \(token.isEmpty ? "an empty file" : "over 64 KiB")"
-            )
-        }
-        return token
+        return token.secret
     }
 
     /// Prints the listing as a table with the reasons below, or as JSON.

@@ -11,8 +11,8 @@ final class Cluster: @unchecked Sendable {
     let control: ControlClient
     private(set) var agents: [TestAgent] = []
 
-    init(serverArguments: [String] = [], builtins: Bool = true) async throws {
-        server = try ServerProcess(builtins: builtins, arguments: serverArguments)
+    init(serverArguments: [String] = [], builtins: Bool = true, directory: URL? = nil) async throws {
+        server = try ServerProcess(directory: directory, builtins: builtins, arguments: serverArguments)
         thread = try LoopThread()
         control = try await ControlClient.connect(server.address, loop: thread.loop)
         if builtins {

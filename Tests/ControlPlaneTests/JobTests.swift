@@ -118,4 +118,28 @@ import Testing
         #expect(resumed.map(\.sequence) == all.dropFirst().map(\.sequence))
         await cluster.close()
     }
+
+    @Test func cordonAndDrainKeepNewJobsOffANodeAndUncordonReturnsIt() async throws {
+        let cluster = try await Cluster()
+        let agent = try await cluster.agent("n1")
+        let running = try await cluster.control.submit(spec("sleep 1000"))
+        try await cluster.wait(running.id, .running)
+        #expect(try await cluster.control.cordon("n1").cordoned)
+        let waiting = try await cluster.control.submit(spec())
+        try await eventually("explained") { try await cluster.control.job(waiting.id).pendingReasons.count > 0 }
+        #expect(try await cluster.control.job(waiting.id).reason == "1 node: 1 is cordoned")
+        #expect(try await cluster.control.job(running.id).state == .running, "cordon leaves running jobs alone")
+        let drained = try await cluster.control.drain("n1")
+        #expect(drained.state == .draining)
+        #expect(try await cluster.control.uncordon("n1").state == .ready)
+        try await cluster.wait(waiting.id, .running)
+        #expect(agent.received.cancels.isEmpty)
+        do {
+            _ = try await cluster.control.cordon("nonesuch")
+            Issue.record("cordoned an unknown node")
+        } catch let error as RPCError {
+            #expect(error.code == .notFound)
+        }
+        await cluster.close()
+    }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import OrchionProto
 import OrchionWire
+import TestSupport
 import Testing
 
 @Suite(.serialized) struct RegistrationTests {
@@ -51,5 +52,18 @@ import Testing
         #expect(retried.attempts[0].nodeID == "n1")
         #expect(retried.attempts[1].nodeID == "n2")
         await cluster.close()
+    }
+
+    @Test func aWorldReadableTokenFileStopsTheServerWithTheFix() throws {
+        let directory = try Paths.temporaryDirectory("orchion-server")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let token = directory.appendingPathComponent("join.token")
+        try Data("a-join-token-that-is-long-enough\n".utf8).write(to: token)
+        chmod(token.path, 0o644)
+        let result = try runCommand(
+            [Paths.orchion, "server", "--listen", "127.0.0.1:0", "--state-dir", directory.path], timeout: 30)
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("chmod 600"), "\(result.stderr)")
+        #expect(!result.stderr.contains("a-join-token-that-is-long-enough"))
     }
 }

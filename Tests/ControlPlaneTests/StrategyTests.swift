@@ -28,6 +28,27 @@ import Testing
         await cluster.close()
     }
 
+    @Test func sighupAppliesTheConfigurationsDefaultStrategy() async throws {
+        let directory = try Paths.temporaryDirectory("orchion-server")
+        let config = directory.appendingPathComponent("server.yaml")
+        try Data("scheduler:\n  default_strategy: bin-packing\n".utf8).write(to: config)
+        let cluster = try await Cluster(serverArguments: ["--config", config.path], directory: directory)
+        #expect(try await cluster.control.scheduler().defaultStrategy == "bin-packing")
+        try Data("scheduler:\n  default_strategy: spread\n".utf8).write(to: config)
+        cluster.server.signal(SIGHUP)
+        try await eventually("spread the default") { try await cluster.control.scheduler().defaultStrategy == "spread" }
+        // A broken file is reported and changes nothing.
+        try Data("scheduler:\n  default_strategy: [\n".utf8).write(to: config)
+        cluster.server.signal(SIGHUP)
+        try cluster.server.waitForLog("config not reloaded")
+        #expect(try await cluster.control.scheduler().defaultStrategy == "spread")
+        // SIGTERM stops it cleanly.
+        cluster.server.stop()
+        #expect(cluster.server.process.terminationReason == .exit)
+        #expect(cluster.server.process.terminationStatus == 0)
+        #expect(cluster.server.output.contains("stopping (signal 15)"))
+    }
+
     @Test func aPluginDroppedInWhileRunningIsUsableByName() async throws {
         let cluster = try await Cluster()
         try await cluster.agent("n1")
@@ -69,6 +90,15 @@ import Testing
         }
         let liar = try #require(try await cluster.control.plugins().first { $0.name == "liar" })
         #expect(!liar.reason.isEmpty)
+        // What an operator sees from the command line.
+        let listed = try runCommand(
+            [
+                Paths.orchion, "plugin", "list", "--server", "127.0.0.1:\(cluster.server.port)", "--token-file",
+                cluster.server.directory.appendingPathComponent("client.tokens").path,
+            ], timeout: 30)
+        #expect(listed.status == 0, "\(listed.stderr)")
+        #expect(listed.stdout.contains("liar"))
+        #expect(listed.stdout.contains("quarantined"))
         await cluster.close()
     }
 }

@@ -80,7 +80,7 @@ import Testing
         defer { try? FileManager.default.removeItem(at: dir) }
         let server = "127.0.0.1:\(fixture.port)"
 
-        let wrong = try tokenFile("not-the-token", mode: 0o600, in: dir)
+        let wrong = try tokenFile("not-the-token-of-this-server", mode: 0o600, in: dir)
         let refused = try runCommand([Paths.orchion, "plugin", "list", "--server", server, "--token-file", wrong])
         #expect(refused.status == 1 && refused.stdout.isEmpty)
         #expect(refused.stderr.contains("orchion plugin list: ListPlugins on \(server) failed:"), "\(refused.stderr)")
@@ -90,7 +90,7 @@ import Testing
         let readable = try runCommand([Paths.orchion, "plugin", "list", "--server", server, "--token-file", open])
         #expect(readable.status == 1)
         #expect(
-            readable.stderr.contains("expected owner-only permissions (mode 600), found mode 644"), "\(readable.stderr)"
+            readable.stderr.contains("mode 0644 is not owner-only"), "\(readable.stderr)"
         )
 
         let bad = try runCommand([Paths.orchion, "plugin", "list", "--server", "example:80"])

@@ -57,7 +57,11 @@ extension ControlPlane {
     }
 
     /// A page of jobs in submission order, filtered by state and node.
+    ///
+    /// Pages are kept until a job changes, so a steady cluster's listing is
+    /// served without being rebuilt (and, over REST, without re-encoding).
     func listJobs(_ request: Orchion_V1_ListJobsRequest) throws(RPCError) -> Orchion_V1_ListJobsResponse {
+        if let page = jobPages[request] { return page }
         let size = request.pageSize == 0 ? 100 : min(Int(request.pageSize), 1000)
         var start = 0
         if !request.pageToken.isEmpty {
@@ -80,6 +84,8 @@ extension ControlPlane {
             response.jobs.append(job.proto)
             lastOrder = job.order
         }
+        if jobPages.count >= 64 { jobPages.removeAll(keepingCapacity: true) }
+        jobPages[request] = response
         return response
     }
 
@@ -158,6 +164,7 @@ extension ControlPlane {
 
     /// Stores `job` with the next commit.
     func persist(_ job: JobRecord) {
+        jobPages.removeAll(keepingCapacity: true)
         stage(
             .putJob(
                 StoredJob(

@@ -18,11 +18,16 @@ extension ControlPlane {
         schedulingQueued = false
         guard !schedulingInFlight else { return }
         wakeParkedJobs()
-        guard !queue.isEmpty, nodes.values.contains(where: { $0.record.schedulable }) else { return }
+        guard !queue.isEmpty else { return }
         let batch = queue.pop(settings.batchSize).compactMap { id in
             jobs[id].flatMap { $0.state == .pending ? $0 : nil }
         }
         guard !batch.isEmpty else { return scheduleSoon() }
+        guard nodes.values.contains(where: { $0.record.schedulable }) else {
+            // No strategy can help: say why for each and wait for a node.
+            for job in batch { park(job, declined: nil) }
+            return scheduleSoon()
+        }
         var groups: [String: [JobRecord]] = [:]
         var order: [String] = []
         for job in batch {
@@ -87,19 +92,20 @@ extension ControlPlane {
                 queue.push(job.id, priority: job.spec.requirements.priority, order: job.order)
             } else {
                 let why = result.pending[job.id] ?? result.failure?.message ?? "not placed"
-                park(current, strategyReason: why, result: result)
+                park(current, declined: (result, why))
             }
         }
     }
 
-    /// Explains why `job` fits nowhere, records it on the job and parks it
-    /// until a node it could fit on changes.
-    private func park(_ job: JobRecord, strategyReason: String, result: ScheduleResult) {
+    /// Explains why `job` is not placed (the strategy's round and reason,
+    /// when one declined it), records that on the job and parks it until a
+    /// node it could fit on changes.
+    private func park(_ job: JobRecord, declined: (result: ScheduleResult, reason: String)?) {
         let explanation = PendingExplanation(
             job.spec.requirements, nodes: nodes.values.lazy.map(\.record.node),
-            declined: (result.strategy, strategyReason))
+            declined: declined.map { ($0.result.strategy, $0.reason) })
         var summary = explanation.summary
-        if result.fallbackFailed, let why = result.fallbackReason {
+        if let result = declined?.result, result.fallbackFailed, let why = result.fallbackReason {
             summary +=
                 "; the fallback \(result.strategy) placed it instead of \(result.requested) (\(why)) and failed too"
         }

@@ -54,6 +54,8 @@ final class ControlPlane {
     var nodeListing: Orchion_V1_ListNodesResponse?
     var nodeListingAt: Millis = 0
     var nodeListingStale = false
+    /// Job listing pages served since the last job change, by request.
+    var jobPages: [Orchion_V1_ListJobsRequest: Orchion_V1_ListJobsResponse] = [:]
 
     // Store staging
     var staged: [StoreChange] = []
