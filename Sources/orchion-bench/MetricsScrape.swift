@@ -40,14 +40,6 @@ struct MetricsScrape: Sendable {
         return new - old
     }
 
-    /// The mean of histogram `name`'s observations between two scrapes.
-    static func mean(_ name: String, before: MetricsScrape, after: MetricsScrape) -> Double? {
-        guard let sum = delta(name + "_sum", before: before, after: after),
-            let count = delta(name + "_count", before: before, after: after), count > 0
-        else { return nil }
-        return sum / count
-    }
-
     /// "p50 / p99" in ms of the observations between two scrapes, each
     /// interpolated inside its bucket as Prometheus' histogram_quantile does,
     /// or a note saying why there is none.
