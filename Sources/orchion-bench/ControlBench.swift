@@ -151,6 +151,9 @@ private struct LatencyRow {
     var assigned = Samples()
     var delivered = Samples()
     var acknowledged = Samples()
+    /// A unary GetJob's round trip on the same connection: the floor of
+    /// what this client can time.
+    var roundTrip = Samples()
     var missing = 0
 }
 
@@ -335,6 +338,11 @@ final class ControlBench: Sendable {
             if let scheduled = times.scheduled { row.assigned.add(scheduled - start) }
             if let delivered = times.delivered { row.delivered.add(delivered - start) }
             if times.scheduled == nil || times.delivered == nil { row.missing += 1 }
+            let asked = now()
+            let _: Orchion_V1_Job = try await control.unary(
+                "/orchion.v1.ControlService/GetJob", Orchion_V1_GetJobRequest.with { $0.id = job.id },
+                timeoutMillis: 10_000)
+            row.roundTrip.add(now() - asked)
         }
         await watcher.close()
         await control.close()
@@ -414,12 +422,12 @@ final class ControlBench: Sendable {
         }
         print("")
         print(
-            "| cluster | submits | submit → assigned p50 / p99 ms | submit → delivered p50 / p99 ms | submit → acknowledged p50 / p99 ms | incomplete |"
+            "| cluster | submits | submit → assigned p50 / p99 ms | submit → delivered p50 / p99 ms | submit → acknowledged p50 / p99 ms | GetJob round trip p50 / p99 ms (floor) | incomplete |"
         )
-        print("|---|---:|---:|---:|---:|---:|")
+        print("|---|---:|---:|---:|---:|---:|---:|")
         for row in latencies {
             print(
-                "| \(row.cluster) | \(row.acknowledged.values.count) | \(row.assigned.millis) | \(row.delivered.millis) | \(row.acknowledged.millis) | \(row.missing) |"
+                "| \(row.cluster) | \(row.acknowledged.values.count) | \(row.assigned.millis) | \(row.delivered.millis) | \(row.acknowledged.millis) | \(row.roundTrip.millis) | \(row.missing) |"
             )
         }
         print("")
