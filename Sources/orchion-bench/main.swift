@@ -5,6 +5,8 @@
 //        orchion-bench serve      (the API server for .ci/bench's wrk and h2load runs)
 //        orchion-bench store [--quick]  (durable submissions/s: group commit vs one commit per submit)
 //        orchion-bench store-child MODE DIR  (processes the store's tests start)
+//        orchion-bench control [--quick] [--agents 1000,5000,10000]  (the control plane end to end:
+//            the real orchion server as a child, simulated agents over the real protocol)
 // Prints a Markdown table. Build with -c release.
 import Glibc
 import OrchionCore
@@ -72,6 +74,9 @@ if CommandLine.arguments.dropFirst().first == "serve" {
 }
 if CommandLine.arguments.dropFirst().first == "store-child" {
     storeChild(Array(CommandLine.arguments.dropFirst(2)))
+}
+if CommandLine.arguments.dropFirst().first == "control" {
+    controlBenchmark(Array(CommandLine.arguments.dropFirst(2)))
 }
 if CommandLine.arguments.dropFirst().first == "store" {
     try storeBenchmark(quick: CommandLine.arguments.contains("--quick"))

@@ -201,21 +201,25 @@ extension ControlPlane {
 
     private func sweep() {
         let time = now()
-        for id in nodes.keys { updateHealth(id, .tick, at: time) }
+        // The ids first: updating `nodes` while iterating it would copy the
+        // whole dictionary on every sweep.
+        for id in Array(nodes.keys) { updateHealth(id, .tick, at: time) }
         announceIntervalIfChanged()
         var counts: [NodeState: Int] = [:]
-        for entry in nodes.values { counts[entry.record.node.state, default: 0] += 1 }
+        for index in nodes.indices { counts[nodes.values[index].record.node.state, default: 0] += 1 }
         for state in NodeState.allCases { metrics.nodes(state).set(counts[state] ?? 0) }
     }
 
     private func updateHealth(_ id: String, _ input: NodeInput, at time: Millis? = nil) {
-        guard var entry = nodes[id] else { return }
-        let change = NodeLifecycle.apply(input, to: &entry.record, now: time ?? now(), policy: settings.heartbeat)
-        nodes[id] = entry
+        // In place: copying the entry out and back costs a retain and a
+        // release of each of its fields, for every node on every sweep.
+        guard let index = nodes.index(forKey: id) else { return }
+        let change = NodeLifecycle.apply(
+            input, to: &nodes.values[index].record, now: time ?? now(), policy: settings.heartbeat)
         guard case .health(_, let to)? = change else { return }
         ServerLog.info("node \(id) is \(to.rawValue)")
         if to == .down {
-            let silence = settings.heartbeat.downAfter(interval: entry.record.interval)
+            let silence = settings.heartbeat.downAfter(interval: nodes.values[index].record.interval)
             for jobID in nodeJobs[id, default: []] {
                 guard let attempt = jobs[jobID]?.activeAttempt else { continue }
                 apply(.lost(attempt: attempt.number, reason: "node \(id) went silent for \(silence)"), to: jobID)
