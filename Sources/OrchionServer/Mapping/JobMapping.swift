@@ -172,6 +172,9 @@ extension Google_Protobuf_Duration {
 }
 
 extension Google_Protobuf_Timestamp {
+    /// Seconds since the Unix epoch, to the nanosecond.
+    var epochSeconds: Double { Double(seconds) + Double(nanos) / 1e9 }
+
     init(millis: Millis) {
         self.init(seconds: millis / 1000, nanos: Int32((millis % 1000) * 1_000_000))
     }

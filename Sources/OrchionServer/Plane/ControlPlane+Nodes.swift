@@ -97,7 +97,7 @@ extension ControlPlane {
         let time = now()
         metrics.heartbeats.increment()
         if heartbeat.telemetry.hasSampledAt {
-            metrics.heartbeatLagSeconds.observe(Double(max(time - heartbeat.telemetry.sampledAt.millis, 0)) / 1000)
+            metrics.heartbeatLagSeconds.observe(max(wallClockSeconds() - heartbeat.telemetry.sampledAt.epochSeconds, 0))
         }
         nodes[session.nodeID]?.record(heartbeat.telemetry, now: time)
         nodeListingStale = true

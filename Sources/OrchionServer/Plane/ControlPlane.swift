@@ -122,8 +122,10 @@ final class ControlPlane {
             plane.loop.execute {
                 switch result {
                 case .success(let report):
-                    plane.wrapped.metrics.storeCommitSeconds.observe(report.transactionSeconds)
-                    plane.wrapped.metrics.storeCommitBatchSize.observe(Double(report.changes))
+                    if report.firstOfTransaction {
+                        plane.wrapped.metrics.storeCommitSeconds.observe(report.transactionSeconds)
+                        plane.wrapped.metrics.storeCommitBatchSize.observe(Double(report.changes))
+                    }
                     for body in done.wrapped { body() }
                 case .failure(let error):
                     plane.wrapped.storeFailed(error)
@@ -150,6 +152,13 @@ final class ControlPlane {
             stage(.putEvent(StoredEvent(sequence: event.sequence, jobID: event.jobID, record: bytes)))
         }
     }
+}
+
+/// The wall clock in seconds since the Unix epoch, to the nanosecond.
+func wallClockSeconds() -> Double {
+    var now = timespec()
+    clock_gettime(CLOCK_REALTIME, &now)
+    return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
 }
 
 /// The wall clock in milliseconds since the Unix epoch.

@@ -114,12 +114,18 @@ public struct CommitReport: Sendable, Hashable {
     public var batches: Int
     /// Changes committed by the transaction, all batches together.
     public var changes: Int
+    /// Whether this is the report of the transaction's first committed batch:
+    /// count the transaction's time and size once, on that report.
+    public var firstOfTransaction: Bool
 
-    public init(transactionSeconds: Double, waitSeconds: Double, batches: Int, changes: Int) {
+    public init(
+        transactionSeconds: Double, waitSeconds: Double, batches: Int, changes: Int, firstOfTransaction: Bool = true
+    ) {
         self.transactionSeconds = transactionSeconds
         self.waitSeconds = waitSeconds
         self.batches = batches
         self.changes = changes
+        self.firstOfTransaction = firstOfTransaction
     }
 }
 

@@ -104,6 +104,7 @@ final class StoreWriter: @unchecked Sendable {
         }
         let end = ContinuousClock.now
         let seconds = Self.seconds(end - start)
+        var first = true
         for (index, batch) in batches.enumerated() {
             if let error = outcomes[index] {
                 batch.completion(.failure(error))
@@ -112,7 +113,8 @@ final class StoreWriter: @unchecked Sendable {
                     .success(
                         CommitReport(
                             transactionSeconds: seconds, waitSeconds: Self.seconds(end - batch.enqueued),
-                            batches: committedBatches, changes: committedChanges)))
+                            batches: committedBatches, changes: committedChanges, firstOfTransaction: first)))
+                first = false
             }
         }
     }
