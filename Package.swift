@@ -106,7 +106,7 @@ let package = Package(
             dependencies: [
                 "OrchionPluginHost", "OrchionStrategies", "OrchionCore", "COrchionPlugin", "OrchionWire",
                 "OrchionProto",
-                "OrchionLoop", "OrchionServer",
+                "OrchionLoop", "OrchionServer", "OrchionAgent", "OrchionAgentProto",
             ]
         ),
         .target(name: "TestSupport", path: "Tests/TestSupport"),

@@ -5,6 +5,8 @@
 //        orchion-bench serve      (the API server for .ci/bench's wrk and h2load runs)
 //        orchion-bench store [--quick]  (durable submissions/s: group commit vs one commit per submit)
 //        orchion-bench store-child MODE DIR  (processes the store's tests start)
+//        orchion-bench footprint HOST:PORT TOKEN_FILE [--executor FILE]  (an idle agent, for the footprint rows)
+//        orchion-bench notify STATE...  (sd_notify from the environment, for the systemd tests)
 // Prints a Markdown table. Build with -c release.
 import Glibc
 import OrchionCore
@@ -72,6 +74,21 @@ if CommandLine.arguments.dropFirst().first == "serve" {
 }
 if CommandLine.arguments.dropFirst().first == "store-child" {
     storeChild(Array(CommandLine.arguments.dropFirst(2)))
+}
+if CommandLine.arguments.dropFirst().first == "footprint" {
+    let arguments = Array(CommandLine.arguments.dropFirst(2))
+    Task.detached {
+        do {
+            try await footprintAgent(arguments)
+        } catch {
+            standardError("orchion-bench footprint: \(error)\n")
+            exit(1)
+        }
+    }
+    while true { pause() }  // the agent runs on the concurrency pool; this thread just waits
+}
+if CommandLine.arguments.dropFirst().first == "notify" {
+    notifyChild(Array(CommandLine.arguments.dropFirst(2)))
 }
 if CommandLine.arguments.dropFirst().first == "store" {
     try storeBenchmark(quick: CommandLine.arguments.contains("--quick"))
