@@ -54,6 +54,35 @@ private let systemdAnalyze = ["/usr/bin/systemd-analyze", "/bin/systemd-analyze"
         }
     }
 
+    /// `deploy/install.sh` into a temp prefix, from this build: the units
+    /// land in `<prefix>/lib/systemd/system` starting `<prefix>/bin/orchion`,
+    /// and verify cleanly as installed.
+    @Test(.enabled(if: systemdAnalyze != nil, "systemd-analyze is not installed (Debian package systemd)"))
+    func installShInstallsUnitsStartingTheInstalledBinary() throws {
+        let analyze = try #require(systemdAnalyze)
+        let prefix = try Paths.temporaryDirectory("orchion-install")
+        defer { try? FileManager.default.removeItem(at: prefix) }
+        let install = try runCommand(
+            [
+                "/bin/bash", Paths.root.appendingPathComponent("deploy/install.sh").path, "--prefix", prefix.path,
+                "--build-dir", Paths.build.path,
+            ], timeout: 120)
+        #expect(install.status == 0, "\(install.stderr)")
+        let unitDirectory = prefix.appendingPathComponent("lib/systemd/system")
+        var paths: [String] = []
+        for unit in Self.units {
+            let path = unitDirectory.appendingPathComponent(unit).path
+            let text = try String(contentsOfFile: path, encoding: .utf8)
+            let command = unit == "orchion-agent.service" ? "agent run" : "server"
+            #expect(text.contains("\nExecStart=\(prefix.path)/bin/orchion \(command)\n"), "\(unit): \(text)")
+            #expect(!text.contains("/usr/local/bin"))
+            paths.append(path)
+        }
+        let result = try runCommand([analyze, "verify"] + paths, timeout: 60)
+        #expect(result.status == 0)
+        #expect(result.stdout + result.stderr == "", "systemd-analyze verify printed: \(result.stdout)\(result.stderr)")
+    }
+
     @Test func theAgentUnitNotifiesWatchdogsAndOwnsItsCgroupSubtree() throws {
         let lines = try Self.settings("orchion-agent.service")
         for setting in [
