@@ -11,7 +11,8 @@ import Synchronization
 /// `WATCHDOG_PID` but leaves them set: unsetting them (so that processes
 /// the agent starts do not inherit them) is the caller's choice — with
 /// `NotifyAccess=main` systemd ignores datagrams from anyone but the main
-/// process anyway, and the agent gives jobs an environment of their own.
+/// process anyway, and a job's whole environment is the one its executor
+/// built (`exec`: a clean one), not the agent's.
 ///
 /// Threading: any thread. `send` never blocks (the socket is non-blocking;
 /// a datagram the manager cannot take at once is dropped, as `sd_notify`
