@@ -38,13 +38,31 @@ let fuzzEntries: [(Product, Target)] =
         )
     ] : []
 
+/// `orchion-footprint`: the idle agent of `orchion-bench footprint` linked
+/// with only the agent's modules, for the footprint rows of `.ci/bench`
+/// (which sets ORCHION_FOOTPRINT=1). Its sources are links to orchion-bench's.
+let footprint = Context.environment["ORCHION_FOOTPRINT"] == "1"
+let footprintEntries: [(Product, Target)] =
+    footprint
+    ? [
+        (
+            .executable(name: "orchion-footprint", targets: ["orchion-footprint"]),
+            .executableTarget(
+                name: "orchion-footprint",
+                dependencies: [
+                    "OrchionAgent", "OrchionAgentProto", "OrchionWire", "OrchionProto", "OrchionLoop",
+                    "OrchionPluginHost",
+                ])
+        )
+    ] : []
+
 let package = Package(
     name: "orchion",
     products: [
         .executable(name: "orchion", targets: ["orchion"]),
         .executable(name: "orchion-bench", targets: ["orchion-bench"]),
         .executable(name: "orchion-spawn", targets: ["orchion-spawn"]),
-    ] + builtins.map(\.0) + fuzzEntries.map(\.0),
+    ] + builtins.map(\.0) + fuzzEntries.map(\.0) + footprintEntries.map(\.0),
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-protobuf", exact: "1.39.0"),
@@ -106,7 +124,7 @@ let package = Package(
             dependencies: [
                 "OrchionPluginHost", "OrchionStrategies", "OrchionCore", "COrchionPlugin", "OrchionWire",
                 "OrchionProto",
-                "OrchionLoop", "OrchionServer",
+                "OrchionLoop", "OrchionServer", "OrchionAgent", "OrchionAgentProto",
             ]
         ),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
@@ -153,5 +171,5 @@ let package = Package(
             path: "Tests/Fuzz/Harness"
         ),
         .testTarget(name: "FuzzRegressionTests", dependencies: ["FuzzHarness"]),
-    ] + builtins.map(\.1) + fuzzEntries.map(\.1)
+    ] + builtins.map(\.1) + fuzzEntries.map(\.1) + footprintEntries.map(\.1)
 )

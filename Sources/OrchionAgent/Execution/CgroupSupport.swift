@@ -8,7 +8,9 @@ import Glibc
 /// top of (a container's namespace), or the parent of its own cgroup when
 /// that parent was delegated to it (systemd `Delegate=yes` with
 /// `DelegateSubgroup=`, which marks it with the `trusted.delegate` or
-/// `user.delegate` xattr, or a parent owned by the agent's own uid).
+/// `user.delegate` xattr, or a parent owned by the agent's own uid), or —
+/// systemd before 254, `Delegate=yes` alone — its own cgroup when that is
+/// marked delegated, after moving itself into `agent` below it.
 ///
 /// Threading: a value; safe anywhere. `detect` blocks (reads `/proc` and
 /// cgroupfs): call it off the event loop, e.g. at startup.
@@ -35,8 +37,20 @@ public enum CgroupSupport: Sendable, Hashable {
                 base = mount
             } else {
                 let parent = own.split(separator: "/").dropLast().joined(separator: "/")
-                base = parent.isEmpty ? mount : mount + "/" + parent
-                if let refusal = notDelegated(base) { return .unavailable(refusal) }
+                let parentPath = parent.isEmpty ? mount : mount + "/" + parent
+                if let refusal = notDelegated(parentPath) {
+                    // systemd before 254 has no DelegateSubgroup=: with
+                    // Delegate=yes the agent's own cgroup is the delegated
+                    // one. It moves itself into `agent` below it (what
+                    // DelegateSubgroup=agent does) and uses its own cgroup.
+                    let ownPath = mount + own
+                    guard delegatedByXattr(ownPath), moveSelf(into: ownPath + "/agent") else {
+                        return .unavailable(refusal)
+                    }
+                    base = ownPath
+                } else {
+                    base = parentPath
+                }
             }
         }
         return prepare(base)
@@ -88,22 +102,30 @@ public enum CgroupSupport: Sendable, Hashable {
     private static func moveSelfToLeaf(_ base: String) -> Bool {
         let members = (CgroupFiles.read(base + "/cgroup.procs") ?? "").split(separator: "\n")
         guard members.contains(where: { $0 == String(getpid()) }) else { return false }
-        let leaf = base + "/orchion-agent"
+        return moveSelf(into: base + "/orchion-agent")
+    }
+
+    /// Makes cgroup `leaf` (if missing) and moves the agent's process into it.
+    private static func moveSelf(into leaf: String) -> Bool {
         guard mkdir(leaf, 0o755) == 0 || errno == EEXIST else { return false }
         return CgroupFiles.write(String(getpid()), to: leaf + "/cgroup.procs") == 0
+    }
+
+    /// Whether systemd marked `directory` as delegated (`Delegate=yes`).
+    private static func delegatedByXattr(_ directory: String) -> Bool {
+        let names: [String] = ["trusted.delegate", "user.delegate"]
+        return names.contains { orchion_has_xattr(directory, $0) != 0 }
     }
 
     /// Why `directory`, the parent of the agent's cgroup, is not the agent's
     /// to use, or nil when it was delegated.
     private static func notDelegated(_ directory: String) -> String? {
-        for name in ["trusted.delegate", "user.delegate"] {
-            if orchion_has_xattr(directory, name) != 0 { return nil }
-        }
+        if delegatedByXattr(directory) { return nil }
         var info = stat()
         if stat(directory, &info) == 0, info.st_uid == geteuid(), geteuid() != 0 { return nil }
         return "the parent of the agent's cgroup, \(directory), was not delegated to it (no trusted.delegate or "
-            + "user.delegate xattr, not owned by uid \(geteuid())): run it with systemd Delegate=yes and "
-            + "DelegateSubgroup=, or configure a cgroup base"
+            + "user.delegate xattr, not owned by uid \(geteuid())): run it with systemd Delegate=yes, or "
+            + "configure a cgroup base"
     }
 
     /// Where the cgroup v2 hierarchy is mounted, from mountinfo.

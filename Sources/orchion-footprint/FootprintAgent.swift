@@ -1,0 +1,1 @@
+../orchion-bench/FootprintAgent.swift
