@@ -27,11 +27,12 @@ final class TestAgent: Sendable {
     /// Answer every assignment with SCHEDULED then RUNNING at once.
     let autoStart: Bool
 
-    /// Connects to `server` and registers node `id` with this capacity,
-    /// labels and GPUs, reporting `running` as still running.
+    /// Connects to `server` and registers node `id` (on `hostname`, else
+    /// "host-<id>") with this capacity, labels and GPUs, reporting `running`
+    /// as still running.
     init(
         _ id: String, server: SocketAddress, loop: EventLoop, token: String = ServerProcess.joinToken,
-        cpuMillis: UInt64 = 4000, memoryBytes: UInt64 = 8 << 30, arch: String = "x86_64",
+        hostname: String? = nil, cpuMillis: UInt64 = 4000, memoryBytes: UInt64 = 8 << 30, arch: String = "x86_64",
         labels: [String: String] = [:], gpus: [Orchion_V1_GPU] = [], running: [Orchion_V1_RunningJob] = [],
         autoStart: Bool = true, heartbeatEvery: Duration? = .milliseconds(100)
     ) async throws {
@@ -46,7 +47,7 @@ final class TestAgent: Sendable {
             .with {
                 $0.register = .with {
                     $0.nodeID = id
-                    $0.hostname = "host-\(id)"
+                    $0.hostname = hostname ?? "host-\(id)"
                     $0.capabilities = .with {
                         $0.arch = arch
                         $0.cpuCores = UInt32(cpuMillis / 1000)
