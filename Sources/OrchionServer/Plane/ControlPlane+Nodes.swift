@@ -19,6 +19,17 @@ extension ControlPlane {
         } catch {
             throw RPCError(.invalidArgument, error.description)
         }
+        let hostname = register.hostname
+        if hostname.utf8.count > 253
+            || hostname.unicodeScalars.contains(where: {
+                $0.properties.isWhitespace || $0.properties.generalCategory == .control
+            })
+        {
+            throw RPCError(
+                .invalidArgument,
+                "invalid hostname: expected at most 253 bytes without spaces or control characters, "
+                    + "found \(hostname.utf8.count) bytes")
+        }
         let time = now()
         let interval = settings.heartbeat.interval(nodes: nodes.count + 1, unit: Double.random(in: 0...1))
         let id = node.id
