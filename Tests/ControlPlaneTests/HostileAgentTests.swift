@@ -60,4 +60,67 @@ import Testing
         #expect(try await cluster.control.nodes().isEmpty)
         await cluster.close()
     }
+
+    /// Found by attack: 2.6 MB of capabilities (a 1 MB CPU model, 100,000
+    /// executors, 50,000 accelerators) were kept and sent in every listing.
+    @Test func aRegistrationWithCapabilitiesOverTheLimitIsRefused() async throws {
+        let cluster = try await Cluster()
+        let agent = try await TestAgent(
+            "bloated", server: cluster.server.address, loop: cluster.thread.loop, heartbeatEvery: nil
+        ) { register in
+            register.capabilities.cpuModel = String(repeating: "M", count: 1 << 20)
+            register.capabilities.executors = Array(repeating: "exec", count: 10_000)
+        }
+        try await eventually("bloated answered") { agent.received.registered != nil || agent.received.streamEnded }
+        #expect(agent.received.registered == nil)
+        let error = try #require(agent.received.ended as? RPCError)
+        #expect(error.code == .invalidArgument)
+        #expect(error.message.contains("capabilities"), "\(error.message)")
+        #expect(try await cluster.control.nodes().isEmpty)
+        await agent.disconnect()
+        await cluster.close()
+    }
+
+    /// Found by attack: a heartbeat with 100,000 GPU samples (3 MB) was kept
+    /// as the node's telemetry and in its history.
+    @Test func aHeartbeatKeepsAtMostTheGPULimitOfGPUSamples() async throws {
+        let cluster = try await Cluster()
+        let agent = try await TestAgent(
+            "chatty", server: cluster.server.address, loop: cluster.thread.loop, heartbeatEvery: nil)
+        try await eventually("chatty registered") { agent.received.registered != nil }
+        try await agent.heartbeat(
+            .with {
+                $0.cpuUtilization = 0.75
+                $0.gpus = (0..<5000).map { index in
+                    .with {
+                        $0.index = UInt32(index)
+                        $0.utilization = 0.5
+                    }
+                }
+            })
+        var node = Orchion_V1_Node()
+        try await eventually("the heartbeat's telemetry recorded") {
+            node = try await cluster.control.node("chatty")
+            return node.telemetry.cpuUtilization == 0.75
+        }
+        #expect(node.telemetry.gpus.count == 1024)
+        #expect(node.history.allSatisfy { $0.gpus.count <= 1024 })
+        await agent.disconnect()
+        await cluster.close()
+    }
+
+    /// Found by attack: reasons are kept on the job, its attempts, the event
+    /// log and the store, at whatever size the agent sent.
+    @Test func anAgentsFailureReasonIsCutToFourKiB() async throws {
+        let cluster = try await Cluster()
+        let agent = try await cluster.agent("n1")
+        let job = try await cluster.control.submit(spec())
+        try await cluster.wait(job.id, .running)
+        try await agent.report(job.id, attempt: 1, .failed, exitCode: 1, reason: String(repeating: "é", count: 1 << 15))
+        let failed = try await cluster.wait(job.id, .failed)
+        let reason = try #require(failed.attempts.last?.reason)
+        #expect(reason.utf8.count <= 4096 && reason.hasPrefix("éé"), "\(reason.utf8.count) bytes")
+        #expect(failed.reason.utf8.count <= 4096 + 64, "\(failed.reason.utf8.count) bytes")
+        await cluster.close()
+    }
 }

@@ -1,0 +1,23 @@
+import Foundation
+import OrchionProto
+import OrchionWire
+import Testing
+
+/// Clients holding a client token that send what a careful one would not.
+@Suite(.serialized) struct HostileClientTests {
+    /// Found by attack: twenty cancels with a 3 MB reason each grew the
+    /// store by 131 MB (the reason is kept on the job and in the event log).
+    @Test func aCancelReasonIsCutToOneKiB() async throws {
+        let cluster = try await Cluster()
+        let job = try await cluster.control.submit(spec(cpu: 1 << 40))
+        let cancelled: Orchion_V1_Job = try await cluster.control.client.unary(
+            "/orchion.v1.ControlService/CancelJob",
+            Orchion_V1_CancelJobRequest.with {
+                $0.id = job.id
+                $0.reason = String(repeating: "r", count: 1 << 20)
+            }, timeoutMillis: 10_000)
+        #expect(cancelled.state == .cancelled)
+        #expect(cancelled.reason.utf8.count <= 1024, "\(cancelled.reason.utf8.count) bytes")
+        await cluster.close()
+    }
+}
