@@ -43,7 +43,7 @@ extension ControlPlane {
     /// Asks to stop job `id`; answers with the job as it is now.
     func cancel(_ id: String, reason: String) throws(RPCError) -> Orchion_V1_Job {
         guard jobs[id] != nil else { throw notFound(id) }
-        let transition = apply(.cancel(reason: reason), to: id)
+        let transition = apply(.cancel(reason: reason.prefix(utf8Bytes: InputBounds.cancelReasonBytes)), to: id)
         if let ignored = transition.ignored { throw RPCError(.failedPrecondition, ignored) }
         return try job(id)
     }

@@ -30,6 +30,12 @@ extension ControlPlane {
                 "invalid hostname: expected at most 253 bytes without spaces or control characters, "
                     + "found \(hostname.utf8.count) bytes")
         }
+        let capabilities = (try? register.capabilities.serializedBytes() as [UInt8])?.count ?? Int.max
+        if capabilities > InputBounds.capabilitiesBytes {
+            throw RPCError(
+                .invalidArgument,
+                "invalid capabilities: expected at most \(InputBounds.capabilitiesBytes) bytes, found \(capabilities)")
+        }
         let time = now()
         let interval = settings.heartbeat.interval(nodes: nodes.count + 1, unit: Double.random(in: 0...1))
         let id = node.id
@@ -106,7 +112,7 @@ extension ControlPlane {
         guard sessions[session.nodeID] === session else { return }
         let time = now()
         statistics.heartbeats += 1
-        nodes[session.nodeID]?.record(heartbeat.telemetry, now: time)
+        nodes[session.nodeID]?.record(InputBounds.telemetry(heartbeat.telemetry), now: time)
         nodeListingStale = true
         updateHealth(session.nodeID, .heartbeat, at: time)
     }
@@ -129,7 +135,8 @@ extension ControlPlane {
                 attempt: event.attempt,
                 AttemptResult(
                     state: JobState(event.state) ?? .failed, exitCode: event.exitCode, signal: event.signal,
-                    reason: event.reason, retryable: event.retryable, timedOut: event.timedOut))
+                    reason: event.reason.prefix(utf8Bytes: InputBounds.agentReasonBytes), retryable: event.retryable,
+                    timedOut: event.timedOut))
         default:
             statistics.ignoredAgentEvents += 1
             return

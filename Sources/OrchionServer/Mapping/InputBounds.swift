@@ -1,0 +1,45 @@
+import OrchionCore
+import OrchionProto
+import SwiftProtobuf
+
+/// How much of what agents and clients send the server keeps: text and
+/// telemetry from the network are cut to these sizes before they reach a
+/// job, an event, a node or the store, so one peer cannot make every later
+/// listing, event and commit carry megabytes.
+///
+/// Threading: constants and pure functions; safe anywhere.
+enum InputBounds {
+    /// The longest reason an agent may give for an attempt's end, in bytes.
+    static let agentReasonBytes = 4096
+    /// The longest reason a client may give for a cancel, in bytes.
+    static let cancelReasonBytes = 1024
+    /// The largest capabilities a node may register with, serialized.
+    static let capabilitiesBytes = 256 << 10
+
+    /// `telemetry` with at most `Node.gpuLimit` GPU samples and no unknown fields.
+    static func telemetry(_ telemetry: Orchion_V1_Telemetry) -> Orchion_V1_Telemetry {
+        var kept = telemetry
+        if kept.gpus.count > Node.gpuLimit { kept.gpus.removeLast(kept.gpus.count - Node.gpuLimit) }
+        kept.unknownFields = UnknownStorage()
+        for index in kept.gpus.indices { kept.gpus[index].unknownFields = UnknownStorage() }
+        kept.sampledAt.unknownFields = UnknownStorage()
+        return kept
+    }
+}
+
+extension String {
+    /// The longest prefix of at most `limit` UTF-8 bytes that ends on a
+    /// Unicode scalar boundary.
+    func prefix(utf8Bytes limit: Int) -> String {
+        guard utf8.count > limit else { return self }
+        var bytes = 0
+        var kept = String.UnicodeScalarView()
+        for scalar in unicodeScalars {
+            let size = UTF8.width(scalar)
+            guard bytes + size <= limit else { break }
+            bytes += size
+            kept.append(scalar)
+        }
+        return String(kept)
+    }
+}
