@@ -20,4 +20,16 @@ import Testing
         #expect(cancelled.reason.utf8.count <= 1024, "\(cancelled.reason.utf8.count) bytes")
         await cluster.close()
     }
+
+    /// Found by attack, NOT fixed (the wire's client or flow control): a
+    /// 3 MB spec (under the 4 MiB message limit) sent by OrchionWire's
+    /// `GRPCClient` stalls until the client gives up ("the server took no
+    /// request bytes for 30000 ms"); stock grpcio sends the same request and
+    /// gets its answer at once, and 1 MB works from both.
+    @Test func aThreeMegabyteSpecFromTheSwiftClientIsAcknowledged() async throws {
+        let cluster = try await Cluster()
+        let job = try await cluster.control.submit(spec(String(repeating: "x", count: 3 << 20)))
+        #expect(job.spec.command.utf8.count == 3 << 20)
+        await cluster.close()
+    }
 }
