@@ -123,4 +123,21 @@ import Testing
         #expect(failed.reason.utf8.count <= 4096 + 64, "\(failed.reason.utf8.count) bytes")
         await cluster.close()
     }
+
+    /// Found by attack: when a second connection registers the same node,
+    /// the first stream was left open and silent: its agent kept running
+    /// the node's jobs and heartbeating into the void, never told that the
+    /// node's assignments now go elsewhere.
+    @Test func aStreamSupersededByANewRegistrationOfItsNodeIsEnded() async throws {
+        let cluster = try await Cluster()
+        let first = try await cluster.agent("n1")
+        let second = try await cluster.agent("n1")
+        #expect(second.received.registered != nil)
+        try await eventually("the first stream ended", timeout: 5) { first.received.streamEnded }
+        let error = try #require(first.received.ended as? RPCError)
+        #expect(error.code == .aborted, "\(error)")
+        #expect(error.message.contains("n1"), "\(error.message)")
+        #expect(try await cluster.control.node("n1").state == .ready)
+        await cluster.close()
+    }
 }
