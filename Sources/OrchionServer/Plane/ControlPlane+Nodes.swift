@@ -58,7 +58,8 @@ extension ControlPlane {
         }
         nodes[id] = entry
         reapplyAllocations(of: id)
-        sessions[id]?.close()
+        sessions[id]?.close(
+            RPCError(.aborted, "node \(id) registered again on another connection; this stream is superseded"))
         let session = AgentSession(nodeID: id, serial: serial)
         sessions[id] = session
         statistics.registrations += 1
