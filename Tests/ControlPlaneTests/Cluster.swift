@@ -2,6 +2,7 @@ import Foundation
 import OrchionLoop
 import OrchionProto
 import OrchionWire
+import TestSupport
 
 /// One test's cluster: a real server, a loop for the clients, the control
 /// client, and the agents the test adds. `close` stops and removes all.
@@ -46,6 +47,17 @@ final class Cluster: @unchecked Sendable {
             return job.state == state
         }
         return job
+    }
+
+    /// GET `path` over REST with the client token (curl); the status and body.
+    func restGet(_ path: String) throws -> (status: Int, body: String) {
+        let result = try runCommand(
+            [
+                "curl", "-sS", "--max-time", "10", "-w", "\n%{http_code}", "-H",
+                "Authorization: Bearer \(ServerProcess.clientToken)", "http://127.0.0.1:\(server.port)\(path)",
+            ], timeout: 20)
+        let lines = result.stdout.split(separator: "\n", omittingEmptySubsequences: false)
+        return (Int(lines.last ?? "") ?? 0, lines.dropLast().joined(separator: "\n"))
     }
 
     func close() async {

@@ -1,6 +1,7 @@
 import Foundation
 import OrchionProto
 import OrchionWire
+import SwiftProtobuf
 import Testing
 
 /// Agents holding the join token that send what no real agent would: the
@@ -138,6 +139,35 @@ import Testing
         #expect(error.code == .aborted, "\(error)")
         #expect(error.message.contains("n1"), "\(error.message)")
         #expect(try await cluster.control.node("n1").state == .ready)
+        await cluster.close()
+    }
+
+    /// Found by attack: one heartbeat whose sampled_at is not a valid
+    /// timestamp (nanos -5) made GET /v1/nodes and GET /v1/nodes/<id>
+    /// answer 500 for every client.
+    @Test func aHeartbeatWithAnInvalidSampleTimeLeavesTheRESTNodeListingReadable() async throws {
+        let cluster = try await Cluster()
+        let agent = try await TestAgent(
+            "skewed", server: cluster.server.address, loop: cluster.thread.loop, heartbeatEvery: nil)
+        try await eventually("skewed registered") { agent.received.registered != nil }
+        for sampledAt in [
+            Google_Protobuf_Timestamp(seconds: 1, nanos: -5), Google_Protobuf_Timestamp(seconds: 1 << 62),
+        ] {
+            try await agent.heartbeat(
+                .with {
+                    $0.cpuUtilization = Double(sampledAt.seconds % 7) / 10
+                    $0.sampledAt = sampledAt
+                })
+            let expected = Double(sampledAt.seconds % 7) / 10
+            try await eventually("the heartbeat recorded") {
+                try await cluster.control.node("skewed").telemetry.cpuUtilization == expected
+            }
+            for path in ["/v1/nodes", "/v1/nodes/skewed"] {
+                let reply = try cluster.restGet(path)
+                #expect(reply.status == 200, "\(path) after sampled_at \(sampledAt): \(reply.body)")
+            }
+        }
+        await agent.disconnect()
         await cluster.close()
     }
 }

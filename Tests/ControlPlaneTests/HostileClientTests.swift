@@ -1,6 +1,8 @@
 import Foundation
 import OrchionProto
 import OrchionWire
+import SwiftProtobuf
+import TestSupport
 import Testing
 
 /// Clients holding a client token that send what a careful one would not.
@@ -30,6 +32,35 @@ import Testing
         let cluster = try await Cluster()
         let job = try await cluster.control.submit(spec(String(repeating: "x", count: 3 << 20)))
         #expect(job.spec.command.utf8.count == 3 << 20)
+        await cluster.close()
+    }
+
+    /// Found by attack: a timeout of 10^15 s was accepted, and then the
+    /// job, and every REST page of jobs holding it, answered 500 (its
+    /// Duration is beyond what JSON can write); a negative timeout silently
+    /// meant "none".
+    @Test func timeoutsAndBackoffsOutsideTheDurationRangeAreRefused() async throws {
+        let cluster = try await Cluster()
+        let bad: [Google_Protobuf_Duration] = [
+            .init(seconds: 1_000_000_000_000_000), .init(seconds: -5), .init(seconds: 1, nanos: -1),
+        ]
+        for duration in bad {
+            var timed = spec()
+            timed.timeout = duration
+            var backedOff = spec(maxAttempts: 3)
+            backedOff.retry.backoff = duration
+            for candidate in [timed, backedOff] {
+                do {
+                    let job = try await cluster.control.submit(candidate)
+                    Issue.record("accepted \(duration) as \(job.spec.timeout) / \(job.spec.retry.backoff)")
+                } catch let error as RPCError {
+                    #expect(error.code == .invalidArgument, "\(error)")
+                }
+            }
+        }
+        try await cluster.control.submit(spec())
+        let listing = try cluster.restGet("/v1/jobs")
+        #expect(listing.status == 200, "\(listing.body)")
         await cluster.close()
     }
 }
