@@ -1,3 +1,4 @@
+import OrchionControl
 import OrchionCore
 import OrchionProto
 import SwiftProtobuf
@@ -16,9 +17,11 @@ enum InputBounds {
     /// The largest capabilities a node may register with, serialized.
     static let capabilitiesBytes = 256 << 10
 
-    /// `telemetry` with at most `Node.gpuLimit` GPU samples and no unknown fields.
-    static func telemetry(_ telemetry: Orchion_V1_Telemetry) -> Orchion_V1_Telemetry {
+    /// `telemetry` with at most `Node.gpuLimit` GPU samples, no unknown
+    /// fields, and a sample time JSON can write (else `now`, when it came).
+    static func telemetry(_ telemetry: Orchion_V1_Telemetry, now: Millis) -> Orchion_V1_Telemetry {
         var kept = telemetry
+        if kept.hasSampledAt, !kept.sampledAt.isWritable { kept.sampledAt = .init(millis: now) }
         if kept.gpus.count > Node.gpuLimit { kept.gpus.removeLast(kept.gpus.count - Node.gpuLimit) }
         kept.unknownFields = UnknownStorage()
         for index in kept.gpus.indices { kept.gpus[index].unknownFields = UnknownStorage() }

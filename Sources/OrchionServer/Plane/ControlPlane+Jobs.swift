@@ -3,6 +3,7 @@ import OrchionCore
 import OrchionLoop
 import OrchionProto
 import OrchionWire
+import SwiftProtobuf
 
 extension ControlPlane {
     /// Accepts a job; `reply` runs once it is durable (or at once with the
@@ -15,6 +16,18 @@ extension ControlPlane {
         }
         if let requestID, requestID.utf8.count > 256 || requestID.utf8.contains(0) {
             return reply(.failure(RPCError(.invalidArgument, "request_id: expected at most 256 bytes without NUL")))
+        }
+        let durations = [
+            ("timeout", request.spec.hasTimeout ? request.spec.timeout : nil),
+            ("retry.backoff", request.spec.retry.hasBackoff ? request.spec.retry.backoff : nil),
+        ]
+        for case let (field, duration?) in durations where !duration.isWithinJobRange {
+            return reply(
+                .failure(
+                    RPCError(
+                        .invalidArgument,
+                        "invalid job spec field '\(field)': expected 0 to \(Google_Protobuf_Duration.jobRangeSeconds) s, "
+                            + "found \(duration.seconds) s \(duration.nanos) ns")))
         }
         let id = newJobID()
         let spec = JobSpec(request.spec, id: id)

@@ -113,7 +113,7 @@ extension ControlPlane {
         guard sessions[session.nodeID] === session else { return }
         let time = now()
         statistics.heartbeats += 1
-        nodes[session.nodeID]?.record(InputBounds.telemetry(heartbeat.telemetry), now: time)
+        nodes[session.nodeID]?.record(InputBounds.telemetry(heartbeat.telemetry, now: time), now: time)
         nodeListingStale = true
         updateHealth(session.nodeID, .heartbeat, at: time)
     }
