@@ -63,4 +63,19 @@ import Testing
         #expect(listing.status == 200, "\(listing.body)")
         await cluster.close()
     }
+
+    /// Found by attack: ListJobs with a state number the server does not
+    /// know (99) ignored the filter and listed every job.
+    @Test func listingJobsInAnUnknownStateIsRefused() async throws {
+        let cluster = try await Cluster()
+        try await cluster.control.submit(spec())
+        do {
+            let page = try await cluster.control.jobs(state: .UNRECOGNIZED(99))
+            Issue.record("listed \(page.jobs.count) jobs in state 99")
+        } catch let error as RPCError {
+            #expect(error.code == .invalidArgument, "\(error)")
+        }
+        #expect(try await cluster.control.jobs(state: .pending).jobs.count == 1)
+        await cluster.close()
+    }
 }
