@@ -77,6 +77,10 @@ extension ControlPlane {
             start = jobOrderIndex(after: after)
         }
         let state = JobState(request.state)
+        if state == nil, request.state != .unspecified {
+            throw RPCError(
+                .invalidArgument, "state: expected a job state or none, found number \(request.state.rawValue)")
+        }
         var response = Orchion_V1_ListJobsResponse()
         var lastOrder: UInt64 = 0
         for id in jobOrder[start...] {
