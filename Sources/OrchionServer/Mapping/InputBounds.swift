@@ -10,8 +10,9 @@ import SwiftProtobuf
 ///
 /// Threading: constants and pure functions; safe anywhere.
 enum InputBounds {
-    /// The longest reason an agent may give for an attempt's end, in bytes.
-    static let agentReasonBytes = 4096
+    /// The longest reason an agent may give for an attempt's end, in bytes
+    /// (a job keeps every attempt's: 1,000 attempts stay near 1 MB).
+    static let agentReasonBytes = 1024
     /// The longest reason a client may give for a cancel, in bytes.
     static let cancelReasonBytes = 1024
     /// The largest capabilities a node may register with, serialized.
