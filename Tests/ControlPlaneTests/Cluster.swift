@@ -60,6 +60,22 @@ final class Cluster: @unchecked Sendable {
         return (Int(lines.last ?? "") ?? 0, lines.dropLast().joined(separator: "\n"))
     }
 
+    /// POST `body` (JSON, from a file: it may be megabytes) to `path` over
+    /// REST with the client token (curl); the status and body.
+    func restPost(_ path: String, json body: String) throws -> (status: Int, body: String) {
+        let file = try Paths.temporaryDirectory("orchion-rest").appendingPathComponent("body.json")
+        defer { try? FileManager.default.removeItem(at: file.deletingLastPathComponent()) }
+        try Data(body.utf8).write(to: file)
+        let result = try runCommand(
+            [
+                "curl", "-sS", "--max-time", "10", "-w", "\n%{http_code}", "-H",
+                "Authorization: Bearer \(ServerProcess.clientToken)", "-H", "Content-Type: application/json",
+                "--data-binary", "@\(file.path)", "http://127.0.0.1:\(server.port)\(path)",
+            ], timeout: 20)
+        let lines = result.stdout.split(separator: "\n", omittingEmptySubsequences: false)
+        return (Int(lines.last ?? "") ?? 0, lines.dropLast().joined(separator: "\n"))
+    }
+
     func close() async {
         for agent in agents { await agent.disconnect() }
         await control.client.close()

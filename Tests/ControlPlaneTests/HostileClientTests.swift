@@ -78,4 +78,21 @@ import Testing
         #expect(try await cluster.control.jobs(state: .pending).jobs.count == 1)
         await cluster.close()
     }
+
+    /// Found by attack: a spec just under the 4 MiB request limit was
+    /// accepted, but its assignment (the job with its attempts) is over
+    /// 4 MiB, so the agent's stream broke on it, and would again on every
+    /// redelivery. Specs are now bounded well below the message limit.
+    @Test func aSpecTooLargeForAnAssignmentIsRefusedAndTheAgentStaysConnected() async throws {
+        let cluster = try await Cluster()
+        let agent = try await cluster.agent("n1")
+        let command = String(repeating: "x", count: (4 << 20) - 200)
+        let reply = try cluster.restPost("/v1/jobs", json: "{\"spec\":{\"command\":\"\(command)\"}}")
+        #expect(reply.status == 400, "\(reply.status) \(reply.body.prefix(200))")
+        #expect(reply.body.contains("INVALID_ARGUMENT"), "\(reply.body.prefix(200))")
+        let small = try await cluster.control.submit(spec())
+        try await cluster.wait(small.id, .running)
+        #expect(!agent.received.streamEnded, "\(String(describing: agent.received.ended))")
+        await cluster.close()
+    }
 }
