@@ -15,6 +15,11 @@ enum InputBounds {
     static let agentReasonBytes = 1024
     /// The longest reason a client may give for a cancel, in bytes.
     static let cancelReasonBytes = 1024
+    /// The largest job spec a client may submit, serialized: well below
+    /// the 4 MiB message limit, so an assignment (the job with its attempts)
+    /// always fits in one message to the agent. Kubernetes bounds its
+    /// objects near this size too.
+    static let specBytes = 1 << 20
     /// The largest capabilities a node may register with, serialized.
     static let capabilitiesBytes = 256 << 10
 

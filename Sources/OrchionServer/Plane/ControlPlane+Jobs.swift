@@ -17,6 +17,15 @@ extension ControlPlane {
         if let requestID, requestID.utf8.count > 256 || requestID.utf8.contains(0) {
             return reply(.failure(RPCError(.invalidArgument, "request_id: expected at most 256 bytes without NUL")))
         }
+        let specBytes = (try? request.spec.serializedBytes() as [UInt8])?.count ?? Int.max
+        if specBytes > InputBounds.specBytes {
+            return reply(
+                .failure(
+                    RPCError(
+                        .invalidArgument,
+                        "invalid job spec: expected at most \(InputBounds.specBytes) bytes serialized, found \(specBytes)"
+                    )))
+        }
         let durations = [
             ("timeout", request.spec.hasTimeout ? request.spec.timeout : nil),
             ("retry.backoff", request.spec.retry.hasBackoff ? request.spec.retry.backoff : nil),
