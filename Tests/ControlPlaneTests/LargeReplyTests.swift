@@ -10,7 +10,12 @@ import Testing
     /// allow it; after 30 s the server resets the stream (grpcio:
     /// RST_STREAM code 8; grpcurl: "unexpected EOF"), while REST serves the
     /// same listing at once. ListNodes has no pagination, so a cluster of
-    /// some thousands of labelled nodes has such a listing.
+    /// some thousands of labelled nodes has such a listing. Cause:
+    /// HTTP2Connection.applyReadBackpressure counts the reply waiting in the
+    /// stream buffer for the peer's flow-control window as unsent output;
+    /// over `maxUnsentOutputBytes` (1 MiB) it stops reading the socket, so
+    /// the WINDOW_UPDATE frames that would let the reply out are never read.
+    /// With wire.max_unsent_output_bytes = 64 MiB the same call takes 0.7 s.
     @Test func aSixMegabyteNodeListingReachesAStockGRPCClient() async throws {
         let cluster = try await Cluster()
         let labels = Dictionary(
