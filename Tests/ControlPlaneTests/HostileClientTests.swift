@@ -23,14 +23,14 @@ import Testing
         await cluster.close()
     }
 
-    /// Found by attack, NOT fixed (the wire's client or flow control): a
-    /// 3 MB request (under the 4 MiB message limit) sent by OrchionWire's
-    /// `GRPCClient` stalls until the client gives up ("the server took no
-    /// request bytes for 30000 ms"); stock grpcio sends the same request and
-    /// gets its answer at once, and 1 MB works from both. Likely the same
-    /// cause as LargeReplyTests, on the client's side: the request waiting
-    /// for window counts as unsent output, so the client stops reading and
-    /// never sees the server's WINDOW_UPDATE. (Specs over 1 MiB
+    /// Found by attack (fixed with LargeReplyTests' cause): a 3 MB request
+    /// (under the 4 MiB message limit) sent by OrchionWire's `GRPCClient`
+    /// stalled until the client gave up ("the server took no
+    /// request bytes for 30000 ms"); stock grpcio sent the same request and
+    /// got its answer at once, and 1 MB worked from both. The cause of
+    /// LargeReplyTests, on the client's side: the request waiting
+    /// for window counted as unsent output, so the client stopped reading and
+    /// never saw the server's WINDOW_UPDATE. (Specs over 1 MiB
     /// are now refused, so the answer awaited is that refusal.)
     @Test func aThreeMegabyteRequestFromTheSwiftClientIsAnswered() async throws {
         let cluster = try await Cluster()

@@ -5,16 +5,16 @@ import Testing
 
 /// Replies of several megabytes over gRPC, with a stock client.
 @Suite(.serialized) struct LargeReplyTests {
-    /// Found by attack, NOT fixed (the wire's HTTP/2 send path): a ListNodes
-    /// reply of about 6 MB never reaches grpcurl, grpcio or Go clients that
-    /// allow it; after 30 s the server resets the stream (grpcio:
-    /// RST_STREAM code 8; grpcurl: "unexpected EOF"), while REST serves the
+    /// Found by attack (fixed in the wire's HTTP/2 read backpressure): a
+    /// ListNodes reply of about 6 MB never reached grpcurl (Go) or grpcio clients that
+    /// allowed it; after 30 s the server reset the stream (grpcio:
+    /// RST_STREAM code 8; grpcurl: "unexpected EOF"), while REST served the
     /// same listing at once. ListNodes has no pagination, so a cluster of
     /// some thousands of labelled nodes has such a listing. Cause:
     /// HTTP2Connection.applyReadBackpressure counts the reply waiting in the
     /// stream buffer for the peer's flow-control window as unsent output;
-    /// over `maxUnsentOutputBytes` (1 MiB) it stops reading the socket, so
-    /// the WINDOW_UPDATE frames that would let the reply out are never read.
+    /// over `maxUnsentOutputBytes` (1 MiB) it stopped reading the socket, so
+    /// the WINDOW_UPDATE frames that would let the reply out were never read.
     /// With wire.max_unsent_output_bytes = 64 MiB the same call takes 0.7 s.
     @Test func aSixMegabyteNodeListingReachesAStockGRPCClient() async throws {
         let cluster = try await Cluster()
