@@ -24,6 +24,8 @@ final class Cluster: @unchecked Sendable {
         }
     }
 
+    /// Connects and registers a test agent; throws the server's error when
+    /// the registration is refused.
     @discardableResult
     func agent(
         _ id: String, cpuMillis: UInt64 = 4000, memoryBytes: UInt64 = 8 << 30, arch: String = "x86_64",
@@ -35,6 +37,9 @@ final class Cluster: @unchecked Sendable {
             memoryBytes: memoryBytes, arch: arch, labels: labels, gpus: gpus, running: running, autoStart: autoStart)
         agents.append(agent)
         try await eventually("node \(id) registered") { agent.received.registered != nil || agent.received.streamEnded }
+        // Refused (a wrong token, a bad registration): the stream's error,
+        // however the race between sending Register and the refusal went.
+        if agent.received.registered == nil, let error = agent.received.ended { throw error }
         return agent
     }
 

@@ -19,9 +19,7 @@ import Testing
                 $0.index = UInt32(index)
             }
         }
-        let agent = try await cluster.agent("wide", gpus: gpus)
-        #expect(agent.received.registered == nil)
-        let error = try #require(agent.received.ended as? RPCError)
+        let error = try await #require(throws: RPCError.self) { try await cluster.agent("wide", gpus: gpus) }
         #expect(error.code == .invalidArgument)
         #expect(error.message.contains("gpus"), "\(error.message)")
         #expect(try await cluster.control.nodes().isEmpty)
@@ -31,9 +29,7 @@ import Testing
     @Test func aRegistrationWithTenThousandLabelsIsRefused() async throws {
         let cluster = try await Cluster()
         let labels = Dictionary(uniqueKeysWithValues: (0..<10_000).map { ("key-\($0)", "value") })
-        let agent = try await cluster.agent("labelled", labels: labels)
-        #expect(agent.received.registered == nil)
-        let error = try #require(agent.received.ended as? RPCError)
+        let error = try await #require(throws: RPCError.self) { try await cluster.agent("labelled", labels: labels) }
         #expect(error.code == .invalidArgument)
         #expect(error.message.contains("labels"), "\(error.message)")
         #expect(try await cluster.control.nodes().isEmpty)
