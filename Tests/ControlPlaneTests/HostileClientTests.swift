@@ -103,4 +103,30 @@ import Testing
         #expect(!agent.received.streamEnded, "\(String(describing: agent.received.ended))")
         await cluster.close()
     }
+
+    /// Found by attack: a page of jobs was bounded by count only, so six
+    /// 900 KB specs made one 5.4 MB reply, over the 4 MiB a gRPC client
+    /// takes by default (and 1,000 of them a reply of almost 1 GB).
+    @Test func aPageOfLargeJobsStaysUnderFourMiBAndPagingReachesEveryJob() async throws {
+        let cluster = try await Cluster()
+        var submitted: Set<String> = []
+        for index in 0..<6 {
+            let job = try await cluster.control.submit(spec(String(repeating: "\(index)", count: 900_000)))
+            submitted.insert(job.id)
+        }
+        var listed: Set<String> = []
+        var token = ""
+        var pages = 0
+        repeat {
+            let page = try await cluster.control.jobs(token: token)
+            let bytes: [UInt8] = try page.serializedBytes()
+            #expect(bytes.count <= 4 << 20, "a page of \(bytes.count) bytes")
+            listed.formUnion(page.jobs.map(\.id))
+            token = page.nextPageToken
+            pages += 1
+        } while !token.isEmpty && pages < 10
+        #expect(listed == submitted)
+        #expect(pages > 1)
+        await cluster.close()
+    }
 }
