@@ -20,6 +20,10 @@ enum InputBounds {
     /// always fits in one message to the agent. Kubernetes bounds its
     /// objects near this size too.
     static let specBytes = 1 << 20
+    /// The most bytes of jobs one ListJobs page holds (a page has at least
+    /// one job, which `specBytes` and the attempt limit keep near 2 MB), so
+    /// a page stays under the 4 MiB a gRPC client takes by default.
+    static let pageBytes = 3 << 20
     /// The largest capabilities a node may register with, serialized.
     static let capabilitiesBytes = 256 << 10
 

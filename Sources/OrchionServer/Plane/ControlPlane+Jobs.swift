@@ -92,15 +92,22 @@ extension ControlPlane {
         }
         var response = Orchion_V1_ListJobsResponse()
         var lastOrder: UInt64 = 0
+        var bytes = 0
         for id in jobOrder[start...] {
             guard let job = jobs[id] else { continue }
             if let state, job.state != state { continue }
             if !request.nodeID.isEmpty, job.current?.nodeID != request.nodeID { continue }
-            guard response.jobs.count < size else {
+            let proto = job.proto
+            let jobBytes = (try? proto.serializedBytes() as [UInt8])?.count ?? 0
+            // A page ends at `size` jobs or `pageBytes` (with at least one
+            // job), so it fits in a message a default gRPC client takes.
+            guard response.jobs.count < size, response.jobs.isEmpty || bytes + jobBytes <= InputBounds.pageBytes
+            else {
                 response.nextPageToken = String(lastOrder)
                 break
             }
-            response.jobs.append(job.proto)
+            response.jobs.append(proto)
+            bytes += jobBytes
             lastOrder = job.order
         }
         return response
