@@ -20,8 +20,38 @@ enum ServerLog {
         let stamp =
             "\(time.tm_year + 1900)-\(two(time.tm_mon + 1))-\(two(time.tm_mday))T"
             + "\(two(time.tm_hour)):\(two(time.tm_min)):\(two(time.tm_sec))Z"
-        let line = Array("\(stamp) \(level) \(message.filter { $0 != "\n" })\n".utf8)
+        let line = Array("\(stamp) \(level) \(oneLine(message))\n".utf8)
         line.withUnsafeBytes { _ = Glibc.write(2, $0.baseAddress, $0.count) }
+    }
+
+    /// `message` with every control character, line or paragraph separator
+    /// and bidirectional override written as an escape (`\r`, `\u{1B}`), so
+    /// text from the network (a hostname, a reason) can neither start a line
+    /// of its own nor drive a terminal.
+    static func oneLine(_ message: String) -> String {
+        var text = ""
+        text.reserveCapacity(message.utf8.count)
+        for scalar in message.unicodeScalars {
+            guard escapes(scalar) else {
+                text.unicodeScalars.append(scalar)
+                continue
+            }
+            switch scalar {
+            case "\n": text += "\\n"
+            case "\r": text += "\\r"
+            case "\t": text += "\\t"
+            default: text += "\\u{\(String(scalar.value, radix: 16, uppercase: true))}"
+            }
+        }
+        return text
+    }
+
+    private static func escapes(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.properties.generalCategory {
+        case .control, .lineSeparator, .paragraphSeparator: true
+        case .format: (0x202A...0x202E).contains(scalar.value) || (0x2066...0x2069).contains(scalar.value)
+        default: false
+        }
     }
 
     private static func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }

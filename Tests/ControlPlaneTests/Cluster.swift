@@ -2,6 +2,7 @@ import Foundation
 import OrchionLoop
 import OrchionProto
 import OrchionWire
+import TestSupport
 
 /// One test's cluster: a real server, a loop for the clients, the control
 /// client, and the agents the test adds. `close` stops and removes all.
@@ -23,6 +24,8 @@ final class Cluster: @unchecked Sendable {
         }
     }
 
+    /// Connects and registers a test agent; throws the server's error when
+    /// the registration is refused.
     @discardableResult
     func agent(
         _ id: String, cpuMillis: UInt64 = 4000, memoryBytes: UInt64 = 8 << 30, arch: String = "x86_64",
@@ -49,6 +52,33 @@ final class Cluster: @unchecked Sendable {
             return job.state == state
         }
         return job
+    }
+
+    /// GET `path` over REST with the client token (curl); the status and body.
+    func restGet(_ path: String) throws -> (status: Int, body: String) {
+        let result = try runCommand(
+            [
+                "curl", "-sS", "--max-time", "10", "-w", "\n%{http_code}", "-H",
+                "Authorization: Bearer \(ServerProcess.clientToken)", "http://127.0.0.1:\(server.port)\(path)",
+            ], timeout: 20)
+        let lines = result.stdout.split(separator: "\n", omittingEmptySubsequences: false)
+        return (Int(lines.last ?? "") ?? 0, lines.dropLast().joined(separator: "\n"))
+    }
+
+    /// POST `body` (JSON, from a file: it may be megabytes) to `path` over
+    /// REST with the client token (curl); the status and body.
+    func restPost(_ path: String, json body: String) throws -> (status: Int, body: String) {
+        let file = try Paths.temporaryDirectory("orchion-rest").appendingPathComponent("body.json")
+        defer { try? FileManager.default.removeItem(at: file.deletingLastPathComponent()) }
+        try Data(body.utf8).write(to: file)
+        let result = try runCommand(
+            [
+                "curl", "-sS", "--max-time", "10", "-w", "\n%{http_code}", "-H",
+                "Authorization: Bearer \(ServerProcess.clientToken)", "-H", "Content-Type: application/json",
+                "--data-binary", "@\(file.path)", "http://127.0.0.1:\(server.port)\(path)",
+            ], timeout: 20)
+        let lines = result.stdout.split(separator: "\n", omittingEmptySubsequences: false)
+        return (Int(lines.last ?? "") ?? 0, lines.dropLast().joined(separator: "\n"))
     }
 
     func close() async {

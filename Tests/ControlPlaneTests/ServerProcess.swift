@@ -39,7 +39,7 @@ final class ServerProcess: @unchecked Sendable {
         try launch()
     }
 
-    deinit { stop() }
+    deinit { remove() }
 
     private static func writeSecret(_ text: String, to url: URL) throws {
         guard !FileManager.default.fileExists(atPath: url.path) else { return }
@@ -56,9 +56,12 @@ final class ServerProcess: @unchecked Sendable {
                 "--plugins-dir", pluginDirectory.path,
             ] + extraArguments
         var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("ORCHION_") }
-        // Fast health for tests: beats every 200 ms, down after 2 s of silence.
+        // Fast health for tests: beats every 200 ms, suspect after 1 s of
+        // silence (room for a loaded machine), down after 3 s.
         environment["ORCHION_HEARTBEAT_MIN_INTERVAL"] = "200ms"
-        environment["ORCHION_HEARTBEAT_MIN_DOWN_AFTER"] = "2s"
+        environment["ORCHION_HEARTBEAT_SUSPECT_AFTER_MISSED"] = "5"
+        environment["ORCHION_HEARTBEAT_DOWN_AFTER_MISSED"] = "15"
+        environment["ORCHION_HEARTBEAT_MIN_DOWN_AFTER"] = "3s"
         process.environment = environment
         let err = Pipe()
         process.standardError = err

@@ -27,13 +27,15 @@ final class TestAgent: Sendable {
     /// Answer every assignment with SCHEDULED then RUNNING at once.
     let autoStart: Bool
 
-    /// Connects to `server` and registers node `id` with this capacity,
-    /// labels and GPUs, reporting `running` as still running.
+    /// Connects to `server` and registers node `id` (on `hostname`, else
+    /// "host-<id>") with this capacity, labels and GPUs, reporting `running`
+    /// as still running; `adjust` edits the Register message last.
     init(
         _ id: String, server: SocketAddress, loop: EventLoop, token: String = ServerProcess.joinToken,
-        cpuMillis: UInt64 = 4000, memoryBytes: UInt64 = 8 << 30, arch: String = "x86_64",
+        hostname: String? = nil, cpuMillis: UInt64 = 4000, memoryBytes: UInt64 = 8 << 30, arch: String = "x86_64",
         labels: [String: String] = [:], gpus: [Orchion_V1_GPU] = [], running: [Orchion_V1_RunningJob] = [],
-        autoStart: Bool = true, heartbeatEvery: Duration? = .milliseconds(100)
+        autoStart: Bool = true, heartbeatEvery: Duration? = .milliseconds(100),
+        adjust: (inout Orchion_V1_Register) -> Void = { _ in }
     ) async throws {
         self.id = id
         self.autoStart = autoStart
@@ -46,7 +48,7 @@ final class TestAgent: Sendable {
             .with {
                 $0.register = .with {
                     $0.nodeID = id
-                    $0.hostname = "host-\(id)"
+                    $0.hostname = hostname ?? "host-\(id)"
                     $0.capabilities = .with {
                         $0.arch = arch
                         $0.cpuCores = UInt32(cpuMillis / 1000)
@@ -61,6 +63,7 @@ final class TestAgent: Sendable {
                     $0.labels = labels
                     $0.running = running
                 }
+                adjust(&$0.register)
             })
         Task { [self] in
             do {
@@ -101,16 +104,19 @@ final class TestAgent: Sendable {
 
     var received: Received { state.withLock { $0 } }
 
-    func heartbeat() async throws {
+    /// Sends a heartbeat with `telemetry` (by default 25% CPU, sampled now).
+    func heartbeat(_ telemetry: Orchion_V1_Telemetry? = nil) async throws {
         let number = sequence.add(1, ordering: .relaxed).newValue
         try await writer.send(
             .with {
                 $0.heartbeat = .with {
                     $0.sequence = number
-                    $0.telemetry = .with {
-                        $0.cpuUtilization = 0.25
-                        $0.sampledAt = .init(date: Date())
-                    }
+                    $0.telemetry =
+                        telemetry
+                        ?? .with {
+                            $0.cpuUtilization = 0.25
+                            $0.sampledAt = .init(date: Date())
+                        }
                 }
             })
     }

@@ -40,6 +40,20 @@ private let gib: UInt64 = 1 << 30
                 "invalid node field 'gpus': expected distinct GPU indices, found index 2 twice"
             ),
             (Node(id: "n", cpuMillis: 1, memoryBytes: 1, labels: ["k": "v\0"]), "expected strings without NUL bytes"),
+            (
+                Node(id: "n", cpuMillis: 1, memoryBytes: 1, gpus: (0...1024).map { gpu(UInt32($0)) }),
+                "invalid node field 'gpus': expected at most 1024 GPUs, found 1025"
+            ),
+            (
+                Node(
+                    id: "n", cpuMillis: 1, memoryBytes: 1,
+                    labels: Dictionary(uniqueKeysWithValues: (0...256).map { ("k\($0)", "v") })),
+                "invalid node field 'labels': expected at most 256 labels, found 257"
+            ),
+            (
+                Node(id: "n", cpuMillis: 1, memoryBytes: 1, labels: ["k": String(repeating: "v", count: 1025)]),
+                "expected keys and values of at most 1024 bytes, found 1-byte key, 1025-byte value"
+            ),
         ]
         for (node, message) in bad {
             do {

@@ -41,6 +41,14 @@ public struct Node: Sendable, Hashable, Codable, Identifiable {
     /// The node's GPUs, each with its node-local index and whether a job holds it.
     public var gpus: [GPU]
 
+    /// The most GPUs a node may declare (far above any real machine; what
+    /// an agent sends beyond it would only cost the server time and memory).
+    public static let gpuLimit = 1024
+    /// The most labels a node may carry.
+    public static let labelLimit = 256
+    /// The longest label key or value, in bytes.
+    public static let labelBytesLimit = 1024
+
     /// Creates a node.
     public init(
         id: String, arch: String = "x86_64", state: NodeState = .ready,
@@ -104,8 +112,20 @@ public struct Node: Sendable, Hashable, Codable, Identifiable {
             throw .invalidField("id", expected: "1–253 characters without spaces or '/'", found: id)
         }
         if arch.isEmpty { throw .invalidField("arch", expected: "an architecture such as x86_64", found: "\"\"") }
+        if labels.count > Self.labelLimit {
+            throw .invalidField("labels", expected: "at most \(Self.labelLimit) labels", found: "\(labels.count)")
+        }
         for key in labels.keys.sorted() where key.isEmpty {
             throw .invalidField("labels", expected: "non-empty label keys", found: "an empty key")
+        }
+        for (key, value) in labels
+        where key.utf8.count > Self.labelBytesLimit || value.utf8.count > Self.labelBytesLimit {
+            throw .invalidField(
+                "labels", expected: "keys and values of at most \(Self.labelBytesLimit) bytes",
+                found: "\(key.utf8.count)-byte key, \(value.utf8.count)-byte value")
+        }
+        if gpus.count > Self.gpuLimit {
+            throw .invalidField("gpus", expected: "at most \(Self.gpuLimit) GPUs", found: "\(gpus.count)")
         }
         var seen: Set<UInt32> = []
         for gpu in gpus {

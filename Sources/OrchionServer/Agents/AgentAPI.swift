@@ -27,18 +27,35 @@ struct AgentAPI: AgentServiceHandler {
         try await responses.send(.with { $0.registered = registered })
         ServerLog.info("node \(session.nodeID) registered (\(register.hostname))")
         let outbound = session.outbound
-        let router = Task(executorPreference: plane.loop) {
-            for await message in outbound { try await responses.send(message) }
-        }
-        defer { router.cancel() }
-        while let message = try await incoming.next() {
-            switch message.body {
-            case .heartbeat(let heartbeat)?: plane.wrapped.heartbeat(heartbeat, from: session)
-            case .jobEvent(let event)?: plane.wrapped.jobEvent(event, from: session)
-            case .logChunk(let chunk)?: plane.wrapped.logChunk(chunk, from: session)
-            case .register?: throw RPCError(.invalidArgument, "Register may only be the first message of a stream")
-            case nil: throw RPCError(.invalidArgument, "expected a heartbeat, job event or log chunk; found nothing")
+        let owner = LoopBound(session, loop: plane.loop)
+        // Two tasks: the router writes what the plane sends, the reader
+        // takes what the agent sends; the first to end ends the call. When
+        // the plane closes the session because the node registered again
+        // elsewhere, the call ends ABORTED, so the old agent learns it.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask(executorPreference: plane.loop) {
+                for await message in outbound { try await responses.send(message) }
+                if let reason = owner.wrapped.supersededBy { throw reason }
             }
+            group.addTask(executorPreference: plane.loop) {
+                // A new iterator of the same stream goes on after Register
+                // (the first one is never used again, so never concurrently).
+                var incoming = requests.makeAsyncIterator()
+                while let message = try await incoming.next() {
+                    let session = owner.wrapped
+                    switch message.body {
+                    case .heartbeat(let heartbeat)?: plane.wrapped.heartbeat(heartbeat, from: session)
+                    case .jobEvent(let event)?: plane.wrapped.jobEvent(event, from: session)
+                    case .logChunk(let chunk)?: plane.wrapped.logChunk(chunk, from: session)
+                    case .register?:
+                        throw RPCError(.invalidArgument, "Register may only be the first message of a stream")
+                    case nil:
+                        throw RPCError(.invalidArgument, "expected a heartbeat, job event or log chunk; found nothing")
+                    }
+                }
+            }
+            try await group.next()
+            group.cancelAll()
         }
     }
 }

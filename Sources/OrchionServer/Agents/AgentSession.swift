@@ -1,4 +1,5 @@
 import OrchionProto
+import OrchionWire
 
 /// One agent's open stream: what the router sends down it.
 ///
@@ -24,8 +25,14 @@ final class AgentSession {
         continuation.yield(message)
     }
 
-    /// Ends the outbound queue; the stream's task then ends the call.
-    func close() {
+    /// Why the server ended this session while its agent was still
+    /// connected (another connection registered the node); nil otherwise.
+    private(set) var supersededBy: RPCError?
+
+    /// Ends the outbound queue; the stream's task then ends the call, with
+    /// `reason` when one is given.
+    func close(_ reason: RPCError? = nil) {
+        if let reason, supersededBy == nil { supersededBy = reason }
         continuation.finish()
     }
 }

@@ -154,6 +154,17 @@ extension JobChange {
 }
 
 extension Google_Protobuf_Duration {
+    /// The longest duration a job may ask for: the most JSON can write
+    /// (about 10,000 years), so every job the server keeps can be shown.
+    static let jobRangeSeconds: Int64 = 315_576_000_000
+
+    /// Whether this is a non-negative duration of at most `jobRangeSeconds`
+    /// with well-formed nanoseconds.
+    var isWithinJobRange: Bool {
+        (0...Self.jobRangeSeconds).contains(seconds) && (0..<1_000_000_000).contains(nanos)
+            && (seconds < Self.jobRangeSeconds || nanos == 0)
+    }
+
     /// Whole milliseconds, clamped to 0 for negative durations.
     var millis: UInt64 {
         guard seconds >= 0, nanos >= 0 else { return 0 }
@@ -174,6 +185,11 @@ extension Google_Protobuf_Duration {
 extension Google_Protobuf_Timestamp {
     /// Seconds since the Unix epoch, to the nanosecond.
     var epochSeconds: Double { Double(seconds) + Double(nanos) / 1e9 }
+    /// Whether JSON can write this time: 0001-01-01 to 9999-12-31 UTC,
+    /// nanoseconds in 0..<10^9.
+    var isWritable: Bool {
+        (-62_135_596_800...253_402_300_799).contains(seconds) && (0..<1_000_000_000).contains(nanos)
+    }
 
     init(millis: Millis) {
         self.init(seconds: millis / 1000, nanos: Int32((millis % 1000) * 1_000_000))

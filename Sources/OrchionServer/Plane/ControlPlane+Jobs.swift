@@ -3,6 +3,7 @@ import OrchionCore
 import OrchionLoop
 import OrchionProto
 import OrchionWire
+import SwiftProtobuf
 
 extension ControlPlane {
     /// Accepts a job; `reply` runs once it is durable (or at once with the
@@ -15,6 +16,27 @@ extension ControlPlane {
         }
         if let requestID, requestID.utf8.count > 256 || requestID.utf8.contains(0) {
             return reply(.failure(RPCError(.invalidArgument, "request_id: expected at most 256 bytes without NUL")))
+        }
+        let specBytes = (try? request.spec.serializedBytes() as [UInt8])?.count ?? Int.max
+        if specBytes > InputBounds.specBytes {
+            return reply(
+                .failure(
+                    RPCError(
+                        .invalidArgument,
+                        "invalid job spec: expected at most \(InputBounds.specBytes) bytes serialized, found \(specBytes)"
+                    )))
+        }
+        let durations = [
+            ("timeout", request.spec.hasTimeout ? request.spec.timeout : nil),
+            ("retry.backoff", request.spec.retry.hasBackoff ? request.spec.retry.backoff : nil),
+        ]
+        for case let (field, duration?) in durations where !duration.isWithinJobRange {
+            return reply(
+                .failure(
+                    RPCError(
+                        .invalidArgument,
+                        "invalid job spec field '\(field)': expected 0 to \(Google_Protobuf_Duration.jobRangeSeconds) s, "
+                            + "found \(duration.seconds) s \(duration.nanos) ns")))
         }
         let id = newJobID()
         let spec = JobSpec(request.spec, id: id)
@@ -46,7 +68,7 @@ extension ControlPlane {
     /// Asks to stop job `id`; answers with the job as it is now.
     func cancel(_ id: String, reason: String) throws(RPCError) -> Orchion_V1_Job {
         guard jobs[id] != nil else { throw notFound(id) }
-        let transition = apply(.cancel(reason: reason), to: id)
+        let transition = apply(.cancel(reason: reason.prefix(utf8Bytes: InputBounds.cancelReasonBytes)), to: id)
         if let ignored = transition.ignored { throw RPCError(.failedPrecondition, ignored) }
         return try job(id)
     }
@@ -71,17 +93,28 @@ extension ControlPlane {
             start = jobOrderIndex(after: after)
         }
         let state = JobState(request.state)
+        if state == nil, request.state != .unspecified {
+            throw RPCError(
+                .invalidArgument, "state: expected a job state or none, found number \(request.state.rawValue)")
+        }
         var response = Orchion_V1_ListJobsResponse()
         var lastOrder: UInt64 = 0
+        var bytes = 0
         for id in jobOrder[start...] {
             guard let job = jobs[id] else { continue }
             if let state, job.state != state { continue }
             if !request.nodeID.isEmpty, job.current?.nodeID != request.nodeID { continue }
-            guard response.jobs.count < size else {
+            let proto = job.proto
+            let jobBytes = (try? proto.serializedBytes() as [UInt8])?.count ?? 0
+            // A page ends at `size` jobs or `pageBytes` (with at least one
+            // job), so it fits in a message a default gRPC client takes.
+            guard response.jobs.count < size, response.jobs.isEmpty || bytes + jobBytes <= InputBounds.pageBytes
+            else {
                 response.nextPageToken = String(lastOrder)
                 break
             }
-            response.jobs.append(job.proto)
+            response.jobs.append(proto)
+            bytes += jobBytes
             lastOrder = job.order
         }
         if jobPages.count >= 64 { jobPages.removeAll(keepingCapacity: true) }

@@ -19,6 +19,23 @@ extension ControlPlane {
         } catch {
             throw RPCError(.invalidArgument, error.description)
         }
+        let hostname = register.hostname
+        if hostname.utf8.count > 253
+            || hostname.unicodeScalars.contains(where: {
+                $0.properties.isWhitespace || $0.properties.generalCategory == .control
+            })
+        {
+            throw RPCError(
+                .invalidArgument,
+                "invalid hostname: expected at most 253 bytes without spaces or control characters, "
+                    + "found \(hostname.utf8.count) bytes")
+        }
+        let capabilities = (try? register.capabilities.serializedBytes() as [UInt8])?.count ?? Int.max
+        if capabilities > InputBounds.capabilitiesBytes {
+            throw RPCError(
+                .invalidArgument,
+                "invalid capabilities: expected at most \(InputBounds.capabilitiesBytes) bytes, found \(capabilities)")
+        }
         let time = now()
         let interval = settings.heartbeat.interval(nodes: nodes.count + 1, unit: Double.random(in: 0...1))
         let id = node.id
@@ -41,7 +58,8 @@ extension ControlPlane {
         }
         nodes[id] = entry
         reapplyAllocations(of: id)
-        sessions[id]?.close()
+        sessions[id]?.close(
+            RPCError(.aborted, "node \(id) registered again on another connection; this stream is superseded"))
         let session = AgentSession(nodeID: id, serial: serial)
         sessions[id] = session
         metrics.agentStreams.increment()
@@ -99,7 +117,7 @@ extension ControlPlane {
         if heartbeat.telemetry.hasSampledAt {
             metrics.heartbeatLagSeconds.observe(max(wallClockSeconds() - heartbeat.telemetry.sampledAt.epochSeconds, 0))
         }
-        nodes[session.nodeID]?.record(heartbeat.telemetry, now: time)
+        nodes[session.nodeID]?.record(InputBounds.telemetry(heartbeat.telemetry, now: time), now: time)
         nodeListingStale = true
         updateHealth(session.nodeID, .heartbeat, at: time)
     }
@@ -121,7 +139,8 @@ extension ControlPlane {
                 attempt: event.attempt,
                 AttemptResult(
                     state: JobState(event.state) ?? .failed, exitCode: event.exitCode, signal: event.signal,
-                    reason: event.reason, retryable: event.retryable, timedOut: event.timedOut))
+                    reason: event.reason.prefix(utf8Bytes: InputBounds.agentReasonBytes), retryable: event.retryable,
+                    timedOut: event.timedOut))
         default: input = nil
         }
         guard ours, let input, apply(input, to: event.jobID).ignored == nil else {

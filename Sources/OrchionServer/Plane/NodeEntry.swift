@@ -49,9 +49,12 @@ struct NodeEntry {
                 $0.memoryBytes = node.allocatedMemoryBytes
                 $0.gpus = node.allocated.gpus
             }
+            // By index, not a search per GPU: linear in the GPUs, as a
+            // listing of many nodes needs.
+            let allocated = Set(node.gpus.lazy.filter(\.allocated).map(\.index))
             $0.capabilities.gpus = capabilities.gpus.map { gpu in
                 var gpu = gpu
-                gpu.allocated = node.gpus.first { $0.index == gpu.index }?.allocated ?? false
+                gpu.allocated = allocated.contains(gpu.index)
                 return gpu
             }
             $0.labels = node.labels

@@ -416,6 +416,31 @@ final class HTTP2Connection {
         streams.values.reduce(socket.queuedBytes) { $0 + $1.unsentBytes }
     }
 
+    /// Response bytes of one connection waiting for the peer's flow-control
+    /// window above which reading pauses anyway, so a peer that asks for
+    /// many large replies and grants no window cannot pin more than this
+    /// (the write timeout then drops it).
+    static let maxWindowBlockedBytes = 32 << 20
+
+    /// What reading waits on: bytes queued on the socket, plus the bytes of
+    /// each stream that the peer's flow-control windows let out now. Bytes
+    /// beyond a window wait on the peer's WINDOW_UPDATE, which only reading
+    /// can bring in, so below `maxWindowBlockedBytes` they do not pause
+    /// reading (counting them deadlocked any reply over
+    /// `maxUnsentOutputBytes` until the write timeout).
+    private var readBlockingBytes: Int {
+        guard let session else { return socket.queuedBytes }
+        let buffered = streams.values.reduce(0) { $0 + $1.unsentBytes }
+        if buffered > Self.maxWindowBlockedBytes { return socket.queuedBytes + buffered }
+        let connectionWindow = max(0, Int(nghttp2_session_get_remote_window_size(session)))
+        var sendable = 0
+        for (streamID, stream) in streams {
+            let window = max(0, Int(nghttp2_session_get_stream_remote_window_size(session, streamID)))
+            sendable += min(stream.unsentBytes, window)
+        }
+        return socket.queuedBytes + min(sendable, connectionWindow)
+    }
+
     /// Hands nghttp2's pending output to the socket while the socket has room,
     /// then pauses or resumes reading by how much output is unsent.
     /// Deferred while nghttp2 is calling us (it must not be re-entered).
@@ -451,7 +476,7 @@ final class HTTP2Connection {
 
     private func applyReadBackpressure() {
         guard !closed else { return }
-        let unsent = unsentBytes
+        let unsent = readBlockingBytes
         #if DEBUG
             if let port = peerPort {
                 let inbound = streams.values.reduce(0) { $0 + $1.bufferedInboundBytes }

@@ -1,0 +1,58 @@
+import OrchionControl
+import OrchionCore
+import OrchionProto
+import SwiftProtobuf
+
+/// How much of what agents and clients send the server keeps: text and
+/// telemetry from the network are cut to these sizes before they reach a
+/// job, an event, a node or the store, so one peer cannot make every later
+/// listing, event and commit carry megabytes.
+///
+/// Threading: constants and pure functions; safe anywhere.
+enum InputBounds {
+    /// The longest reason an agent may give for an attempt's end, in bytes
+    /// (a job keeps every attempt's: 1,000 attempts stay near 1 MB).
+    static let agentReasonBytes = 1024
+    /// The longest reason a client may give for a cancel, in bytes.
+    static let cancelReasonBytes = 1024
+    /// The largest job spec a client may submit, serialized: well below
+    /// the 4 MiB message limit, so an assignment (the job with its attempts)
+    /// always fits in one message to the agent. Kubernetes bounds its
+    /// objects near this size too.
+    static let specBytes = 1 << 20
+    /// The most bytes of jobs one ListJobs page holds (a page has at least
+    /// one job, which `specBytes` and the attempt limit keep near 2 MB), so
+    /// a page stays under the 4 MiB a gRPC client takes by default.
+    static let pageBytes = 3 << 20
+    /// The largest capabilities a node may register with, serialized.
+    static let capabilitiesBytes = 256 << 10
+
+    /// `telemetry` with at most `Node.gpuLimit` GPU samples, no unknown
+    /// fields, and a sample time JSON can write (else `now`, when it came).
+    static func telemetry(_ telemetry: Orchion_V1_Telemetry, now: Millis) -> Orchion_V1_Telemetry {
+        var kept = telemetry
+        if kept.hasSampledAt, !kept.sampledAt.isWritable { kept.sampledAt = .init(millis: now) }
+        if kept.gpus.count > Node.gpuLimit { kept.gpus.removeLast(kept.gpus.count - Node.gpuLimit) }
+        kept.unknownFields = UnknownStorage()
+        for index in kept.gpus.indices { kept.gpus[index].unknownFields = UnknownStorage() }
+        kept.sampledAt.unknownFields = UnknownStorage()
+        return kept
+    }
+}
+
+extension String {
+    /// The longest prefix of at most `limit` UTF-8 bytes that ends on a
+    /// Unicode scalar boundary.
+    func prefix(utf8Bytes limit: Int) -> String {
+        guard utf8.count > limit else { return self }
+        var bytes = 0
+        var kept = String.UnicodeScalarView()
+        for scalar in unicodeScalars {
+            let size = UTF8.width(scalar)
+            guard bytes + size <= limit else { break }
+            bytes += size
+            kept.append(scalar)
+        }
+        return String(kept)
+    }
+}
