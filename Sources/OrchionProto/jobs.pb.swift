@@ -453,7 +453,8 @@ public nonisolated struct Orchion_V1_JobEvent: Sendable {
 
   public var signal: Int32 = 0
 
-  /// Increases by one for every event the server records; lets a watcher resume.
+  /// Increases with every event the server records (by one, except for a gap
+  /// where the server crashed); lets a watcher resume with `after`.
   public var sequence: UInt64 = 0
 
   /// FAILED only: the executor judged that another attempt may succeed.

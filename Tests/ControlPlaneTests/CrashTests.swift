@@ -77,6 +77,11 @@ import Testing
         let agent = try await cluster.agent("n1")
         let job = try await cluster.control.submit(spec("sleep 1000"))
         try await cluster.wait(job.id, .running)
+        var seen: UInt64 = 0
+        for try await event in cluster.control.events(job: job.id) {
+            seen = max(seen, event.sequence)
+            if event.state == .running { break }
+        }
         await agent.disconnect()
         try cluster.server.crashAndRestart()
         let thread = cluster.thread
@@ -98,6 +103,13 @@ import Testing
         #expect(back.received.assignments.isEmpty)
         try await back.report(job.id, attempt: 1, .succeeded)
         try await eventually("succeeded") { try await control.job(job.id).state == .succeeded }
+        // Numbers a watcher saw before the crash are never handed to new
+        // events (the job is finished, so its watch replays and ends).
+        var all: [Orchion_V1_JobEvent] = []
+        for try await event in control.events(job: job.id) { all.append(event) }
+        let succeeded = try #require(all.last { $0.state == .succeeded })
+        #expect(succeeded.sequence > seen)
+        #expect(zip(all, all.dropFirst()).allSatisfy { $0.sequence < $1.sequence })
         await back.disconnect()
         await control.client.close()
         await cluster.close()

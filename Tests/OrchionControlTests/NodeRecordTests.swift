@@ -51,4 +51,15 @@ import Testing
         record.refreshState()
         #expect(record.node.state == .down)
     }
+
+    @Test func onlyANodeDownLongerThanTheRetentionIsForgettable() {
+        var record = record()
+        let policy = HeartbeatPolicy(minInterval: .seconds(3), downAfterMissed: 10, minDownAfter: .seconds(30))
+        #expect(!record.isForgettable(at: 1_000_000, retention: .seconds(60)), "ready, however long")
+        _ = NodeLifecycle.apply(.tick, to: &record, now: 5 + 30_000, policy: policy)
+        #expect(record.health == .down)
+        #expect(!record.isForgettable(at: 5 + 60_000, retention: .seconds(60)))
+        #expect(record.isForgettable(at: 5 + 60_001, retention: .seconds(60)))
+        #expect(!record.isForgettable(at: .min, retention: .seconds(60)), "a clock far behind")
+    }
 }

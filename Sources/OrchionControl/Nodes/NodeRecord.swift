@@ -42,6 +42,14 @@ public struct NodeRecord: Sendable, Hashable {
 
     public var id: String { node.id }
 
+    /// Whether a node with no job left may be forgotten at `now`: down, and
+    /// silent for longer than `retention`.
+    public func isForgettable(at now: Millis, retention: Duration) -> Bool {
+        let silence = now.subtractingReportingOverflow(lastHeartbeat)
+        return health == .down && !silence.overflow
+            && Duration.milliseconds(silence.partialValue) > retention
+    }
+
     /// Whether it takes new jobs.
     public var schedulable: Bool { health == .ready && !draining && !cordoned }
 

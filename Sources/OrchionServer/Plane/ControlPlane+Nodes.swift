@@ -223,10 +223,29 @@ extension ControlPlane {
         // The ids first: updating `nodes` while iterating it would copy the
         // whole dictionary on every sweep.
         for id in Array(nodes.keys) { updateHealth(id, .tick, at: time) }
+        forgetLongDownNodes(at: time)
         announceIntervalIfChanged()
         var counts: [NodeState: Int] = [:]
         for index in nodes.indices { counts[nodes.values[index].record.node.state, default: 0] += 1 }
         for state in NodeState.allCases { metrics.nodes(state).set(counts[state] ?? 0) }
+    }
+
+    /// Forgets nodes down for longer than `downNodeRetention` that hold no
+    /// job: the registry, the scheduler's view and the store stop growing
+    /// with every node that ever registered.
+    private func forgetLongDownNodes(at time: Millis) {
+        let gone = nodes.filter { id, entry in
+            entry.record.isForgettable(at: time, retention: settings.downNodeRetention)
+                && nodeJobs[id, default: []].isEmpty
+        }.keys
+        for id in gone {
+            nodes[id] = nil
+            nodeJobs[id] = nil
+            scheduling.remove(id)
+            stage(.deleteNode(id))
+            nodeListing = nil
+            ServerLog.info("node \(ServerLog.oneLine(id)) forgotten after \(settings.downNodeRetention) down")
+        }
     }
 
     private func updateHealth(_ id: String, _ input: NodeInput, at time: Millis? = nil) {

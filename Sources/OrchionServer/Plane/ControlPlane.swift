@@ -51,6 +51,8 @@ final class ControlPlane {
 
     // Events and listings
     let events: EventLog
+    /// Event numbers up to this one are reserved in the store.
+    var reservedSequence: UInt64
     var nodeListing: Orchion_V1_ListNodesResponse?
     var nodeListingAt: Millis = 0
     var nodeListingStale = false
@@ -83,9 +85,10 @@ final class ControlPlane {
         self.scheduling = scheduling
         self.now = now
         announcedInterval = settings.heartbeat.interval(nodes: 0)
+        reservedSequence = stored.meta[Self.reservedSequenceKey].flatMap { UInt64($0) } ?? 0
         events = EventLog(
             retained: try stored.events.map { try Orchion_V1_JobEvent(serializedBytes: $0.record) },
-            retention: settings.eventRetention)
+            resumeAfter: reservedSequence, retention: settings.eventRetention)
         try reload(stored)
     }
 
@@ -146,12 +149,23 @@ final class ControlPlane {
     // MARK: Events
 
     /// Numbers and keeps `change`, and stores it with the next commit.
+    ///
+    /// Watchers see an event before its commit is durable; so that a crash
+    /// never makes the server hand a seen number to a different event, the
+    /// numbers are reserved in the store a block ahead (`eventSequenceBlock`),
+    /// and a restart resumes past the reservation. A crash leaves a gap.
     func record(_ change: JobChange) {
         let event = events.append(change)
         if let bytes = try? event.serializedBytes() as [UInt8] {
             stage(.putEvent(StoredEvent(sequence: event.sequence, jobID: event.jobID, record: bytes)))
         }
+        if event.sequence + settings.eventSequenceBlock / 2 >= reservedSequence {
+            reservedSequence = event.sequence + settings.eventSequenceBlock
+            stage(.setMeta(Self.reservedSequenceKey, String(reservedSequence)))
+        }
     }
+
+    static let reservedSequenceKey = "event_sequence_reserved"
 }
 
 /// The wall clock in seconds since the Unix epoch, to the nanosecond.

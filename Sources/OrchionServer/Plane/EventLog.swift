@@ -29,11 +29,14 @@ final class EventLog {
     private var watchers: [Int: Watcher] = [:]
     private var nextWatcher = 0
 
-    init(retained: [Orchion_V1_JobEvent], retention: Int, watcherBuffer: Int = 4096) {
+    /// Starts after `retained` (the stored events, oldest first), or after
+    /// `resumeAfter` when that is later (numbers handed out before a crash
+    /// whose events were not stored).
+    init(retained: [Orchion_V1_JobEvent], resumeAfter: UInt64 = 0, retention: Int, watcherBuffer: Int = 4096) {
         self.retention = max(retention, 1)
         self.watcherBuffer = max(watcherBuffer, 16)
         ring = Array(retained.suffix(self.retention))
-        sequence = retained.last?.sequence ?? 0
+        sequence = max(retained.last?.sequence ?? 0, resumeAfter)
     }
 
     var watcherCount: Int { watchers.count }
