@@ -231,19 +231,21 @@ public final class AgentDaemon {
             return end(attempt, state: .failed, reason: "the assignment's job spec is invalid: \(error)")
         }
         let journal = self.journal
-        journalWorker.submit({ try journal.accepted(key) }, on: loop) { [self] result in
-            switch result {
-            case .failure(let error):
-                end(attempt, state: .failed, reason: "cannot record the attempt: \(error)", retryable: true)
-            case .success:
-                if attempt.cancel != nil {
-                    return end(attempt, state: .cancelled, reason: "cancelled before it started")
+        journalWorker.submit(
+            { try journal.accepted(key) }, on: loop,
+            then: { [self] result in
+                switch result {
+                case .failure(let error):
+                    end(attempt, state: .failed, reason: "cannot record the attempt: \(error)", retryable: true)
+                case .success:
+                    if attempt.cancel != nil {
+                        return end(attempt, state: .cancelled, reason: "cancelled before it started")
+                    }
+                    attempt.phase = .starting
+                    event(attempt.key, .scheduled)
+                    run(attempt, JobAssignment(spec: spec, attempt: key.attempt, gpus: assignment.gpuIndices))
                 }
-                attempt.phase = .starting
-                event(attempt.key, .scheduled)
-                run(attempt, JobAssignment(spec: spec, attempt: key.attempt, gpus: assignment.gpuIndices))
-            }
-        }
+            })
     }
 
     private func run(_ attempt: Attempt, _ assignment: JobAssignment) {
@@ -261,7 +263,7 @@ public final class AgentDaemon {
                     attempt.pid = runner.pid ?? 0
                     let pid = attempt.pid
                     let journal = self.journal
-                    journalWorker.submit({ try journal.started(key, pid: pid) }, on: loop) { _ in }
+                    journalWorker.submit({ try journal.started(key, pid: pid) }, on: loop, then: { _ in })
                     event(key, .running)
                     if let grace = attempt.cancel { runner.cancel(graceMillis: grace) }
                 }
@@ -345,15 +347,17 @@ public final class AgentDaemon {
         let entry = outbox.addPending(.with { $0.jobEvent = event }, key: attempt.key, outputBytes: 0, isEnd: true)
         let journal = self.journal
         let record = event
-        journalWorker.submit({ try journal.ended(record) }, on: loop) { [self] result in
-            switch result {
-            case .success(let sequence): outbox.written(entry, sequence: sequence)
-            case .failure(let error):
-                log("cannot keep the end of \(attempt.key) in the journal (it is sent from memory): \(error)")
-                outbox.written(entry, sequence: nil)
-            }
-            finishStopIfDone()
-        }
+        journalWorker.submit(
+            { try journal.ended(record) }, on: loop,
+            then: { [self] result in
+                switch result {
+                case .success(let sequence): outbox.written(entry, sequence: sequence)
+                case .failure(let error):
+                    log("cannot keep the end of \(attempt.key) in the journal (it is sent from memory): \(error)")
+                    outbox.written(entry, sequence: nil)
+                }
+                finishStopIfDone()
+            })
     }
 
     /// A piece of a job's output; false pauses the job's output.
@@ -389,14 +393,16 @@ public final class AgentDaemon {
 
     private func write(_ entry: Outbox.Entry, _ chunk: Orchion_V1_LogChunk) {
         let journal = self.journal
-        journalWorker.submit({ try journal.output(chunk) }, on: loop) { [self] result in
-            switch result {
-            case .success(let sequence): outbox.written(entry, sequence: sequence)
-            case .failure(let error):
-                log("cannot spool output (kept in memory): \(error)")
-                outbox.written(entry, sequence: nil)
-            }
-        }
+        journalWorker.submit(
+            { try journal.output(chunk) }, on: loop,
+            then: { [self] result in
+                switch result {
+                case .success(let sequence): outbox.written(entry, sequence: sequence)
+                case .failure(let error):
+                    log("cannot spool output (kept in memory): \(error)")
+                    outbox.written(entry, sequence: nil)
+                }
+            })
     }
 
     private func delivered(_ sequences: [UInt64]) {
@@ -408,11 +414,11 @@ public final class AgentDaemon {
             { () throws -> Void in
                 try journal.delivered(sequences)
                 if compact { try journal.compactIfUseful() }
-            }, on: loop
-        ) { [self] result in
-            if case .failure(let error) = result { log("cannot mark records delivered in the journal: \(error)") }
-            finishStopIfDone()
-        }
+            }, on: loop,
+            then: { [self] result in
+                if case .failure(let error) = result { log("cannot mark records delivered in the journal: \(error)") }
+                finishStopIfDone()
+            })
     }
 
     // MARK: Stopping
