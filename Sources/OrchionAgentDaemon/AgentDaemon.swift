@@ -343,7 +343,6 @@ public final class AgentDaemon {
         event.timedOut = timedOut
         attempt.phase = .ended(event)
         attempt.runner = nil
-        log("\(attempt.key) \(state): \(reason)")
         let entry = outbox.addPending(.with { $0.jobEvent = event }, key: attempt.key, outputBytes: 0, isEnd: true)
         let journal = self.journal
         let record = event
@@ -351,8 +350,12 @@ public final class AgentDaemon {
             { try journal.ended(record) }, on: loop,
             then: { [self] result in
                 switch result {
-                case .success(let sequence): outbox.written(entry, sequence: sequence)
+                case .success(let sequence):
+                    // Logged once kept: a kill from here on loses nothing.
+                    log("\(attempt.key) \(state): \(reason)")
+                    outbox.written(entry, sequence: sequence)
                 case .failure(let error):
+                    log("\(attempt.key) \(state): \(reason)")
                     log("cannot keep the end of \(attempt.key) in the journal (it is sent from memory): \(error)")
                     outbox.written(entry, sequence: nil)
                 }

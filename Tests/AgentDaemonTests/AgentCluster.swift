@@ -10,7 +10,7 @@ import TestSupport
 final class AgentCluster: @unchecked Sendable {
     let server: ServerProcess
     let thread: LoopThread
-    let control: ControlClient
+    private(set) var control: ControlClient
     let jobs: JobPIDs
     private(set) var agents: [AgentUnderTest] = []
 
@@ -23,6 +23,12 @@ final class AgentCluster: @unchecked Sendable {
         try await eventually("the strategy \(strategy)", timeout: 30) {
             try await control.scheduler().strategies.contains(strategy)
         }
+    }
+
+    /// A new control connection (after a server restart).
+    func reconnectControl() async throws {
+        await control.client.close()
+        control = try await ControlClient.connect(server.address, loop: thread.loop)
     }
 
     /// Starts an agent and waits until its node is ready.

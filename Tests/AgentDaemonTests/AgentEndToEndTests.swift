@@ -82,6 +82,7 @@ import Testing
             // The short job ends while the server is down: its output and end go to the spool.
             try agent.waitForLog("\(short)#1 succeeded", timeout: 20)
             try cluster.server.restart()
+            try await cluster.reconnectControl()
             let shortJob = try await cluster.waitJob(short, "succeeded after the restart") { $0.state == .succeeded }
             let longJob = try await cluster.waitJob(long, "adopted and succeeded") { $0.state == .succeeded }
             #expect(shortJob.attempts.count == 1)
@@ -119,6 +120,32 @@ import Testing
             #expect(lines.filter { $0.hasSuffix(" 1") }.count == 1)
             _ = try await cluster.control.cancel(id)
             try await cluster.waitJob(id, "cancelled", timeout: 20) { $0.state == .cancelled }
+        } catch {
+            await cluster.close()
+            throw error
+        }
+        await cluster.close()
+    }
+
+    @Test func outputAndEndSpooledWhileTheServerIsDownSurviveAnAgentKillAndAreDeliveredOnce() async throws {
+        let cluster = try await AgentCluster()
+        do {
+            let agent = try await cluster.agent("spool-a")
+            let id = try await cluster.control.submit(shellJob("sleep 1; echo spooled-out; echo spooled-err >&2")).id
+            try await cluster.waitJob(id, "running") { $0.state == .running }
+            cluster.server.crash()
+            // Logged once the end is in the journal (fsynced), after the output.
+            try agent.waitForLog("\(id)#1 succeeded", timeout: 20)
+            agent.kill()
+            try cluster.server.restart()
+            try await cluster.reconnectControl()
+            try agent.launch()
+            let job = try await cluster.waitJob(id, "succeeded after the agent came back") { $0.state == .succeeded }
+            #expect(job.attempts.count == 1)
+            #expect(job.attempts.first?.exitCode == 0)
+            #expect(try await cluster.stdout(id) == "spooled-out\n")
+            try agent.waitForLog("connected to")
+            #expect(!agent.output.contains("\(id)#1 failed"))
         } catch {
             await cluster.close()
             throw error
