@@ -111,7 +111,7 @@ struct AgentConnection: Sendable {
             }
             let now = monotonicMillis()
             let sent = ids
-            try await loop.submit { daemon.wrapped.outbox.sent(sent, on: serial, at: now) }
+            try await loop.submit { daemon.wrapped.sent(sent, on: serial, at: now) }
         }
     }
 

@@ -131,7 +131,7 @@ public final class AgentDaemon {
     func start(stopped: @escaping () -> Void) throws(LoopError) {
         self.stopped = stopped
         let confirm = try Timer(loop: loop)
-        confirm.start(after: 200, repeat: 200) { [unowned self] in outbox.confirm(now: monotonicMillis()) }
+        confirmTimer = confirm
         timers.append(confirm)
         if let notifier, let watchdog = notifier.watchdogMillis, watchdog > 0 {
             let timer = try Timer(loop: loop)
@@ -153,6 +153,26 @@ public final class AgentDaemon {
     }
 
     private var interrupt: SignalWatcher?
+    /// Armed only while sent messages wait for confirmation (an idle agent
+    /// wakes for heartbeats alone).
+    private var confirmTimer: Timer?
+    private var confirmArmed = false
+
+    /// The sender's `send` returned for these messages on stream `serial`.
+    func sent(_ ids: [UInt64], on serial: Int, at now: UInt64) {
+        outbox.sent(ids, on: serial, at: now)
+        armConfirm()
+    }
+
+    private func armConfirm() {
+        guard !confirmArmed, outbox.hasUnconfirmed, let confirmTimer else { return }
+        confirmArmed = true
+        confirmTimer.start(after: settings.confirmMillis + 20) { [unowned self] in
+            confirmArmed = false
+            outbox.confirm(now: monotonicMillis())
+            armConfirm()
+        }
+    }
 
     // MARK: The stream
 

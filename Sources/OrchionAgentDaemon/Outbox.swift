@@ -102,6 +102,9 @@ final class Outbox {
     /// Messages waiting or unconfirmed.
     var count: Int { queue.count - head + inFlight.count }
 
+    /// Whether sent messages wait for confirmation.
+    var hasUnconfirmed: Bool { inFlight.contains { $0.sentAt != nil } }
+
     /// Whether everything queued so far was delivered.
     var isEmpty: Bool { count == 0 }
 
