@@ -152,4 +152,42 @@ import Testing
         }
         await cluster.close()
     }
+
+    @Test func anOutputFloodReachesTheServerWithEveryLineInOrder() async throws {
+        let cluster = try await AgentCluster()
+        do {
+            try await cluster.agent("flood-a")
+            let id = try await cluster.control.submit(shellJob("seq 1 300000")).id
+            try await cluster.waitJob(id, "succeeded", timeout: 60) { $0.state == .succeeded }
+            let lines = try await cluster.stdout(id).split(separator: "\n")
+            #expect(lines.count == 300_000)
+            #expect(lines.first == "1" && lines.last == "300000")
+            #expect(lines.enumerated().allSatisfy { $0.element == "\($0.offset + 1)" })
+        } catch {
+            await cluster.close()
+            throw error
+        }
+        await cluster.close()
+    }
+
+    @Test func sigtermWithStopJobsOnExitCancelsTheRunningJobAndReportsItBeforeExiting() async throws {
+        let cluster = try await AgentCluster()
+        do {
+            let agent = try await cluster.agent("term-a", arguments: ["--stop-jobs-on-exit"])
+            let id = try await cluster.control.submit(shellJob(cluster.jobs.record + "exec sleep 300")).id
+            try await cluster.waitJob(id, "running") { $0.state == .running }
+            try await eventually("the job's pid recorded") { !cluster.jobs.pids.isEmpty }
+            agent.signal(SIGTERM)
+            #expect(agent.waitForExit(timeout: 20))
+            #expect(agent.process.terminationStatus == 0)
+            let job = try await cluster.waitJob(id, "cancelled by the agent's stop") { $0.state == .cancelled }
+            #expect(job.attempts.count == 1)
+            let pid = try #require(cluster.jobs.pids.first)
+            #expect(kill(pid, 0) != 0)
+        } catch {
+            await cluster.close()
+            throw error
+        }
+        await cluster.close()
+    }
 }
