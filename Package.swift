@@ -100,6 +100,17 @@ let package = Package(
                 "OrchionAgent", "OrchionProto", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
         ),
+        // The agent daemon (`orchion agent run`): the stream to the server,
+        // the journal and spool, running assignments. Apart from
+        // `OrchionAgent` because it needs the wire and SwiftProtobuf (which
+        // link Foundation); discovery, telemetry and execution do not.
+        .target(
+            name: "OrchionAgentDaemon",
+            dependencies: [
+                "OrchionAgent", "OrchionAgentProto", "OrchionCore", "OrchionLoop", "OrchionPluginHost", "OrchionProto",
+                "OrchionWire", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
+        ),
         // The agent's exec helper (C, no runtime): joins the job's cgroup,
         // sets its user's groups and ids, then execs the job.
         .executableTarget(name: "orchion-spawn"),
@@ -115,7 +126,7 @@ let package = Package(
             name: "orchion",
             dependencies: [
                 "OrchionPluginHost", "OrchionCore", "OrchionLoop", "OrchionWire", "OrchionProto", "OrchionServer",
-                "OrchionAgent", "OrchionAgentProto",
+                "OrchionAgent", "OrchionAgentProto", "OrchionAgentDaemon",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -155,6 +166,13 @@ let package = Package(
             ]
         ),
         .testTarget(name: "IntegrationTests", dependencies: ["TestSupport"]),
+        .testTarget(
+            name: "AgentDaemonTests",
+            dependencies: [
+                "OrchionAgentDaemon", "OrchionWire", "OrchionProto", "OrchionLoop", "TestSupport",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
+        ),
         .testTarget(
             name: "ControlPlaneTests",
             dependencies: [

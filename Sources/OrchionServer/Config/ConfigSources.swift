@@ -30,7 +30,8 @@ public struct ConfigSources: Sendable {
     /// strict check of the environment must not refuse.
     public static let knownOtherVariables: Set<String> = [
         "ORCHION_JOIN_TOKEN", "ORCHION_CONFIG", "ORCHION_PLUGINS_PATH", "ORCHION_JOB_ID", "ORCHION_GPUS",
-        "ORCHION_BUILD_DIR", "ORCHION_FUZZ", "ORCHION_FUZZ_TARGET",
+        "ORCHION_BUILD_DIR", "ORCHION_FUZZ", "ORCHION_FUZZ_TARGET", "ORCHION_SERVER", "ORCHION_NODE_ID",
+        "ORCHION_AGENT_STATE_DIR",
     ]
 
     public init(

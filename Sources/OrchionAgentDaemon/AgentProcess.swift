@@ -1,0 +1,183 @@
+import Glibc
+import OrchionAgent
+import OrchionAgentProto
+import OrchionLoop
+import OrchionPluginHost
+import OrchionProto
+import Synchronization
+
+/// `orchion agent run` from start to exit: opens the journal (stopping and
+/// failing attempts a previous run left unfinished), discovers the host,
+/// loads the executor plugins, then runs `AgentDaemon` on a loop thread
+/// until SIGTERM or SIGINT.
+///
+/// Threading: `run` from the main task; it blocks on startup work (journal,
+/// discovery, plugin loading) before any loop runs.
+public enum AgentProcess {
+    /// Runs the agent; returns once it has stopped.
+    public static func run(
+        _ settings: AgentSettings, agentVersion: String, notifier: ServiceNotifier?,
+        environment: [String: String], log: @escaping @Sendable (String) -> Void
+    ) async throws -> Int32 {
+        try makeDirectories(settings.stateDirectory)
+        let (journal, opened) = try AgentJournal.open(directory: settings.stateDirectory)
+        if opened.truncatedBytes > 0 {
+            log("journal \(journal.path): cut \(opened.truncatedBytes) bytes of a torn record at its end")
+        }
+        let recovered = try recoverUnfinished(opened, journal: journal, nodeID: settings.nodeID, log: log)
+
+        let nvml = try? NVML.load()
+        let inventory = HostDiscovery(labels: settings.labels).discover(nvml: nvml)
+        for note in inventory.notes { log("discovery: \(note)") }
+        let sampler = TelemetrySampler(gpus: inventory.gpus, nvml: nvml)
+
+        let registry = PluginRegistry()
+        let entries = registry.scan(
+            PluginDirectory.searchPath(flags: settings.pluginDirectories, environment: environment))
+        for entry in entries { if let reason = entry.state.reason { log("plugin \(entry.file) refused: \(reason)") } }
+        let libraries = entries.compactMap { entry in entry.info.flatMap { registry.library(named: $0.name) } }
+        let (catalog, failures) = await ExecutorCatalog.load(libraries)
+        for failure in failures { log("executor refused: \(failure)") }
+        guard !catalog.names.isEmpty else {
+            log("no executor plugin found (looked for liborchion-exec.so in the plugin directories)")
+            return 1
+        }
+        log("executors: \(catalog.names.joined(separator: ", "))")
+
+        let spill = settings.stateDirectory + "/spill"
+        try makeDirectories(spill)
+        let runtime = try ExecutionRuntime(
+            settings: ExecutionSettings(spillDirectory: spill), executors: catalog, log: log)
+
+        let registration = Orchion_V1_Register.with {
+            $0.nodeID = settings.nodeID
+            $0.hostname = inventory.hostname
+            $0.capabilities = Orchion_V1_Capabilities(
+                inventory, agentVersion: agentVersion, executors: catalog.names)
+            $0.labels = inventory.labels
+            $0.capacity = .with {
+                $0.cpuMillis = UInt64(max(inventory.cpu.threads, 1)) * 1000
+                $0.memoryBytes = inventory.memoryBytes
+                $0.gpus = UInt32(clamping: inventory.gpus.count)
+            }
+        }
+        let journalWorker = try SerialWorker(name: "orchion-journal") { _, runAll in
+            runAll()
+            try journal.sync()
+        }
+        let thread = try LoopThread()
+        let loop = thread.loop
+        let started: Result<Void, any Error> = await withCheckedContinuation { continuation in
+            let once = Once(continuation)
+            let accepted = loop.execute {
+                let daemon = AgentDaemon(
+                    loop: loop, settings: settings, runtime: runtime, journal: journal, journalWorker: journalWorker,
+                    recovered: recovered, registration: registration, sampler: sampler, notifier: notifier, log: log)
+                do {
+                    try daemon.start { [daemon] in
+                        _ = daemon
+                        once.resume(.success(()))
+                    }
+                    log(
+                        "agent \(settings.nodeID) started; server \(settings.server); state in \(settings.stateDirectory)"
+                    )
+                } catch {
+                    once.resume(.failure(error))
+                }
+            }
+            if !accepted {
+                once.resume(.failure(AgentStartError(description: "the agent's loop closed before it started")))
+            }
+        }
+        catalog.shutdown()
+        runtime.shutdown()
+        try? journalWorker.shutdown()
+        do { try thread.shutdown() } catch { log("loop closed with handles still open: \(error)") }
+        if case .failure(let error) = started {
+            log("could not start: \(error)")
+            return 1
+        }
+        log("stopped")
+        return 0
+    }
+
+    /// Attempts a previous run accepted and did not finish cannot be
+    /// observed again (their pipes went with that process): whatever is left
+    /// of their process group is killed and they end as FAILED, retryable.
+    static func recoverUnfinished(
+        _ recovered: AgentJournal.Recovered, journal: AgentJournal, nodeID: String,
+        log: (String) -> Void
+    ) throws(JournalError) -> AgentJournal.Recovered {
+        var result = recovered
+        result.attempts = []
+        for (key, state) in recovered.attempts {
+            let pid: Int32
+            switch state {
+            case .ended:
+                result.attempts.append((key, state))
+                continue
+            case .accepted: pid = 0
+            case .started(let started): pid = started
+            }
+            var stopped = false
+            if pid > 0, belongs(pid: pid, to: key) {
+                stopped = kill(-pid, SIGKILL) == 0
+            }
+            let event = Orchion_V1_JobEvent.with {
+                $0.jobID = key.jobID
+                $0.attempt = key.attempt
+                $0.state = .failed
+                $0.nodeID = nodeID
+                $0.retryable = true
+                $0.reason =
+                    "the agent restarted while the attempt ran"
+                    + (stopped ? " (its process group \(pid) was killed)" : "")
+                $0.at = wallClock()
+            }
+            let sequence = try journal.ended(event)
+            log("\(key): \(event.reason)")
+            result.attempts.append((key, .ended(event)))
+            result.pending.append(AgentJournal.Pending(sequence: sequence, key: key, outputBytes: 0, isEnd: true))
+        }
+        try journal.sync()
+        return result
+    }
+
+    /// Whether process `pid` runs attempt `key` (its environment says so),
+    /// so a reused pid is never killed.
+    static func belongs(pid: Int32, to key: AttemptKey) -> Bool {
+        guard let environment = AgentSettings.readBytes("/proc/\(pid)/environ", limit: 1 << 20) else { return false }
+        let entries = environment.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+        return entries.contains("ORCHION_JOB_ID=\(key.jobID)") && entries.contains("ORCHION_ATTEMPT=\(key.attempt)")
+    }
+
+    /// `mkdir -p` with mode 700 for what it makes.
+    static func makeDirectories(_ path: String) throws(JournalError) {
+        var current = path.hasPrefix("/") ? "" : "."
+        for part in path.split(separator: "/") {
+            current += "/" + part
+            if mkdir(current, 0o700) != 0, errno != EEXIST { throw .io("create directory \(current)", errno) }
+        }
+    }
+}
+
+/// Why the agent could not start.
+struct AgentStartError: Error, CustomStringConvertible {
+    let description: String
+}
+
+/// Resumes a continuation once, from whichever thread gets there first.
+///
+/// Threading: any thread.
+final class Once<Value: Sendable>: Sendable {
+    private let continuation: Mutex<CheckedContinuation<Value, Never>?>
+
+    init(_ continuation: CheckedContinuation<Value, Never>) { self.continuation = Mutex(continuation) }
+
+    func resume(_ value: Value) {
+        continuation.withLock { continuation in
+            continuation?.resume(returning: value)
+            continuation = nil
+        }
+    }
+}

@@ -1,0 +1,193 @@
+import Foundation
+import OrchionProto
+import TestSupport
+import Testing
+
+/// The real server with real `orchion agent run` processes on 127.0.0.1.
+@Suite(.serialized) struct AgentEndToEndTests {
+    @Test func twoJobsSpreadOverTwoAgentsSucceedAndTheirStdoutArrives() async throws {
+        let cluster = try await AgentCluster(strategy: "spread")
+        do {
+            try await cluster.agent("e2e-a")
+            try await cluster.agent("e2e-b")
+            let first = try await cluster.control.submit(shellJob("echo hello-one; sleep 2")).id
+            let second = try await cluster.control.submit(shellJob("echo hello-two; sleep 2")).id
+            let one = try await cluster.waitJob(first, "succeeded") { $0.state == .succeeded }
+            let two = try await cluster.waitJob(second, "succeeded") { $0.state == .succeeded }
+            #expect(Set([one.attempts.first?.nodeID, two.attempts.first?.nodeID]) == ["e2e-a", "e2e-b"])
+            #expect(one.attempts.first?.exitCode == 0)
+            #expect(try await cluster.stdout(first) == "hello-one\n")
+            #expect(try await cluster.stdout(second) == "hello-two\n")
+        } catch {
+            await cluster.close()
+            throw error
+        }
+        await cluster.close()
+    }
+
+    @Test func cancelStopsARunningSleepJob() async throws {
+        let cluster = try await AgentCluster()
+        do {
+            try await cluster.agent("cancel-a")
+            let id = try await cluster.control.submit(shellJob(cluster.jobs.record + "exec sleep 300")).id
+            try await cluster.waitJob(id, "running") { $0.state == .running }
+            try await eventually("the job's pid recorded") { !cluster.jobs.pids.isEmpty }
+            _ = try await cluster.control.cancel(id)
+            let job = try await cluster.waitJob(id, "cancelled", timeout: 20) { $0.state == .cancelled }
+            #expect(job.attempts.first?.state == .cancelled)
+            let pid = try #require(cluster.jobs.pids.first)
+            try await eventually("the sleep process gone") { kill(pid, 0) != 0 }
+        } catch {
+            await cluster.close()
+            throw error
+        }
+        await cluster.close()
+    }
+
+    @Test func aKilledAgentsJobIsLostAndRetriedOnTheOtherAgent() async throws {
+        let cluster = try await AgentCluster()
+        do {
+            let agents = [try await cluster.agent("lost-a"), try await cluster.agent("lost-b")]
+            let id = try await cluster.control.submit(
+                shellJob(cluster.jobs.record + "sleep 3; echo finished", maxAttempts: 2)
+            ).id
+            let running = try await cluster.waitJob(id, "running") { $0.state == .running }
+            let firstNode = try #require(running.attempts.first?.nodeID)
+            let victim = try #require(agents.first { $0.nodeID == firstNode })
+            victim.kill()
+            let job = try await cluster.waitJob(id, "retried elsewhere and succeeded", timeout: 60) {
+                $0.state == .succeeded
+            }
+            #expect(job.attempts.count == 2)
+            #expect(job.attempts.first?.state == .lost)
+            #expect(job.attempts.last?.nodeID != firstNode)
+            #expect(job.attempts.last?.state == .succeeded)
+            #expect(try await cluster.stdout(id) == "finished\n")
+        } catch {
+            await cluster.close()
+            throw error
+        }
+        await cluster.close()
+    }
+
+    @Test func aJobRunningAcrossAServerRestartIsAdoptedAndOneEndingWhileItIsDownIsDeliveredAfter() async throws {
+        let cluster = try await AgentCluster()
+        do {
+            let agent = try await cluster.agent("restart-a")
+            let long = try await cluster.control.submit(shellJob("sleep 4; echo done-long")).id
+            let short = try await cluster.control.submit(shellJob("sleep 1; echo done-short")).id
+            try await cluster.waitJob(long, "running") { $0.state == .running }
+            try await cluster.waitJob(short, "running") { $0.state == .running }
+            cluster.server.crash()
+            // The short job ends while the server is down: its output and end go to the spool.
+            try agent.waitForLog("\(short)#1 succeeded", timeout: 20)
+            try cluster.server.restart()
+            try await cluster.reconnectControl()
+            let shortJob = try await cluster.waitJob(short, "succeeded after the restart") { $0.state == .succeeded }
+            let longJob = try await cluster.waitJob(long, "adopted and succeeded") { $0.state == .succeeded }
+            #expect(shortJob.attempts.count == 1)
+            #expect(longJob.attempts.count == 1)
+            #expect(try await cluster.stdout(short) == "done-short\n")
+            #expect(try await cluster.stdout(long) == "done-long\n")
+            // Each ran once on the agent.
+            #expect(agent.output.components(separatedBy: "\(long)#1 succeeded").count == 2)
+            #expect(agent.output.components(separatedBy: "\(short)#1 succeeded").count == 2)
+        } catch {
+            await cluster.close()
+            throw error
+        }
+        await cluster.close()
+    }
+
+    @Test func anAttemptRedeliveredAfterAnAgentRestartIsNotRunAgain() async throws {
+        let cluster = try await AgentCluster()
+        do {
+            let agent = try await cluster.agent("again-a")
+            let record = "echo \"$$ $ORCHION_ATTEMPT\" >> '\(cluster.jobs.file.path)'; "
+            let id = try await cluster.control.submit(shellJob(record + "exec sleep 300", maxAttempts: 2)).id
+            try await cluster.waitJob(id, "running") { $0.state == .running }
+            try await eventually("attempt 1's pid recorded") { !cluster.jobs.pids.isEmpty }
+            let firstPID = try #require(cluster.jobs.pids.first)
+            agent.kill()
+            try agent.launch()
+            try agent.waitForLog("\(id)#1: the agent restarted while the attempt ran")
+            try await eventually("attempt 1's process killed") { kill(firstPID, 0) != 0 }
+            let job = try await cluster.waitJob(id, "attempt 2 running") {
+                $0.state == .running && $0.attempts.count == 2
+            }
+            #expect(job.attempts.first?.state != .running)
+            let lines = ((try? String(contentsOf: cluster.jobs.file, encoding: .utf8)) ?? "").split(separator: "\n")
+            #expect(lines.filter { $0.hasSuffix(" 1") }.count == 1)
+            _ = try await cluster.control.cancel(id)
+            try await cluster.waitJob(id, "cancelled", timeout: 20) { $0.state == .cancelled }
+        } catch {
+            await cluster.close()
+            throw error
+        }
+        await cluster.close()
+    }
+
+    @Test func outputAndEndSpooledWhileTheServerIsDownSurviveAnAgentKillAndAreDeliveredOnce() async throws {
+        let cluster = try await AgentCluster()
+        do {
+            let agent = try await cluster.agent("spool-a")
+            let id = try await cluster.control.submit(shellJob("sleep 1; echo spooled-out; echo spooled-err >&2")).id
+            try await cluster.waitJob(id, "running") { $0.state == .running }
+            cluster.server.crash()
+            // Logged once the end is in the journal (fsynced), after the output.
+            try agent.waitForLog("\(id)#1 succeeded", timeout: 20)
+            agent.kill()
+            try cluster.server.restart()
+            try await cluster.reconnectControl()
+            try agent.launch()
+            let job = try await cluster.waitJob(id, "succeeded after the agent came back") { $0.state == .succeeded }
+            #expect(job.attempts.count == 1)
+            #expect(job.attempts.first?.exitCode == 0)
+            #expect(try await cluster.stdout(id) == "spooled-out\n")
+            try agent.waitForLog("connected to")
+            #expect(!agent.output.contains("\(id)#1 failed"))
+        } catch {
+            await cluster.close()
+            throw error
+        }
+        await cluster.close()
+    }
+
+    @Test func anOutputFloodReachesTheServerWithEveryLineInOrder() async throws {
+        let cluster = try await AgentCluster()
+        do {
+            try await cluster.agent("flood-a")
+            let id = try await cluster.control.submit(shellJob("seq 1 300000")).id
+            try await cluster.waitJob(id, "succeeded", timeout: 60) { $0.state == .succeeded }
+            let lines = try await cluster.stdout(id).split(separator: "\n")
+            #expect(lines.count == 300_000)
+            #expect(lines.first == "1" && lines.last == "300000")
+            #expect(lines.enumerated().allSatisfy { $0.element == "\($0.offset + 1)" })
+        } catch {
+            await cluster.close()
+            throw error
+        }
+        await cluster.close()
+    }
+
+    @Test func sigtermWithStopJobsOnExitCancelsTheRunningJobAndReportsItBeforeExiting() async throws {
+        let cluster = try await AgentCluster()
+        do {
+            let agent = try await cluster.agent("term-a", arguments: ["--stop-jobs-on-exit"])
+            let id = try await cluster.control.submit(shellJob(cluster.jobs.record + "exec sleep 300")).id
+            try await cluster.waitJob(id, "running") { $0.state == .running }
+            try await eventually("the job's pid recorded") { !cluster.jobs.pids.isEmpty }
+            agent.signal(SIGTERM)
+            #expect(agent.waitForExit(timeout: 20))
+            #expect(agent.process.terminationStatus == 0)
+            let job = try await cluster.waitJob(id, "cancelled by the agent's stop") { $0.state == .cancelled }
+            #expect(job.attempts.count == 1)
+            let pid = try #require(cluster.jobs.pids.first)
+            #expect(kill(pid, 0) != 0)
+        } catch {
+            await cluster.close()
+            throw error
+        }
+        await cluster.close()
+    }
+}

@@ -1,0 +1,102 @@
+import Foundation
+import TestSupport
+
+/// A real `orchion agent run` connected to a test server, with its own
+/// state directory, killed by PID when the test ends.
+final class AgentUnderTest: @unchecked Sendable {
+    let nodeID: String
+    let stateDirectory: URL
+    private let server: ServerProcess
+    private let extraArguments: [String]
+    private(set) var process = Process()
+    private let log = LogBuffer()
+
+    init(_ nodeID: String, server: ServerProcess, arguments: [String] = []) throws {
+        self.nodeID = nodeID
+        self.server = server
+        extraArguments = arguments
+        stateDirectory = server.directory.appendingPathComponent("agent-\(nodeID)")
+        try launch()
+    }
+
+    deinit { kill() }
+
+    /// Starts (again) with the same node id and state directory.
+    func launch() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Paths.orchion)
+        process.arguments =
+            [
+                "agent", "run", "--server", "127.0.0.1:\(server.port)", "--node-id", nodeID,
+                "--join-token-file", server.directory.appendingPathComponent("join.token").path,
+                "--state-dir", stateDirectory.path, "--label", "agent=\(nodeID)",
+            ] + extraArguments
+        process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("ORCHION_") }
+        let output = Pipe()
+        process.standardError = output
+        process.standardOutput = output
+        process.standardInput = FileHandle.nullDevice
+        let log = self.log
+        output.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            if data.isEmpty { handle.readabilityHandler = nil } else { log.append(data) }
+        }
+        try process.run()
+        self.process = process
+    }
+
+    var output: String { log.text }
+
+    /// Waits until the log has `count` lines containing `text`.
+    func waitForLog(_ text: String, count: Int = 1, timeout: Double = 20) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if log.text.components(separatedBy: "\n").filter({ $0.contains(text) }).count >= count { return }
+            guard process.isRunning else { throw HarnessError("agent \(nodeID) exited: \(log.text)") }
+            usleep(20_000)
+        }
+        throw HarnessError("no '\(text)' in agent \(nodeID)'s log within \(timeout)s:\n\(log.text)")
+    }
+
+    func signal(_ signal: Int32) { Foundation.kill(process.processIdentifier, signal) }
+
+    /// Waits (bounded) for the process to exit; whether it did.
+    func waitForExit(timeout: Double) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning, Date() < deadline { usleep(10_000) }
+        return !process.isRunning
+    }
+
+    /// SIGKILL, and waits (bounded, polling: `waitUntilExit` can hang in
+    /// an async test) for the exit.
+    func kill() {
+        guard process.isRunning else { return }
+        Foundation.kill(process.processIdentifier, SIGKILL)
+        _ = waitForExit(timeout: 10)
+    }
+}
+
+/// Process ids the test's jobs wrote to a file (`echo $$ >> file`): every
+/// one is killed with its process group at the end, so a job outliving a
+/// killed agent does not outlive the test.
+struct JobPIDs {
+    let file: URL
+
+    init(in directory: URL) { file = directory.appendingPathComponent("job-pids") }
+
+    /// A shell prefix recording the job's pid.
+    var record: String { "echo $$ >> '\(file.path)'; " }
+
+    var pids: [Int32] {
+        ((try? String(contentsOf: file, encoding: .utf8)) ?? "").split(separator: "\n").compactMap { line in
+            line.split(separator: " ").first.flatMap { Int32($0) }
+        }
+    }
+
+    func killAll() {
+        for pid in pids where pid > 1 {
+            Foundation.kill(-pid, SIGKILL)
+            Foundation.kill(pid, SIGKILL)
+        }
+    }
+}
