@@ -190,4 +190,32 @@ import Testing
         }
         await cluster.close()
     }
+
+    @Test func underSystemdTheAgentSaysReadyOnceRegisteredFeedsTheWatchdogAndSaysStopping() async throws {
+        let manager = try ManagerSocket()
+        defer { manager.shutdown() }
+        let cluster = try await AgentCluster()
+        do {
+            let agent = try await cluster.agent(
+                "notify-a", environment: ["NOTIFY_SOCKET": manager.address, "WATCHDOG_USEC": "1000000"])
+            var received: [String] = []
+            while received.filter({ $0 == "WATCHDOG=1" }).count < 2, let datagram = manager.receive(within: 10) {
+                received.append(datagram)
+            }
+            #expect(received.contains { $0.split(separator: "\n").contains("READY=1") }, "\(received)")
+            #expect(received.filter { $0 == "WATCHDOG=1" }.count >= 2, "\(received)")
+            #expect(received.contains { $0.contains("STATUS=") })
+            agent.signal(SIGTERM)
+            var stopping = false
+            while !stopping, let datagram = manager.receive(within: 10) {
+                stopping = datagram.split(separator: "\n").contains("STOPPING=1")
+            }
+            #expect(stopping)
+            #expect(agent.waitForExit(timeout: 20))
+        } catch {
+            await cluster.close()
+            throw error
+        }
+        await cluster.close()
+    }
 }

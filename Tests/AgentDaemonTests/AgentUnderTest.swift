@@ -8,13 +8,17 @@ final class AgentUnderTest: @unchecked Sendable {
     let stateDirectory: URL
     private let server: ServerProcess
     private let extraArguments: [String]
+    private let extraEnvironment: [String: String]
     private(set) var process = Process()
     private let log = LogBuffer()
 
-    init(_ nodeID: String, server: ServerProcess, arguments: [String] = []) throws {
+    init(
+        _ nodeID: String, server: ServerProcess, arguments: [String] = [], environment: [String: String] = [:]
+    ) throws {
         self.nodeID = nodeID
         self.server = server
         extraArguments = arguments
+        extraEnvironment = environment
         stateDirectory = server.directory.appendingPathComponent("agent-\(nodeID)")
         try launch()
     }
@@ -32,6 +36,7 @@ final class AgentUnderTest: @unchecked Sendable {
                 "--state-dir", stateDirectory.path, "--label", "agent=\(nodeID)",
             ] + extraArguments
         process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("ORCHION_") }
+            .merging(extraEnvironment) { $1 }
         let output = Pipe()
         process.standardError = output
         process.standardOutput = output
