@@ -139,6 +139,15 @@ let package = Package(
             ]
         ),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
+        // A real `orchion server` for tests, and the control API client they use.
+        .target(
+            name: "ClusterTestSupport",
+            dependencies: [
+                "TestSupport", "OrchionWire", "OrchionProto", "OrchionLoop",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            path: "Tests/ClusterTestSupport"
+        ),
         .testTarget(name: "OrchionCoreTests", dependencies: ["OrchionCore"]),
         .testTarget(name: "OrchionLoopTests", dependencies: ["OrchionLoop", "OrchionCore", "TestSupport"]),
         .testTarget(
@@ -169,13 +178,14 @@ let package = Package(
         .testTarget(
             name: "AgentDaemonTests",
             dependencies: [
-                "OrchionAgentDaemon", "OrchionWire", "OrchionProto", "OrchionLoop", "TestSupport",
+                "OrchionAgentDaemon", "ClusterTestSupport", "OrchionWire", "OrchionProto", "OrchionLoop", "TestSupport",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
         ),
         .testTarget(
             name: "ControlPlaneTests",
             dependencies: [
+                "ClusterTestSupport",
                 "OrchionWire", "OrchionProto", "OrchionLoop", "TestSupport",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]

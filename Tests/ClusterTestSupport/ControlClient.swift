@@ -4,10 +4,10 @@ import OrchionWire
 import SwiftProtobuf
 
 /// The control API over gRPC with the tests' client token.
-struct ControlClient: Sendable {
-    let client: GRPCClient
+public struct ControlClient: Sendable {
+    public let client: GRPCClient
 
-    static func connect(_ server: SocketAddress, loop: EventLoop) async throws -> ControlClient {
+    public static func connect(_ server: SocketAddress, loop: EventLoop) async throws -> ControlClient {
         ControlClient(client: try await GRPCClient.connect(loop: loop, to: server, token: ServerProcess.clientToken))
     }
 
@@ -17,7 +17,7 @@ struct ControlClient: Sendable {
         try await client.unary("/orchion.v1.ControlService/\(method)", request, timeoutMillis: 10_000)
     }
 
-    func submit(_ spec: Orchion_V1_JobSpec, requestID: String = "") async throws -> Orchion_V1_Job {
+    public func submit(_ spec: Orchion_V1_JobSpec, requestID: String = "") async throws -> Orchion_V1_Job {
         try await call(
             "SubmitJob",
             Orchion_V1_SubmitJobRequest.with {
@@ -26,11 +26,11 @@ struct ControlClient: Sendable {
             })
     }
 
-    func job(_ id: String) async throws -> Orchion_V1_Job {
+    public func job(_ id: String) async throws -> Orchion_V1_Job {
         try await call("GetJob", Orchion_V1_GetJobRequest.with { $0.id = id })
     }
 
-    func jobs(state: Orchion_V1_JobState = .unspecified, pageSize: UInt32 = 0, token: String = "") async throws
+    public func jobs(state: Orchion_V1_JobState = .unspecified, pageSize: UInt32 = 0, token: String = "") async throws
         -> Orchion_V1_ListJobsResponse
     {
         try await call(
@@ -42,45 +42,47 @@ struct ControlClient: Sendable {
             })
     }
 
-    func cancel(_ id: String) async throws -> Orchion_V1_Job {
+    public func cancel(_ id: String) async throws -> Orchion_V1_Job {
         try await call("CancelJob", Orchion_V1_CancelJobRequest.with { $0.id = id })
     }
 
-    func node(_ id: String) async throws -> Orchion_V1_Node {
+    public func node(_ id: String) async throws -> Orchion_V1_Node {
         try await call("GetNode", Orchion_V1_GetNodeRequest.with { $0.id = id })
     }
 
-    func nodes() async throws -> [Orchion_V1_Node] {
+    public func nodes() async throws -> [Orchion_V1_Node] {
         let reply: Orchion_V1_ListNodesResponse = try await call("ListNodes", Orchion_V1_ListNodesRequest())
         return reply.nodes
     }
 
-    func drain(_ id: String) async throws -> Orchion_V1_Node {
+    public func drain(_ id: String) async throws -> Orchion_V1_Node {
         try await call("DrainNode", Orchion_V1_DrainNodeRequest.with { $0.id = id })
     }
 
-    func cordon(_ id: String) async throws -> Orchion_V1_Node {
+    public func cordon(_ id: String) async throws -> Orchion_V1_Node {
         try await call("CordonNode", Orchion_V1_CordonNodeRequest.with { $0.id = id })
     }
 
-    func uncordon(_ id: String) async throws -> Orchion_V1_Node {
+    public func uncordon(_ id: String) async throws -> Orchion_V1_Node {
         try await call("UncordonNode", Orchion_V1_UncordonNodeRequest.with { $0.id = id })
     }
 
-    func plugins() async throws -> [Orchion_V1_Plugin] {
+    public func plugins() async throws -> [Orchion_V1_Plugin] {
         let reply: Orchion_V1_ListPluginsResponse = try await call("ListPlugins", Orchion_V1_ListPluginsRequest())
         return reply.plugins
     }
 
-    func setDefaultStrategy(_ name: String) async throws -> Orchion_V1_SchedulerSettings {
+    public func setDefaultStrategy(_ name: String) async throws -> Orchion_V1_SchedulerSettings {
         try await call("SetScheduler", Orchion_V1_SetSchedulerRequest.with { $0.defaultStrategy = name })
     }
 
-    func scheduler() async throws -> Orchion_V1_SchedulerSettings {
+    public func scheduler() async throws -> Orchion_V1_SchedulerSettings {
         try await call("GetScheduler", Orchion_V1_GetSchedulerRequest())
     }
 
-    func logs(_ job: String, follow: Bool, offset: UInt64 = 0) -> AsyncThrowingStream<Orchion_V1_LogChunk, any Error> {
+    public func logs(_ job: String, follow: Bool, offset: UInt64 = 0) -> AsyncThrowingStream<
+        Orchion_V1_LogChunk, any Error
+    > {
         client.serverStreaming(
             "/orchion.v1.ControlService/FollowLogs",
             Orchion_V1_FollowLogsRequest.with {
@@ -90,31 +92,12 @@ struct ControlClient: Sendable {
             }, as: Orchion_V1_LogChunk.self)
     }
 
-    func events(after: UInt64 = 0, job: String = "") -> AsyncThrowingStream<Orchion_V1_JobEvent, any Error> {
+    public func events(after: UInt64 = 0, job: String = "") -> AsyncThrowingStream<Orchion_V1_JobEvent, any Error> {
         client.serverStreaming(
             "/orchion.v1.ControlService/WatchEvents",
             Orchion_V1_WatchEventsRequest.with {
                 $0.after = after
                 $0.jobID = job
             }, as: Orchion_V1_JobEvent.self)
-    }
-}
-
-/// A job spec for tests: `sh -c command` with these needs.
-func spec(
-    _ command: String = "true", cpu: UInt64 = 100, memory: UInt64 = 1 << 20, gpus: UInt32 = 0,
-    priority: Int32 = 0, strategy: String = "", constraints: [String: String] = [:], maxAttempts: UInt32 = 1
-) -> Orchion_V1_JobSpec {
-    .with {
-        $0.command = command
-        $0.resources = .with {
-            $0.cpuMillis = cpu
-            $0.memoryBytes = memory
-        }
-        $0.gpu = .with { $0.count = gpus }
-        $0.priority = priority
-        $0.strategy = strategy
-        $0.constraints = constraints
-        if maxAttempts > 1 { $0.retry = .with { $0.maxAttempts = maxAttempts } }
     }
 }

@@ -6,20 +6,20 @@ import TestSupport
 
 /// A real `orchion server` on 127.0.0.1 (a free port), with its own state
 /// directory and token files, stopped by PID when the test ends.
-final class ServerProcess: @unchecked Sendable {
-    static let joinToken = "join-token-for-tests-0123456789"
-    static let clientToken = "client-token-for-tests-012345678"
+public final class ServerProcess: @unchecked Sendable {
+    public static let joinToken = "join-token-for-tests-0123456789"
+    public static let clientToken = "client-token-for-tests-012345678"
 
-    let directory: URL
-    let pluginDirectory: URL
-    private(set) var process: Process
-    private(set) var port: UInt16 = 0
+    public let directory: URL
+    public let pluginDirectory: URL
+    public private(set) var process: Process
+    public private(set) var port: UInt16 = 0
     private let log = LogBuffer()
     private let extraArguments: [String]
 
     /// Starts a server in `directory` (a new one when nil), with the built-in
     /// strategies in its plugin directory unless `builtins` is false.
-    init(directory: URL? = nil, builtins: Bool = true, arguments: [String] = []) throws {
+    public init(directory: URL? = nil, builtins: Bool = true, arguments: [String] = []) throws {
         self.directory = try directory ?? Paths.temporaryDirectory("orchion-server")
         pluginDirectory = self.directory.appendingPathComponent("plugins")
         extraArguments = arguments
@@ -81,14 +81,14 @@ final class ServerProcess: @unchecked Sendable {
         self.port = port
     }
 
-    var address: SocketAddress { SocketAddress(host: "127.0.0.1", port: port) }
+    public var address: SocketAddress { SocketAddress(host: "127.0.0.1", port: port) }
 
     /// The server's log so far.
-    var output: String { log.text }
+    public var output: String { log.text }
 
     /// Waits for a log line containing `text`; returns the line.
     @discardableResult
-    func waitForLog(_ text: String, timeout: Double = 10) throws -> String {
+    public func waitForLog(_ text: String, timeout: Double = 10) throws -> String {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             if let line = log.text.split(separator: "\n").first(where: { $0.contains(text) }) { return String(line) }
@@ -99,17 +99,29 @@ final class ServerProcess: @unchecked Sendable {
     }
 
     /// Kills the server with SIGKILL and starts it again on the same port and state.
-    func crashAndRestart() throws {
+    public func crashAndRestart() throws {
+        crash()
+        try restart()
+    }
+
+    /// Kills the server with SIGKILL.
+    public func crash() {
         kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        // Polled, bounded: `waitUntilExit` can hang in an async test.
+        let deadline = Date().addingTimeInterval(10)
+        while process.isRunning, Date() < deadline { usleep(10_000) }
+    }
+
+    /// Starts the server again on the same port and state.
+    public func restart() throws {
         log.clear()
         try launch()
     }
 
-    func signal(_ signal: Int32) { kill(process.processIdentifier, signal) }
+    public func signal(_ signal: Int32) { kill(process.processIdentifier, signal) }
 
     /// SIGTERM, then SIGKILL after 10 s; waits for the exit.
-    func stop() {
+    public func stop() {
         guard process.isRunning else { return }
         kill(process.processIdentifier, SIGTERM)
         let deadline = Date().addingTimeInterval(10)
@@ -121,29 +133,31 @@ final class ServerProcess: @unchecked Sendable {
     }
 
     /// Stops the server and removes its directory.
-    func remove() {
+    public func remove() {
         stop()
         try? FileManager.default.removeItem(at: directory)
     }
 }
 
-struct HarnessError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
+public struct HarnessError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }
 
 /// Output collected from a child's pipe on another thread.
-final class LogBuffer: @unchecked Sendable {
+public final class LogBuffer: @unchecked Sendable {
+    public init() {}
+
     private let lock = NSLock()
     private var data = Data()
 
-    func append(_ more: Data) { lock.withLock { data.append(more) } }
-    func clear() { lock.withLock { data.removeAll() } }
-    var text: String { lock.withLock { String(decoding: data, as: UTF8.self) } }
+    public func append(_ more: Data) { lock.withLock { data.append(more) } }
+    public func clear() { lock.withLock { data.removeAll() } }
+    public var text: String { lock.withLock { String(decoding: data, as: UTF8.self) } }
 }
 
 /// Polls `condition` every 20 ms until it holds or `timeout` passes.
-func eventually(
+public func eventually(
     _ what: String, timeout: Double = 10, _ condition: () async throws -> Bool
 ) async throws {
     let deadline = Date().addingTimeInterval(timeout)
