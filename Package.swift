@@ -91,6 +91,12 @@ let package = Package(
             dependencies: ["OrchionCore", "OrchionLoop", "OrchionStrategies", "COrchionPlugin", "CFFI"]
         ),
         .target(name: "OrchionControl", dependencies: ["OrchionCore"]),
+        .target(
+            name: "OrchionMapping",
+            dependencies: [
+                "OrchionCore", "OrchionProto", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
+        ),
         .systemLibrary(name: "COrchionAgent"),
         .target(
             name: "OrchionAgent", dependencies: ["OrchionCore", "OrchionLoop", "OrchionPluginHost", "COrchionAgent"]),
@@ -107,7 +113,9 @@ let package = Package(
         .target(
             name: "OrchionAgentDaemon",
             dependencies: [
-                "OrchionAgent", "OrchionAgentProto", "OrchionCore", "OrchionLoop", "OrchionPluginHost", "OrchionProto",
+                "OrchionAgent", "OrchionAgentProto", "OrchionCore", "OrchionMapping", "OrchionLoop",
+                "OrchionPluginHost",
+                "OrchionProto",
                 "OrchionWire", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
         ),
@@ -117,7 +125,8 @@ let package = Package(
         .target(
             name: "OrchionServer",
             dependencies: [
-                "OrchionCore", "OrchionControl", "OrchionLoop", "OrchionProto", "OrchionWire", "OrchionPluginHost",
+                "OrchionCore", "OrchionControl", "OrchionMapping", "OrchionLoop", "OrchionProto", "OrchionWire",
+                "OrchionPluginHost",
                 "CSQLite", .product(name: "Yams", package: "Yams"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]

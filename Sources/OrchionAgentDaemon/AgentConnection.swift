@@ -1,5 +1,6 @@
 import OrchionAgentProto
 import OrchionLoop
+import OrchionMapping
 import OrchionProto
 import OrchionWire
 

@@ -3,6 +3,7 @@ import OrchionAgent
 import OrchionAgentProto
 import OrchionCore
 import OrchionLoop
+import OrchionMapping
 import OrchionProto
 import Synchronization
 
@@ -195,7 +196,7 @@ public final class AgentDaemon {
         stream = serial
         if registered.hasHeartbeatInterval {
             shared.heartbeatMillis.store(
-                max(JobSpec.millis(registered.heartbeatInterval), 50), ordering: .relaxed)
+                max(registered.heartbeatInterval.millis, 50), ordering: .relaxed)
         }
         let stop = Set(registered.stopJobIds)
         for attempt in attempts.values where stop.contains(attempt.key.jobID) && !attempt.ended {
@@ -229,7 +230,7 @@ public final class AgentDaemon {
         case .cancel(let cancel)?: cancelRequested(cancel)
         case .config(let config)?:
             if config.hasHeartbeatInterval {
-                shared.heartbeatMillis.store(max(JobSpec.millis(config.heartbeatInterval), 50), ordering: .relaxed)
+                shared.heartbeatMillis.store(max(config.heartbeatInterval.millis, 50), ordering: .relaxed)
             }
         case .registered?: log("ignored a second Registered on one stream")
         case nil: break
@@ -242,7 +243,7 @@ public final class AgentDaemon {
         let key = AttemptKey(assignment.job.id, assignment.attempt)
         if let attempt = attempts[key] { return acknowledge(attempt) }
         guard !stopping else { return }
-        let spec = JobSpec(wire: assignment.job.spec, id: assignment.job.id)
+        let spec = JobSpec(assignment.job.spec, id: assignment.job.id)
         let attempt = Attempt(key, phase: .accepting)
         attempts[key] = attempt
         do throws(JobSpecError) {
@@ -311,7 +312,7 @@ public final class AgentDaemon {
 
     private func cancelRequested(_ cancel: Orchion_V1_Cancel) {
         let key = AttemptKey(cancel.jobID, cancel.attempt)
-        let grace = cancel.hasGrace ? JobSpec.millis(cancel.grace) : nil
+        let grace = cancel.hasGrace ? cancel.grace.millis : nil
         guard let attempt = attempts[key] else {
             // Never ran here: its end is that it was cancelled.
             var event = self.event(for: key, .cancelled)
@@ -355,7 +356,7 @@ public final class AgentDaemon {
         _ attempt: Attempt, state: JobState, reason: String, exitCode: Int64 = 0, signal: Int32 = 0,
         retryable: Bool = false, timedOut: Bool = false
     ) {
-        var event = event(for: attempt.key, Orchion_V1_JobState(state))
+        var event = event(for: attempt.key, state.proto)
         event.reason = reason
         event.exitCode = exitCode
         event.signal = signal

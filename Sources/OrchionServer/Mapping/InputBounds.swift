@@ -1,5 +1,6 @@
 import OrchionControl
 import OrchionCore
+import OrchionMapping
 import OrchionProto
 import SwiftProtobuf
 

@@ -19,14 +19,3 @@ extension Node {
             })
     }
 }
-
-extension NodeState {
-    var proto: Orchion_V1_NodeState {
-        switch self {
-        case .ready: .ready
-        case .draining: .draining
-        case .suspect: .suspect
-        case .down: .down
-        }
-    }
-}

@@ -1,6 +1,7 @@
 import OrchionControl
 import OrchionCore
 import OrchionLoop
+import OrchionMapping
 import OrchionProto
 import OrchionWire
 

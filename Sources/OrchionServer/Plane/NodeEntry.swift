@@ -1,5 +1,6 @@
 import OrchionControl
 import OrchionCore
+import OrchionMapping
 import OrchionProto
 
 /// A node as the server keeps it: the control record plus what only the
