@@ -18,6 +18,7 @@ public enum ControlPlaneServer {
     /// Serves `config` until told to stop; returns the exit status.
     public static func run(_ config: ServerConfig) throws -> Int32 {
         for warning in config.warnings { ServerLog.warning(warning) }
+        raiseOpenFileLimit(toServe: config.wire.maxConnections)
         let tokens = try ServerTokens.load(config)
         for note in tokens.notes { ServerLog.info(note) }
         var options = StoreOptions()
@@ -134,5 +135,25 @@ public enum ControlPlaneServer {
         }
         try terminate.start(SIGTERM, stop)
         try interrupt.start(SIGINT, stop)
+    }
+
+    /// Every agent holds a connection: raises the soft limit on open files
+    /// (often 1,024) toward the hard one, so `maxConnections` agents fit, as
+    /// Go's runtime does for every server. Says what it found and did.
+    private static func raiseOpenFileLimit(toServe connections: Int) {
+        var limit = rlimit()
+        let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
+        guard getrlimit(resource, &limit) == 0 else { return }
+        // Connections, plus the store, logs, plugins, watches and pipes.
+        let wanted = rlim_t(clamping: connections).addingReportingOverflow(256)
+        let target = min(wanted.overflow ? limit.rlim_max : wanted.partialValue, limit.rlim_max)
+        guard target > limit.rlim_cur else { return }
+        let found = limit.rlim_cur
+        limit.rlim_cur = target
+        if setrlimit(resource, &limit) == 0 {
+            ServerLog.info("open files: soft limit raised from \(found) to \(target)")
+        } else {
+            ServerLog.warning("open files: the soft limit stays \(found) (about that many agents at most)")
+        }
     }
 }

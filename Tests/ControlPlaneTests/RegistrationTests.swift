@@ -67,4 +67,39 @@ import Testing
         #expect(result.stderr.contains("chmod 600"), "\(result.stderr)")
         #expect(!result.stderr.contains("a-join-token-that-is-long-enough"))
     }
+
+    @Test func aLowSoftLimitOnOpenFilesIsRaisedForTheAgents() throws {
+        let directory = try Paths.temporaryDirectory("orchion-server")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = [
+            "-c", "ulimit -Sn 256 && exec \"$0\" server --listen 127.0.0.1:0 --state-dir \"$1\"", Paths.orchion,
+            directory.path,
+        ]
+        process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("ORCHION_") }
+        let log = LogBuffer()
+        let output = Pipe()
+        process.standardError = output
+        process.standardOutput = output
+        output.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            if data.isEmpty { handle.readabilityHandler = nil } else { log.append(data) }
+        }
+        try process.run()
+        defer {
+            kill(process.processIdentifier, SIGKILL)
+            let deadline = Date().addingTimeInterval(10)
+            while process.isRunning, Date() < deadline { usleep(10_000) }
+        }
+        let deadline = Date().addingTimeInterval(30)
+        while !log.text.contains("listening on"), process.isRunning, Date() < deadline { usleep(20_000) }
+        let hard = try runCommand(["sh", "-c", "ulimit -Hn"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        // The default 4,096 connections plus 256, unless the hard limit is lower.
+        let expected = min(Int(hard) ?? Int.max, 4096 + 256)
+        #expect(log.text.contains("open files: soft limit raised from 256 to \(expected)"), "\(log.text)")
+        let limits = try String(contentsOfFile: "/proc/\(process.processIdentifier)/limits", encoding: .utf8)
+        let line = try #require(limits.split(separator: "\n").first { $0.hasPrefix("Max open files") })
+        #expect(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst(3).first == "\(expected)")
+    }
 }
