@@ -235,10 +235,14 @@ extension ControlPlane {
     /// job: the registry, the scheduler's view and the store stop growing
     /// with every node that ever registered.
     private func forgetLongDownNodes(at time: Millis) {
-        let gone = nodes.filter { id, entry in
-            entry.record.isForgettable(at: time, retention: settings.downNodeRetention)
-                && nodeJobs[id, default: []].isEmpty
-        }.keys
+        // Index by index: a filter would copy every entry on every sweep.
+        var gone: [String] = []
+        for index in nodes.indices
+        where nodes.values[index].record.isForgettable(at: time, retention: settings.downNodeRetention)
+            && nodeJobs[nodes.keys[index], default: []].isEmpty
+        {
+            gone.append(nodes.keys[index])
+        }
         for id in gone {
             nodes[id] = nil
             nodeJobs[id] = nil

@@ -207,16 +207,8 @@ public final class StateStore: Sendable {
 
     private func start() throws(StoreError) {
         var thread = pthread_t()
-        let context = Unmanaged.passRetained(self).toOpaque()
-        let status = pthread_create(
-            &thread, nil,
-            { arg in
-                guard let arg else { return nil }
-                Unmanaged<StateStore>.fromOpaque(arg).takeRetainedValue().main()
-                return nil
-            }, context)
+        let status = startStoreThread(&thread) { self.main() }
         if status != 0 {
-            Unmanaged<StateStore>.fromOpaque(context).release()
             throw StoreError.sqlite(
                 operation: "start the writer thread", code: status, message: String(cString: strerror(status)))
         }

@@ -45,16 +45,8 @@ final class StoreCheckpointer: Sendable {
         sqlite3_busy_timeout(database.handle, busyTimeoutMillis)
         connection = Connection(database)
         var thread = pthread_t()
-        let context = Unmanaged.passRetained(self).toOpaque()
-        let status = pthread_create(
-            &thread, nil,
-            { arg in
-                guard let arg else { return nil }
-                Unmanaged<StoreCheckpointer>.fromOpaque(arg).takeRetainedValue().main()
-                return nil
-            }, context)
+        let status = startStoreThread(&thread) { self.main() }
         if status != 0 {
-            Unmanaged<StoreCheckpointer>.fromOpaque(context).release()
             database.close()
             throw StoreError.sqlite(
                 operation: "start the checkpoint thread", code: status, message: String(cString: strerror(status)))
