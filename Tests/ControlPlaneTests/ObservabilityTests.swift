@@ -75,4 +75,22 @@ import Testing
         #expect(check.status == 0, "\(check.stdout)\(check.stderr)")
         await cluster.close()
     }
+
+    @Test func followingAPendingJobWaitsForItsFirstAttempt() async throws {
+        let cluster = try await Cluster()
+        let job = try await cluster.control.submit(spec("echo later"))
+        let follower = Task {
+            var text = ""
+            for try await chunk in cluster.control.logs(job.id, follow: true) {
+                text += String(decoding: chunk.data, as: UTF8.self)
+            }
+            return text
+        }
+        let agent = try await cluster.agent("n1")
+        try await cluster.wait(job.id, .running)
+        try await agent.log(job.id, attempt: 1, .stdout, offset: 0, "later\n")
+        try await agent.report(job.id, attempt: 1, .succeeded)
+        #expect(try await follower.value == "later\n")
+        await cluster.close()
+    }
 }

@@ -102,4 +102,17 @@ import Testing
         let line = try #require(limits.split(separator: "\n").first { $0.hasPrefix("Max open files") })
         #expect(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst(3).first == "\(expected)")
     }
+
+    @Test func agentsAreToldALongerIntervalWhenTheClusterGrowsPastTheHeartbeatRate() async throws {
+        // At most 2 heartbeats/s: one node beats every 0.5 s, two every 1 s.
+        let cluster = try await Cluster(serverArguments: ["--set", "heartbeat.max_heartbeats_per_second=2"])
+        let first = try await cluster.agent("n1")
+        let interval = try #require(first.received.registered?.heartbeatInterval)
+        #expect(interval.seconds == 0 && interval.nanos >= 500_000_000)
+        try await cluster.agent("n2")
+        try await eventually("n1 told the new interval") { !first.received.configs.isEmpty }
+        let update = try #require(first.received.configs.first?.heartbeatInterval)
+        #expect(update.seconds >= 1, "\(update)")
+        await cluster.close()
+    }
 }
