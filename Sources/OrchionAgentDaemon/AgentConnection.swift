@@ -121,14 +121,15 @@ struct AgentConnection: Sendable {
         var sequence: UInt64 = 0
         let shared = self.shared
         while !Task.isCancelled {
-            let sample = await loop.offload { shared.sample() }
+            let running = try await loop.submit { daemon.wrapped.meteredAttempts() }
+            let telemetry = await loop.offload { shared.telemetry(running) }
             sequence += 1
             let number = sequence
             try await writer.send(
                 .with {
                     $0.heartbeat = .with {
                         $0.sequence = number
-                        $0.telemetry = Orchion_V1_Telemetry(sample)
+                        $0.telemetry = telemetry
                     }
                 })
             let interval = shared.heartbeatMillis.load(ordering: .relaxed)

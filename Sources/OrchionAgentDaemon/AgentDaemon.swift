@@ -31,11 +31,16 @@ final class DaemonShared: Sendable {
     let heartbeatMillis = Atomic<UInt64>(5_000)
     let stopping = Atomic<Bool>(false)
     private let sampler: Mutex<TelemetrySampler>
+    private let meter = Mutex(JobUsageMeter())
 
     init(sampler: TelemetrySampler) { self.sampler = Mutex(sampler) }
 
-    /// A telemetry sample. Blocking: call off the loop.
-    func sample() -> TelemetrySample { sampler.withLock { $0.sample() } }
+    /// A telemetry sample of the host and of `attempts`. Blocking: call off the loop.
+    func telemetry(_ attempts: [MeteredAttempt]) -> Orchion_V1_Telemetry {
+        var telemetry = Orchion_V1_Telemetry(sampler.withLock { $0.sample() })
+        telemetry.jobs = meter.withLock { $0.measure(attempts, nowMillis: monotonicMillis()) }
+        return telemetry
+    }
 }
 
 /// `orchion agent run` on its loop: accepts the server's assignments and
@@ -176,6 +181,14 @@ public final class AgentDaemon {
     }
 
     // MARK: The stream
+
+    /// The attempts running now, for the heartbeat's per-job usage.
+    func meteredAttempts() -> [MeteredAttempt] {
+        attempts.values.compactMap { attempt in
+            guard case .running = attempt.phase, let runner = attempt.runner, let group = runner.pid else { return nil }
+            return MeteredAttempt(key: attempt.key, cgroup: runner.cgroupPath, processGroup: group)
+        }
+    }
 
     /// The first message of a stream: the inventory and the jobs still running.
     func registerMessage() -> Orchion_V1_AgentMessage {

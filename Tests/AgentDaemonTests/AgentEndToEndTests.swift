@@ -45,6 +45,33 @@ import Testing
         await cluster.close()
     }
 
+    @Test func aBusyJobsCPUAndMemoryAppearInItsNodesHeartbeatTelemetry() async throws {
+        let cluster = try await AgentCluster()
+        do {
+            try await cluster.agent("usage-a")
+            let id = try await cluster.control.submit(shellJob("while :; do :; done")).id
+            try await cluster.waitJob(id, "running") { $0.state == .running }
+            try await eventually("the job's usage, busy, in the node's telemetry", timeout: 20) {
+                let node = try await cluster.control.node("usage-a")
+                guard let usage = node.telemetry.jobs.first(where: { $0.jobID == id }) else { return false }
+                return usage.attempt == 1 && usage.cpuCores > 0.05 && usage.cpuMicros > 0 && usage.memoryBytes > 0
+                    && ["cgroup", "proc"].contains(usage.source)
+            }
+            let node = try await cluster.control.node("usage-a")
+            #expect(node.telemetry.memoryTotalBytes > node.telemetry.memoryUsedBytes)
+            #expect(node.history.allSatisfy { $0.jobs.isEmpty })
+            _ = try await cluster.control.cancel(id)
+            try await cluster.waitJob(id, "cancelled", timeout: 20) { $0.state == .cancelled }
+            try await eventually("the ended job gone from the telemetry", timeout: 20) {
+                try await cluster.control.node("usage-a").telemetry.jobs.isEmpty
+            }
+        } catch {
+            await cluster.close()
+            throw error
+        }
+        await cluster.close()
+    }
+
     @Test func aKilledAgentsJobIsLostAndRetriedOnTheOtherAgent() async throws {
         let cluster = try await AgentCluster()
         do {
