@@ -93,8 +93,15 @@ struct AgentConnection: Sendable {
         async throws
     {
         var wakeups = wakes.makeAsyncIterator()
+        var leavingSent = false
         while !Task.isCancelled {
-            let batch = try await loop.submit { daemon.wrapped.outbox.takeBatch() }
+            let (leaving, batch) = try await loop.submit { (daemon.wrapped.leaving, daemon.wrapped.outbox.takeBatch()) }
+            if let leaving, !leavingSent {
+                // Before anything queued after the shutdown began (LOST answers).
+                try await writer.send(.with { $0.leaving = leaving })
+                leavingSent = true
+                try await loop.submit { daemon.wrapped.leavingSent() }
+            }
             if batch.isEmpty {
                 guard await wakeups.next() != nil else { return }
                 continue
