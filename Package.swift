@@ -219,6 +219,7 @@ let package = Package(
             name: "FuzzHarness",
             dependencies: [
                 "OrchionWire", "OrchionProto", "OrchionLoop", "OrchionPluginHost", "COrchionPlugin",
+                "OrchionJobSpec", "OrchionMapping", "OrchionCore",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             path: "Tests/Fuzz/Harness"
