@@ -114,7 +114,12 @@ struct SchemaValidator {
             report(node, field.appending(name), "missing field `\(name)`", field.isEmpty ? "" : "in \(field.quoted)")
         }
         for (key, value) in mapping {
-            let name = key.string ?? ""
+            guard case .scalar(let scalar) = key else {
+                report(
+                    key, field, "invalid key in \(field.quoted)", "expected a name, found \(YAMLInstance(key).found)")
+                continue
+            }
+            let name = scalar.string
             let child = field.appending(name)
             if let names = schema.propertyNames {
                 var keyCheck = SchemaValidator(file: file)
