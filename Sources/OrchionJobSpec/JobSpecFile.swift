@@ -174,16 +174,25 @@ public enum JobSpecFile {
             }
         }
         guard problems.isEmpty else { return .failure(JobSpecFileError(problems)) }
-        guard isArray else { return .success([request]) }
-        return .success(
-            (0..<count).map { index in
-                var copy = request
-                copy.spec.env[arrayIndexVariable] = String(index)
-                copy.spec.env[arrayCountVariable] = String(count)
-                if !copy.spec.name.isEmpty { copy.spec.name += "[\(index)]" }
-                if !copy.requestID.isEmpty { copy.requestID += "[\(index)]" }
-                return copy
-            })
+        return .success(isArray ? arrayCopies(of: request, count: count) : [request])
+    }
+
+    /// The `count` copies of an array job (as `count: N` in a spec makes
+    /// them, for `--count N` on the command line): copy `i` from 0 with
+    /// `ORCHION_ARRAY_INDEX=i` and `ORCHION_ARRAY_COUNT=count` in its
+    /// environment and `[i]` after its name and request id, where those are
+    /// set. Checks nothing: a spec file's are checked where they are read.
+    public static func arrayCopies(
+        of request: Orchion_V1_SubmitJobRequest, count: Int
+    ) -> [Orchion_V1_SubmitJobRequest] {
+        (0..<max(count, 0)).map { index in
+            var copy = request
+            copy.spec.env[arrayIndexVariable] = String(index)
+            copy.spec.env[arrayCountVariable] = String(count)
+            if !copy.spec.name.isEmpty { copy.spec.name += "[\(index)]" }
+            if !copy.requestID.isEmpty { copy.requestID += "[\(index)]" }
+            return copy
+        }
     }
 
     /// The deepest node on dotted `field` in `document` (the key's node
