@@ -41,6 +41,14 @@ import Testing
         }
     }
 
+    @Test func aFieldOneLevelTooHighIsPointedToItsPlace() {
+        #expect(
+            problems("apiVersion: orchion/v1\nkind: Job\ncommand: a\nmemory: 4Gi\nmaxAttempts: 3\n") == [
+                "unknown field `memory` at job.yaml:4:1; did you mean `resources.memory`?",
+                "unknown field `maxAttempts` at job.yaml:5:1; did you mean `retry.maxAttempts`?",
+            ])
+    }
+
     @Test func everyProblemIsReportedInFileOrder() {
         let text = """
             apiVersion: orchion/v2
