@@ -86,7 +86,9 @@ public enum JobSpecFile {
         var documents: [JobSpecDocument] = []
         var problems: [JobSpecProblem] = []
         do {
-            let parser = try Parser(yaml: text)
+            // A byte order mark (from some Windows editors) is not content; libyaml,
+            // told the encoding, would read it as part of the first key.
+            let parser = try Parser(yaml: text.first == "\u{FEFF}" ? String(text.dropFirst()) : text)
             while let document = try parser.nextRoot() {
                 if case .scalar(let scalar) = document, scalar.string.isEmpty, scalar.style == .plain { continue }
                 let before = validator.problems.count

@@ -214,6 +214,13 @@ import Testing
         #expect(requests.map(\.spec.argv) == [[], ["b"]])
     }
 
+    @Test func aByteOrderMarkAndCRLFLineEndingsAreRead() throws {
+        let text = "\u{FEFF}apiVersion: orchion/v1\r\nkind: Job\r\ncommand: a\r\nresources:\r\n  gpu: 1\r\n"
+        #expect(problems(text) == ["unknown field `gpu` at job.yaml:5:3; did you mean `gpus`?"])
+        #expect(
+            try JobSpecFile.parse(text.replacingOccurrences(of: "gpu:", with: "gpus:"), file: "job.yaml").count == 1)
+    }
+
     @Test func loadReportsUnreadableFilesAndProblemsOfEveryFile() throws {
         let directory = try Paths.temporaryDirectory("jobspec")
         defer { try? FileManager.default.removeItem(at: directory) }
