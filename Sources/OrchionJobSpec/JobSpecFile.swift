@@ -32,6 +32,9 @@ public enum JobSpecFile {
     public static let specByteLimit = 1 << 20
     /// The longest request id the server takes, in UTF-8 bytes.
     public static let requestIDByteLimit = 256
+    /// The JSON Schema specs are checked against, as committed in
+    /// `sdk/schema/job.schema.json` (for editors and other validators).
+    public static var schemaJSON: String { JobSchema.json }
 
     /// The requests of the job spec file at `path`, in file order (an
     /// array job's copies in index order). Throws every problem found.
