@@ -91,7 +91,9 @@ public enum JobSpecFile {
         do {
             // A byte order mark (from some Windows editors) is not content; libyaml,
             // told the encoding, would read it as part of the first key.
-            let parser = try Parser(yaml: text.first == "\u{FEFF}" ? String(text.dropFirst()) : text)
+            // Scalars are typed by YAMLInstance (which says why the basic resolver).
+            let parser = try Parser(
+                yaml: text.first == "\u{FEFF}" ? String(text.dropFirst()) : text, resolver: .basic)
             while let document = try parser.nextRoot() {
                 if case .scalar(let scalar) = document, scalar.string.isEmpty, scalar.style == .plain { continue }
                 let before = validator.problems.count
