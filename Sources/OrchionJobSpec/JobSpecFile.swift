@@ -158,8 +158,10 @@ public enum JobSpecFile {
         if specBytes > specByteLimit {
             report("", "job spec too large", "expected at most \(specByteLimit) bytes serialized, found \(specBytes)")
         }
-        let count = document["count"]?.int ?? 1
-        let isArray = document["count"] != nil
+        // Not `document["count"]`: Yams's subscript compares keys by resolved tag (regular expressions).
+        let countNode = document.mapping?.first { $0.key.string == "count" }?.value
+        let count = countNode?.int ?? 1
+        let isArray = countNode != nil
         let suffix = isArray ? "[\(count - 1)]" : ""
         if request.requestID.utf8.count + suffix.utf8.count > requestIDByteLimit || request.requestID.utf8.contains(0) {
             report(
