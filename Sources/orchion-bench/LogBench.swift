@@ -110,6 +110,8 @@ private struct LogRun {
     var agentCPU = 0.0
     var serverCPU = 0.0
     var baselineCPU = 0.0
+    /// Records in the server's index for the job: one per chunk it stored.
+    var records = 0.0
 }
 
 /// What `logtool sum` says of a stream: "BYTES LINES HASH".
@@ -171,7 +173,7 @@ final class LogBench {
         for index in 0..<options.runs {
             var run = LogRun()
             (run.baselineSeconds, run.baselineCPU) = try baseline(expected: expected)
-            (run.orchionSeconds, run.agentCPU, run.serverCPU) = try orchion(index, expected: expected)
+            (run.orchionSeconds, run.agentCPU, run.serverCPU, run.records) = try orchion(index, expected: expected)
             runs.append(run)
         }
         printTable(generator: generator, runs: runs, expected: expected)
@@ -236,7 +238,7 @@ final class LogBench {
 
     /// One job through the agent and the server: its seconds, and the
     /// agent's and the server's CPU seconds meanwhile.
-    private func orchion(_ index: Int, expected: StreamSum) throws -> (Double, Double, Double) {
+    private func orchion(_ index: Int, expected: StreamSum) throws -> (Double, Double, Double, Double) {
         guard let server, let client else { throw BenchError("no server") }
         let start = "\(scratch)/job-\(index).start"
         let spec = Orchion_V1_JobSpec.with {
@@ -273,8 +275,10 @@ final class LogBench {
         guard found == expected else {
             throw BenchError("job \(job.id): the server's log file: expected \(expected), found \(found)")
         }
+        var index = stat()
+        let records = stat("\(server.directory)/logs/\(job.id)/1.idx", &index) == 0 ? Double(index.st_size / 32) : 0
         removeTree("\(server.directory)/logs/\(job.id)")
-        return (Double(end - began) / 1e9, agentCPU, serverCPU)
+        return (Double(end - began) / 1e9, agentCPU, serverCPU, records)
     }
 
     private func waitSucceeded(_ id: String, client: GRPCClient) throws {
@@ -298,6 +302,7 @@ final class LogBench {
     private func printTable(generator: [Double], runs: [LogRun], expected: StreamSum) {
         let mebibytes = Double(options.bytes) / Double(1 << 20)
         func rate(_ seconds: Double) -> Double { mebibytes / seconds }
+        func chunkKiB(_ records: Double) -> Double { records > 0 ? Double(options.bytes) / 1024 / records : 0 }
         func list(_ values: [Double]) -> String { values.map { "\(Int($0.rounded()))" }.joined(separator: ", ") }
         let baseline = runs.map { rate($0.baselineSeconds) }
         let orchion = runs.map { rate($0.orchionSeconds) }
@@ -333,6 +338,10 @@ final class LogBench {
         row("orchion: wall seconds (generator start → last byte in the log file)", wall)
         row("orchion: agent CPU seconds (utime + stime, its threads, not the job)", agentCPU)
         row("orchion: server CPU seconds (utime + stime)", serverCPU)
+        print(
+            "| orchion: KiB per chunk stored (the log's bytes / its index records) | "
+                + "\(fixed3(median(runs.map { chunkKiB($0.records) }))) | "
+                + "\(fixed3List(runs.map { chunkKiB($0.records) })) |")
         row("baseline: CPU seconds of the generator, copier and receiver together", baselineCPU)
         print(
             "| ratio to the baseline, per interleaved pair | \(Int((median(ratios) * 100).rounded())) % | "

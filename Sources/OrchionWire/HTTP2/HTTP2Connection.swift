@@ -453,16 +453,19 @@ final class HTTP2Connection {
         repeat {
             flushDeferred = false
             if socket.queuedBytes == 0 { lastWriteProgress = .now }
-            while !socket.isClosing && socket.queuedBytes < limits.maxUnsentOutputBytes {
+            // nghttp2 hands out one frame at a time (DATA frames of 16 KiB at
+            // most): they are gathered and written together, so a flush is
+            // one write(2) and one wakeup of the peer, not one per frame.
+            while !socket.isClosing && socket.queuedBytes + gathered.count < limits.maxUnsentOutputBytes {
                 var data: UnsafePointer<UInt8>?
                 let length = callingNGHTTP2 { nghttp2_session_mem_send(session, &data) }
                 if closed { return }
                 if length < 0 { return close() }
                 guard length > 0, let data else { break }
-                socket.write(UnsafeRawBufferPointer(start: data, count: length)) { [weak self] error in
-                    self?.wrote(failed: error != nil)
-                }
+                gathered.append(contentsOf: UnsafeBufferPointer(start: data, count: length))
+                if gathered.count >= Self.gatherBytes { writeGathered() }
             }
+            writeGathered()
         } while flushDeferred && !closed
         if closed { return }
         socketFull = socket.queuedBytes >= limits.maxUnsentOutputBytes
@@ -471,6 +474,26 @@ final class HTTP2Connection {
             // Done (e.g. after GOAWAY): close once the last bytes are written.
             closing = true
             socket.shutdown { [weak self] _ in self?.close() }
+        }
+    }
+
+    /// Frames gathered by `flush` for one socket write (loop thread only).
+    private var gathered: [UInt8] = []
+    /// `flush` writes what it gathered once it holds this much.
+    private static let gatherBytes = 256 << 10
+
+    private func writeGathered() {
+        guard !gathered.isEmpty else { return }
+        // Moved out first: a write that fails at once calls back (and may
+        // close) while the bytes are borrowed.
+        var frames: [UInt8] = []
+        swap(&frames, &gathered)
+        frames.withUnsafeBytes { bytes in
+            socket.write(bytes) { [weak self] error in self?.wrote(failed: error != nil) }
+        }
+        if gathered.isEmpty && frames.capacity <= Self.gatherBytes * 2 {
+            frames.removeAll(keepingCapacity: true)
+            swap(&frames, &gathered)
         }
     }
 
