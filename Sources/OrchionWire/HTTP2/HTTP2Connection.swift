@@ -454,8 +454,11 @@ final class HTTP2Connection {
             flushDeferred = false
             if socket.queuedBytes == 0 { lastWriteProgress = .now }
             // nghttp2 hands out one frame at a time (DATA frames of 16 KiB at
-            // most): they are gathered and written together, so a flush is
-            // one write(2) and one wakeup of the peer, not one per frame.
+            // most). A client gathers them and writes them together, so a
+            // flush is one write(2) and one wakeup of the server, not one per
+            // frame (an agent streaming logs). A server writes each frame as
+            // it comes: a peer that stops reading then fills the socket's
+            // buffer with small writes and soon meets the write timeout.
             while !socket.isClosing && socket.queuedBytes + gathered.count < limits.maxUnsentOutputBytes {
                 var data: UnsafePointer<UInt8>?
                 let length = callingNGHTTP2 { nghttp2_session_mem_send(session, &data) }
@@ -463,7 +466,7 @@ final class HTTP2Connection {
                 if length < 0 { return close() }
                 guard length > 0, let data else { break }
                 gathered.append(contentsOf: UnsafeBufferPointer(start: data, count: length))
-                if gathered.count >= Self.gatherBytes { writeGathered() }
+                if gathered.count >= gatherBytes { writeGathered() }
             }
             writeGathered()
         } while flushDeferred && !closed
@@ -479,8 +482,12 @@ final class HTTP2Connection {
 
     /// Frames gathered by `flush` for one socket write (loop thread only).
     private var gathered: [UInt8] = []
-    /// `flush` writes what it gathered once it holds this much.
-    private static let gatherBytes = 256 << 10
+    /// `flush` writes what it gathered once it holds this much: 256 KiB for
+    /// a client, 1 (every frame on its own) for a server.
+    private var gatherBytes: Int {
+        if case .client = role { return 256 << 10 }
+        return 1
+    }
 
     private func writeGathered() {
         guard !gathered.isEmpty else { return }
@@ -491,7 +498,7 @@ final class HTTP2Connection {
         frames.withUnsafeBytes { bytes in
             socket.write(bytes) { [weak self] error in self?.wrote(failed: error != nil) }
         }
-        if gathered.isEmpty && frames.capacity <= Self.gatherBytes * 2 {
+        if gathered.isEmpty && frames.capacity <= 512 << 10 {
             frames.removeAll(keepingCapacity: true)
             swap(&frames, &gathered)
         }
