@@ -495,7 +495,7 @@ final class HTTP2Connection {
         // close) while the bytes are borrowed.
         var frames: [UInt8] = []
         swap(&frames, &gathered)
-        frames.withUnsafeBytes { bytes in
+        _ = frames.withUnsafeBytes { bytes in
             socket.write(bytes) { [weak self] error in self?.wrote(failed: error != nil) }
         }
         if gathered.isEmpty && frames.capacity <= 512 << 10 {
