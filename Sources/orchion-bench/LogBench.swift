@@ -51,6 +51,7 @@ private func stopAgentChild() {
     }
 }
 
+/// `orchion-bench logs`'s options: the volume per run and the repetitions.
 struct LogBenchOptions {
     var bytes: UInt64 = 256 << 20
     var runs = 5
@@ -120,6 +121,11 @@ private struct StreamSum: Equatable, CustomStringConvertible {
     var description: String { text }
 }
 
+/// The benchmark: builds logtool, runs the generator alone, starts the
+/// server and the agent, then the interleaved runs, and prints the tables.
+///
+/// Threading: the main thread only (it blocks: it waits for processes and
+/// polls files); gRPC calls run as tasks on its own loop thread, waited for.
 final class LogBench {
     private let options: LogBenchOptions
     private let scratch: String
