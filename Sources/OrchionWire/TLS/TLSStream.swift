@@ -138,17 +138,19 @@ public final class TLSStream: ByteStream, @unchecked Sendable {
     }
 
     private func socketRead(_ event: ReadEvent) {
-        guard let ssl, let input else { return }
+        guard ssl != nil, let input else { return }
         switch event {
         case .data(let bytes):
             var offset = 0
             while offset < bytes.count {
                 let chunk = min(bytes.count - offset, Int(Int32.max))
                 let written = BIO_write(input, bytes.baseAddress.map { $0 + offset }, Int32(chunk))
-                guard written > 0 else { return handshaken ? deliverEnd(.error(LoopError(-12, "TLS buffer"))) : () }
+                guard written > 0 else {
+                    guard handshaken else { return fail(TLSError("out of memory for the TLS handshake")) }
+                    return deliverEnd(.error(LoopError(-12, "TLS input buffer")))  // ENOMEM
+                }
                 offset += Int(written)
             }
-            _ = ssl
             advance()
         case .eof, .error:
             guard handshaken else {
