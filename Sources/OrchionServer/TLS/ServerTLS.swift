@@ -22,6 +22,8 @@ public final class ServerTLS {
     private var renewal: Timer?
     /// What the CA is, for `RunningServer`.
     public var summary: Summary { Summary(caHash: served.caHash, caFile: served.caFile) }
+    /// The certificate chain served to new connections now (PEM).
+    public var servedChainPEM: [UInt8] { served.chainPEM }
     /// The settings for `APIServer.start`.
     public func wireSettings(policy plaintextBeyondLoopback: Bool) -> WireTLS {
         WireTLS(plaintextBeyondLoopback: plaintextBeyondLoopback) { [weak self] in self?.current }
@@ -51,13 +53,15 @@ public final class ServerTLS {
         if certificate.renewInSeconds != nil {
             let timer = try Timer(loop: loop)
             tls.renewal = timer
-            timer.start(after: 86_400_000, repeat: 86_400_000) { [weak tls] in tls?.renew(loop: loop) }
+            timer.start(after: 86_400_000, repeat: 86_400_000) { [weak tls] in tls?.checkRenewal(loop: loop) }
         }
         return tls
     }
 
-    /// Renews the certificate on the thread pool when it is due.
-    private func renew(loop: EventLoop) {
+    /// Renews the certificate on the thread pool when it is due (what the
+    /// daily timer does); `then` runs on the loop thread afterwards with
+    /// whether a new certificate is now served.
+    public func checkRenewal(loop: EventLoop, then: ((Bool) -> Void)? = nil) {
         let config = self.config
         let work: @Sendable () -> Result<ServerCertificate, ClusterCAError> = {
             let names = SubjectNames.host(listenHost: config.listen.host, extra: config.tls.extraNames)
@@ -72,15 +76,18 @@ public final class ServerTLS {
             switch result {
             case .failure(let error):
                 ServerLog.error("TLS: the server certificate was not renewed: \(error)")
+                then?(false)
             case .success(let next):
-                guard next.chainPEM != served.chainPEM else { return }
+                guard next.chainPEM != served.chainPEM else { return then?(false) ?? () }
                 do {
                     current = try next.context()
                     served = next
                     for note in next.notes { ServerLog.info("TLS: \(note)") }
                     ServerLog.info("TLS: new connections get the renewed certificate; open ones keep theirs")
+                    then?(true)
                 } catch {
                     ServerLog.error("TLS: the renewed certificate cannot be served: \(error)")
+                    then?(false)
                 }
             }
         }
