@@ -198,7 +198,12 @@ public final class TLSStream: ByteStream, @unchecked Sendable {
             let text = X509_verify_cert_error_string(verify).map { String(cString: $0) } ?? "code \(verify)"
             return TLSError("the server's certificate did not verify: \(text)")
         }
-        return TLSError.openSSL("TLS handshake failed")
+        let failure = TLSError.openSSL("TLS handshake failed")
+        guard failure.message.contains("wrong version number") || failure.message.contains("packet length too long")
+        else { return failure }
+        return TLSError(
+            "\(failure.message) (the server answered in plaintext: it serves TLS when it listens beyond loopback or with tls.mode: on)"
+        )
     }
 
     /// Why the pinned CA does not vouch for the server, or nil when it does.
