@@ -137,6 +137,31 @@ import Testing
         #expect(!nodes.stdout.contains("pinned-wrong"))
     }
 
+    @Test func aBroughtCertificateAndKeyAreServedInsteadOfTheClusterCA() throws {
+        let directory = try Paths.temporaryDirectory("orchion-byo")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let certificate = directory.appendingPathComponent("server.crt").path
+        let key = directory.appendingPathComponent("server.key").path
+        let made = try runCommand(
+            [
+                "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+                "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", key, "-out", certificate,
+            ], timeout: 60)
+        #expect(made.status == 0, "\(made.stderr)")
+        chmod(key, 0o600)
+        let server = try ServerProcess(arguments: [
+            "--set", "tls.mode=on", "--set", "tls.cert_file=\(certificate)", "--set", "tls.key_file=\(key)",
+        ])
+        defer { server.remove() }
+        try server.waitForLog("TLS on: CA hash unknown")
+        let health = try curl(["--cacert", certificate, "https://localhost:\(server.port)/healthz"])
+        #expect(health.stdout == #"{"status":"SERVING"}"#, "\(health.stderr)")
+        let rsa = try sClient(server.port, ["-CAfile", certificate, "-tls1_2", "-brief"])
+        #expect(rsa.stderr.contains("Ciphersuite: ECDHE-RSA-"), "\(rsa.stderr)")
+        let tlsDirectory = server.directory.appendingPathComponent("tls").path
+        #expect(!FileManager.default.fileExists(atPath: tlsDirectory), "no cluster CA is made")
+    }
+
     @Test func plaintextListeningBeyondLoopbackIsRefusedBeforeBinding() throws {
         let directory = try Paths.temporaryDirectory("orchion-tls-policy")
         defer { try? FileManager.default.removeItem(at: directory) }
