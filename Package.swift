@@ -75,6 +75,7 @@ let package = Package(
         .systemLibrary(name: "CHTTPParser", providers: [.apt(["libhttp-parser-dev"])]),
         .systemLibrary(name: "CNGHTTP2", pkgConfig: "libnghttp2", providers: [.apt(["libnghttp2-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .target(name: "OrchionCore"),
         .target(name: "OrchionLoop", dependencies: ["OrchionCore", "CLibUV"]),
         .target(name: "OrchionStrategies", dependencies: ["COrchionPlugin"]),
@@ -82,7 +83,7 @@ let package = Package(
         .target(
             name: "OrchionWire",
             dependencies: [
-                "OrchionCore", "OrchionLoop", "OrchionProto", "CHTTPParser", "CNGHTTP2",
+                "OrchionCore", "OrchionLoop", "OrchionProto", "CHTTPParser", "CNGHTTP2", "COpenSSL",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
         ),
@@ -127,7 +128,7 @@ let package = Package(
             dependencies: [
                 "OrchionCore", "OrchionControl", "OrchionMapping", "OrchionLoop", "OrchionProto", "OrchionWire",
                 "OrchionPluginHost",
-                "CSQLite", .product(name: "Yams", package: "Yams"),
+                "CSQLite", "COpenSSL", .product(name: "Yams", package: "Yams"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
         ),
@@ -213,6 +214,14 @@ let package = Package(
                 "ClusterTestSupport",
                 "OrchionWire", "OrchionProto", "OrchionLoop", "TestSupport",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
+        ),
+        // TLS on the API port with real clients (curl, openssl s_client,
+        // grpcio, the agent) against the real binary, and the CA's files.
+        .testTarget(
+            name: "TLSTests",
+            dependencies: [
+                "ClusterTestSupport", "OrchionServer", "OrchionWire", "OrchionLoop", "TestSupport",
             ]
         ),
         .target(
