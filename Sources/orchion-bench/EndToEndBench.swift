@@ -481,8 +481,8 @@ final class EndToEndBench: Sendable {
         result.agentCPU = agents.cpuSeconds() - agents0
         result.failed = failed.count
         if let example = failed.first {
-            let line = "orchion-bench e2e: \(failed.count) jobs did not succeed, e.g. \(example.key): \(example.value)\n"
-            writeLine(2, line)
+            writeLine(
+                2, "orchion-bench e2e: \(failed.count) jobs did not succeed, e.g. \(example.key): \(example.value)\n")
         }
         return result
     }
