@@ -148,7 +148,7 @@ func trimmed(_ text: String) -> String {
 /// The flags of `orchion agent run`, before the environment and defaults.
 ///
 /// Threading: a value; safe anywhere.
-public struct AgentFlags: Sendable {
+public struct AgentFlags: Sendable, Equatable {
     public var server: String?
     public var joinTokenFile: String?
     public var nodeID: String?

@@ -7,7 +7,6 @@
 //        orchion-bench store-child MODE DIR  (processes the store's tests start)
 //        orchion-bench control [--quick] [--agents 1000,5000,10000]  (the control plane end to end:
 //            the real orchion server as a child, simulated agents over the real protocol)
-//        orchion-bench footprint HOST:PORT TOKEN_FILE [--executor FILE]  (an idle agent, for the footprint rows)
 //        orchion-bench notify STATE...  (sd_notify from the environment, for the systemd tests)
 // Prints a Markdown table. Build with -c release.
 import Glibc
@@ -79,18 +78,6 @@ if CommandLine.arguments.dropFirst().first == "store-child" {
 }
 if CommandLine.arguments.dropFirst().first == "control" {
     controlBenchmark(Array(CommandLine.arguments.dropFirst(2)))
-}
-if CommandLine.arguments.dropFirst().first == "footprint" {
-    let arguments = Array(CommandLine.arguments.dropFirst(2))
-    Task.detached {
-        do {
-            try await footprintAgent(arguments)
-        } catch {
-            standardError("orchion-bench footprint: \(error)\n")
-            exit(1)
-        }
-    }
-    while true { pause() }  // the agent runs on the concurrency pool; this thread just waits
 }
 if CommandLine.arguments.dropFirst().first == "notify" {
     notifyChild(Array(CommandLine.arguments.dropFirst(2)))
