@@ -111,7 +111,15 @@ let package = Package(
         // docs/benchmarks.md measured ("The agent's footprint").
         .executableTarget(
             name: "orchion-agent",
-            dependencies: ["OrchionAgentDaemon", "OrchionCore", "OrchionPluginHost", "ExecExecutor"]
+            dependencies: ["OrchionAgentDaemon", "OrchionCore", "OrchionPluginHost", "ExecExecutor"],
+            linkerSettings: [
+                // Not position-independent: start-up relocates nothing (a PIE
+                // dirties its data pages and reads 1 MB of .rela.dyn), and
+                // only the symbols its libraries need are exported (SwiftPM
+                // exports all, a 1 MB dynamic symbol table that every
+                // library's symbol lookup searches first).
+                .unsafeFlags(["-Xclang-linker", "-no-pie", "-Xlinker", "--no-export-dynamic"])
+            ]
         ),
         // The agent's exec helper (C, no runtime): joins the job's cgroup,
         // sets its user's groups and ids, then execs the job.
