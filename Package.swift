@@ -107,19 +107,12 @@ let package = Package(
         ),
         // `orchion-agent`: the agent daemon on its own (what a Raspberry Pi
         // runs), built from the agent's modules only, with the built-in
-        // `exec` executor linked in. Its settings are the footprint steps
-        // docs/benchmarks.md measured ("The agent's footprint").
+        // `exec` executor linked in. deploy/build-agent.sh builds it as a
+        // host without Swift runs it, with the link options measured in
+        // docs/benchmarks.md ("The agent's footprint").
         .executableTarget(
             name: "orchion-agent",
-            dependencies: ["OrchionAgentDaemon", "OrchionCore", "OrchionPluginHost", "ExecExecutor"],
-            linkerSettings: [
-                // Not position-independent: start-up relocates nothing (a PIE
-                // dirties its data pages and reads 1 MB of .rela.dyn), and
-                // only the symbols its libraries need are exported (SwiftPM
-                // exports all, a 1 MB dynamic symbol table that every
-                // library's symbol lookup searches first).
-                .unsafeFlags(["-Xclang-linker", "-no-pie", "-Xlinker", "--no-export-dynamic"])
-            ]
+            dependencies: ["OrchionAgentDaemon", "OrchionCore", "OrchionPluginHost", "ExecExecutor"]
         ),
         // The agent's exec helper (C, no runtime): joins the job's cgroup,
         // sets its user's groups and ids, then execs the job.

@@ -10,7 +10,7 @@ import Testing
     @Test func orchionAgentRegistersAndRunsJobsWithItsLinkedExecAndAThirdPartyCExecutorNamedByAJob() async throws {
         let cluster = try await AgentCluster()
         do {
-            let plugins = cluster.server.directory.appendingPathComponent("plugins")
+            let plugins = cluster.server.directory.appendingPathComponent("agent-plugins")
             try FileManager.default.createDirectory(at: plugins, withIntermediateDirectories: true)
             let library = try CPlugins.fixture("echo-id.so", in: plugins, source: "echo_id_executor.c")
             let agent = try await cluster.agent(
