@@ -17,8 +17,8 @@ if [ "${1:-}" = "--out" ]; then out=$2; fi
 # and reads 1 MB of .rela.dyn) and exporting only the symbols its libraries
 # need (SwiftPM exports all: a 1 MB dynamic symbol table that every symbol
 # lookup of every library searches first). Only with the runtime linked in:
-# a non-PIE binary against the shared Swift runtime breaks function pointer
-# equality.
+# against the shared Swift runtime the linker warns that a non-PIE binary
+# may break function pointer equality (protected symbols).
 swift build -c release --static-swift-stdlib --build-path .build-agent --product orchion-agent \
   -Xswiftc -Xclang-linker -Xswiftc -no-pie -Xlinker --no-export-dynamic \
   -Xlinker -L"$PWD/deploy/static-libstdc++" >/dev/null
