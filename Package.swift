@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 import PackageDescription
 
 /// A built-in plugin: its own shared object, built from `Plugins/<folder>`.
@@ -38,34 +38,20 @@ let fuzzEntries: [(Product, Target)] =
         )
     ] : []
 
-/// `orchion-footprint`: the idle agent of `orchion-bench footprint` linked
-/// with only the agent's modules, for the footprint rows of `.ci/bench`
-/// (which sets ORCHION_FOOTPRINT=1). Its sources are links to orchion-bench's.
-let footprint = Context.environment["ORCHION_FOOTPRINT"] == "1"
-let footprintEntries: [(Product, Target)] =
-    footprint
-    ? [
-        (
-            .executable(name: "orchion-footprint", targets: ["orchion-footprint"]),
-            .executableTarget(
-                name: "orchion-footprint",
-                dependencies: [
-                    "OrchionAgent", "OrchionAgentProto", "OrchionWire", "OrchionProto", "OrchionLoop",
-                    "OrchionPluginHost",
-                ])
-        )
-    ] : []
-
 let package = Package(
     name: "orchion",
     products: [
         .executable(name: "orchion", targets: ["orchion"]),
         .executable(name: "orchion-bench", targets: ["orchion-bench"]),
         .executable(name: "orchion-spawn", targets: ["orchion-spawn"]),
-    ] + builtins.map(\.0) + fuzzEntries.map(\.0) + footprintEntries.map(\.0),
+        .executable(name: "orchion-agent", targets: ["orchion-agent"]),
+    ] + builtins.map(\.0) + fuzzEntries.map(\.0),
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        .package(url: "https://github.com/apple/swift-protobuf", exact: "1.39.0"),
+        // No traits: the default ones (BinaryDelimitedStreams, FieldMaskUtilities)
+        // import Foundation, which links Foundation, CoreFoundation and ICU
+        // into every binary, the agent's included (see docs/benchmarks.md).
+        .package(url: "https://github.com/apple/swift-protobuf", exact: "1.39.0", traits: []),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
@@ -119,6 +105,15 @@ let package = Package(
                 "OrchionProto",
                 "OrchionWire", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
+        ),
+        // `orchion-agent`: the agent daemon on its own (what a Raspberry Pi
+        // runs), built from the agent's modules only, with the built-in
+        // `exec` executor linked in. deploy/build-agent.sh builds it as a
+        // host without Swift runs it, with the link options measured in
+        // docs/benchmarks.md ("The agent's footprint").
+        .executableTarget(
+            name: "orchion-agent",
+            dependencies: ["OrchionAgentDaemon", "OrchionCore", "OrchionPluginHost", "ExecExecutor"]
         ),
         // The agent's exec helper (C, no runtime): joins the job's cgroup,
         // sets its user's groups and ids, then execs the job. swiftc links
@@ -240,5 +235,5 @@ let package = Package(
             path: "Tests/Fuzz/Harness"
         ),
         .testTarget(name: "FuzzRegressionTests", dependencies: ["FuzzHarness"]),
-    ] + builtins.map(\.1) + fuzzEntries.map(\.1) + footprintEntries.map(\.1)
+    ] + builtins.map(\.1) + fuzzEntries.map(\.1)
 )

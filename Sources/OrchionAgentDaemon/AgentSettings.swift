@@ -20,7 +20,7 @@ public struct AgentSettings: Sendable {
     /// The journal and spool's directory.
     public var stateDirectory: String
     /// On SIGTERM, stop running jobs (and report their end) before exiting.
-    public var stopJobsOnExit = false
+    public var stopJobsOnExit = true
     /// Reconnect delays.
     public var backoff = Backoff()
     /// Output kept on disk while the server is unreachable; beyond it the
@@ -225,14 +225,14 @@ func trimmed(_ text: String) -> String {
 /// The flags of `orchion agent run`, before the environment and defaults.
 ///
 /// Threading: a value; safe anywhere.
-public struct AgentFlags: Sendable {
+public struct AgentFlags: Sendable, Equatable {
     public var server: String?
     public var joinTokenFile: String?
     public var nodeID: String?
     public var labels: [String] = []
     public var pluginDirectories: [String] = []
     public var stateDirectory: String?
-    public var stopJobsOnExit = false
+    public var stopJobsOnExit = true
     /// `--ca-cert`: the server's CA certificate file (PEM).
     public var caCertificateFile: String?
     /// `--ca-hash`: the pinned CA public key hash, `sha256:<hex>`.

@@ -31,7 +31,7 @@ struct UpPlan: Sendable {
         if !joinTokenFromEnvironment { arguments += ["--join-token-file", config.tokens.joinTokenFile] }
         for label in labels { arguments += ["--label", label] }
         for directory in pluginDirectories { arguments += ["--plugins-dir", directory] }
-        if stopJobsOnExit { arguments.append("--stop-jobs-on-exit") }
+        if !stopJobsOnExit { arguments.append("--leave-jobs-running") }
         return arguments
     }
 
