@@ -1,4 +1,5 @@
 import OrchionControl
+import OrchionDashboard
 import OrchionLoop
 import OrchionPluginHost
 import OrchionWire
@@ -100,7 +101,8 @@ public enum ControlPlaneServer {
         let server = try APIServer.start(
             loop: loop, address: config.listen, limits: config.wire, authenticator: tokens.authenticator,
             control: ControlAPI(plane: bound), agent: AgentAPI(plane: bound),
-            metrics: { metrics.registry.renderBytes() }, metricsRequireToken: config.metricsRequireToken)
+            metrics: { metrics.registry.renderBytes() }, metricsRequireToken: config.metricsRequireToken,
+            site: DashboardSite())
         ServerLog.info("listening on \(server.address)")
 
         var current = config

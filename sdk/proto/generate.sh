@@ -3,6 +3,7 @@
 # committed so builds and CI never run protoc:
 #   Sources/OrchionProto/*.pb.swift     Swift messages (swift-protobuf)
 #   sdk/proto/orchion.protoset          descriptor set (grpcurl -protoset, other generators)
+#   sdk/ts/orchion.ts                   TypeScript types of the JSON mapping (the dashboard)
 # Builds protoc-gen-swift once into .build-protoc (a few minutes).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -21,3 +22,4 @@ echo "generated $(ls Sources/OrchionProto/*.pb.swift | wc -l) Swift files and sd
 bash .ci/setup >/dev/null  # the .venv with protobuf for the API reference
 .venv/bin/python sdk/proto/api_doc.py sdk/proto/orchion.protoset docs/api.md
 echo "wrote docs/api.md"
+.venv/bin/python sdk/proto/ts_types.py sdk/proto/orchion.protoset sdk/ts/orchion.ts && echo "wrote sdk/ts/orchion.ts"

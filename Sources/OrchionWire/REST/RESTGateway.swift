@@ -15,18 +15,21 @@ public final class RESTGateway: Sendable {
     private let cache: LoopBound<EncodedResponseCache>
     private let metrics: (@Sendable () -> [UInt8])?
     private let metricsRequireToken: Bool
+    private let site: (any PublicSite)?
 
     /// Creates the gateway. Call on the loop thread. `metrics` answers
     /// `GET /metrics` (see `APIServer.start`); it is called on the loop thread.
+    /// `site` answers the paths it claims, without a token (the dashboard).
     public init(
         loop: EventLoop, service: any ControlServiceHandler, authenticator: Authenticator,
-        metrics: (@Sendable () -> [UInt8])? = nil, metricsRequireToken: Bool = false
+        metrics: (@Sendable () -> [UInt8])? = nil, metricsRequireToken: Bool = false, site: (any PublicSite)? = nil
     ) {
         self.loop = loop
         self.service = service
         self.authenticator = authenticator
         self.metrics = metrics
         self.metricsRequireToken = metricsRequireToken
+        self.site = site
         cache = LoopBound(EncodedResponseCache(), loop: loop)
     }
 
@@ -39,7 +42,7 @@ public final class RESTGateway: Sendable {
     public func checkHead(_ method: String, _ target: String, _ headers: [(name: String, value: String)])
         -> HTTPHeadVerdict
     {
-        if Self.isHealth(target) || isOpenMetrics(target) { return .proceed(nil) }
+        if Self.isHealth(target) || isOpenMetrics(target) || site?.serves(target) == true { return .proceed(nil) }
         do throws(RPCError) {
             let authorization = headers.first { asciiCaseInsensitiveEqual($0.name, "Authorization") }?.value
             return .proceed(try authorize(authorization))
@@ -54,6 +57,13 @@ public final class RESTGateway: Sendable {
             return responder.send(.json(200, Array("{\"status\":\"SERVING\"}".utf8)))
         }
         if isOpenMetrics(request.target) { return serveMetrics(request, responder) }
+        if let site, site.serves(request.target) {
+            guard request.method == "GET" || request.method == "HEAD" else {
+                return responder.send(
+                    httpResponse(for: MethodNotAllowed(method: request.method, allowed: ["GET", "HEAD"])))
+            }
+            return responder.send(site.answer(request))
+        }
         let context: CallContext
         do throws(RPCError) {
             if let principal = request.principal {

@@ -1,0 +1,237 @@
+import {
+  CategoryScale,
+  Chart,
+  Filler,
+  Legend,
+  LinearScale,
+  LineController,
+  LineElement,
+  PointElement,
+  Tooltip,
+} from "chart.js";
+import { useEffect, useRef, useState } from "react";
+import type { Node, Telemetry } from "../../../ts/orchion";
+import { APIError } from "../lib/api";
+import { formatAge, formatBytes, formatCPU, formatPercent } from "../lib/format";
+import { filterJobs, timestampMs } from "../lib/jobs";
+import { hardwareBadges } from "../lib/nodes";
+import { href, useNow } from "./hooks";
+import type { Store } from "./store";
+import { Badges, StatePill } from "./widgets";
+
+Chart.register(LineController, LineElement, PointElement, LinearScale, CategoryScale, Filler, Tooltip, Legend);
+
+/** How often the node (with its telemetry history) is reloaded while shown, ms. */
+const REFRESH_MS = 3000;
+
+/** One node: hardware, allocation, telemetry charts over the kept history, its jobs. */
+export function NodeDetail({ store, id }: { store: Store; id: string }) {
+  const [node, setNode] = useState<Node | undefined>(store.nodes.get(id));
+  const [error, setError] = useState<string | null>(null);
+  const now = useNow(1000);
+  useEffect(() => {
+    let stopped = false;
+    async function load() {
+      try {
+        const loaded = await store.api.node(id);
+        if (!stopped) {
+          setNode(loaded);
+          setError(null);
+        }
+      } catch (failure) {
+        if (!stopped) setError(failure instanceof APIError ? failure.message : String(failure));
+      }
+    }
+    void load();
+    const timer = window.setInterval(() => {
+      if (document.visibilityState === "visible") void load();
+    }, REFRESH_MS);
+    return () => {
+      stopped = true;
+      window.clearInterval(timer);
+    };
+  }, [store, id]);
+  const live = store.nodes.get(id) ?? node;
+  if (live === undefined) {
+    return (
+      <section className="page">
+        <h1>Node {id}</h1>
+        <p className={error ? "error" : "muted"}>{error ?? "Loading…"}</p>
+      </section>
+    );
+  }
+  const capabilities = live.capabilities ?? {};
+  const jobs = filterJobs(store.jobs.all(), { node: id }).slice(0, 50);
+  return (
+    <section className="page" aria-labelledby="node-title">
+      <p className="crumbs">
+        <a href={href("nodes")}>Cluster</a> / node
+      </p>
+      <h1 id="node-title">
+        {live.hostname || live.id} <StatePill state={live.state} />
+      </h1>
+      {error && <p className="error">{error}</p>}
+      <div className="cards">
+        <dl className="card facts">
+          <dt>Node id</dt>
+          <dd className="mono">{live.id}</dd>
+          <dt>Heartbeat</dt>
+          <dd data-testid="heartbeat">{formatAge(timestampMs(live.lastHeartbeat), now)}</dd>
+          <dt>Architecture</dt>
+          <dd className="mono">{capabilities.arch}</dd>
+          <dt>OS</dt>
+          <dd>{capabilities.os}</dd>
+          <dt>CPU</dt>
+          <dd>
+            {capabilities.cpuCores} cores {capabilities.cpuModel ? `· ${capabilities.cpuModel}` : ""}
+          </dd>
+          <dt>Memory</dt>
+          <dd>{formatBytes(capabilities.memoryBytes)}</dd>
+          <dt>Hardware</dt>
+          <dd>
+            <Badges badges={hardwareBadges(live)} />
+          </dd>
+          <dt>Agent</dt>
+          <dd>{capabilities.agentVersion}</dd>
+          <dt>Executors</dt>
+          <dd>{(capabilities.executors ?? []).join(", ") || "—"}</dd>
+        </dl>
+        <dl className="card facts">
+          <dt>CPU allocated</dt>
+          <dd>
+            {formatCPU(live.allocated?.cpuMillis)} of {formatCPU(live.capacity?.cpuMillis)}
+          </dd>
+          <dt>Memory allocated</dt>
+          <dd>
+            {formatBytes(live.allocated?.memoryBytes)} of {formatBytes(live.capacity?.memoryBytes)}
+          </dd>
+          <dt>GPUs allocated</dt>
+          <dd>
+            {live.allocated?.gpus ?? 0} of {live.capacity?.gpus ?? 0}
+          </dd>
+          <dt>Load (1 min)</dt>
+          <dd>{live.telemetry?.loadAverage1m?.toFixed(2) ?? "—"}</dd>
+          <dt>Labels</dt>
+          <dd>
+            {Object.entries(live.labels ?? {}).map(([key, value]) => (
+              <span key={key} className="tag mono">
+                {key}={value}
+              </span>
+            ))}
+          </dd>
+        </dl>
+      </div>
+      {(capabilities.gpus ?? []).length > 0 && (
+        <table className="plain">
+          <caption>GPUs</caption>
+          <thead>
+            <tr>
+              <th>#</th>
+              <th>Model</th>
+              <th>Memory</th>
+              <th>Use</th>
+              <th>Allocated</th>
+            </tr>
+          </thead>
+          <tbody>
+            {(capabilities.gpus ?? []).map((gpu) => {
+              const telemetry = live.telemetry?.gpus?.find((sample) => sample.index === gpu.index);
+              return (
+                <tr key={gpu.index ?? 0}>
+                  <td>{gpu.index ?? 0}</td>
+                  <td>{gpu.model}</td>
+                  <td>{formatBytes(gpu.memoryBytes)}</td>
+                  <td>{formatPercent(telemetry?.utilization)}</td>
+                  <td>{gpu.allocated ? "yes" : "no"}</td>
+                </tr>
+              );
+            })}
+          </tbody>
+        </table>
+      )}
+      <h2>Telemetry</h2>
+      <TelemetryChart history={node?.history ?? []} memoryTotal={Number(capabilities.memoryBytes ?? 0)} />
+      <h2>Recent jobs</h2>
+      <ul className="plain-list">
+        {jobs.length === 0 && <li className="muted">No job ran here since the page loaded.</li>}
+        {jobs.map((job) => (
+          <li key={job.id}>
+            <a href={href("jobs", job.id ?? "")} className="mono">
+              {job.id}
+            </a>{" "}
+            {job.spec?.name} <StatePill state={job.state} />
+          </li>
+        ))}
+      </ul>
+    </section>
+  );
+}
+
+/** CPU, memory and GPU use over the history the server keeps (GetNode's `history`). */
+function TelemetryChart({ history, memoryTotal }: { history: readonly Telemetry[]; memoryTotal: number }) {
+  const canvas = useRef<HTMLCanvasElement>(null);
+  const chart = useRef<Chart<"line", { x: number; y: number }[]> | null>(null);
+  useEffect(() => {
+    const element = canvas.current;
+    if (element === null) return undefined;
+    const style = getComputedStyle(document.documentElement);
+    const text = style.getPropertyValue("--text").trim() || "#222";
+    const grid = style.getPropertyValue("--line").trim() || "#ccc";
+    chart.current = new Chart(element, {
+      type: "line",
+      data: {
+        datasets: [
+          { label: "CPU %", data: [], borderColor: "#3b82f6", backgroundColor: "#3b82f633", fill: true, pointRadius: 0 },
+          { label: "Memory %", data: [], borderColor: "#a855f7", pointRadius: 0 },
+          { label: "GPU %", data: [], borderColor: "#22c55e", pointRadius: 0 },
+        ],
+      },
+      options: {
+        animation: false,
+        responsive: true,
+        maintainAspectRatio: false,
+        parsing: false,
+        normalized: true,
+        interaction: { mode: "index", intersect: false },
+        scales: {
+          x: {
+            type: "linear",
+            ticks: { color: text, maxTicksLimit: 6, callback: (value) => formatAge(Number(value), Date.now()) },
+            grid: { color: grid },
+          },
+          y: { min: 0, max: 100, ticks: { color: text }, grid: { color: grid } },
+        },
+        plugins: { legend: { labels: { color: text } } },
+      },
+    });
+    return () => {
+      chart.current?.destroy();
+      chart.current = null;
+    };
+  }, []);
+  useEffect(() => {
+    const current = chart.current;
+    if (current === null) return;
+    const cpu: { x: number; y: number }[] = [];
+    const memory: { x: number; y: number }[] = [];
+    const gpu: { x: number; y: number }[] = [];
+    for (const sample of history) {
+      const x = timestampMs(sample.sampledAt);
+      if (!Number.isFinite(x)) continue;
+      cpu.push({ x, y: (sample.cpuUtilization ?? 0) * 100 });
+      if (memoryTotal > 0) memory.push({ x, y: (Number(sample.memoryUsedBytes ?? 0) / memoryTotal) * 100 });
+      const gpus = sample.gpus ?? [];
+      if (gpus.length > 0) gpu.push({ x, y: (gpus.reduce((sum, g) => sum + (g.utilization ?? 0), 0) / gpus.length) * 100 });
+    }
+    const [first, second, third] = current.data.datasets;
+    if (first) first.data = cpu;
+    if (second) second.data = memory;
+    if (third) third.data = gpu;
+    current.update();
+  }, [history, memoryTotal]);
+  return (
+    <div className="chart" data-testid="telemetry-chart" data-samples={history.length}>
+      <canvas ref={canvas} role="img" aria-label={`CPU, memory and GPU use over ${history.length} samples`} />
+    </div>
+  );
+}
