@@ -9,7 +9,8 @@
 #
 #   bash sdk/dashboard/build.sh           regenerate assets.c
 #   bash sdk/dashboard/build.sh --check   rebuild in a temporary directory and fail
-#                                         if the committed assets.c is not what it gives
+#                                         if the committed assets.c (or sdk/ts) is not
+#                                         what it gives
 #   bash sdk/dashboard/build.sh --out DIR also keep the built files in DIR
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -45,6 +46,12 @@ python3 embed.py "$work/site" "$work/assets.c"
 
 target=../../Sources/COrchionDashboard/assets.c
 if [ "$mode" = check ]; then
+  # The schema's TypeScript types, too (sdk/proto/generate.sh writes them).
+  ../../.venv/bin/python ../proto/ts_types.py ../proto/orchion.protoset "$work/orchion.ts"
+  if ! cmp -s "$work/orchion.ts" ../ts/orchion.ts; then
+    echo "build.sh: sdk/ts/orchion.ts is stale: run bash sdk/proto/generate.sh and commit it" >&2
+    exit 1
+  fi
   if ! cmp -s "$work/assets.c" "$target"; then
     echo "build.sh: $target is stale: run bash sdk/dashboard/build.sh and commit it" >&2
     exit 1
