@@ -203,6 +203,11 @@ let package = Package(
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
         ),
+        .testTarget(
+            name: "DashboardTests",
+            dependencies: ["OrchionDashboard", "OrchionWire", "ClusterTestSupport", "TestSupport"],
+            exclude: ["browser"]
+        ),
         .target(
             name: "FuzzHarness",
             dependencies: [
