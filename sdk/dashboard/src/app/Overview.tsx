@@ -78,6 +78,7 @@ function NodeRow({ node, now }: { node: Node; now: number }) {
     <div role="row" className="row nodes-grid" data-node={node.id} data-state={stateName(node.state)}>
       <span role="cell" className="name">
         <a href={href("nodes", node.id ?? "")}>{node.hostname || node.id}</a>
+        {node.hostname && node.hostname !== node.id && <span className="muted mono small node-id">{node.id}</span>}
         {node.cordoned && <span className="tag">cordoned</span>}
       </span>
       <span role="cell">
