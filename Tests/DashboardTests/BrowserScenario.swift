@@ -4,9 +4,9 @@ import TestSupport
 
 /// Runs one scenario of `browser/dashboard.py` (Selenium, Debian's
 /// chromium and chromium-driver, headless) against a real server, and
-/// answers the `@@ ACTION` lines it prints with `handle`. The driver runs
-/// in its own session (setsid) so its whole process group — chromedriver
-/// and chromium included — is killed when it ends or overruns.
+/// answers the `@@ ACTION` lines it prints with `handle`. The driver puts
+/// itself in a process group of its own (its pid), so the whole group —
+/// chromedriver and chromium included — is killed when it ends or overruns.
 struct BrowserScenario {
     /// Where screenshots go: ORCHION_ARTIFACTS_DIR, else `.build/artifacts/dashboard`
     /// (git-ignored).
@@ -34,9 +34,9 @@ struct BrowserScenario {
         }
         let script = Paths.root.appendingPathComponent("Tests/DashboardTests/browser/dashboard.py").path
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/setsid")
+        process.executableURL = URL(fileURLWithPath: python)
         process.arguments = [
-            python, script, name, "--url", "http://127.0.0.1:\(server.port)", "--token", ServerProcess.clientToken,
+            script, name, "--url", "http://127.0.0.1:\(server.port)", "--token", ServerProcess.clientToken,
             "--artifacts", Self.artifacts.path, "--width", "\(width)",
         ]
         let input = Pipe()
@@ -52,7 +52,9 @@ struct BrowserScenario {
         try process.run()
         let group = process.processIdentifier
         defer {
-            if process.isRunning { kill(-group, SIGKILL) }
+            // The group outlives the driver when it dies first (chromium's helpers).
+            kill(-group, SIGKILL)
+            kill(group, SIGKILL)
             let deadline = Date().addingTimeInterval(10)
             while process.isRunning, Date() < deadline { usleep(10_000) }
         }

@@ -20,6 +20,7 @@ import traceback
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
@@ -158,6 +159,37 @@ def sign_in_and_nodes(page):
     page.screenshot("node-detail")
     page.go("#/nodes")
     page.wait("the node table", lambda: len(page.css("[data-node]")) == 2)
+    # Keyboard: the skip link comes first, then the sections; Enter follows a link.
+    page.go("")
+    page.wait("the node table", lambda: len(page.css("[data-node]")) == 2)
+    page.driver.execute_script("document.activeElement && document.activeElement.blur()")
+    keys = ActionChains(page.driver)
+    keys.send_keys(Keys.TAB).perform()
+    focused = page.driver.switch_to.active_element
+    assert focused.get_attribute("class") == "skip", focused.get_attribute("outerHTML")
+    keys.send_keys(Keys.TAB).perform()
+    keys.send_keys(Keys.TAB).perform()
+    focused = page.driver.switch_to.active_element
+    assert focused.text == "Jobs", focused.get_attribute("outerHTML")
+    keys.send_keys(Keys.ENTER).perform()
+    page.wait("the jobs page by keyboard", lambda: page.css("#jobs-title"))
+    page.go("#/nodes")
+    page.wait("the node table", lambda: len(page.css("[data-node]")) == 2)
+    # Dark, from prefers-color-scheme.
+    light = page.driver.execute_script("return getComputedStyle(document.body).backgroundColor")
+    page.driver.execute_cdp_cmd(
+        "Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": "dark"}]})
+    dark = page.driver.execute_script("return getComputedStyle(document.body).backgroundColor")
+    assert light == "rgb(247, 248, 250)" and dark == "rgb(17, 20, 24)", (light, dark)
+    page.screenshot("overview-dark")
+    page.driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
+    # Phone width: nothing wider than the screen, the node rows still there.
+    page.driver.set_window_size(390, 844)
+    page.wait("the narrow layout", lambda: page.driver.execute_script(
+        "return document.documentElement.scrollWidth <= window.innerWidth"))
+    assert len(page.css("[data-node]")) == 2
+    page.screenshot("overview-phone")
+    page.driver.set_window_size(1400, 900)
 
 
 def submit_and_follow(page):
@@ -256,6 +288,8 @@ SCENARIOS = {
 
 
 def main():
+    # A process group of our own: the test kills it whole (chromedriver, chromium).
+    os.setpgid(0, 0)
     parser = argparse.ArgumentParser()
     parser.add_argument("scenario", choices=sorted(SCENARIOS))
     parser.add_argument("--url", required=True)

@@ -22,6 +22,11 @@ export function JobDetail({ store, id }: { store: Store; id: string }) {
     );
   }, [store, id]);
   const job = store.jobs.get(id);
+  // While pending, each new reason is worth the per-reason node counts GetJob has.
+  const pendingReason = job?.state === "JOB_STATE_PENDING" ? job.reason : undefined;
+  useEffect(() => {
+    if (pendingReason !== undefined) void store.fetchJob(id);
+  }, [store, id, pendingReason]);
   if (job === undefined) {
     return (
       <section className="page">

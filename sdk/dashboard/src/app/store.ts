@@ -16,6 +16,8 @@ export type Connection =
 
 /** How often nodes are refreshed while the tab is visible, ms. */
 const NODE_REFRESH_MS = 2000;
+/** More jobs than this to load at once: reload the list instead. */
+const SPEC_BATCH_LIMIT = 20;
 /** Events kept per job for its timeline. */
 const TIMELINE_LIMIT = 200;
 
@@ -38,7 +40,11 @@ export class Store {
   private readonly listeners = new Set<() => void>();
   private nodeTimer: number | undefined;
   private nodeRefreshQueued = false;
+  private nodesInFlight = false;
+  private lastNodeRefresh = 0;
   private readonly fetching = new Set<string>();
+  private readonly specQueue = new Set<string>();
+  private specTimer: number | undefined;
   private stopped = false;
   private notifyQueued = false;
 
@@ -73,12 +79,12 @@ export class Store {
   private revision = 0;
   snapshot = (): number => this.revision;
 
-  /** Coalesces the notifications of one burst of events into one render. */
+  /** Coalesces the changes of a frame (a burst of events) into one render. */
   changed(): void {
     this.revision++;
     if (this.notifyQueued) return;
     this.notifyQueued = true;
-    queueMicrotask(() => {
+    window.requestAnimationFrame(() => {
       this.notifyQueued = false;
       for (const listener of this.listeners) listener();
     });
@@ -87,8 +93,10 @@ export class Store {
   start(): void {
     this.stream.start();
     this.nodeTimer = window.setInterval(() => {
-      if (document.visibilityState === "visible") void this.refreshNodes();
-    }, NODE_REFRESH_MS);
+      // Larger clusters are refreshed less often (1,000 nodes: every 4 s).
+      const due = this.lastNodeRefresh + Math.max(NODE_REFRESH_MS, this.nodes.size * 4);
+      if (document.visibilityState === "visible" && Date.now() >= due) void this.refreshNodes();
+    }, 1000);
     void this.refreshPlugins();
   }
 
@@ -109,9 +117,7 @@ export class Store {
       timeline.push(event);
       if (timeline.length > TIMELINE_LIMIT) timeline.shift();
       this.timelines.set(job.id, timeline);
-      if (this.jobs.partial.has(job.id)) void this.fetchJob(job.id);
-      // Pending jobs: GetJob carries the why-pending reasons per node count.
-      else if (event.state === "JOB_STATE_PENDING") void this.fetchJob(job.id);
+      if (this.jobs.partial.has(job.id)) this.queueSpecLoad(job.id);
     }
     // Placement and completion change what nodes hold.
     this.queueNodeRefresh();
@@ -124,7 +130,30 @@ export class Store {
     window.setTimeout(() => {
       this.nodeRefreshQueued = false;
       void this.refreshNodes();
-    }, 300);
+    }, 1000);
+  }
+
+  /**
+   * Jobs known only from events get their spec loaded, in batches: a few
+   * one by one, a burst (a script submitting thousands) by reloading the
+   * job list page by page instead of thousands of single requests.
+   */
+  private queueSpecLoad(id: string): void {
+    this.specQueue.add(id);
+    if (this.specTimer !== undefined) return;
+    this.specTimer = window.setTimeout(() => {
+      this.specTimer = undefined;
+      const ids = [...this.specQueue];
+      this.specQueue.clear();
+      if (ids.length > SPEC_BATCH_LIMIT) {
+        void this.api.allJobs((page) => {
+          this.jobs.upsert(page);
+          this.changed();
+        });
+      } else {
+        for (const queued of ids) void this.fetchJob(queued);
+      }
+    }, 250);
   }
 
   /** Loads one job (known from an event only, or changed) in full. */
@@ -157,7 +186,7 @@ export class Store {
         this.jobs.clear();
         this.jobs.upsert(loaded);
         for (const event of seen) this.jobs.apply(event);
-        for (const id of [...this.jobs.partial]) if (!loaded.some((job) => job.id === id)) void this.fetchJob(id);
+        for (const id of [...this.jobs.partial]) this.queueSpecLoad(id);
       }
       this.syncError = undefined;
       this.syncedConnection = connection;
@@ -170,7 +199,9 @@ export class Store {
   }
 
   async refreshNodes(throwing = false): Promise<void> {
-    if (this.stopped) return;
+    if (this.stopped || (this.nodesInFlight && !throwing)) return;
+    this.nodesInFlight = true;
+    this.lastNodeRefresh = Date.now();
     try {
       const reply = await this.api.nodes();
       const next = new Map<string, Node>();
@@ -184,6 +215,8 @@ export class Store {
       this.changed();
     } catch (error) {
       if (throwing) throw error;
+    } finally {
+      this.nodesInFlight = false;
     }
   }
 
