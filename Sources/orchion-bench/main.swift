@@ -7,6 +7,8 @@
 //        orchion-bench store-child MODE DIR  (processes the store's tests start)
 //        orchion-bench control [--quick] [--agents 1000,5000,10000]  (the control plane end to end:
 //            the real orchion server as a child, simulated agents over the real protocol)
+//        orchion-bench dashboard-cluster [--agents N] [--jobs N]  (a cluster of simulated agents for the
+//            dashboard's bench and screenshots: prints READY PORT TOKEN, serves until stdin closes)
 //        orchion-bench footprint HOST:PORT TOKEN_FILE [--executor FILE]  (an idle agent, for the footprint rows)
 //        orchion-bench notify STATE...  (sd_notify from the environment, for the systemd tests)
 // Prints a Markdown table. Build with -c release.
@@ -79,6 +81,9 @@ if CommandLine.arguments.dropFirst().first == "store-child" {
 }
 if CommandLine.arguments.dropFirst().first == "control" {
     controlBenchmark(Array(CommandLine.arguments.dropFirst(2)))
+}
+if CommandLine.arguments.dropFirst().first == "dashboard-cluster" {
+    dashboardCluster(Array(CommandLine.arguments.dropFirst(2)))
 }
 if CommandLine.arguments.dropFirst().first == "footprint" {
     let arguments = Array(CommandLine.arguments.dropFirst(2))

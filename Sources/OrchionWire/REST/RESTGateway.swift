@@ -38,11 +38,19 @@ public final class RESTGateway: Sendable {
     /// client token, so a request without one is answered 401 (403 for the
     /// agent join token) before it can make the server buffer a body. The
     /// principal found travels with the request to `handle`, which then
-    /// does not authenticate again.
+    /// does not authenticate again. The site's paths need no token, and
+    /// take GET and HEAD only (405 before any body is read).
     public func checkHead(_ method: String, _ target: String, _ headers: [(name: String, value: String)])
         -> HTTPHeadVerdict
     {
-        if Self.isHealth(target) || isOpenMetrics(target) || site?.serves(target) == true { return .proceed(nil) }
+        if Self.isHealth(target) || isOpenMetrics(target) { return .proceed(nil) }
+        if let site, site.serves(target) {
+            // Read-only files: anything else is refused before a body is read.
+            guard method == "GET" || method == "HEAD" else {
+                return .answer(httpResponse(for: MethodNotAllowed(method: method, allowed: ["GET", "HEAD"])))
+            }
+            return .proceed(nil)
+        }
         do throws(RPCError) {
             let authorization = headers.first { asciiCaseInsensitiveEqual($0.name, "Authorization") }?.value
             return .proceed(try authorize(authorization))

@@ -14,6 +14,9 @@ export type Connection =
   | { kind: "reconnecting"; detail: string; retryInMs?: number }
   | { kind: "unauthorized"; detail: string };
 
+/** The User Timing mark set when the first job list has loaded (the bench reads it). */
+export const JOBS_LOADED = "orchion:jobs-loaded";
+
 /** How often nodes are refreshed while the tab is visible, ms. */
 const NODE_REFRESH_MS = 2000;
 /** More jobs than this to load at once: reload the list instead. */
@@ -187,6 +190,7 @@ export class Store {
         this.jobs.upsert(loaded);
         for (const event of seen) this.jobs.apply(event);
         for (const id of [...this.jobs.partial]) this.queueSpecLoad(id);
+        if (performance.getEntriesByName(JOBS_LOADED).length === 0) performance.mark(JOBS_LOADED);
       }
       this.syncError = undefined;
       this.syncedConnection = connection;
