@@ -6,5 +6,7 @@ struct Orchion: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Orchion: a local-first orchestrator for homelab clusters.",
         version: "0.1.0",
-        subcommands: [PluginCommand.self, ServerCommand.self, AgentCommand.self])
+        subcommands: [
+            UpCommand.self, PluginCommand.self, ServerCommand.self, AgentCommand.self, UpAgentCommand.self,
+        ])
 }
