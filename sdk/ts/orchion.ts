@@ -87,6 +87,36 @@ export interface Telemetry {
   loadAverage1m?: number;
   gpus?: GPUTelemetry[];
   sampledAt?: string;
+  memoryTotalBytes?: string;
+  /** Every kernel thermal zone that gave a temperature. */
+  thermalZones?: ThermalZone[];
+  /** What each running job uses, by attempt. */
+  jobs?: JobUsage[];
+}
+
+/** A kernel thermal zone's reading. */
+export interface ThermalZone {
+  /** The zone's name in the kernel ("thermal_zone0"). */
+  zone?: string;
+  /** What it measures, as the kernel says ("cpu-thermal", "x86_pkg_temp"). */
+  type?: string;
+  celsius?: number;
+}
+
+/** What one running attempt of a job uses. */
+export interface JobUsage {
+  jobId?: string;
+  attempt?: number;
+  /** CPU cores busy on average since the previous sample (1.0 = one core). */
+  cpuCores?: number;
+  memoryBytes?: string;
+  /** CPU time used so far, user and system. */
+  cpuMicros?: string;
+  /**
+   * Where the numbers were read: "cgroup" (the attempt's cgroup v2) or
+   * "proc" (its process group's /proc entries).
+   */
+  source?: string;
 }
 
 /** A machine in the cluster. */
@@ -298,6 +328,17 @@ export interface AgentMessage {
   heartbeat?: Heartbeat;
   jobEvent?: JobEvent;
   logChunk?: LogChunk;
+  leaving?: Leaving;
+}
+
+/**
+ * The agent is shutting down: the server places nothing more on the node
+ * (it shows as DRAINING) until the agent registers again. Sent once per
+ * stream, before the agent stops; an assignment that still arrives is
+ * answered LOST, which the server retries on another node.
+ */
+export interface Leaving {
+  reason?: string;
 }
 
 /** The server's answer to Register. */

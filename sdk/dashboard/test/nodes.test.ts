@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { Node } from "../../ts/orchion";
-import { hardwareBadges, heartbeatAgeMs, nodeUsage } from "../src/lib/nodes";
+import { hardwareBadges, heartbeatAgeMs, hottest, nodeUsage } from "../src/lib/nodes";
 
 test("badges name GPU vendors with counts, Coral and Hailo accelerators, and a Raspberry Pi", () => {
   const node: Node = {
@@ -34,5 +34,9 @@ test("usage from the latest telemetry; heartbeat age from the last beat", () => 
   };
   assert.deepEqual(nodeUsage(node), { cpu: 0.25, memory: 0.5, gpu: 0.75 });
   assert.deepEqual(nodeUsage({}), {});
+  const sampled: Node = { capabilities: { memoryBytes: "1000" }, telemetry: { memoryUsedBytes: "500", memoryTotalBytes: "2000" } };
+  assert.equal(nodeUsage(sampled).memory, 0.25, "the sample's own total wins");
+  assert.equal(hottest({ telemetry: { thermalZones: [{ celsius: 41.5 }, { celsius: 63 }, {}] } }), 63);
+  assert.equal(hottest({}), undefined);
   assert.equal(heartbeatAgeMs(node, Date.UTC(2026, 0, 1, 0, 0, 3)), 3000);
 });

@@ -14,7 +14,7 @@ import type { Node, Telemetry } from "../../../ts/orchion";
 import { APIError } from "../lib/api";
 import { formatAge, formatBytes, formatCPU, formatPercent } from "../lib/format";
 import { filterJobs, timestampMs } from "../lib/jobs";
-import { hardwareBadges } from "../lib/nodes";
+import { hardwareBadges, hottest } from "../lib/nodes";
 import { href, useNow } from "./hooks";
 import type { Store } from "./store";
 import { Badges, StatePill } from "./widgets";
@@ -111,6 +111,8 @@ export function NodeDetail({ store, id }: { store: Store; id: string }) {
           </dd>
           <dt>Load (1 min)</dt>
           <dd>{live.telemetry?.loadAverage1m?.toFixed(2) ?? "—"}</dd>
+          <dt>Hottest sensor</dt>
+          <dd>{hottest(live)?.toFixed(1).concat(" °C") ?? "—"}</dd>
           <dt>Labels</dt>
           <dd>
             {Object.entries(live.labels ?? {}).map(([key, value]) => (

@@ -66,7 +66,8 @@ export function nodeUsage(node: Node): Usage {
   const usage: Usage = {};
   if (telemetry === undefined) return usage;
   usage.cpu = telemetry.cpuUtilization ?? 0;
-  const total = Number(node.capabilities?.memoryBytes ?? 0);
+  // The total the sample was taken against, else what the node registered with.
+  const total = Number(telemetry.memoryTotalBytes ?? 0) || Number(node.capabilities?.memoryBytes ?? 0);
   if (total > 0) usage.memory = Number(telemetry.memoryUsedBytes ?? 0) / total;
   const gpus = telemetry.gpus ?? [];
   if (gpus.length > 0) usage.gpu = gpus.reduce((sum, gpu) => sum + (gpu.utilization ?? 0), 0) / gpus.length;
@@ -76,4 +77,11 @@ export function nodeUsage(node: Node): Usage {
 /** Milliseconds since the node's last heartbeat, at `nowMs` (NaN when it never beat). */
 export function heartbeatAgeMs(node: Node, nowMs: number): number {
   return nowMs - timestampMs(node.lastHeartbeat);
+}
+
+/** The hottest thermal zone of the latest sample, °C. */
+export function hottest(node: Node): number | undefined {
+  const zones = node.telemetry?.thermalZones ?? [];
+  const readings = zones.map((zone) => zone.celsius ?? Number.NaN).filter(Number.isFinite);
+  return readings.length > 0 ? Math.max(...readings) : undefined;
 }
