@@ -18,9 +18,23 @@ struct BrowserScenario {
     }
 
     let name: String
-    let server: ServerProcess
+    /// The server's base URL and a client token for it.
+    let url: String
+    let token: String
     var timeout: Double = 60
     var width = 1400
+
+    init(name: String, server: ServerProcess, timeout: Double = 60) {
+        self.init(
+            name: name, url: "http://127.0.0.1:\(server.port)", token: ServerProcess.clientToken, timeout: timeout)
+    }
+
+    init(name: String, url: String, token: String, timeout: Double = 60) {
+        self.name = name
+        self.url = url
+        self.token = token
+        self.timeout = timeout
+    }
 
     /// Runs it; throws with the driver's output when it fails.
     func run(
@@ -36,7 +50,7 @@ struct BrowserScenario {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: python)
         process.arguments = [
-            script, name, "--url", "http://127.0.0.1:\(server.port)", "--token", ServerProcess.clientToken,
+            script, name, "--url", url, "--token", token,
             "--artifacts", Self.artifacts.path, "--width", "\(width)",
         ]
         let input = Pipe()
@@ -97,13 +111,19 @@ final class DashboardAgent: @unchecked Sendable {
     private let process = Process()
     private let log = LogBuffer()
 
-    init(_ nodeID: String, server: ServerProcess) throws {
+    convenience init(_ nodeID: String, server: ServerProcess) throws {
+        try self.init(
+            nodeID, address: "127.0.0.1:\(server.port)",
+            joinTokenFile: server.directory.appendingPathComponent("join.token"),
+            stateDirectory: server.directory.appendingPathComponent("agent-\(nodeID)"))
+    }
+
+    init(_ nodeID: String, address: String, joinTokenFile: URL, stateDirectory: URL) throws {
         self.nodeID = nodeID
         process.executableURL = URL(fileURLWithPath: Paths.orchion)
         process.arguments = [
-            "agent", "run", "--server", "127.0.0.1:\(server.port)", "--node-id", nodeID,
-            "--join-token-file", server.directory.appendingPathComponent("join.token").path,
-            "--state-dir", server.directory.appendingPathComponent("agent-\(nodeID)").path,
+            "agent", "run", "--server", address, "--node-id", nodeID, "--join-token-file", joinTokenFile.path,
+            "--state-dir", stateDirectory.path,
             "--label", "agent=\(nodeID)", "--stop-jobs-on-exit",
         ]
         process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("ORCHION_") }

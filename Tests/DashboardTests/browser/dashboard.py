@@ -277,7 +277,18 @@ def server_restart(page):
     assert page.driver.execute_script("return performance.getEntriesByType('navigation').length") == 1, "no reload"
 
 
+def up_cluster(page):
+    page.sign_in()
+    page.wait("the local node and the joined one, ready", lambda: len(page.css("[data-node][data-state=ready]")) == 2)
+    assert page.css("[data-node=second-node]"), "the joined agent's node"
+    page.submit_form(command="echo hello from the dashboard", name="up-job")
+    page.wait("the job succeeded", lambda: page.job_state() == "succeeded", timeout=30)
+    log = page.wait("its output", lambda: page.text("[data-testid=log]"))
+    assert log == "hello from the dashboard", log
+
+
 SCENARIOS = {
+    "up-cluster": up_cluster,
     "sign-in-and-nodes": sign_in_and_nodes,
     "submit-and-follow": submit_and_follow,
     "cancel-running": cancel_running,

@@ -91,8 +91,10 @@ export function JobDetail({ store, id }: { store: Store; id: string }) {
           <dd className="mono">{commandLine(spec.command, spec.argv)}</dd>
           <dt>Resources</dt>
           <dd>
-            {formatCPU(spec.resources?.cpuMillis)} CPU · {formatBytes(spec.resources?.memoryBytes)} ·{" "}
-            {spec.gpu?.count ?? 0} GPU {spec.gpu?.model ? `(${spec.gpu.model})` : ""}
+            {spec.resources === undefined && spec.gpu === undefined
+              ? "none requested"
+              : `${formatCPU(spec.resources?.cpuMillis)} CPU · ${formatBytes(spec.resources?.memoryBytes)} · ` +
+                `${spec.gpu?.count ?? 0} GPU${spec.gpu?.model ? ` (${spec.gpu.model})` : ""}`}
           </dd>
           <dt>Constraints</dt>
           <dd>
