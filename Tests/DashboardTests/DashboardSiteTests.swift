@@ -31,6 +31,14 @@ import Testing
             #expect(header(asset, "Cache-Control") == "public, max-age=31536000, immutable")
         }
         #expect(!html.contains("<script>"), "no inline script")
+        // Chunks the script imports (Chart.js's, loaded with a node page) are embedded too.
+        let script = try #require(referenced.first { $0.hasSuffix(".js") })
+        let code = String(decoding: get(script).body, as: UTF8.self)
+        let chunks = code.split(separator: "\"").filter { $0.hasPrefix("./chunk-") && $0.hasSuffix(".js") }
+        #expect(!chunks.isEmpty, "the script imports its chunks")
+        for chunk in chunks {
+            #expect(get("/assets/" + chunk.dropFirst(2)).status == 200, "\(chunk) is embedded")
+        }
     }
 
     @Test func everyAnswerCarriesTheStrictPolicy() {

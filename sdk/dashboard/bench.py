@@ -18,6 +18,7 @@ Debian's headless chromium through chromium-driver with Selenium.
 import argparse
 import gzip
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -85,6 +86,10 @@ def main():
 
         index = fetch(f"{url}/", False).decode()
         files = ["/"] + [part for part in index.split('"') if part.startswith("/assets/")]
+        # The chunks the script imports (Chart.js's is loaded with the first node page).
+        for script in [path for path in files if path.endswith(".js")]:
+            for chunk in sorted(set(re.findall(r"\./(chunk-[A-Z0-9]+\.js)", fetch(url + script, False).decode()))):
+                files.append(f"/assets/{chunk}")
         print("| file | raw bytes | gzip bytes |")
         print("|---|---:|---:|")
         total_raw = total_gzip = 0

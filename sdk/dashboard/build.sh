@@ -2,7 +2,8 @@
 # Builds the dashboard and regenerates its embedding in the orchion binary:
 #   1. type-checks the TypeScript (strict, tsc --noEmit; the app, its tests, sdk/ts);
 #   2. bundles src/main.tsx with esbuild (modules from Debian's /usr/share/nodejs),
-#      minified, with content-hashed names under assets/;
+#      minified, split (Chart.js loads with the first node page), with
+#      content-hashed names under assets/;
 #   3. writes index.html naming those assets, gzips everything (-9 -n: no name
 #      or time, so the bytes depend on the input only);
 #   4. writes Sources/COrchionDashboard/assets.c (embed.py), which is committed.
@@ -36,7 +37,8 @@ trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/site/assets"
 NODE_PATH="$modules" esbuild src/main.tsx --bundle --minify --format=esm --target=es2020 \
   --jsx=automatic --define:process.env.NODE_ENV='"production"' --legal-comments=none --charset=utf8 \
-  --entry-names='[name]-[hash]' --outdir="$work/site/assets" --log-level=warning
+  --splitting --entry-names='[name]-[hash]' --chunk-names='chunk-[hash]' --outdir="$work/site/assets" \
+  --log-level=warning
 js=$(cd "$work/site/assets" && ls main-*.js)
 css=$(cd "$work/site/assets" && ls main-*.css)
 sed -e "s/{{js}}/$js/" -e "s/{{css}}/$css/" index.html > "$work/site/index.html"

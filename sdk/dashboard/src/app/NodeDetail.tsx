@@ -1,16 +1,5 @@
-import {
-  CategoryScale,
-  Chart,
-  Filler,
-  Legend,
-  LinearScale,
-  LineController,
-  LineElement,
-  PointElement,
-  Tooltip,
-} from "chart.js";
-import { useEffect, useRef, useState } from "react";
-import type { Node, Telemetry } from "../../../ts/orchion";
+import { lazy, Suspense, useEffect, useState } from "react";
+import type { Node } from "../../../ts/orchion";
 import { APIError } from "../lib/api";
 import { formatAge, formatBytes, formatCPU, formatPercent } from "../lib/format";
 import { filterJobs, timestampMs } from "../lib/jobs";
@@ -19,7 +8,8 @@ import { href, useNow } from "./hooks";
 import type { Store } from "./store";
 import { Badges, StatePill } from "./widgets";
 
-Chart.register(LineController, LineElement, PointElement, LinearScale, CategoryScale, Filler, Tooltip, Legend);
+// Chart.js is most of the bundle: loaded (a chunk of its own) when a node page first opens.
+const TelemetryChart = lazy(() => import("./TelemetryChart"));
 
 /** How often the node (with its telemetry history) is reloaded while shown, ms. */
 const REFRESH_MS = 3000;
@@ -152,7 +142,9 @@ export function NodeDetail({ store, id }: { store: Store; id: string }) {
         </table>
       )}
       <h2>Telemetry</h2>
-      <TelemetryChart history={node?.history ?? []} memoryTotal={Number(capabilities.memoryBytes ?? 0)} />
+      <Suspense fallback={<div className="chart muted">Loading the chart…</div>}>
+        <TelemetryChart history={node?.history ?? []} memoryTotal={Number(capabilities.memoryBytes ?? 0)} />
+      </Suspense>
       <h2>Recent jobs</h2>
       <ul className="plain-list">
         {jobs.length === 0 && <li className="muted">No job ran here since the page loaded.</li>}
@@ -166,74 +158,5 @@ export function NodeDetail({ store, id }: { store: Store; id: string }) {
         ))}
       </ul>
     </section>
-  );
-}
-
-/** CPU, memory and GPU use over the history the server keeps (GetNode's `history`). */
-function TelemetryChart({ history, memoryTotal }: { history: readonly Telemetry[]; memoryTotal: number }) {
-  const canvas = useRef<HTMLCanvasElement>(null);
-  const chart = useRef<Chart<"line", { x: number; y: number }[]> | null>(null);
-  useEffect(() => {
-    const element = canvas.current;
-    if (element === null) return undefined;
-    const style = getComputedStyle(document.documentElement);
-    const text = style.getPropertyValue("--text").trim() || "#222";
-    const grid = style.getPropertyValue("--line").trim() || "#ccc";
-    chart.current = new Chart(element, {
-      type: "line",
-      data: {
-        datasets: [
-          { label: "CPU %", data: [], borderColor: "#3b82f6", backgroundColor: "#3b82f633", fill: true, pointRadius: 0 },
-          { label: "Memory %", data: [], borderColor: "#a855f7", pointRadius: 0 },
-          { label: "GPU %", data: [], borderColor: "#22c55e", pointRadius: 0 },
-        ],
-      },
-      options: {
-        animation: false,
-        responsive: true,
-        maintainAspectRatio: false,
-        parsing: false,
-        normalized: true,
-        interaction: { mode: "index", intersect: false },
-        scales: {
-          x: {
-            type: "linear",
-            ticks: { color: text, maxTicksLimit: 6, callback: (value) => formatAge(Number(value), Date.now()) },
-            grid: { color: grid },
-          },
-          y: { min: 0, max: 100, ticks: { color: text }, grid: { color: grid } },
-        },
-        plugins: { legend: { labels: { color: text } } },
-      },
-    });
-    return () => {
-      chart.current?.destroy();
-      chart.current = null;
-    };
-  }, []);
-  useEffect(() => {
-    const current = chart.current;
-    if (current === null) return;
-    const cpu: { x: number; y: number }[] = [];
-    const memory: { x: number; y: number }[] = [];
-    const gpu: { x: number; y: number }[] = [];
-    for (const sample of history) {
-      const x = timestampMs(sample.sampledAt);
-      if (!Number.isFinite(x)) continue;
-      cpu.push({ x, y: (sample.cpuUtilization ?? 0) * 100 });
-      if (memoryTotal > 0) memory.push({ x, y: (Number(sample.memoryUsedBytes ?? 0) / memoryTotal) * 100 });
-      const gpus = sample.gpus ?? [];
-      if (gpus.length > 0) gpu.push({ x, y: (gpus.reduce((sum, g) => sum + (g.utilization ?? 0), 0) / gpus.length) * 100 });
-    }
-    const [first, second, third] = current.data.datasets;
-    if (first) first.data = cpu;
-    if (second) second.data = memory;
-    if (third) third.data = gpu;
-    current.update();
-  }, [history, memoryTotal]);
-  return (
-    <div className="chart" data-testid="telemetry-chart" data-samples={history.length}>
-      <canvas ref={canvas} role="img" aria-label={`CPU, memory and GPU use over ${history.length} samples`} />
-    </div>
   );
 }
