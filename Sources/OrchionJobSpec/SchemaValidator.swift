@@ -114,12 +114,18 @@ struct SchemaValidator {
             report(node, field.appending(name), "missing field `\(name)`", field.isEmpty ? "" : "in \(field.quoted)")
         }
         for (key, value) in mapping {
-            let name = key.string ?? ""
+            guard case .scalar(let scalar) = key else {
+                report(
+                    key, field, "invalid key in \(field.quoted)", "expected a name, found \(YAMLInstance(key).found)")
+                continue
+            }
+            let name = scalar.string
             let child = field.appending(name)
             if let names = schema.propertyNames {
                 var keyCheck = SchemaValidator(file: file)
                 keyCheck.regexes = regexes
                 keyCheck.validate(key, against: names, field: child)
+                regexes = keyCheck.regexes
                 for problem in keyCheck.problems {
                     var renamed = problem
                     renamed.message = "invalid key \(child.quoted)"
@@ -135,8 +141,12 @@ struct SchemaValidator {
             case .schema(let values): validate(value, against: values, field: child)
             case .forbidden:
                 let known = schema.properties.map(\.name)
+                // A field one level too high finds its place: `memory` -> `resources.memory`.
+                let nested = schema.properties.flatMap { property in
+                    property.schema.properties.map { "\(property.name).\($0.name)" }
+                }
                 let hint =
-                    KeySuggestion.closest(to: name, among: known).map { "did you mean `\($0)`?" }
+                    KeySuggestion.closest(to: name, among: known + nested).map { "did you mean `\($0)`?" }
                     ?? "expected one of " + known.map { "`\($0)`" }.joined(separator: ", ")
                 report(key, child, "unknown field `\(name.quotedForMessage)`", hint)
             }

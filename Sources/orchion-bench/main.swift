@@ -7,6 +7,8 @@
 //        orchion-bench store-child MODE DIR  (processes the store's tests start)
 //        orchion-bench control [--quick] [--agents 1000,5000,10000]  (the control plane end to end:
 //            the real orchion server as a child, simulated agents over the real protocol)
+//        orchion-bench logs [--quick] [--bytes N] [--runs N]  (job stdout → agent → server → log file,
+//            beside a raw pipe + loopback TCP copy of the same bytes)
 //        orchion-bench dashboard-cluster [--agents N] [--jobs N]  (a cluster of simulated agents for the
 //            dashboard's bench and screenshots: prints READY PORT TOKEN, serves until stdin closes)
 //        orchion-bench footprint HOST:PORT TOKEN_FILE [--executor FILE]  (an idle agent, for the footprint rows)
@@ -81,6 +83,9 @@ if CommandLine.arguments.dropFirst().first == "store-child" {
 }
 if CommandLine.arguments.dropFirst().first == "control" {
     controlBenchmark(Array(CommandLine.arguments.dropFirst(2)))
+}
+if CommandLine.arguments.dropFirst().first == "logs" {
+    logBenchmark(Array(CommandLine.arguments.dropFirst(2)))
 }
 if CommandLine.arguments.dropFirst().first == "dashboard-cluster" {
     dashboardCluster(Array(CommandLine.arguments.dropFirst(2)))
