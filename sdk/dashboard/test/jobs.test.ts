@@ -49,6 +49,19 @@ test("a snapshot replaces a job loaded from events; leaving pending drops the wh
   assert.equal(table.get("j1")?.spec?.command, "true");
 });
 
+test("a reply answered before events already applied does not move the job back", () => {
+  const table = new JobTable();
+  for (const event of run.slice(0, 3)) table.apply(event);
+  // GetJob answered while the job was still scheduled, arriving after RUNNING.
+  table.upsert([{ id: "j1", state: "JOB_STATE_SCHEDULED", updatedAt: "2026-01-01T00:00:01Z", spec: { command: "sleep 60" } }]);
+  assert.equal(table.get("j1")?.state, "JOB_STATE_RUNNING");
+  assert.equal(table.get("j1")?.spec?.command, "sleep 60", "its spec is taken");
+  assert.ok(!table.partial.has("j1"));
+  // A newer reply wins.
+  table.upsert([{ id: "j1", state: "JOB_STATE_CANCELLED", updatedAt: "2026-01-01T00:00:03Z" }]);
+  assert.equal(table.get("j1")?.state, "JOB_STATE_CANCELLED");
+});
+
 test("filters by state, node and label or text; newest first", () => {
   const jobs: Job[] = [
     { id: "a", state: "JOB_STATE_RUNNING", createdAt: "2026-01-01T00:00:01Z", attempts: [{ number: 1, nodeId: "n1" }], spec: { name: "train", constraints: { gpu: "a100" } } },

@@ -36,11 +36,17 @@ export class JobTable {
     return this.jobs.values();
   }
 
-  /** Replaces or adds jobs from the API (a snapshot page, GetJob, SubmitJob). */
+  /**
+   * Adds or refreshes jobs from the API (a snapshot page, GetJob, SubmitJob,
+   * CancelJob). A reply can be older than events already applied (it was
+   * answered before they arrived): then its spec is taken and the newer
+   * state kept.
+   */
   upsert(jobs: readonly Job[]): void {
     for (const job of jobs) {
       if (job.id === undefined) continue;
-      this.jobs.set(job.id, job);
+      const current = this.jobs.get(job.id);
+      this.jobs.set(job.id, current === undefined ? job : newest(current, job));
       this.partial.delete(job.id);
     }
     this.version++;
@@ -64,6 +70,17 @@ export class JobTable {
     this.version++;
     return job;
   }
+}
+
+/** `incoming` (from the API), unless `current` changed later: then `incoming` with `current`'s state. */
+export function newest(current: Job, incoming: Job): Job {
+  if (!(timestampMs(current.updatedAt) > timestampMs(incoming.updatedAt))) return incoming;
+  const merged: Job = { ...incoming };
+  for (const key of ["state", "reason", "attempts", "updatedAt", "pendingReasons"] as const) {
+    if (current[key] === undefined) delete merged[key];
+    else Object.assign(merged, { [key]: current[key] });
+  }
+  return merged;
 }
 
 /** `job` after `event` (a new object; `job` is not changed). */
