@@ -274,6 +274,8 @@ def server_restart(page):
     # A job submitted after the restart arrives through the resumed stream.
     action("submit", "after-restart")
     page.wait("both jobs succeeded", lambda: len(page.css("[data-job][data-state=succeeded]")) == 2, timeout=30)
+    # Both with their specs (a spec load cut off by the restart is tried again).
+    page.wait("both jobs named", lambda: sorted(e.text for e in page.css("[data-job] .name a")) == ["after-restart", "before-restart"])
     assert page.driver.execute_script("return performance.getEntriesByType('navigation').length") == 1, "no reload"
 
 

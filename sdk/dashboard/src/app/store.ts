@@ -189,9 +189,10 @@ export class Store {
         this.jobs.clear();
         this.jobs.upsert(loaded);
         for (const event of seen) this.jobs.apply(event);
-        for (const id of [...this.jobs.partial]) this.queueSpecLoad(id);
         if (performance.getEntriesByName(JOBS_LOADED).length === 0) performance.mark(JOBS_LOADED);
       }
+      // Specs that failed to load while the server was away.
+      for (const id of [...this.jobs.partial]) this.queueSpecLoad(id);
       this.syncError = undefined;
       this.syncedConnection = connection;
       void this.refreshPlugins();
