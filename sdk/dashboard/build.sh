@@ -32,7 +32,7 @@ done
 
 tsc --noEmit -p tsconfig.json
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/orchion-dashboard.XXXXXX")
+work=$(mktemp -d -t orchion-dashboard.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/site/assets"
 NODE_PATH="$modules" esbuild src/main.tsx --bundle --minify --format=esm --target=es2020 \

@@ -4,7 +4,7 @@
 # directory, then `node --test` runs them. Type-checking is build.sh's.
 set -euo pipefail
 cd "$(dirname "$0")"
-work=$(mktemp -d "${TMPDIR:-/tmp}/orchion-dashboard-tests.XXXXXX")
+work=$(mktemp -d -t orchion-dashboard-tests.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 NODE_PATH=/usr/share/nodejs esbuild test/*.test.ts --bundle --platform=node --format=esm --target=node18 \
   --outdir="$work" --out-extension:.js=.mjs --log-level=warning
