@@ -39,11 +39,16 @@ import Testing
         try BrowserScenario(name: "cancel-running", server: server).run()
     }
 
-    @Test func aJobThatFitsNowhereShowsWhyItIsPending() async throws {
+    @Test func aJobThatFitsNowhereShowsWhyItIsPendingAndTheDefaultStrategySwitches() async throws {
         let (server, agents) = try await cluster()
         defer { server.remove() }
         _ = agents
-        try BrowserScenario(name: "why-pending", server: server).run()
+        try BrowserScenario(name: "why-pending", server: server).run { action, arguments in
+            // The server itself says the page's switch took.
+            let scheduler = try curl(server, "/v1/scheduler")
+            guard action == "expect-default", scheduler.contains("\"defaultStrategy\":\"\(arguments.first ?? "")\"")
+            else { throw HarnessError("expected default \(arguments), found \(scheduler)") }
+        }
     }
 
     @Test func aKilledAgentsNodeGoesSuspectThenDown() async throws {

@@ -246,6 +246,18 @@ def why_pending(page):
     page.go("#/jobs")
     row = page.wait("the reason in the list", lambda: page.text("[data-job] [data-testid=why-pending]"))
     assert "node" in row, row
+    # Plugins: the built-in strategies loaded, the default switched from the page.
+    page.go("#/plugins")
+    table = page.wait("the plugin table", lambda: "bin-packing" in page.text("[data-testid=plugin-table]")
+                      and page.text("[data-testid=plugin-table]"))
+    for name in ["spread", "round-robin", "gpu-affinity"]:
+        assert name in table, table
+    assert "loaded" in table, table
+    select = Select(page.css("[data-testid=default-strategy]")[0])
+    assert select.first_selected_option.get_attribute("value") == "spread"
+    select.select_by_value("bin-packing")
+    page.wait("bin-packing the default", lambda: "bin-packing default" in page.text("[data-testid=plugin-table]"))
+    action("expect-default", "bin-packing")
 
 
 def node_goes_down(page):

@@ -60,7 +60,8 @@ export function Plugins({ store }: { store: Store }) {
           {store.plugins.map((plugin) => (
             <tr key={`${plugin.kind}/${plugin.name}/${plugin.file}`}>
               <td>
-                {plugin.name} {plugin.isDefault && <span className="tag">default</span>}
+                {plugin.name}{" "}
+                {plugin.isDefault && plugin.state === "PLUGIN_STATE_LOADED" && <span className="tag">default</span>}
               </td>
               <td>{stateName(plugin.kind)}</td>
               <td>
