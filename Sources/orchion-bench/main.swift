@@ -9,6 +9,8 @@
 //            the real orchion server as a child, simulated agents over the real protocol)
 //        orchion-bench logs [--quick] [--bytes N] [--runs N]  (job stdout → agent → server → log file,
 //            beside a raw pipe + loopback TCP copy of the same bytes)
+//        orchion-bench e2e [--quick] [--jobs N] [--latency N] [--clock PROGRAM]  (jobs end to end: the real
+//            server and two real agents as children; jobs/s and submit → started latency, see .ci/e2e)
 //        orchion-bench dashboard-cluster [--agents N] [--jobs N]  (a cluster of simulated agents for the
 //            dashboard's bench and screenshots: prints READY PORT TOKEN, serves until stdin closes)
 //        orchion-bench footprint HOST:PORT TOKEN_FILE [--executor FILE]  (an idle agent, for the footprint rows)
@@ -86,6 +88,9 @@ if CommandLine.arguments.dropFirst().first == "control" {
 }
 if CommandLine.arguments.dropFirst().first == "logs" {
     logBenchmark(Array(CommandLine.arguments.dropFirst(2)))
+}
+if CommandLine.arguments.dropFirst().first == "e2e" {
+    endToEndBenchmark(Array(CommandLine.arguments.dropFirst(2)))
 }
 if CommandLine.arguments.dropFirst().first == "dashboard-cluster" {
     dashboardCluster(Array(CommandLine.arguments.dropFirst(2)))

@@ -50,6 +50,18 @@ struct AgentCommand: ParsableCommand {
                 "The journal and spool (env ORCHION_AGENT_STATE_DIR; default $STATE_DIRECTORY, else ~/.local/share/orchion-agent).",
                 valueName: "dir"))
         var stateDirectory: String?
+        @Option(
+            name: .customLong("ca-cert"),
+            help: ArgumentHelp(
+                "Connect over TLS, trusting the server's CA certificate in this PEM file (env ORCHION_CA_CERT).",
+                valueName: "path"))
+        var caCertificateFile: String?
+        @Option(
+            name: .customLong("ca-hash"),
+            help: ArgumentHelp(
+                "Connect over TLS, trusting only a server whose CA public key has this hash (env ORCHION_CA_HASH; `orchion up` prints it).",
+                valueName: "sha256:hex"))
+        var caHash: String?
         @Flag(
             name: .customLong("stop-jobs-on-exit"),
             help: "On SIGTERM, stop running jobs and report their end before exiting.")
@@ -64,6 +76,8 @@ struct AgentCommand: ParsableCommand {
             flags.pluginDirectories = pluginDirectories
             flags.stateDirectory = stateDirectory
             flags.stopJobsOnExit = stopJobsOnExit
+            flags.caCertificateFile = caCertificateFile
+            flags.caHash = caHash
             let environment = Environment.current
             let settings: AgentSettings
             do throws(AgentSettingsError) {

@@ -34,7 +34,7 @@ final class HTTP2Connection {
 
     let loop: EventLoop
     let limits: WireLimits
-    private let socket: TCPConnection
+    private let socket: any ByteStream
     private let role: Role
     private(set) var session: OpaquePointer?
     private var streams: [Int32: HTTP2StreamHandler] = [:]
@@ -76,7 +76,7 @@ final class HTTP2Connection {
     /// Called once when the connection is gone.
     var onClose: (() -> Void)?
 
-    init(socket: TCPConnection, role: Role, limits: WireLimits, initialBytes: [UInt8] = []) throws(LoopError) {
+    init(socket: any ByteStream, role: Role, limits: WireLimits, initialBytes: [UInt8] = []) throws(LoopError) {
         self.socket = socket
         self.role = role
         self.limits = limits
@@ -84,7 +84,7 @@ final class HTTP2Connection {
         let (body, overflow) = limits.maxBodyBytes.addingReportingOverflow(5)
         requestBudget = max(limits.http2.maxBufferedRequestBytes, overflow ? Int.max : body)
         #if DEBUG
-            peerPort = socket.peer?.port
+            peerPort = socket.peerAddress?.port
         #endif
         idle = try Timer(loop: socket.loop)
         do {
