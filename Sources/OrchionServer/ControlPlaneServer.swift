@@ -1,4 +1,5 @@
 import OrchionControl
+import OrchionDashboard
 import OrchionLoop
 import OrchionPluginHost
 import OrchionWire
@@ -119,7 +120,8 @@ public enum ControlPlaneServer {
             loop: loop, address: config.listen, limits: config.wire, tls: wireTLS,
             authenticator: tokens.authenticator,
             control: ControlAPI(plane: bound), agent: AgentAPI(plane: bound),
-            metrics: { metrics.registry.renderBytes() }, metricsRequireToken: config.metricsRequireToken)
+            metrics: { metrics.registry.renderBytes() }, metricsRequireToken: config.metricsRequireToken,
+            site: DashboardSite())
         ServerLog.info("listening on \(server.address)")
         if let serverTLS {
             let summary = serverTLS.summary

@@ -97,13 +97,26 @@ final class SimulatedAgent: Sendable {
     private let client: GRPCClient
     private let writer: RequestWriter<Orchion_V1_AgentMessage>
     private let sequence = Atomic<UInt64>(0)
+    /// CPU (and GPU) use its heartbeats report, 0–1.
+    private let load: Double
+    private let gpus: Int
+    private let memoryUsed: UInt64
 
+    /// `hardware` replaces the default capabilities (8 x86_64 cores, 16 GiB).
     init(
-        id: String, phase: Double, loop: EventLoop, server: SocketAddress, fleet: AgentFleet
+        id: String, phase: Double, loop: EventLoop, server: SocketAddress, fleet: AgentFleet,
+        hardware: Orchion_V1_Capabilities? = nil
     ) async throws {
         self.id = id
         self.phase = phase
         self.loop = loop
+        // Defaults: 25 % and 4 GiB; with given hardware, a use that differs from node to node.
+        load = hardware == nil ? 0.25 : 0.05 + 0.9 * (phase * 7.31).truncatingRemainder(dividingBy: 1)
+        gpus = hardware?.gpus.count ?? 0
+        memoryUsed =
+            hardware.map {
+                UInt64(Double($0.memoryBytes) * (0.1 + 0.6 * (phase * 3.7).truncatingRemainder(dividingBy: 1)))
+            } ?? 4 << 30
         client = try await GRPCClient.connect(loop: loop, to: server, token: ServerChild.joinToken)
         let (writer, replies) = client.bidirectional(
             "/orchion.v1.AgentService/Connect", sending: Orchion_V1_AgentMessage.self,
@@ -120,9 +133,12 @@ final class SimulatedAgent: Sendable {
                         $0.memoryBytes = 16 << 30
                         $0.executors = ["exec"]
                     }
+                    if let hardware { $0.capabilities = hardware }
+                    let capabilities = $0.capabilities
                     $0.capacity = .with {
-                        $0.cpuMillis = 8000
-                        $0.memoryBytes = 16 << 30
+                        $0.cpuMillis = UInt64(capabilities.cpuCores) * 1000
+                        $0.memoryBytes = capabilities.memoryBytes
+                        $0.gpus = UInt32(clamping: capabilities.gpus.count)
                     }
                     $0.labels = ["rack": "r\(id.utf8.count % 8)"]
                 }
@@ -163,8 +179,14 @@ final class SimulatedAgent: Sendable {
                 $0.heartbeat = .with {
                     $0.sequence = number
                     $0.telemetry = .with {
-                        $0.cpuUtilization = 0.25
-                        $0.memoryUsedBytes = 4 << 30
+                        $0.cpuUtilization = load
+                        $0.gpus = (0..<gpus).map { index in
+                            .with {
+                                $0.index = UInt32(index)
+                                $0.utilization = load
+                            }
+                        }
+                        $0.memoryUsedBytes = memoryUsed
                         $0.loadAverage1M = 1.5
                         $0.sampledAt = .with {
                             $0.seconds = sampled.seconds
@@ -202,9 +224,10 @@ final class AgentFleet: Sendable {
     /// Connects and registers `count` agents (ids `prefix-0`...), at most
     /// `concurrency` connecting at once; returns once the server answered
     /// every Register, or throws after `timeout` seconds.
-    func connect(_ count: Int, prefix: String, server: SocketAddress, concurrency: Int = 64, timeout: Double)
-        async throws
-    {
+    func connect(
+        _ count: Int, prefix: String, server: SocketAddress, concurrency: Int = 64, timeout: Double,
+        hardware: (@Sendable (Int) -> Orchion_V1_Capabilities)? = nil
+    ) async throws {
         let start = all.count
         try await withThrowingTaskGroup(of: SimulatedAgent.self) { group in
             var next = 0
@@ -215,7 +238,7 @@ final class AgentFleet: Sendable {
                 group.addTask {
                     try await SimulatedAgent(
                         id: "\(prefix)-\(index)", phase: Double(index) / Double(count), loop: loop, server: server,
-                        fleet: self)
+                        fleet: self, hardware: hardware?(index))
                 }
             }
             while next < min(count, concurrency) { add() }

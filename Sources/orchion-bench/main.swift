@@ -11,6 +11,8 @@
 //            beside a raw pipe + loopback TCP copy of the same bytes)
 //        orchion-bench e2e [--quick] [--jobs N] [--latency N] [--clock PROGRAM]  (jobs end to end: the real
 //            server and two real agents as children; jobs/s and submit → started latency, see .ci/e2e)
+//        orchion-bench dashboard-cluster [--agents N] [--jobs N]  (a cluster of simulated agents for the
+//            dashboard's bench and screenshots: prints READY PORT TOKEN, serves until stdin closes)
 //        orchion-bench notify STATE...  (sd_notify from the environment, for the systemd tests)
 // Prints a Markdown table. Build with -c release.
 import Glibc
@@ -88,6 +90,9 @@ if CommandLine.arguments.dropFirst().first == "logs" {
 }
 if CommandLine.arguments.dropFirst().first == "e2e" {
     endToEndBenchmark(Array(CommandLine.arguments.dropFirst(2)))
+}
+if CommandLine.arguments.dropFirst().first == "dashboard-cluster" {
+    dashboardCluster(Array(CommandLine.arguments.dropFirst(2)))
 }
 if CommandLine.arguments.dropFirst().first == "notify" {
     notifyChild(Array(CommandLine.arguments.dropFirst(2)))

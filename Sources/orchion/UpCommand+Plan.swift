@@ -54,6 +54,7 @@ struct UpPlan: Sendable {
             "orchion up: the server and a local agent are starting.",
             "  API:            http://\(local)  (REST, SSE and gRPC on one port"
                 + (caHash == nil ? ")" : "; TLS too: https://\(local) with the cluster CA)"),
+            "  dashboard:      http://\(local)/  (sign in with a client token)",
             "  state:          \(config.stateDirectory)",
             "  client tokens:  \(config.tokens.clientTokensFile)  (owner-only; clients send one as a bearer token)",
             "  join token:     "

@@ -6,6 +6,7 @@
 #   docs/api.md                         API reference
 #   sdk/schema/job.schema.json          JSON Schema of YAML job specs (deterministic: same
 #   Sources/OrchionJobSpec/JobSchema+Generated.swift   protoset, same bytes), and as a Swift literal
+#   sdk/ts/orchion.ts                   TypeScript types of the JSON mapping (the dashboard)
 # Builds protoc-gen-swift once into .build-protoc (a few minutes).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -27,3 +28,4 @@ echo "wrote docs/api.md"
 .venv/bin/python sdk/proto/job_schema.py sdk/proto/orchion.protoset sdk/schema/job.schema.json \
   Sources/OrchionJobSpec/JobSchema+Generated.swift
 echo "wrote sdk/schema/job.schema.json and Sources/OrchionJobSpec/JobSchema+Generated.swift"
+.venv/bin/python sdk/proto/ts_types.py sdk/proto/orchion.protoset sdk/ts/orchion.ts && echo "wrote sdk/ts/orchion.ts"

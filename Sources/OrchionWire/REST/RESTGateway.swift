@@ -15,18 +15,21 @@ public final class RESTGateway: Sendable {
     private let cache: LoopBound<EncodedResponseCache>
     private let metrics: (@Sendable () -> [UInt8])?
     private let metricsRequireToken: Bool
+    private let site: (any PublicSite)?
 
     /// Creates the gateway. Call on the loop thread. `metrics` answers
     /// `GET /metrics` (see `APIServer.start`); it is called on the loop thread.
+    /// `site` answers the paths it claims, without a token (the dashboard).
     public init(
         loop: EventLoop, service: any ControlServiceHandler, authenticator: Authenticator,
-        metrics: (@Sendable () -> [UInt8])? = nil, metricsRequireToken: Bool = false
+        metrics: (@Sendable () -> [UInt8])? = nil, metricsRequireToken: Bool = false, site: (any PublicSite)? = nil
     ) {
         self.loop = loop
         self.service = service
         self.authenticator = authenticator
         self.metrics = metrics
         self.metricsRequireToken = metricsRequireToken
+        self.site = site
         cache = LoopBound(EncodedResponseCache(), loop: loop)
     }
 
@@ -35,11 +38,19 @@ public final class RESTGateway: Sendable {
     /// client token, so a request without one is answered 401 (403 for the
     /// agent join token) before it can make the server buffer a body. The
     /// principal found travels with the request to `handle`, which then
-    /// does not authenticate again.
+    /// does not authenticate again. The site's paths need no token, and
+    /// take GET and HEAD only (405 before any body is read).
     public func checkHead(_ method: String, _ target: String, _ headers: [(name: String, value: String)])
         -> HTTPHeadVerdict
     {
         if Self.isHealth(target) || isOpenMetrics(target) { return .proceed(nil) }
+        if let site, site.serves(target) {
+            // Read-only files: anything else is refused before a body is read.
+            guard method == "GET" || method == "HEAD" else {
+                return .answer(httpResponse(for: MethodNotAllowed(method: method, allowed: ["GET", "HEAD"])))
+            }
+            return .proceed(nil)
+        }
         do throws(RPCError) {
             let authorization = headers.first { asciiCaseInsensitiveEqual($0.name, "Authorization") }?.value
             return .proceed(try authorize(authorization))
@@ -54,6 +65,13 @@ public final class RESTGateway: Sendable {
             return responder.send(.json(200, Array("{\"status\":\"SERVING\"}".utf8)))
         }
         if isOpenMetrics(request.target) { return serveMetrics(request, responder) }
+        if let site, site.serves(request.target) {
+            guard request.method == "GET" || request.method == "HEAD" else {
+                return responder.send(
+                    httpResponse(for: MethodNotAllowed(method: request.method, allowed: ["GET", "HEAD"])))
+            }
+            return responder.send(site.answer(request))
+        }
         let context: CallContext
         do throws(RPCError) {
             if let principal = request.principal {

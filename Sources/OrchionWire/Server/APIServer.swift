@@ -13,14 +13,17 @@ public enum APIServer {
     /// `/healthz` it needs no token unless `metricsRequireToken` is set,
     /// which asks for a client token as every other route does. Without
     /// `metrics`, `/metrics` is an unknown route like any other.
+    ///
+    /// `site`, when given, answers the paths it claims over HTTP/1.1
+    /// without a token (the dashboard; see `PublicSite`).
     public static func start(
         loop: EventLoop, address: SocketAddress, limits: WireLimits = WireLimits(), tls: WireTLS? = nil,
         authenticator: Authenticator, control: any ControlServiceHandler, agent: (any AgentServiceHandler)? = nil,
-        metrics: (@Sendable () -> [UInt8])? = nil, metricsRequireToken: Bool = false
+        metrics: (@Sendable () -> [UInt8])? = nil, metricsRequireToken: Bool = false, site: (any PublicSite)? = nil
     ) throws(LoopError) -> WireServer {
         let gateway = RESTGateway(
             loop: loop, service: control, authenticator: authenticator, metrics: metrics,
-            metricsRequireToken: metricsRequireToken)
+            metricsRequireToken: metricsRequireToken, site: site)
         let services = GRPCServices(control: control, agent: agent)
         return try WireServer(
             loop: loop, address: address, limits: limits, tls: tls, http1: gateway.handle, http1Head: gateway.checkHead,
