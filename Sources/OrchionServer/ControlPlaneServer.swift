@@ -97,9 +97,12 @@ public enum ControlPlaneServer {
         let hangCheck = try Timer(loop: loop)
         hangCheck.start(after: 1000, repeat: 1000) { _ = scheduling.checkForHang() }
 
+        let authenticator = tokens.authenticator
+        let clientTokens = ClientTokens(
+            path: config.tokens.clientTokensFile, authenticator: authenticator, joinSecret: tokens.join.secret)
         let server = try APIServer.start(
-            loop: loop, address: config.listen, limits: config.wire, authenticator: tokens.authenticator,
-            control: ControlAPI(plane: bound), agent: AgentAPI(plane: bound),
+            loop: loop, address: config.listen, limits: config.wire, authenticator: authenticator,
+            control: ControlAPI(plane: bound, tokens: clientTokens), agent: AgentAPI(plane: bound),
             metrics: { metrics.registry.renderBytes() }, metricsRequireToken: config.metricsRequireToken)
         ServerLog.info("listening on \(server.address)")
 
