@@ -23,7 +23,7 @@
 ///   GET  /v1/jobs/{id}            GetJob
 ///   POST /v1/jobs/{id}:cancel     CancelJob
 ///   GET  /v1/jobs/{id}/logs       FollowLogs     (SSE; query: follow, offset)
-///   GET  /v1/events               WatchEvents    (SSE; query: job_id, after)
+///   GET  /v1/events               WatchEvents    (SSE; query: job_id, after, replay_only)
 ///   GET  /v1/plugins              ListPlugins
 ///   GET  /v1/scheduler            GetScheduler
 ///   POST /v1/scheduler            SetScheduler   (body: SetSchedulerRequest)
@@ -273,6 +273,9 @@ public nonisolated struct Orchion_V1_WatchEventsRequest: Sendable {
 
   /// Resume after this event sequence number.
   public var after: UInt64 = 0
+
+  /// Send the retained events and end, instead of following new ones.
+  public var replayOnly: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -931,7 +934,7 @@ nonisolated extension Orchion_V1_FollowLogsRequest: SwiftProtobuf.Message, Swift
 
 nonisolated extension Orchion_V1_WatchEventsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".WatchEventsRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{1}after\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{1}after\0\u{3}replay_only\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -941,6 +944,7 @@ nonisolated extension Orchion_V1_WatchEventsRequest: SwiftProtobuf.Message, Swif
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.jobID) }()
       case 2: try { try decoder.decodeSingularUInt64Field(value: &self.after) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.replayOnly) }()
       default: break
       }
     }
@@ -953,12 +957,16 @@ nonisolated extension Orchion_V1_WatchEventsRequest: SwiftProtobuf.Message, Swif
     if self.after != 0 {
       try visitor.visitSingularUInt64Field(value: self.after, fieldNumber: 2)
     }
+    if self.replayOnly != false {
+      try visitor.visitSingularBoolField(value: self.replayOnly, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Orchion_V1_WatchEventsRequest, rhs: Orchion_V1_WatchEventsRequest) -> Bool {
     if lhs.jobID != rhs.jobID {return false}
     if lhs.after != rhs.after {return false}
+    if lhs.replayOnly != rhs.replayOnly {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -108,8 +108,8 @@ struct ControlAPI: ControlServiceHandler {
             finished = job.state.isTerminal
         }
         let (id, events) = plane.events.watch(after: request.after, jobID: jobID)
-        // A finished job's watch replays what is retained and ends.
-        if finished { plane.events.remove(id) }
+        // A finished job's watch, or one asked to, replays what is retained and ends.
+        if finished || request.replayOnly { plane.events.remove(id) }
         defer { self.plane.wrapped.events.remove(id) }
         for try await event in events { try await stream.send(event) }
     }
