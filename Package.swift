@@ -199,6 +199,8 @@ let package = Package(
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
         ),
+        // The `orchion` client commands, run as a user runs them.
+        .testTarget(name: "CLITests", dependencies: ["ClusterTestSupport", "TestSupport"]),
         .target(
             name: "FuzzHarness",
             dependencies: [
