@@ -93,8 +93,15 @@ struct AgentConnection: Sendable {
         async throws
     {
         var wakeups = wakes.makeAsyncIterator()
+        var leavingSent = false
         while !Task.isCancelled {
-            let batch = try await loop.submit { daemon.wrapped.outbox.takeBatch() }
+            let (leaving, batch) = try await loop.submit { (daemon.wrapped.leaving, daemon.wrapped.outbox.takeBatch()) }
+            if let leaving, !leavingSent {
+                // Before anything queued after the shutdown began (LOST answers).
+                try await writer.send(.with { $0.leaving = leaving })
+                leavingSent = true
+                try await loop.submit { daemon.wrapped.leavingSent() }
+            }
             if batch.isEmpty {
                 guard await wakeups.next() != nil else { return }
                 continue
@@ -121,14 +128,15 @@ struct AgentConnection: Sendable {
         var sequence: UInt64 = 0
         let shared = self.shared
         while !Task.isCancelled {
-            let sample = await loop.offload { shared.sample() }
+            let running = try await loop.submit { daemon.wrapped.meteredAttempts() }
+            let telemetry = await loop.offload { shared.telemetry(running) }
             sequence += 1
             let number = sequence
             try await writer.send(
                 .with {
                     $0.heartbeat = .with {
                         $0.sequence = number
-                        $0.telemetry = Orchion_V1_Telemetry(sample)
+                        $0.telemetry = telemetry
                     }
                 })
             let interval = shared.heartbeatMillis.load(ordering: .relaxed)

@@ -31,11 +31,16 @@ final class DaemonShared: Sendable {
     let heartbeatMillis = Atomic<UInt64>(5_000)
     let stopping = Atomic<Bool>(false)
     private let sampler: Mutex<TelemetrySampler>
+    private let meter = Mutex(JobUsageMeter())
 
     init(sampler: TelemetrySampler) { self.sampler = Mutex(sampler) }
 
-    /// A telemetry sample. Blocking: call off the loop.
-    func sample() -> TelemetrySample { sampler.withLock { $0.sample() } }
+    /// A telemetry sample of the host and of `attempts`. Blocking: call off the loop.
+    func telemetry(_ attempts: [MeteredAttempt]) -> Orchion_V1_Telemetry {
+        var telemetry = Orchion_V1_Telemetry(sampler.withLock { $0.sample() })
+        telemetry.jobs = meter.withLock { $0.measure(attempts, nowMillis: monotonicMillis()) }
+        return telemetry
+    }
 }
 
 /// `orchion agent run` on its loop: accepts the server's assignments and
@@ -63,6 +68,9 @@ public final class AgentDaemon {
         var pid: Int32 = 0
         /// Set when a cancel arrived; the grace it asked for (nil: the default).
         var cancel: UInt64??
+        /// Stopped because the agent shuts down, not by a user's cancel: it
+        /// ends LOST (retried by the server), not CANCELLED.
+        var stoppedForShutdown = false
 
         init(_ key: AttemptKey, phase: Phase) {
             self.key = key
@@ -177,6 +185,14 @@ public final class AgentDaemon {
 
     // MARK: The stream
 
+    /// The attempts running now, for the heartbeat's per-job usage.
+    func meteredAttempts() -> [MeteredAttempt] {
+        attempts.values.compactMap { attempt in
+            guard case .running = attempt.phase, let runner = attempt.runner, let group = runner.pid else { return nil }
+            return MeteredAttempt(key: attempt.key, cgroup: runner.cgroupPath, processGroup: group)
+        }
+    }
+
     /// The first message of a stream: the inventory and the jobs still running.
     func registerMessage() -> Orchion_V1_AgentMessage {
         var register = registration
@@ -242,7 +258,12 @@ public final class AgentDaemon {
     private func assign(_ assignment: Orchion_V1_Assignment) {
         let key = AttemptKey(assignment.job.id, assignment.attempt)
         if let attempt = attempts[key] { return acknowledge(attempt) }
-        guard !stopping else { return }
+        guard !stopping else {
+            // Sent before the server read our Leaving: it retries the job elsewhere.
+            var event = event(for: key, .lost)
+            event.reason = "the agent on \(settings.nodeID) is shutting down"
+            return outbox.add(.with { $0.jobEvent = event }, key: key)
+        }
         let spec = JobSpec(assignment.job.spec, id: assignment.job.id)
         let attempt = Attempt(key, phase: .accepting)
         attempts[key] = attempt
@@ -259,9 +280,7 @@ public final class AgentDaemon {
                 case .failure(let error):
                     end(attempt, state: .failed, reason: "cannot record the attempt: \(error)", retryable: true)
                 case .success:
-                    if attempt.cancel != nil {
-                        return end(attempt, state: .cancelled, reason: "cancelled before it started")
-                    }
+                    if attempt.cancel != nil { return endStopped(attempt, reason: "cancelled before it started") }
                     attempt.phase = .starting
                     event(attempt.key, .scheduled)
                     run(attempt, JobAssignment(spec: spec, attempt: key.attempt, gpus: assignment.gpuIndices))
@@ -293,11 +312,25 @@ public final class AgentDaemon {
                 attempt.runner = nil
                 let outcome = report.outcome
                 let state = outcome.state
+                if state == .cancelled {
+                    return endStopped(
+                        attempt, reason: outcome.reason, exitCode: outcome.status.code, signal: outcome.status.signal)
+                }
                 end(
                     attempt, state: state, reason: outcome.reason, exitCode: outcome.status.code,
                     signal: outcome.status.signal, retryable: state == .failed && outcome.verdict == .retryable,
                     timedOut: outcome.timedOut)
             })
+    }
+
+    /// Ends an attempt the agent stopped: CANCELLED when a user asked, LOST
+    /// when the agent's own shutdown stopped it.
+    private func endStopped(_ attempt: Attempt, reason: String, exitCode: Int64 = 0, signal: Int32 = 0) {
+        let shutdown = attempt.stoppedForShutdown
+        end(
+            attempt, state: shutdown ? .lost : .cancelled,
+            reason: shutdown ? "the agent on \(settings.nodeID) shut down and stopped it (\(reason))" : reason,
+            exitCode: exitCode, signal: signal)
     }
 
     /// Answers a redelivered assignment with the attempt's state.
@@ -447,6 +480,20 @@ public final class AgentDaemon {
 
     // MARK: Stopping
 
+    /// What the connection tells the server first once the daemon stops.
+    var leaving: Orchion_V1_Leaving? {
+        guard stopping else { return nil }
+        return .with {
+            $0.reason = settings.stopJobsOnExit ? "stopping its jobs and exiting" : "exiting; jobs left running"
+        }
+    }
+
+    /// The connection wrote `leaving` on its stream.
+    func leavingSent() {
+        guard stopping, !settings.stopJobsOnExit else { return }
+        finishStop()
+    }
+
     /// SIGTERM or SIGINT: stops the jobs when `stopJobsOnExit` (and waits,
     /// bounded, for their ends to be delivered), else leaves them running;
     /// then stops.
@@ -456,9 +503,13 @@ public final class AgentDaemon {
         shared.stopping.store(true, ordering: .relaxed)
         notifier?.send("STOPPING=1")
         let running = attempts.values.filter { !$0.ended }
+        outbox.wake?()  // the sender says Leaving first
         if settings.stopJobsOnExit {
             log("stopping: stopping \(running.count) job(s)")
-            for attempt in running { cancel(attempt, grace: nil) }
+            for attempt in running {
+                attempt.stoppedForShutdown = attempt.cancel == nil
+                cancel(attempt, grace: nil)
+            }
             if let timer = try? Timer(loop: loop) {
                 let bound = runtime.settings.killGraceMillis + 5_000
                 timer.start(after: bound) { [unowned self] in finishStop() }
@@ -467,7 +518,10 @@ public final class AgentDaemon {
             finishStopIfDone()
         } else {
             if !running.isEmpty { log("stopping: leaving \(running.count) job(s) running") }
-            finishStop()
+            // Once Leaving is written (`leavingSent`), or after a second.
+            guard stream != nil, let timer = try? Timer(loop: loop) else { return finishStop() }
+            timer.start(after: 1_000) { [unowned self] in finishStop() }
+            timers.append(timer)
         }
     }
 

@@ -103,7 +103,8 @@ public enum AgentProcess {
 
     /// Attempts a previous run accepted and did not finish cannot be
     /// observed again (their pipes went with that process): whatever is left
-    /// of their process group is killed and they end as FAILED, retryable.
+    /// of their process group is killed and they end LOST (the node's
+    /// doing, not the job's: the server retries them like a lost node's).
     static func recoverUnfinished(
         _ recovered: AgentJournal.Recovered, journal: AgentJournal, nodeID: String,
         log: (String) -> Void
@@ -126,9 +127,8 @@ public enum AgentProcess {
             let event = Orchion_V1_JobEvent.with {
                 $0.jobID = key.jobID
                 $0.attempt = key.attempt
-                $0.state = .failed
+                $0.state = .lost
                 $0.nodeID = nodeID
-                $0.retryable = true
                 $0.reason =
                     "the agent restarted while the attempt ran"
                     + (stopped ? " (its process group \(pid) was killed)" : "")

@@ -111,9 +111,26 @@ public struct AgentSettings: Sendable {
         guard let text = readSmallFile(path, limit: 4096) else {
             throw .tokenFile(path, "cannot be read: \(String(cString: strerror(errno)))")
         }
-        let token = trimmed(text)
-        guard !token.isEmpty else { throw .tokenFile(path, "is empty; expected the join token") }
-        return token
+        return try joinToken(in: text, path: path)
+    }
+
+    /// The one token in a join token file's `text`, in the server's format
+    /// (`TokenFile`: blank lines and `#` comments, whole-line or after the
+    /// token, are ignored), so the file `orchion server` writes can be
+    /// copied to an agent as it is.
+    static func joinToken(in text: String, path: String) throws(AgentSettingsError) -> String {
+        var tokens: [Substring] = []
+        for line in text.split(separator: "\n") {
+            let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" }).prefix {
+                !$0.hasPrefix("#")
+            }
+            tokens += fields
+        }
+        guard let token = tokens.first else { throw .tokenFile(path, "is empty; expected the join token") }
+        guard tokens.count == 1 else {
+            throw .tokenFile(path, "holds \(tokens.count) words besides comments; expected the join token alone")
+        }
+        return String(token)
     }
 
     /// At most `limit` bytes of a file, as UTF-8 text; nil when it cannot be read.

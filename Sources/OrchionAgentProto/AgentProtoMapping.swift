@@ -41,7 +41,7 @@ extension Orchion_V1_Capabilities {
 
 extension Orchion_V1_Telemetry {
     /// What `sample` says; a reading the host could not give is sent as 0
-    /// (the message has no absent values). Thermal zones have no field yet.
+    /// (the message has no absent values). Per-job usage is the daemon's.
     public init(_ sample: TelemetrySample) {
         self.init()
         cpuUtilization = sample.cpuUtilization ?? 0
@@ -54,6 +54,14 @@ extension Orchion_V1_Telemetry {
             message.memoryUsedBytes = gpu.memoryUsedBytes ?? 0
             message.temperatureCelsius = gpu.temperatureCelsius ?? 0
             message.powerWatts = gpu.powerWatts ?? 0
+            return message
+        }
+        memoryTotalBytes = sample.memoryTotalBytes ?? 0
+        thermalZones = sample.thermalZones.map { zone in
+            var message = Orchion_V1_ThermalZone()
+            message.zone = zone.zone
+            message.type = zone.type
+            message.celsius = zone.celsius
             return message
         }
         var time = Google_Protobuf_Timestamp()

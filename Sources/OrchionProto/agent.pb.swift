@@ -150,6 +150,14 @@ public nonisolated struct Orchion_V1_AgentMessage: Sendable {
     set {body = .logChunk(newValue)}
   }
 
+  public var leaving: Orchion_V1_Leaving {
+    get {
+      if case .leaving(let v)? = body {return v}
+      return Orchion_V1_Leaving()
+    }
+    set {body = .leaving(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Body: Equatable, Sendable {
@@ -157,8 +165,25 @@ public nonisolated struct Orchion_V1_AgentMessage: Sendable {
     case heartbeat(Orchion_V1_Heartbeat)
     case jobEvent(Orchion_V1_JobEvent)
     case logChunk(Orchion_V1_LogChunk)
+    case leaving(Orchion_V1_Leaving)
 
   }
+
+  public init() {}
+}
+
+/// The agent is shutting down: the server places nothing more on the node
+/// (it shows as DRAINING) until the agent registers again. Sent once per
+/// stream, before the agent stops; an assignment that still arrives is
+/// answered LOST, which the server retries on another node.
+public nonisolated struct Orchion_V1_Leaving: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var reason: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 }
@@ -472,7 +497,7 @@ nonisolated extension Orchion_V1_Heartbeat: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Orchion_V1_AgentMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".AgentMessage"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}register\0\u{1}heartbeat\0\u{3}job_event\0\u{3}log_chunk\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}register\0\u{1}heartbeat\0\u{3}job_event\0\u{3}log_chunk\0\u{1}leaving\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -532,6 +557,19 @@ nonisolated extension Orchion_V1_AgentMessage: SwiftProtobuf.Message, SwiftProto
           self.body = .logChunk(v)
         }
       }()
+      case 5: try {
+        var v: Orchion_V1_Leaving?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .leaving(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .leaving(v)
+        }
+      }()
       default: break
       }
     }
@@ -559,6 +597,10 @@ nonisolated extension Orchion_V1_AgentMessage: SwiftProtobuf.Message, SwiftProto
       guard case .logChunk(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
     }()
+    case .leaving?: try {
+      guard case .leaving(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+    }()
     case nil: break
     }
     try unknownFields.traverse(visitor: &visitor)
@@ -566,6 +608,36 @@ nonisolated extension Orchion_V1_AgentMessage: SwiftProtobuf.Message, SwiftProto
 
   public static func ==(lhs: Orchion_V1_AgentMessage, rhs: Orchion_V1_AgentMessage) -> Bool {
     if lhs.body != rhs.body {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Orchion_V1_Leaving: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Leaving"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}reason\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Orchion_V1_Leaving, rhs: Orchion_V1_Leaving) -> Bool {
+    if lhs.reason != rhs.reason {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

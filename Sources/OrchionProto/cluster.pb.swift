@@ -226,11 +226,65 @@ public nonisolated struct Orchion_V1_Telemetry: Sendable {
   /// Clears the value of `sampledAt`. Subsequent reads from it will return its default value.
   public mutating func clearSampledAt() {self._sampledAt = nil}
 
+  public var memoryTotalBytes: UInt64 = 0
+
+  /// Every kernel thermal zone that gave a temperature.
+  public var thermalZones: [Orchion_V1_ThermalZone] = []
+
+  /// What each running job uses, by attempt.
+  public var jobs: [Orchion_V1_JobUsage] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _sampledAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+}
+
+/// A kernel thermal zone's reading.
+public nonisolated struct Orchion_V1_ThermalZone: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The zone's name in the kernel ("thermal_zone0").
+  public var zone: String = String()
+
+  /// What it measures, as the kernel says ("cpu-thermal", "x86_pkg_temp").
+  public var type: String = String()
+
+  public var celsius: Double = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// What one running attempt of a job uses.
+public nonisolated struct Orchion_V1_JobUsage: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var jobID: String = String()
+
+  public var attempt: UInt32 = 0
+
+  /// CPU cores busy on average since the previous sample (1.0 = one core).
+  public var cpuCores: Double = 0
+
+  public var memoryBytes: UInt64 = 0
+
+  /// CPU time used so far, user and system.
+  public var cpuMicros: UInt64 = 0
+
+  /// Where the numbers were read: "cgroup" (the attempt's cgroup v2) or
+  /// "proc" (its process group's /proc entries).
+  public var source: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 /// A machine in the cluster.
@@ -608,7 +662,7 @@ nonisolated extension Orchion_V1_GPUTelemetry: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Orchion_V1_Telemetry: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Telemetry"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}cpu_utilization\0\u{3}memory_used_bytes\0\u{3}load_average_1m\0\u{1}gpus\0\u{3}sampled_at\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}cpu_utilization\0\u{3}memory_used_bytes\0\u{3}load_average_1m\0\u{1}gpus\0\u{3}sampled_at\0\u{3}memory_total_bytes\0\u{3}thermal_zones\0\u{1}jobs\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -621,6 +675,9 @@ nonisolated extension Orchion_V1_Telemetry: SwiftProtobuf.Message, SwiftProtobuf
       case 3: try { try decoder.decodeSingularDoubleField(value: &self.loadAverage1M) }()
       case 4: try { try decoder.decodeRepeatedMessageField(value: &self.gpus) }()
       case 5: try { try decoder.decodeSingularMessageField(value: &self._sampledAt) }()
+      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.memoryTotalBytes) }()
+      case 7: try { try decoder.decodeRepeatedMessageField(value: &self.thermalZones) }()
+      case 8: try { try decoder.decodeRepeatedMessageField(value: &self.jobs) }()
       default: break
       }
     }
@@ -646,6 +703,15 @@ nonisolated extension Orchion_V1_Telemetry: SwiftProtobuf.Message, SwiftProtobuf
     try { if let v = self._sampledAt {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
     } }()
+    if self.memoryTotalBytes != 0 {
+      try visitor.visitSingularUInt64Field(value: self.memoryTotalBytes, fieldNumber: 6)
+    }
+    if !self.thermalZones.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.thermalZones, fieldNumber: 7)
+    }
+    if !self.jobs.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.jobs, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -655,6 +721,104 @@ nonisolated extension Orchion_V1_Telemetry: SwiftProtobuf.Message, SwiftProtobuf
     if lhs.loadAverage1M != rhs.loadAverage1M {return false}
     if lhs.gpus != rhs.gpus {return false}
     if lhs._sampledAt != rhs._sampledAt {return false}
+    if lhs.memoryTotalBytes != rhs.memoryTotalBytes {return false}
+    if lhs.thermalZones != rhs.thermalZones {return false}
+    if lhs.jobs != rhs.jobs {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Orchion_V1_ThermalZone: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ThermalZone"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}zone\0\u{1}type\0\u{1}celsius\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.zone) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.type) }()
+      case 3: try { try decoder.decodeSingularDoubleField(value: &self.celsius) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.zone.isEmpty {
+      try visitor.visitSingularStringField(value: self.zone, fieldNumber: 1)
+    }
+    if !self.type.isEmpty {
+      try visitor.visitSingularStringField(value: self.type, fieldNumber: 2)
+    }
+    if self.celsius.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.celsius, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Orchion_V1_ThermalZone, rhs: Orchion_V1_ThermalZone) -> Bool {
+    if lhs.zone != rhs.zone {return false}
+    if lhs.type != rhs.type {return false}
+    if lhs.celsius != rhs.celsius {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Orchion_V1_JobUsage: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".JobUsage"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{1}attempt\0\u{3}cpu_cores\0\u{3}memory_bytes\0\u{3}cpu_micros\0\u{1}source\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.jobID) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.attempt) }()
+      case 3: try { try decoder.decodeSingularDoubleField(value: &self.cpuCores) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.memoryBytes) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.cpuMicros) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.source) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.jobID.isEmpty {
+      try visitor.visitSingularStringField(value: self.jobID, fieldNumber: 1)
+    }
+    if self.attempt != 0 {
+      try visitor.visitSingularUInt32Field(value: self.attempt, fieldNumber: 2)
+    }
+    if self.cpuCores.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.cpuCores, fieldNumber: 3)
+    }
+    if self.memoryBytes != 0 {
+      try visitor.visitSingularUInt64Field(value: self.memoryBytes, fieldNumber: 4)
+    }
+    if self.cpuMicros != 0 {
+      try visitor.visitSingularUInt64Field(value: self.cpuMicros, fieldNumber: 5)
+    }
+    if !self.source.isEmpty {
+      try visitor.visitSingularStringField(value: self.source, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Orchion_V1_JobUsage, rhs: Orchion_V1_JobUsage) -> Bool {
+    if lhs.jobID != rhs.jobID {return false}
+    if lhs.attempt != rhs.attempt {return false}
+    if lhs.cpuCores != rhs.cpuCores {return false}
+    if lhs.memoryBytes != rhs.memoryBytes {return false}
+    if lhs.cpuMicros != rhs.cpuMicros {return false}
+    if lhs.source != rhs.source {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

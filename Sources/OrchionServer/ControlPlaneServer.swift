@@ -11,12 +11,14 @@ import Synchronization
 /// `orchion server`: opens the state store, loads the strategy plugins,
 /// rebuilds the control plane from what was stored, and serves the API and
 /// the agent protocol on one port until SIGTERM or SIGINT. SIGHUP re-reads
-/// the configuration and applies what may change at runtime.
+/// the configuration and applies what may change at runtime. An embedder
+/// (`orchion up`) passes `ServerHooks` to learn the address and to decide
+/// when a signal stops the server.
 ///
 /// Threading: `run` takes the calling thread for the event loop.
 public enum ControlPlaneServer {
     /// Serves `config` until told to stop; returns the exit status.
-    public static func run(_ config: ServerConfig) throws -> Int32 {
+    public static func run(_ config: ServerConfig, hooks: ServerHooks? = nil) throws -> Int32 {
         for warning in config.warnings { ServerLog.warning(warning) }
         raiseOpenFileLimit(toServe: config.wire.maxConnections)
         let tokens = try ServerTokens.load(config)
@@ -32,7 +34,9 @@ public enum ControlPlaneServer {
         let status = Atomic<Int32>(0)
         let started = loop.execute {
             do {
-                try start(config, loop: loop, store: store, stored: stored, scheduling: scheduling, tokens: tokens)
+                try start(
+                    config, loop: loop, store: store, stored: stored, scheduling: scheduling, tokens: tokens,
+                    hooks: hooks, setStatus: { status.store($0, ordering: .relaxed) })
             } catch {
                 ServerLog.error("could not start: \(error)")
                 status.store(1, ordering: .relaxed)
@@ -48,7 +52,8 @@ public enum ControlPlaneServer {
 
     private static func start(
         _ config: ServerConfig, loop: EventLoop, store: StateStore, stored: StoredState,
-        scheduling: SchedulingService, tokens: ServerTokens
+        scheduling: SchedulingService, tokens: ServerTokens, hooks: ServerHooks?,
+        setStatus: @escaping @Sendable (Int32) -> Void
     ) throws {
         var settings = PlaneSettings()
         settings.heartbeat = config.heartbeat
@@ -128,16 +133,31 @@ public enum ControlPlaneServer {
         }
         let terminate = try SignalWatcher(loop: loop)
         let interrupt = try SignalWatcher(loop: loop)
-        let stop: (Int32) -> Void = { signal in
-            ServerLog.info("stopping (signal \(signal))")
+        var stopped = false
+        let stop: (String) -> Void = { why in
+            guard !stopped else { return }
+            stopped = true
+            ServerLog.info("stopping (\(why))")
             server.close()
             watcher.close()
             hangCheck.close()
             for handle in [reload, terminate, interrupt] { handle.close() }
             bound.wrapped.shutdown()
         }
-        try terminate.start(SIGTERM, stop)
-        try interrupt.start(SIGINT, stop)
+        let stopOnLoop = LoopBound(stop, loop: loop)
+        let onSignal: (Int32) -> Void = { signal in
+            guard let hooks else { return stop("signal \(signal)") }
+            hooks.stopping(signal) { stopOnLoop.wrapped("signal \(signal)") }
+        }
+        try terminate.start(SIGTERM, onSignal)
+        try interrupt.start(SIGINT, onSignal)
+        hooks?.started(
+            RunningServer(
+                loop: loop, address: server.address, tokens: tokens,
+                stop: { code in
+                    setStatus(code)
+                    stopOnLoop.wrapped(code == 0 ? "asked" : "exit status \(code)")
+                }))
     }
 
     /// Every agent holds a connection: raises the soft limit on open files

@@ -22,8 +22,9 @@ struct Orchion: AsyncParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [
-            NodeCommand.self, JobCommand.self, LogsCommand.self, EventsCommand.self, StrategyCommand.self,
-            TokenCommand.self, PluginCommand.self, ServerCommand.self, AgentCommand.self, CompletionCommand.self,
+            UpCommand.self, NodeCommand.self, JobCommand.self, LogsCommand.self, EventsCommand.self,
+            StrategyCommand.self, TokenCommand.self, PluginCommand.self, ServerCommand.self, AgentCommand.self,
+            UpAgentCommand.self, CompletionCommand.self,
         ])
 
     static func main() async {

@@ -45,6 +45,33 @@ import Testing
         await cluster.close()
     }
 
+    @Test func aBusyJobsCPUAndMemoryAppearInItsNodesHeartbeatTelemetry() async throws {
+        let cluster = try await AgentCluster()
+        do {
+            try await cluster.agent("usage-a")
+            let id = try await cluster.control.submit(shellJob("while :; do :; done")).id
+            try await cluster.waitJob(id, "running") { $0.state == .running }
+            try await eventually("the job's usage, busy, in the node's telemetry", timeout: 20) {
+                let node = try await cluster.control.node("usage-a")
+                guard let usage = node.telemetry.jobs.first(where: { $0.jobID == id }) else { return false }
+                return usage.attempt == 1 && usage.cpuCores > 0.05 && usage.cpuMicros > 0 && usage.memoryBytes > 0
+                    && ["cgroup", "proc"].contains(usage.source)
+            }
+            let node = try await cluster.control.node("usage-a")
+            #expect(node.telemetry.memoryTotalBytes > node.telemetry.memoryUsedBytes)
+            #expect(node.history.allSatisfy { $0.jobs.isEmpty })
+            _ = try await cluster.control.cancel(id)
+            try await cluster.waitJob(id, "cancelled", timeout: 20) { $0.state == .cancelled }
+            try await eventually("the ended job gone from the telemetry", timeout: 20) {
+                try await cluster.control.node("usage-a").telemetry.jobs.isEmpty
+            }
+        } catch {
+            await cluster.close()
+            throw error
+        }
+        await cluster.close()
+    }
+
     @Test func aKilledAgentsJobIsLostAndRetriedOnTheOtherAgent() async throws {
         let cluster = try await AgentCluster()
         do {
@@ -105,7 +132,8 @@ import Testing
         do {
             let agent = try await cluster.agent("again-a")
             let record = "echo \"$$ $ORCHION_ATTEMPT\" >> '\(cluster.jobs.file.path)'; "
-            let id = try await cluster.control.submit(shellJob(record + "exec sleep 300", maxAttempts: 2)).id
+            // One attempt allowed: a lost attempt is the node's fault and does not count.
+            let id = try await cluster.control.submit(shellJob(record + "exec sleep 300")).id
             try await cluster.waitJob(id, "running") { $0.state == .running }
             try await eventually("attempt 1's pid recorded") { !cluster.jobs.pids.isEmpty }
             let firstPID = try #require(cluster.jobs.pids.first)
@@ -116,7 +144,11 @@ import Testing
             let job = try await cluster.waitJob(id, "attempt 2 running") {
                 $0.state == .running && $0.attempts.count == 2
             }
-            #expect(job.attempts.first?.state != .running)
+            #expect(job.attempts.first?.state == .lost)
+            // Lost either way: reported so by the restarted agent, or by the
+            // server when the node stayed silent past its TTL first.
+            let reason = job.attempts.first?.reason ?? ""
+            #expect(reason.contains("the agent restarted while the attempt ran") || reason.contains("went silent"))
             let lines = ((try? String(contentsOf: cluster.jobs.file, encoding: .utf8)) ?? "").split(separator: "\n")
             #expect(lines.filter { $0.hasSuffix(" 1") }.count == 1)
             _ = try await cluster.control.cancel(id)
@@ -171,7 +203,7 @@ import Testing
         await cluster.close()
     }
 
-    @Test func sigtermWithStopJobsOnExitCancelsTheRunningJobAndReportsItBeforeExiting() async throws {
+    @Test func sigtermWithStopJobsOnExitStopsTheRunningJobAndReportsItLostForARetryBeforeExiting() async throws {
         let cluster = try await AgentCluster()
         do {
             let agent = try await cluster.agent("term-a", arguments: ["--stop-jobs-on-exit"])
@@ -181,8 +213,11 @@ import Testing
             agent.signal(SIGTERM)
             #expect(agent.waitForExit(timeout: 20))
             #expect(agent.process.terminationStatus == 0)
-            let job = try await cluster.waitJob(id, "cancelled by the agent's stop") { $0.state == .cancelled }
+            let job = try await cluster.waitJob(id, "back to pending after the agent's stop") {
+                $0.state == .pending && $0.attempts.first?.state == .lost
+            }
             #expect(job.attempts.count == 1)
+            #expect(job.attempts.first?.reason.contains("the agent on term-a shut down and stopped it") == true)
             let pid = try #require(cluster.jobs.pids.first)
             #expect(kill(pid, 0) != 0)
         } catch {

@@ -137,6 +137,25 @@ import Testing
         #expect(flagged.labels == ["zone": "a", "gpu": "none"])
     }
 
+    @Test func aJoinTokenFileAsTheServerWritesItGivesTheTokenWithoutItsComments() throws {
+        let directory = try Paths.temporaryDirectory("agent-settings")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appendingPathComponent("join.token").path
+        try Data("# orchion join token: keep this file mode 0600\n\nsecret-token-0123  # the token\n".utf8)
+            .write(to: URL(fileURLWithPath: file))
+        chmod(file, 0o600)
+        var flags = AgentFlags()
+        flags.joinTokenFile = file
+        flags.nodeID = "n1"
+        flags.stateDirectory = directory.path
+        #expect(try AgentSettings.resolve(flags, environment: [:]).joinToken == "secret-token-0123")
+        try Data("one two\n".utf8).write(to: URL(fileURLWithPath: file))
+        #expect(
+            throws: AgentSettingsError.tokenFile(
+                file, "holds 2 words besides comments; expected the join token alone")
+        ) { try AgentSettings.resolve(flags, environment: [:]) }
+    }
+
     @Test func settingsNeedATokenAndAWellFormedServerAddress() throws {
         var flags = AgentFlags()
         flags.nodeID = "n1"

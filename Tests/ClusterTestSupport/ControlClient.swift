@@ -3,12 +3,14 @@ import OrchionProto
 import OrchionWire
 import SwiftProtobuf
 
-/// The control API over gRPC with the tests' client token.
+/// The control API over gRPC with the tests' client token (or another).
 public struct ControlClient: Sendable {
     public let client: GRPCClient
 
-    public static func connect(_ server: SocketAddress, loop: EventLoop) async throws -> ControlClient {
-        ControlClient(client: try await GRPCClient.connect(loop: loop, to: server, token: ServerProcess.clientToken))
+    public static func connect(
+        _ server: SocketAddress, loop: EventLoop, token: String = ServerProcess.clientToken
+    ) async throws -> ControlClient {
+        ControlClient(client: try await GRPCClient.connect(loop: loop, to: server, token: token))
     }
 
     private func call<Request: SwiftProtobuf.Message, Reply: SwiftProtobuf.Message>(

@@ -39,6 +39,21 @@ private struct NodeDriver {
         #expect(driver.record.schedulable)
     }
 
+    @Test func aLeavingNodeTakesNoJobsShowsDrainingAndIsBackOnlyWhenItRegistersAgain() {
+        var driver = NodeDriver()
+        #expect(driver.apply(.leaving, at: NodeDriver.start + 100) == nil)
+        #expect(driver.record.health == .ready)
+        #expect(driver.record.node.state == .draining)
+        #expect(!driver.record.schedulable)
+        _ = driver.apply(.heartbeat, at: NodeDriver.start + 200)
+        #expect(!driver.record.schedulable)
+        #expect(driver.apply(.disconnected, at: NodeDriver.start + 300) == .health(from: .ready, to: .suspect))
+        _ = driver.apply(.registered(interval: .seconds(2)), at: NodeDriver.start + 400)
+        #expect(driver.record.node.state == .ready)
+        #expect(driver.record.schedulable)
+        #expect(!driver.record.cordoned && !driver.record.draining)
+    }
+
     @Test func silenceMakesANodeSuspectThenDownAtThePolicysThresholds() {
         var driver = NodeDriver()
         #expect(driver.tick(after: 5_999) == nil)

@@ -293,8 +293,8 @@ extension String {
 }
 
 extension Duration {
-    /// "2s", "1.5s", "250ms", "3m".
-    var formatted: String {
+    /// "2s", "1.5s", "250ms", "3m": how reasons and messages write a duration.
+    public var formatted: String {
         let millis = components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
         if millis < 1000 { return "\(millis)ms" }
         if millis % 60_000 == 0 { return "\(millis / 60_000)m" }

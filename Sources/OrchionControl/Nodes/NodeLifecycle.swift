@@ -6,6 +6,8 @@ public enum NodeInput: Sendable, Hashable {
     case heartbeat
     /// Its agent's stream closed.
     case disconnected
+    /// Its agent said it is shutting down: no new jobs until it registers again.
+    case leaving
     /// Time passed: check its silence against the policy.
     case tick
 }
@@ -36,12 +38,15 @@ public enum NodeLifecycle {
             record.registeredAt = now
             record.lastHeartbeat = now
             record.health = .ready
+            record.leaving = false
         case .heartbeat:
             record.lastHeartbeat = max(record.lastHeartbeat, now)
             if record.connected, record.health == .suspect { record.health = .ready }
         case .disconnected:
             record.connected = false
             if record.health == .ready { record.health = .suspect }
+        case .leaving:
+            record.leaving = true
         case .tick:
             let silent = Duration.milliseconds(max(now - record.lastHeartbeat, 0))
             if silent >= policy.downAfter(interval: record.interval) {

@@ -16,7 +16,7 @@ public enum NodeHealth: String, Sendable, Hashable {
 /// Threading: a value; safe anywhere.
 public struct NodeRecord: Sendable, Hashable {
     /// What the scheduler sees. Its `state` is derived from `health` and
-    /// `draining` by `refreshState()`; never set it directly.
+    /// `draining`/`leaving` by `refreshState()`; never set it directly.
     public var node: Node
     public var hostname: String
     public internal(set) var health: NodeHealth = .ready
@@ -24,6 +24,9 @@ public struct NodeRecord: Sendable, Hashable {
     public var draining = false
     /// The operator cordoned it: no new jobs.
     public var cordoned = false
+    /// Its agent is shutting down (it said so): no new jobs until it
+    /// registers again.
+    public internal(set) var leaving = false
     /// Whether its agent holds a stream to the server now.
     public internal(set) var connected = false
     public internal(set) var registeredAt: Millis
@@ -51,12 +54,12 @@ public struct NodeRecord: Sendable, Hashable {
     }
 
     /// Whether it takes new jobs.
-    public var schedulable: Bool { health == .ready && !draining && !cordoned }
+    public var schedulable: Bool { health == .ready && !draining && !cordoned && !leaving }
 
     /// Sets `node.state` and `node.cordoned` from health and the operator's choices.
     public mutating func refreshState() {
         switch health {
-        case .ready: node.state = draining ? .draining : .ready
+        case .ready: node.state = draining || leaving ? .draining : .ready
         case .suspect: node.state = .suspect
         case .down: node.state = .down
         }

@@ -47,10 +47,12 @@ struct AgentAPI: AgentServiceHandler {
                     case .heartbeat(let heartbeat)?: plane.wrapped.heartbeat(heartbeat, from: session)
                     case .jobEvent(let event)?: plane.wrapped.jobEvent(event, from: session)
                     case .logChunk(let chunk)?: plane.wrapped.logChunk(chunk, from: session)
+                    case .leaving(let leaving)?: plane.wrapped.leaving(leaving, from: session)
                     case .register?:
                         throw RPCError(.invalidArgument, "Register may only be the first message of a stream")
                     case nil:
-                        throw RPCError(.invalidArgument, "expected a heartbeat, job event or log chunk; found nothing")
+                        throw RPCError(
+                            .invalidArgument, "expected a heartbeat, job event, log chunk or leaving; found nothing")
                     }
                 }
             }

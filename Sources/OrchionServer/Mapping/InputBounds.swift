@@ -28,8 +28,19 @@ enum InputBounds {
     /// The largest capabilities a node may register with, serialized.
     static let capabilitiesBytes = 256 << 10
 
-    /// `telemetry` with at most `Node.gpuLimit` GPU samples, no unknown
-    /// fields, and a sample time JSON can write (else `now`, when it came).
+    /// The most thermal zones a telemetry sample keeps (a big server has
+    /// a few dozen).
+    static let thermalZoneLimit = 64
+    /// The most per-job usages a telemetry sample keeps.
+    static let jobUsageLimit = 4096
+    /// The longest thermal zone name or type kept, in bytes.
+    static let thermalNameBytes = 64
+
+    /// `telemetry` with at most `Node.gpuLimit` GPU samples,
+    /// `thermalZoneLimit` zones (names cut to `thermalNameBytes`) and
+    /// `jobUsageLimit` job usages (only those of ids and sources a job could
+    /// have: ids of at most 128 bytes), no unknown fields, and a sample time JSON can write (else
+    /// `now`, when it came).
     static func telemetry(_ telemetry: Orchion_V1_Telemetry, now: Millis) -> Orchion_V1_Telemetry {
         var kept = telemetry
         if kept.hasSampledAt, !kept.sampledAt.isWritable { kept.sampledAt = .init(millis: now) }
@@ -37,6 +48,19 @@ enum InputBounds {
         kept.unknownFields = UnknownStorage()
         for index in kept.gpus.indices { kept.gpus[index].unknownFields = UnknownStorage() }
         kept.sampledAt.unknownFields = UnknownStorage()
+        kept.thermalZones = kept.thermalZones.prefix(thermalZoneLimit).map { zone in
+            .with {
+                $0.zone = zone.zone.prefix(utf8Bytes: thermalNameBytes)
+                $0.type = zone.type.prefix(utf8Bytes: thermalNameBytes)
+                $0.celsius = zone.celsius
+            }
+        }
+        kept.jobs = kept.jobs.lazy.filter { $0.jobID.utf8.count <= 128 && $0.source.utf8.count <= 16 }
+            .prefix(jobUsageLimit).map { usage in
+                var clean = usage
+                clean.unknownFields = UnknownStorage()
+                return clean
+            }
         return kept
     }
 }

@@ -123,7 +123,19 @@ extension ControlPlane {
         updateHealth(session.nodeID, .heartbeat, at: time)
     }
 
+    /// The agent is shutting down: nothing more is placed on its node until
+    /// it registers again (it shows as draining meanwhile).
+    func leaving(_ leaving: Orchion_V1_Leaving, from session: AgentSession) {
+        let id = session.nodeID
+        guard sessions[id] === session, let index = nodes.index(forKey: id) else { return }
+        _ = NodeLifecycle.apply(.leaving, to: &nodes.values[index].record, now: now(), policy: settings.heartbeat)
+        ServerLog.info("node \(id) is leaving: \(leaving.reason.prefix(utf8Bytes: InputBounds.agentReasonBytes))")
+        nodeChanged(id, persist: false)
+    }
+
     /// A job event from an agent: only about attempts placed on its own node.
+    /// An agent reports LOST for an attempt it had to give up (not the job's
+    /// doing), which the server retries as it does an attempt of a lost node.
     /// A report that a process runs for an attempt that is not this node's
     /// current one (superseded, finished, or never placed here) is answered
     /// with a cancel, so no orphan runs beside the real attempt.
@@ -142,6 +154,10 @@ extension ControlPlane {
                     state: JobState(event.state) ?? .failed, exitCode: event.exitCode, signal: event.signal,
                     reason: event.reason.prefix(utf8Bytes: InputBounds.agentReasonBytes), retryable: event.retryable,
                     timedOut: event.timedOut))
+        case .lost:
+            // The agent could not finish it (it restarted, or stopped its
+            // jobs as it shut down): the node's fault, retried like a node loss.
+            input = .lost(attempt: event.attempt, reason: event.reason.prefix(utf8Bytes: InputBounds.agentReasonBytes))
         default: input = nil
         }
         guard ours, let input, apply(input, to: event.jobID).ignored == nil else {
@@ -265,7 +281,9 @@ extension ControlPlane {
             let silence = settings.heartbeat.downAfter(interval: nodes.values[index].record.interval)
             for jobID in nodeJobs[id, default: []] {
                 guard let attempt = jobs[jobID]?.activeAttempt else { continue }
-                apply(.lost(attempt: attempt.number, reason: "node \(id) went silent for \(silence)"), to: jobID)
+                apply(
+                    .lost(attempt: attempt.number, reason: "node \(id) went silent for \(silence.formatted)"), to: jobID
+                )
             }
         }
         nodeChanged(id, persist: false)

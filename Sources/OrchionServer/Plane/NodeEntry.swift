@@ -29,7 +29,9 @@ struct NodeEntry {
         guard now - historyAt >= Self.historySpacing else { return }
         historyAt = now
         if history.count >= Self.historyLength { history.removeFirst(history.count - Self.historyLength + 1) }
-        history.append(sample)
+        var kept = sample
+        kept.jobs = []  // the history charts the node; per-job usage is only the latest's
+        history.append(kept)
     }
 
     /// The node as the API shows it; `history` only when asked (GetNode).

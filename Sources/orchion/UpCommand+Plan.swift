@@ -1,0 +1,120 @@
+import Glibc
+import OrchionLoop
+import OrchionServer
+
+/// What `orchion up` runs and prints, worked out from the server's loaded
+/// configuration: the local agent's command line and the banner.
+///
+/// Threading: a value; safe anywhere. `banner` reads the host's interface
+/// addresses (a quick system call, no I/O).
+struct UpPlan: Sendable {
+    let config: ServerConfig
+    let labels: [String]
+    let pluginDirectories: [String]
+    let stopJobsOnExit: Bool
+    /// Whether `ORCHION_JOIN_TOKEN` gives the join token (the agent then
+    /// inherits it instead of reading the file).
+    let joinTokenFromEnvironment: Bool
+
+    /// The local agent's state directory: inside the server's.
+    var agentStateDirectory: String { config.stateDirectory + "/agent" }
+
+    /// `orchion agent run`'s arguments (after the program) for the local
+    /// agent of a server listening on `server`.
+    func agentArguments(server: SocketAddress) -> [String] {
+        var arguments = [
+            "agent", "run", "--server", Self.localAddress(of: server).description, "--state-dir",
+            agentStateDirectory,
+        ]
+        if !joinTokenFromEnvironment { arguments += ["--join-token-file", config.tokens.joinTokenFile] }
+        for label in labels { arguments += ["--label", label] }
+        for directory in pluginDirectories { arguments += ["--plugins-dir", directory] }
+        if stopJobsOnExit { arguments.append("--stop-jobs-on-exit") }
+        return arguments
+    }
+
+    /// The address a process on this machine reaches `listening` at: the
+    /// loopback address for a wildcard one.
+    static func localAddress(of listening: SocketAddress) -> SocketAddress {
+        switch listening.host {
+        case "0.0.0.0": SocketAddress(host: "127.0.0.1", port: listening.port)
+        case "::": SocketAddress(host: "::1", port: listening.port)
+        default: listening
+        }
+    }
+
+    /// What `orchion up` prints once the server listens on `address`.
+    func banner(listening address: SocketAddress, joinToken: String) -> String {
+        let local = Self.localAddress(of: address)
+        var lines = [
+            "orchion up: the server and a local agent are starting.",
+            "  API:            http://\(local)  (REST, SSE and gRPC on one port)",
+            "  state:          \(config.stateDirectory)",
+            "  client tokens:  \(config.tokens.clientTokensFile)  (owner-only; clients send one as a bearer token)",
+            "  join token:     "
+                + (joinTokenFromEnvironment
+                    ? "from ORCHION_JOIN_TOKEN" : "\(config.tokens.joinTokenFile)  (owner-only; agents present it)"),
+            "  local agent:    state in \(agentStateDirectory); "
+                + (stopJobsOnExit ? "its jobs are stopped on exit" : "its jobs are left running on exit"),
+            "",
+        ]
+        if ConfigUnits.isLoopback(address.host) {
+            lines += [
+                "Other machines cannot join: the server listens on \(address.host) only.",
+                "To let them, run `orchion up --listen 0.0.0.0:\(address.port)` (or this machine's address).",
+            ]
+        } else {
+            let reachable = Self.joinAddresses(listening: address)
+            lines.append("To join another machine, run this there (it carries the join token: treat it as a password):")
+            for host in reachable.prefix(1) {
+                lines.append(
+                    "   ORCHION_JOIN_TOKEN=\(joinToken) orchion agent run --server \(SocketAddress(host: host, port: address.port))"
+                )
+            }
+            if reachable.count > 1 {
+                lines.append("(this machine's other addresses: \(reachable.dropFirst().joined(separator: ", ")))")
+            }
+            if reachable.isEmpty {
+                lines.append(
+                    "   ORCHION_JOIN_TOKEN=\(joinToken) orchion agent run --server THIS-MACHINE:\(address.port)")
+            }
+        }
+        lines += ["", "Ctrl-C stops the agent, then the server."]
+        return lines.joined(separator: "\n")
+    }
+
+    /// The hosts other machines may reach a server listening on `address`
+    /// at: that host, or for a wildcard address this machine's interface
+    /// addresses that are up and not loopback or link-local (IPv4 first).
+    static func joinAddresses(listening address: SocketAddress) -> [String] {
+        guard address.host == "0.0.0.0" || address.host == "::" else { return [address.host] }
+        var list: UnsafeMutablePointer<ifaddrs>?
+        guard getifaddrs(&list) == 0, let first = list else { return [] }
+        defer { freeifaddrs(list) }
+        var v4: [String] = []
+        var v6: [String] = []
+        var cursor: UnsafeMutablePointer<ifaddrs>? = first
+        while let entry = cursor {
+            cursor = entry.pointee.ifa_next
+            guard let socket = entry.pointee.ifa_addr, entry.pointee.ifa_flags & UInt32(IFF_UP) != 0,
+                entry.pointee.ifa_flags & UInt32(IFF_LOOPBACK) == 0
+            else { continue }
+            var name = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
+            switch Int32(socket.pointee.sa_family) {
+            case AF_INET:
+                var ip = socket.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_addr }
+                guard inet_ntop(AF_INET, &ip, &name, socklen_t(name.count)) != nil else { continue }
+                let text = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                if !text.hasPrefix("169.254.") { v4.append(text) }
+            case AF_INET6 where address.host == "::":
+                var ip = socket.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { $0.pointee.sin6_addr }
+                guard inet_ntop(AF_INET6, &ip, &name, socklen_t(name.count)) != nil else { continue }
+                let text = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                if !text.lowercased().hasPrefix("fe80") { v6.append(text) }
+            default: continue
+            }
+        }
+        var seen = Set<String>()
+        return (v4 + v6).filter { seen.insert($0).inserted }
+    }
+}
