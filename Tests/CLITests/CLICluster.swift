@@ -2,46 +2,82 @@ import ClusterTestSupport
 import Foundation
 import TestSupport
 
-/// A real `orchion server` and two real `orchion agent run` processes, and
-/// the `orchion` client run against them as a user would: the server's
-/// address from `ORCHION_SERVER`, the token found by the client itself in
-/// the server's state directory (`ORCHION_STATE_DIR`). `close` stops all.
+/// A real `orchion up` (a server and its local agent) and a second real
+/// `orchion agent run`, and the `orchion` client run against them as a user
+/// would: the address from `ORCHION_SERVER` (`up` listens on a free port
+/// here), the token found by the client itself where `up` saved it (the
+/// default state directory under this test's `HOME`). `close` stops all.
 final class CLICluster: @unchecked Sendable {
-    let server: ServerProcess
-    private(set) var agents: [Process] = []
+    let directory: URL
+    let home: URL
+    let up = Process()
+    let agent = Process()
+    private let upOutput = LogBuffer()
     private let agentLogs = LogBuffer()
+    private(set) var port: UInt16 = 0
+
+    /// Where `orchion up` keeps its state with this `HOME`.
+    var state: URL { home.appendingPathComponent(".local/share/orchion") }
 
     init() throws {
-        server = try ServerProcess()
-        for node in ["cli-a", "cli-b"] {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: Paths.orchion)
-            process.arguments = [
-                "agent", "run", "--server", "127.0.0.1:\(server.port)", "--node-id", node,
-                "--join-token-file", server.directory.appendingPathComponent("join.token").path,
-                "--state-dir", server.directory.appendingPathComponent("agent-\(node)").path, "--label", "node=\(node)",
-            ]
-            process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("ORCHION_") }
-            let output = Pipe()
-            process.standardOutput = output
-            process.standardError = output
-            process.standardInput = FileHandle.nullDevice
-            let log = agentLogs
-            output.fileHandleForReading.readabilityHandler = { handle in
-                let data = handle.availableData
-                if data.isEmpty { handle.readabilityHandler = nil } else { log.append(data) }
+        directory = try Paths.temporaryDirectory("orchion-cli")
+        home = directory.appendingPathComponent("home")
+        try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
+        up.executableURL = URL(fileURLWithPath: Paths.orchion)
+        up.arguments = ["up", "--listen", "127.0.0.1:0", "--label", "node=up"]
+        up.environment = baseEnvironment
+        try Self.start(up, into: upOutput)
+        let deadline = Date().addingTimeInterval(30)
+        while port == 0 {
+            if let line = upOutput.text.split(separator: "\n").first(where: { $0.contains("API:") }),
+                let url = line.split(separator: " ").first(where: { $0.hasPrefix("http://127.0.0.1:") }),
+                let port = url.split(separator: ":").last.flatMap({ UInt16($0) })
+            {
+                self.port = port
+                break
             }
-            try process.run()
-            agents.append(process)
+            guard up.isRunning, Date() < deadline else {
+                close()
+                throw HarnessError("no API line from orchion up:\n\(upOutput.text)")
+            }
+            usleep(20_000)
         }
+        agent.executableURL = URL(fileURLWithPath: Paths.orchion)
+        agent.arguments = [
+            "agent", "run", "--server", "127.0.0.1:\(port)", "--node-id", "cli-b",
+            "--join-token-file", state.appendingPathComponent("join.token").path,
+            "--state-dir", directory.appendingPathComponent("agent-b").path, "--label", "node=cli-b",
+        ]
+        agent.environment = baseEnvironment
+        try Self.start(agent, into: agentLogs)
+    }
+
+    /// This test's environment without ORCHION_*, XDG_* or NO_COLOR, `HOME` its own.
+    private var baseEnvironment: [String: String] {
+        var environment = ProcessInfo.processInfo.environment.filter {
+            !$0.key.hasPrefix("ORCHION_") && !$0.key.hasPrefix("XDG_") && $0.key != "STATE_DIRECTORY"
+                && $0.key != "NO_COLOR"
+        }
+        environment["HOME"] = home.path
+        return environment
+    }
+
+    private static func start(_ process: Process, into log: LogBuffer) throws {
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        process.standardInput = FileHandle.nullDevice
+        output.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            if data.isEmpty { handle.readabilityHandler = nil } else { log.append(data) }
+        }
+        try process.run()
     }
 
     /// The environment a user's shell would have: no ORCHION_* but these.
     var environment: [String: String] {
-        var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("ORCHION_") }
-        environment["ORCHION_SERVER"] = "127.0.0.1:\(server.port)"
-        environment["ORCHION_STATE_DIR"] = server.directory.path
-        environment.removeValue(forKey: "NO_COLOR")
+        var environment = baseEnvironment
+        environment["ORCHION_SERVER"] = "127.0.0.1:\(port)"
         return environment
     }
 
@@ -79,12 +115,17 @@ final class CLICluster: @unchecked Sendable {
             timeout: 60)
     }
 
-    /// Waits (polling `orchion node list -o json`, bounded) for both agents.
+    /// Waits (polling `orchion node list -o json`, bounded) for both nodes
+    /// ready: `up`'s local agent and cli-b.
     func waitForNodes() async throws {
-        try await eventually("both agents registered", timeout: 30) {
-            let listed = try orchion(["node", "list", "-o", "json"])
-            return listed.stdout.contains("cli-a") && listed.stdout.contains("cli-b")
-                && listed.stdout.components(separatedBy: "NODE_STATE_READY").count == 3
+        do {
+            try await eventually("both agents registered", timeout: 30) {
+                let listed = try orchion(["node", "list", "-o", "json"])
+                return listed.stdout.contains("cli-b")
+                    && listed.stdout.components(separatedBy: "NODE_STATE_READY").count == 3
+            }
+        } catch {
+            throw HarnessError("\(error)\norchion up:\n\(upOutput.text)\nagent:\n\(agentLogs.text)")
         }
     }
 
@@ -95,14 +136,13 @@ final class CLICluster: @unchecked Sendable {
         return object?["state"] as? String ?? ""
     }
 
-    var agentOutput: String { agentLogs.text }
-
-    /// Stops the agents (SIGTERM, then SIGKILL after 10 s) and the server.
+    /// SIGTERM to `orchion up` (it stops its agent, then the server) and
+    /// to the second agent; SIGKILL after 15 s; removes the directory.
     func close() {
-        for agent in agents where agent.isRunning { kill(agent.processIdentifier, SIGTERM) }
-        let deadline = Date().addingTimeInterval(10)
-        while agents.contains(where: \.isRunning), Date() < deadline { usleep(10_000) }
-        for agent in agents where agent.isRunning { kill(agent.processIdentifier, SIGKILL) }
-        server.remove()
+        for process in [agent, up] where process.isRunning { kill(process.processIdentifier, SIGTERM) }
+        let deadline = Date().addingTimeInterval(15)
+        while agent.isRunning || up.isRunning, Date() < deadline { usleep(10_000) }
+        for process in [agent, up] where process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        try? FileManager.default.removeItem(at: directory)
     }
 }

@@ -51,8 +51,8 @@ import Testing
         #expect(json.stdout.contains("\"JOB_STATE_FAILED\"") && json.stdout.contains("\"two-lines\""))
         let table = try cluster.orchion(["job", "list"])
         #expect(table.stdout.hasPrefix("ID ") && table.stdout.contains("two-lines") && table.stdout.contains("failed"))
-        let yaml = try cluster.orchion(["node", "show", "cli-a", "-o", "yaml"])
-        #expect(yaml.status == 0 && yaml.stdout.contains("id: cli-a\n"), "\(yaml.stdout)")
+        let yaml = try cluster.orchion(["node", "show", "cli-b", "-o", "yaml"])
+        #expect(yaml.status == 0 && yaml.stdout.contains("id: cli-b\n"), "\(yaml.stdout)")
     }
 
     @Test func cancelARunningJobAndTheDocumentedExitCodesForEachFailure() async throws {
