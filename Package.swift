@@ -131,6 +131,15 @@ let package = Package(
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
         ),
+        // YAML job specs (`orchion job submit FILE`): checked against the
+        // JSON Schema generated from the proto descriptors, mapped to requests.
+        .target(
+            name: "OrchionJobSpec",
+            dependencies: [
+                "OrchionCore", "OrchionMapping", "OrchionProto", .product(name: "Yams", package: "Yams"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
+        ),
         .executableTarget(
             name: "orchion",
             dependencies: [
@@ -184,6 +193,13 @@ let package = Package(
             ]
         ),
         .testTarget(name: "IntegrationTests", dependencies: ["TestSupport"]),
+        .testTarget(
+            name: "OrchionJobSpecTests",
+            dependencies: [
+                "OrchionJobSpec", "OrchionCore", "OrchionMapping", "OrchionProto", "OrchionServer", "TestSupport",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
+        ),
         .testTarget(
             name: "AgentDaemonTests",
             dependencies: [

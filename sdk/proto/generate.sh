@@ -3,6 +3,9 @@
 # committed so builds and CI never run protoc:
 #   Sources/OrchionProto/*.pb.swift     Swift messages (swift-protobuf)
 #   sdk/proto/orchion.protoset          descriptor set (grpcurl -protoset, other generators)
+#   docs/api.md                         API reference
+#   sdk/schema/job.schema.json          JSON Schema of YAML job specs (deterministic: same
+#   Sources/OrchionJobSpec/JobSchema+Generated.swift   protoset, same bytes), and as a Swift literal
 # Builds protoc-gen-swift once into .build-protoc (a few minutes).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -21,3 +24,6 @@ echo "generated $(ls Sources/OrchionProto/*.pb.swift | wc -l) Swift files and sd
 bash .ci/setup >/dev/null  # the .venv with protobuf for the API reference
 .venv/bin/python sdk/proto/api_doc.py sdk/proto/orchion.protoset docs/api.md
 echo "wrote docs/api.md"
+.venv/bin/python sdk/proto/job_schema.py sdk/proto/orchion.protoset sdk/schema/job.schema.json \
+  Sources/OrchionJobSpec/JobSchema+Generated.swift
+echo "wrote sdk/schema/job.schema.json and Sources/OrchionJobSpec/JobSchema+Generated.swift"

@@ -2,6 +2,8 @@ import Glibc
 import OrchionPluginHost
 import Yams
 
+import enum OrchionCore.KeySuggestion
+
 extension ServerConfig {
     /// The largest config file read.
     static let maxFileBytes = 1 << 20

@@ -1,20 +1,26 @@
-/// The known name closest to a misspelt one, for "did you mean ...?".
+/// The known name closest to a misspelt one, for "did you mean ...?" (server
+/// configuration keys, job spec fields).
 ///
 /// Threading: pure functions; safe anywhere.
-enum KeySuggestion {
+public enum KeySuggestion {
     /// The closest of `known` to `name` by edit distance, over the whole
     /// name or its last part (so `min_interval` at the top level finds
     /// `heartbeat.min_interval`); nil when none is close (more than a third
-    /// of the name differs).
-    static func closest(to name: String, among known: [String]) -> String? {
+    /// of the name differs). Of equally close names, the one sharing the
+    /// longest beginning with `name` wins (`gpu` finds `gpus`, not `cpu`),
+    /// then the first.
+    public static func closest(to name: String, among known: [String]) -> String? {
         let wanted = Array(name.lowercased())
         let wantedLeaf = Array(leaf(name).lowercased())
-        var best: (name: String, distance: Int)?
+        var best: (name: String, distance: Int, shared: Int)?
         for candidate in known {
-            let whole = distance(wanted, Array(candidate.lowercased()))
+            let lowered = Array(candidate.lowercased())
+            let whole = distance(wanted, lowered)
             let byLeaf = wantedLeaf == wanted ? distance(wanted, Array(leaf(candidate).lowercased())) : Int.max
             let score = min(whole, byLeaf)
-            if score < (best?.distance ?? Int.max) { best = (candidate, score) }
+            let shared = zip(wanted, lowered).prefix { $0 == $1 }.count
+            if let best, (score, -shared) >= (best.distance, -best.shared) { continue }
+            best = (candidate, score, shared)
         }
         guard let best, best.distance <= max(2, wanted.count / 3) else { return nil }
         return best.name
@@ -25,7 +31,7 @@ enum KeySuggestion {
     }
 
     /// Levenshtein distance.
-    static func distance(_ a: [Character], _ b: [Character]) -> Int {
+    public static func distance(_ a: [Character], _ b: [Character]) -> Int {
         if a.isEmpty { return b.count }
         if b.isEmpty { return a.count }
         var previous = Array(0...b.count)
