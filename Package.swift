@@ -144,7 +144,7 @@ let package = Package(
             name: "orchion",
             dependencies: [
                 "OrchionPluginHost", "OrchionCore", "OrchionLoop", "OrchionWire", "OrchionProto", "OrchionServer",
-                "OrchionAgent", "OrchionAgentProto", "OrchionAgentDaemon",
+                "OrchionAgent", "OrchionAgentProto", "OrchionAgentDaemon", "OrchionJobSpec",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -1,4 +1,5 @@
 import ArgumentParser
+import OrchionJobSpec
 import OrchionProto
 import OrchionServer
 import SwiftProtobuf
@@ -26,8 +27,8 @@ struct JobSubmitCommand: AsyncParsableCommand {
             """)
 
     static let maxPerCall = 5_000
-    static let arrayIndexVariable = "ORCHION_ARRAY_INDEX"
-    static let arrayCountVariable = "ORCHION_ARRAY_COUNT"
+    static let arrayIndexVariable = JobSpecFile.arrayIndexVariable
+    static let arrayCountVariable = JobSpecFile.arrayCountVariable
 
     @OptionGroup var client: ClientOptions
 
@@ -54,25 +55,33 @@ struct JobSubmitCommand: AsyncParsableCommand {
     @Option(help: "Submit N copies (an array job).") var count: Int = 1
 
     @Argument(
-        parsing: .captureForPassthrough,
         help: ArgumentHelp("YAML job spec files, or -- and the command with its arguments.", valueName: "file | -- cmd")
     )
     var arguments: [String] = []
 
-    /// The command after `--`; empty when files are given.
-    var command: [String] { arguments.first == "--" ? Array(arguments.dropFirst()) : [] }
-    /// The YAML files; empty with a command.
-    var files: [String] { arguments.first == "--" ? [] : arguments }
+    /// The command: the arguments after `--` on the command line (the
+    /// parser hands files and command over as one list; `--` splits them).
+    var command: [String] {
+        let line = CommandLine.arguments
+        guard let terminator = line.firstIndex(of: "--") else { return [] }
+        return Array(arguments.suffix(min(arguments.count, line.count - terminator - 1)))
+    }
+
+    /// The YAML files: the arguments before `--`.
+    var files: [String] { Array(arguments.dropLast(command.count)) }
+
+    /// Whether the command line has `--`.
+    private var hasTerminator: Bool { CommandLine.arguments.contains("--") }
 
     func validate() throws {
-        if files.isEmpty, command.isEmpty {
-            throw ValidationError("expected a command after -- (orchion job submit -- CMD ARGS...) or YAML files")
-        }
-        if let flag = files.first(where: { $0.hasPrefix("-") && $0 != "--" }) {
-            throw ValidationError("unknown option '\(flag)' (options go before the files or --)")
-        }
-        if files.contains("--") {
+        if !files.isEmpty, !command.isEmpty {
             throw ValidationError("expected YAML files or a command after --, found both")
+        }
+        if files.isEmpty, command.isEmpty {
+            throw ValidationError(
+                hasTerminator
+                    ? "expected a command after --, found none"
+                    : "expected a command after -- (orchion job submit -- CMD ARGS...) or YAML files")
         }
         if !files.isEmpty, !flagsGiven.isEmpty {
             throw ValidationError(
@@ -181,11 +190,24 @@ struct JobSubmitCommand: AsyncParsableCommand {
     }
 
     /// The requests of the YAML files: every file read and checked before
-    /// anything is sent.
+    /// anything is sent; every problem reported (file:line:column, the
+    /// field, a suggestion for a typo).
     func fromFiles() throws(ClientFailure) -> [Orchion_V1_SubmitJobRequest] {
-        throw ClientFailure(
-            ClientExit.usage,
-            "job spec files are not supported by this build: submit with a command after -- instead")
+        let requests: [Orchion_V1_SubmitJobRequest]
+        do throws(JobSpecFileError) {
+            requests = try JobSpecFile.load(paths: files)
+        } catch {
+            let count = error.problems.count
+            throw ClientFailure(
+                ClientExit.error,
+                "\(count == 1 ? "a job spec is" : "job specs are") refused, nothing was submitted:\n"
+                    + error.problems.map { "  " + terminalSafe($0.description) }.joined(separator: "\n"))
+        }
+        guard !requests.isEmpty else {
+            throw ClientFailure(
+                ClientExit.error, "no job in \(files.joined(separator: ", ")): expected a kind: Job document")
+        }
+        return requests
     }
 
     /// "2" → 2000, "0.5" → 500, "500m" → 500.

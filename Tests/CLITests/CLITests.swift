@@ -6,7 +6,7 @@ import Testing
 /// The `orchion` client commands, run as a user runs them, against a real
 /// server and two real agents.
 @Suite(.serialized) struct CLITests {
-    @Test func submitFollowLogsWaitForAFailureAndAnArrayJob() async throws {
+    @Test func submitFromFlagsAndYAMLFollowLogsWaitForAFailureAnArrayAndATypoRefused() async throws {
         let cluster = try CLICluster()
         defer { cluster.close() }
         try await cluster.waitForNodes()
@@ -41,6 +41,46 @@ import Testing
         var printed: Set<String> = []
         for id in ids { printed.insert(try cluster.orchion(["logs", id]).stdout) }
         #expect(printed == ["0/4\n", "1/4\n", "2/4\n", "3/4\n"])
+
+        // YAML: two documents in one file and a second file, one batch.
+        let first = cluster.directory.appendingPathComponent("jobs.yaml")
+        try Data(
+            """
+            apiVersion: orchion/v1
+            kind: Job
+            name: yaml-one
+            command: echo from yaml one
+            resources: {cpu: 100m, memory: 16Mi}
+            ---
+            apiVersion: orchion/v1
+            kind: Job
+            name: yaml-two
+            argv: [sh, -c, "echo from yaml two"]
+
+            """.utf8
+        ).write(to: first)
+        let second = cluster.directory.appendingPathComponent("more.yaml")
+        try Data("apiVersion: orchion/v1\nkind: Job\nname: yaml-three\ncommand: echo three\n".utf8).write(to: second)
+        let fromYAML = try cluster.orchion(["job", "submit", first.path, second.path, "-o", "json"])
+        #expect(fromYAML.status == 0, "\(fromYAML.stderr)")
+        let response = try JSONSerialization.jsonObject(with: Data(fromYAML.stdout.utf8)) as? [String: Any]
+        let yamlIDs = try #require(response?["jobIds"] as? [String], "\(fromYAML.stdout)")
+        #expect(yamlIDs.count == 3)
+        #expect(try cluster.orchion(["job", "wait"] + yamlIDs).status == 0)
+        #expect(try cluster.orchion(["logs", yamlIDs[1]]).stdout == "from yaml two\n")
+
+        // A typo is refused with file:line:column and a suggestion; nothing is sent.
+        let before = try cluster.orchion(["job", "list", "--limit", "0", "-o", "json"]).stdout
+        let typo = cluster.directory.appendingPathComponent("typo.yaml")
+        try Data(
+            "apiVersion: orchion/v1\nkind: Job\nname: typo\ncommand: echo hi\nresources:\n  cpu: 1\n  gpu: 1\n".utf8
+        ).write(to: typo)
+        let refused = try cluster.orchion(["job", "submit", second.path, typo.path])
+        #expect(refused.status == 1)
+        #expect(
+            refused.stderr.contains("unknown field `gpu` at \(typo.path):7:3; did you mean `gpus`?"),
+            "\(refused.stderr)")
+        #expect(try cluster.orchion(["job", "list", "--limit", "0", "-o", "json"]).stdout == before)
 
         // -o json is what python3 -m json.tool takes; the table names the jobs.
         let json = try runCommand(
