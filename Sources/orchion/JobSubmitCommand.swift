@@ -139,12 +139,12 @@ struct JobSubmitCommand: AsyncParsableCommand {
                 bytes += size + 8
                 end += 1
             }
+            if requests.count >= 1000 {
+                progress.show("submitting jobs \(start + 1)-\(end) of \(requests.count)", force: true)
+            }
             let reply: Orchion_V1_SubmitJobsResponse = try await connection.call(
                 "SubmitJobs", Orchion_V1_SubmitJobsRequest.with { $0.jobs = Array(requests[start..<end]) })
             ids += reply.jobIds
-            if requests.count > maxPerCall || end < requests.count {
-                progress.show("submitted \(ids.count)/\(requests.count) jobs", force: true)
-            }
             start = end
         }
         return ids
