@@ -41,10 +41,9 @@ struct EventsCommand: AsyncParsableCommand {
                     Output.print((first ? "" : "---\n") + (try Structured.text(event, .yaml)))
                 case .table:
                     if first {
-                        Output.print(
-                            style.paint(
-                                ["SEQ", "TIME", "JOB", "STATE", "ATTEMPT", "NODE", "DETAIL"].joined(separator: "  "),
-                                .bold))
+                        let header = zip(["SEQ", "TIME", "JOB", "STATE", "ATTEMPT", "NODE", "DETAIL"], Self.widths)
+                            .map { $0.padding(to: $1) }.joined(separator: "  ").trailingSpacesRemoved
+                        Output.print(style.paint(header, .bold))
                     }
                     Output.print(Self.line(event, style: style))
                 }
@@ -66,10 +65,19 @@ struct EventsCommand: AsyncParsableCommand {
         if event.timedOut { detail.append("timed out") }
         if event.retryable { detail.append("will retry") }
         if !event.reason.isEmpty { detail.append(event.reason) }
-        return [
-            "\(event.sequence)", Human.time(event.at, present: event.hasAt), terminalSafe(event.jobID),
-            style.paint(state.text, state.colour), event.attempt == 0 ? "-" : "\(event.attempt)",
-            event.nodeID.isEmpty ? "-" : terminalSafe(event.nodeID), terminalSafe(detail.joined(separator: ", ")),
-        ].joined(separator: "  ").trailingSpacesRemoved
+        let cells = [
+            "\(event.sequence)", Human.time(event.at, present: event.hasAt), terminalSafe(event.jobID), state.text,
+            event.attempt == 0 ? "-" : "\(event.attempt)", event.nodeID.isEmpty ? "-" : terminalSafe(event.nodeID),
+            terminalSafe(detail.joined(separator: ", ")),
+        ]
+        return zip(cells, widths).enumerated().map { column, pair in
+            let padded = pair.0.padding(to: pair.1)
+            guard column == 3 else { return padded }
+            return style.paint(pair.0, state.colour) + String(repeating: " ", count: padded.count - pair.0.count)
+        }.joined(separator: "  ").trailingSpacesRemoved
     }
+
+    /// Column widths for a stream (rows are printed as they come, so not
+    /// measured): a sequence, a UTC time, a job id, a state, an attempt, a node.
+    static let widths = [6, 23, 22, 9, 7, 12, 0]
 }

@@ -21,9 +21,11 @@ struct JobSubmitCommand: AsyncParsableCommand {
               orchion job submit -- echo hello
               orchion job submit --cpu 2 --mem 4GiB --name build -- make -j2
               orchion job submit --gpus 1 --gpu-model A100 -- python3 train.py
-              orchion job submit --arch arm64 --label role=pi -- uptime
+              orchion job submit --arch aarch64 --label role=pi -- uptime
               orchion job submit --count 100 -- sh -c 'echo task $\(arrayIndexVariable)'
               orchion job submit jobs/*.yaml
+
+            \(ClientExit.reference)
             """)
 
     static let maxPerCall = 5_000
@@ -42,7 +44,8 @@ struct JobSubmitCommand: AsyncParsableCommand {
         help: ArgumentHelp(
             "A node label the node must carry, as key=value (repeatable).", valueName: "key=value"))
     var label: [String] = []
-    @Option(help: "The architecture the node must have: amd64, arm64, ...") var arch: String?
+    @Option(help: "The architecture the node must report (see `orchion node list`): x86_64, aarch64, ...")
+    var arch: String?
     @Option(help: "The scheduler plugin to place it with (default: the server's).") var strategy: String?
     @Option(help: "The executor plugin to run it with (default: exec).") var executor: String?
     @Option(help: "Higher runs first.") var priority: Int32?
