@@ -147,7 +147,7 @@ import Testing
         #expect(try cluster.orchion(["node", "list"], environment: ["ORCHION_TOKEN": secret]).status == 4)
     }
 
-    @Test func colourOnATerminalOnlyAndNoColorHonoured() async throws {
+    @Test func colourAndProgressOnATerminalOnlyAndNoColorHonoured() async throws {
         let cluster = try CLICluster()
         defer { cluster.close() }
         try await cluster.waitForNodes()
@@ -170,6 +170,19 @@ import Testing
         let waited = try cluster.orchionOnTerminal(["job", "wait", id])
         #expect(waited.status == 0)
         #expect(waited.stdout.contains("\(id): \(escape)32msucceeded"), "\(waited.stdout)")
+
+        // Waiting on several jobs: a counter on a terminal's stderr, nothing on a pipe's.
+        let sleepers = try cluster.orchion(["job", "submit", "--count", "2", "--", "sleep", "3"]).stdout.split(
+            separator: "\n"
+        ).map(String.init)
+        let counted = try cluster.orchionOnTerminal(["job", "wait"] + sleepers)
+        #expect(counted.status == 0)
+        #expect(counted.stdout.contains("\r\(escape)Kwaiting: 1/2 jobs done"), "\(counted.stdout)")
+        let more = try cluster.orchion(["job", "submit", "--count", "2", "--", "sleep", "3"]).stdout.split(
+            separator: "\n"
+        ).map(String.init)
+        let quiet = try cluster.orchion(["job", "wait"] + more)
+        #expect(quiet.status == 0 && quiet.stderr.isEmpty, "\(quiet.stderr)")
 
         // Completion scripts for the three shells.
         for shell in ["bash", "zsh", "fish"] {
