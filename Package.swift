@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 import PackageDescription
 
 /// A built-in plugin: its own shared object, built from `Plugins/<folder>`.
@@ -38,34 +38,20 @@ let fuzzEntries: [(Product, Target)] =
         )
     ] : []
 
-/// `orchion-footprint`: the idle agent of `orchion-bench footprint` linked
-/// with only the agent's modules, for the footprint rows of `.ci/bench`
-/// (which sets ORCHION_FOOTPRINT=1). Its sources are links to orchion-bench's.
-let footprint = Context.environment["ORCHION_FOOTPRINT"] == "1"
-let footprintEntries: [(Product, Target)] =
-    footprint
-    ? [
-        (
-            .executable(name: "orchion-footprint", targets: ["orchion-footprint"]),
-            .executableTarget(
-                name: "orchion-footprint",
-                dependencies: [
-                    "OrchionAgent", "OrchionAgentProto", "OrchionWire", "OrchionProto", "OrchionLoop",
-                    "OrchionPluginHost",
-                ])
-        )
-    ] : []
-
 let package = Package(
     name: "orchion",
     products: [
         .executable(name: "orchion", targets: ["orchion"]),
         .executable(name: "orchion-bench", targets: ["orchion-bench"]),
         .executable(name: "orchion-spawn", targets: ["orchion-spawn"]),
-    ] + builtins.map(\.0) + fuzzEntries.map(\.0) + footprintEntries.map(\.0),
+        .executable(name: "orchion-agent", targets: ["orchion-agent"]),
+    ] + builtins.map(\.0) + fuzzEntries.map(\.0),
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        .package(url: "https://github.com/apple/swift-protobuf", exact: "1.39.0"),
+        // No traits: the default ones (BinaryDelimitedStreams, FieldMaskUtilities)
+        // import Foundation, which links Foundation, CoreFoundation and ICU
+        // into every binary, the agent's included (see docs/benchmarks.md).
+        .package(url: "https://github.com/apple/swift-protobuf", exact: "1.39.0", traits: []),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
@@ -75,6 +61,7 @@ let package = Package(
         .systemLibrary(name: "CHTTPParser", providers: [.apt(["libhttp-parser-dev"])]),
         .systemLibrary(name: "CNGHTTP2", pkgConfig: "libnghttp2", providers: [.apt(["libnghttp2-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .target(name: "OrchionCore"),
         .target(name: "OrchionLoop", dependencies: ["OrchionCore", "CLibUV"]),
         .target(name: "OrchionStrategies", dependencies: ["COrchionPlugin"]),
@@ -82,7 +69,7 @@ let package = Package(
         .target(
             name: "OrchionWire",
             dependencies: [
-                "OrchionCore", "OrchionLoop", "OrchionProto", "CHTTPParser", "CNGHTTP2",
+                "OrchionCore", "OrchionLoop", "OrchionProto", "CHTTPParser", "CNGHTTP2", "COpenSSL",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
         ),
@@ -119,15 +106,30 @@ let package = Package(
                 "OrchionWire", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
         ),
+        // `orchion-agent`: the agent daemon on its own (what a Raspberry Pi
+        // runs), built from the agent's modules only, with the built-in
+        // `exec` executor linked in. deploy/build-agent.sh builds it as a
+        // host without Swift runs it, with the link options measured in
+        // docs/benchmarks.md ("The agent's footprint").
+        .executableTarget(
+            name: "orchion-agent",
+            dependencies: ["OrchionAgentDaemon", "OrchionCore", "OrchionPluginHost", "ExecExecutor"]
+        ),
         // The agent's exec helper (C, no runtime): joins the job's cgroup,
-        // sets its user's groups and ids, then execs the job.
-        .executableTarget(name: "orchion-spawn"),
+        // sets its user's groups and ids, then execs the job. swiftc links
+        // every executable with the Swift runtime, which this helper would
+        // load and relocate once per job for nothing (1.2 ms of CPU a job
+        // here): -nostartfiles leaves out the Swift image registration (the
+        // only reference to the runtime) and -static-executable links what
+        // is left, the C library, statically (no dynamic loader either).
+        .executableTarget(
+            name: "orchion-spawn", linkerSettings: [.unsafeFlags(["-static-executable", "-nostartfiles"])]),
         .target(
             name: "OrchionServer",
             dependencies: [
                 "OrchionCore", "OrchionControl", "OrchionMapping", "OrchionLoop", "OrchionProto", "OrchionWire",
                 "OrchionPluginHost",
-                "CSQLite", .product(name: "Yams", package: "Yams"),
+                "CSQLite", "COpenSSL", .product(name: "Yams", package: "Yams"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
         ),
@@ -217,14 +219,23 @@ let package = Package(
         ),
         // The `orchion` client commands, run as a user runs them.
         .testTarget(name: "CLITests", dependencies: ["ClusterTestSupport", "TestSupport"]),
+        // TLS on the API port with real clients (curl, openssl s_client,
+        // grpcio, the agent) against the real binary, and the CA's files.
+        .testTarget(
+            name: "TLSTests",
+            dependencies: [
+                "ClusterTestSupport", "OrchionServer", "OrchionWire", "OrchionLoop", "TestSupport",
+            ]
+        ),
         .target(
             name: "FuzzHarness",
             dependencies: [
                 "OrchionWire", "OrchionProto", "OrchionLoop", "OrchionPluginHost", "COrchionPlugin",
+                "OrchionJobSpec", "OrchionMapping", "OrchionCore",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             path: "Tests/Fuzz/Harness"
         ),
         .testTarget(name: "FuzzRegressionTests", dependencies: ["FuzzHarness"]),
-    ] + builtins.map(\.1) + fuzzEntries.map(\.1) + footprintEntries.map(\.1)
+    ] + builtins.map(\.1) + fuzzEntries.map(\.1)
 )

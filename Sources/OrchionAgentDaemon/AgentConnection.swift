@@ -52,7 +52,8 @@ struct AgentConnection: Sendable {
         }
         let client: GRPCClient
         do {
-            client = try await GRPCClient.connect(loop: loop, to: address, token: settings.joinToken)
+            let tls = try settings.serverTrust?.clientTLS(serverName: settings.server.host)
+            client = try await GRPCClient.connect(loop: loop, to: address, token: settings.joinToken, tls: tls)
         } catch {
             return (false, "\(error)")
         }

@@ -7,7 +7,7 @@ import OrchionMapping
 import OrchionProto
 import Synchronization
 
-import struct Foundation.Data
+import struct FoundationEssentials.Data
 
 /// The service manager's hooks (systemd's `sd_notify`), when it runs the agent.
 ///

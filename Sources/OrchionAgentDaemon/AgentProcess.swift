@@ -15,9 +15,16 @@ import Synchronization
 /// discovery, plugin loading) before any loop runs.
 public enum AgentProcess {
     /// Runs the agent; returns once it has stopped.
+    ///
+    /// `linkedExecutors` are executor plugins linked into this binary
+    /// (`orchion-agent`'s `exec`; see `PluginLibrary.linked`): they come
+    /// first, a plugin file claiming one of their names is not used, and the
+    /// directory beside the executable (where a development build keeps the
+    /// built-in plugins' `.so`s) is not searched.
     public static func run(
         _ settings: AgentSettings, agentVersion: String, notifier: ServiceNotifier?,
-        environment: [String: String], log: @escaping @Sendable (String) -> Void
+        environment: [String: String], linkedExecutors: [PluginLibrary] = [],
+        log: @escaping @Sendable (String) -> Void
     ) async throws -> Int32 {
         try makeDirectories(settings.stateDirectory)
         let (journal, opened) = try AgentJournal.open(directory: settings.stateDirectory)
@@ -32,17 +39,34 @@ public enum AgentProcess {
         let sampler = TelemetrySampler(gpus: inventory.gpus, nvml: nvml)
 
         let registry = PluginRegistry()
-        let entries = registry.scan(
-            PluginDirectory.searchPath(flags: settings.pluginDirectories, environment: environment))
+        let directories = PluginDirectory.searchPath(flags: settings.pluginDirectories, environment: environment)
+            .filter { linkedExecutors.isEmpty || $0.source != .builtin }
+        let entries = registry.scan(directories)
         for entry in entries { if let reason = entry.state.reason { log("plugin \(entry.file) refused: \(reason)") } }
-        let libraries = entries.compactMap { entry in entry.info.flatMap { registry.library(named: $0.name) } }
-        let (catalog, failures) = await ExecutorCatalog.load(libraries)
+        let linkedNames = Set(linkedExecutors.map(\.info.name))
+        var found: [PluginLibrary] = []
+        for entry in entries {
+            guard let name = entry.info?.name, let library = registry.library(named: name),
+                library.info.file == entry.file
+            else { continue }
+            if linkedNames.contains(name) {
+                log("plugin \(entry.file) not used: \(name) is linked into this binary")
+            } else {
+                found.append(library)
+            }
+        }
+        let (catalog, failures) = await ExecutorCatalog.load(linkedExecutors + found)
         for failure in failures { log("executor refused: \(failure)") }
         guard !catalog.names.isEmpty else {
             log("no executor plugin found (looked for liborchion-exec.so in the plugin directories)")
             return 1
         }
-        log("executors: \(catalog.names.joined(separator: ", "))")
+        let origins = (linkedExecutors + found).filter { $0.info.kind == .executor }
+        log(
+            "executors: "
+                + catalog.names.map { name in
+                    origins.first { $0.info.name == name }.map { "\(name) (\($0.info.file))" } ?? name
+                }.joined(separator: ", "))
 
         let spill = settings.stateDirectory + "/spill"
         try makeDirectories(spill)

@@ -1,5 +1,6 @@
 import Glibc
 import OrchionLoop
+import OrchionWire
 
 /// What `orchion agent run` needs to know, from flags and `ORCHION_*`
 /// variables (flags win).
@@ -19,7 +20,7 @@ public struct AgentSettings: Sendable {
     /// The journal and spool's directory.
     public var stateDirectory: String
     /// On SIGTERM, stop running jobs (and report their end) before exiting.
-    public var stopJobsOnExit = false
+    public var stopJobsOnExit = true
     /// Reconnect delays.
     public var backoff = Backoff()
     /// Output kept on disk while the server is unreachable; beyond it the
@@ -28,6 +29,27 @@ public struct AgentSettings: Sendable {
     /// How long a sent message must stay on a stream that is still open
     /// before it counts as delivered (see `Outbox`).
     public var confirmMillis: UInt64 = 1_000
+    /// How the server is trusted over TLS: its CA certificate (PEM, from
+    /// `--ca-cert`), or a pinned CA hash (`--ca-hash`, kubeadm's
+    /// discovery-token-ca-cert-hash); nil: plaintext.
+    public var serverTrust: ServerTrust?
+
+    /// The trust an agent puts in its server's certificate.
+    public enum ServerTrust: Sendable {
+        /// The CA certificates in this PEM (read from `file`).
+        case caCertificate(pem: [UInt8], file: String)
+        /// The CA whose public key has this hash (found in the server's chain).
+        case pinned(SPKIHash)
+
+        /// The TLS settings for connecting to `host`.
+        public func clientTLS(serverName host: String) throws(TLSError) -> GRPCClientTLS {
+            switch self {
+            case .caCertificate(let pem, _):
+                GRPCClientTLS(context: try TLSClientContext(trustingPEM: pem), serverName: host)
+            case .pinned(let hash): GRPCClientTLS(context: try TLSClientContext(pinned: hash), serverName: host)
+            }
+        }
+    }
 
     public init(server: ServerAddress, joinToken: String, nodeID: String, stateDirectory: String) {
         self.server = server
@@ -39,7 +61,8 @@ public struct AgentSettings: Sendable {
     /// The `ORCHION_*` variables the agent reads (besides the plugin host's
     /// `ORCHION_PLUGINS_PATH` and `ORCHION_JOIN_TOKEN`).
     public static let variables = [
-        "ORCHION_SERVER", "ORCHION_JOIN_TOKEN_FILE", "ORCHION_NODE_ID", "ORCHION_AGENT_STATE_DIR",
+        "ORCHION_SERVER", "ORCHION_JOIN_TOKEN_FILE", "ORCHION_NODE_ID", "ORCHION_AGENT_STATE_DIR", "ORCHION_CA_CERT",
+        "ORCHION_CA_HASH",
     ]
 
     /// The settings from `flags`, then `environment`, then the defaults.
@@ -76,6 +99,7 @@ public struct AgentSettings: Sendable {
         }
         settings.pluginDirectories = flags.pluginDirectories
         settings.stopJobsOnExit = flags.stopJobsOnExit
+        settings.serverTrust = try serverTrust(flags, environment: environment)
         return settings
     }
 
@@ -112,6 +136,42 @@ public struct AgentSettings: Sendable {
             throw .tokenFile(path, "cannot be read: \(String(cString: strerror(errno)))")
         }
         return try joinToken(in: text, path: path)
+    }
+
+    /// `--ca-cert` (read now) or `--ca-hash`, flags before variables; nil for neither.
+    static func serverTrust(
+        _ flags: AgentFlags, environment: [String: String]
+    ) throws(AgentSettingsError) -> ServerTrust? {
+        let file = flags.caCertificateFile ?? environment["ORCHION_CA_CERT"].flatMap { $0.isEmpty ? nil : $0 }
+        let hash = flags.caHash ?? environment["ORCHION_CA_HASH"].flatMap { $0.isEmpty ? nil : $0 }
+        if let hash {
+            guard file == nil else {
+                throw .invalid("--ca-hash", expected: "either --ca-cert or --ca-hash, not both", found: hash)
+            }
+            guard let pin = SPKIHash(hash) else {
+                throw .invalid("--ca-hash", expected: "sha256: and 64 hex digits", found: hash)
+            }
+            return .pinned(pin)
+        }
+        guard let file else { return nil }
+        guard let pem = try? readAll(file), SPKIHash(certificatePEM: pem) != nil else {
+            throw .invalid("--ca-cert", expected: "a readable PEM CA certificate file", found: file)
+        }
+        return .caCertificate(pem: pem, file: file)
+    }
+
+    private static func readAll(_ path: String) throws -> [UInt8] {
+        guard let file = fopen(path, "rb") else { throw AgentSettingsError.tokenFile(path, "cannot be opened") }
+        defer { fclose(file) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = fread(&chunk, 1, chunk.count, file)
+            if count == 0 { break }
+            bytes += chunk.prefix(count)
+            if bytes.count > 1 << 20 { break }
+        }
+        return bytes
     }
 
     /// The one token in a join token file's `text`, in the server's format
@@ -165,14 +225,18 @@ func trimmed(_ text: String) -> String {
 /// The flags of `orchion agent run`, before the environment and defaults.
 ///
 /// Threading: a value; safe anywhere.
-public struct AgentFlags: Sendable {
+public struct AgentFlags: Sendable, Equatable {
     public var server: String?
     public var joinTokenFile: String?
     public var nodeID: String?
     public var labels: [String] = []
     public var pluginDirectories: [String] = []
     public var stateDirectory: String?
-    public var stopJobsOnExit = false
+    public var stopJobsOnExit = true
+    /// `--ca-cert`: the server's CA certificate file (PEM).
+    public var caCertificateFile: String?
+    /// `--ca-hash`: the pinned CA public key hash, `sha256:<hex>`.
+    public var caHash: String?
 
     public init() {}
 }

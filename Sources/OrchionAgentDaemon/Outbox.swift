@@ -70,6 +70,8 @@ final class Outbox {
     var memoryHighBytes = 1 << 20
     var memoryLowBytes = 256 << 10
     var unconfirmedLimitBytes = 16 << 20
+    /// What `unconfirmedLimitBytes` drops down to once passed.
+    var unconfirmedDropToBytes = 12 << 20
     var spoolLimitBytes: UInt64
     var confirmMillis: UInt64
     /// Called with journal sequences once they count as delivered.
@@ -221,12 +223,28 @@ final class Outbox {
     }
 
     /// The sender's `send` returned for these messages on `stream`.
+    ///
+    /// `inFlight` is in id order (ids grow as entries are queued, and every
+    /// list keeps its order), so each id is found by binary search: a
+    /// batch costs O(batch × log in-flight), not a pass over everything
+    /// sent in the last `confirmMillis`.
     func sent(_ ids: [UInt64], on stream: Int, at now: UInt64) {
-        let sent = Set(ids)
-        for entry in inFlight where sent.contains(entry.id) {
-            entry.sentOn = stream
-            entry.sentAt = now
+        for id in ids {
+            guard let index = inFlightIndex(of: id) else { continue }
+            inFlight[index].sentOn = stream
+            inFlight[index].sentAt = now
         }
+    }
+
+    private func inFlightIndex(of id: UInt64) -> Int? {
+        var low = 0
+        var high = inFlight.count
+        while low < high {
+            let middle = low + (high - low) / 2
+            if inFlight[middle].id < id { low = middle + 1 } else { high = middle }
+        }
+        if low < inFlight.count, inFlight[low].id == id { return low }
+        return inFlight.firstIndex { $0.id == id }  // never expected: the order is kept everywhere
     }
 
     /// Confirms what was sent on the open stream at least `confirmMillis` ago.
@@ -248,21 +266,23 @@ final class Outbox {
     }
 
     /// Past `unconfirmedLimitBytes` of unconfirmed output in memory, the
-    /// oldest sent output counts as delivered (see the type's notes).
+    /// oldest sent output counts as delivered (see the type's notes), down
+    /// to `unconfirmedDropToBytes` at once, so a steady flood pays for the
+    /// pass over `inFlight` once per few MiB, not once per batch.
     private func dropOverLimit() {
         guard unconfirmedMemoryBytes > unconfirmedLimitBytes, let stream else { return }
         var delivered: [UInt64] = []
-        var keep: [Entry] = []
+        var dropped = Set<UInt64>()
         for entry in inFlight {
-            if unconfirmedMemoryBytes > unconfirmedLimitBytes, !entry.isEnd, entry.sequence == nil,
+            guard unconfirmedMemoryBytes > unconfirmedDropToBytes else { break }
+            if !entry.isEnd, entry.sequence == nil, entry.message != nil, entry.outputBytes > 0,
                 entry.sentOn == stream
             {
                 finish(entry, &delivered)
-            } else {
-                keep.append(entry)
+                dropped.insert(entry.id)
             }
         }
-        inFlight = keep
+        inFlight.removeAll { dropped.contains($0.id) }
         if !delivered.isEmpty { onDelivered(delivered) }
     }
 

@@ -255,5 +255,6 @@ extension JobSchema {
             }
           ]
         }
+
         """#
 }

@@ -32,6 +32,9 @@ public enum JobSpecFile {
     public static let specByteLimit = 1 << 20
     /// The longest request id the server takes, in UTF-8 bytes.
     public static let requestIDByteLimit = 256
+    /// The JSON Schema specs are checked against, as committed in
+    /// `sdk/schema/job.schema.json` (for editors and other validators).
+    public static var schemaJSON: String { JobSchema.json }
 
     /// The requests of the job spec file at `path`, in file order (an
     /// array job's copies in index order). Throws every problem found.
@@ -86,7 +89,11 @@ public enum JobSpecFile {
         var documents: [JobSpecDocument] = []
         var problems: [JobSpecProblem] = []
         do {
-            let parser = try Parser(yaml: text)
+            // A byte order mark (from some Windows editors) is not content; libyaml,
+            // told the encoding, would read it as part of the first key.
+            // Scalars are typed by YAMLInstance (which says why the basic resolver).
+            let parser = try Parser(
+                yaml: text.first == "\u{FEFF}" ? String(text.dropFirst()) : text, resolver: .basic)
             while let document = try parser.nextRoot() {
                 if case .scalar(let scalar) = document, scalar.string.isEmpty, scalar.style == .plain { continue }
                 let before = validator.problems.count
@@ -151,8 +158,10 @@ public enum JobSpecFile {
         if specBytes > specByteLimit {
             report("", "job spec too large", "expected at most \(specByteLimit) bytes serialized, found \(specBytes)")
         }
-        let count = document["count"]?.int ?? 1
-        let isArray = document["count"] != nil
+        // Not `document["count"]`: Yams's subscript compares keys by resolved tag (regular expressions).
+        let countNode = document.mapping?.first { $0.key.string == "count" }?.value
+        let count = countNode?.int ?? 1
+        let isArray = countNode != nil
         let suffix = isArray ? "[\(count - 1)]" : ""
         if request.requestID.utf8.count + suffix.utf8.count > requestIDByteLimit || request.requestID.utf8.contains(0) {
             report(
@@ -174,16 +183,25 @@ public enum JobSpecFile {
             }
         }
         guard problems.isEmpty else { return .failure(JobSpecFileError(problems)) }
-        guard isArray else { return .success([request]) }
-        return .success(
-            (0..<count).map { index in
-                var copy = request
-                copy.spec.env[arrayIndexVariable] = String(index)
-                copy.spec.env[arrayCountVariable] = String(count)
-                if !copy.spec.name.isEmpty { copy.spec.name += "[\(index)]" }
-                if !copy.requestID.isEmpty { copy.requestID += "[\(index)]" }
-                return copy
-            })
+        return .success(isArray ? arrayCopies(of: request, count: count) : [request])
+    }
+
+    /// The `count` copies of an array job (as `count: N` in a spec makes
+    /// them, for `--count N` on the command line): copy `i` from 0 with
+    /// `ORCHION_ARRAY_INDEX=i` and `ORCHION_ARRAY_COUNT=count` in its
+    /// environment and `[i]` after its name and request id, where those are
+    /// set. Checks nothing: a spec file's are checked where they are read.
+    public static func arrayCopies(
+        of request: Orchion_V1_SubmitJobRequest, count: Int
+    ) -> [Orchion_V1_SubmitJobRequest] {
+        (0..<max(count, 0)).map { index in
+            var copy = request
+            copy.spec.env[arrayIndexVariable] = String(index)
+            copy.spec.env[arrayCountVariable] = String(count)
+            if !copy.spec.name.isEmpty { copy.spec.name += "[\(index)]" }
+            if !copy.requestID.isEmpty { copy.requestID += "[\(index)]" }
+            return copy
+        }
     }
 
     /// The deepest node on dotted `field` in `document` (the key's node

@@ -125,6 +125,7 @@ struct SchemaValidator {
                 var keyCheck = SchemaValidator(file: file)
                 keyCheck.regexes = regexes
                 keyCheck.validate(key, against: names, field: child)
+                regexes = keyCheck.regexes
                 for problem in keyCheck.problems {
                     var renamed = problem
                     renamed.message = "invalid key \(child.quoted)"
@@ -140,8 +141,12 @@ struct SchemaValidator {
             case .schema(let values): validate(value, against: values, field: child)
             case .forbidden:
                 let known = schema.properties.map(\.name)
+                // A field one level too high finds its place: `memory` -> `resources.memory`.
+                let nested = schema.properties.flatMap { property in
+                    property.schema.properties.map { "\(property.name).\($0.name)" }
+                }
                 let hint =
-                    KeySuggestion.closest(to: name, among: known).map { "did you mean `\($0)`?" }
+                    KeySuggestion.closest(to: name, among: known + nested).map { "did you mean `\($0)`?" }
                     ?? "expected one of " + known.map { "`\($0)`" }.joined(separator: ", ")
                 report(key, child, "unknown field `\(name.quotedForMessage)`", hint)
             }

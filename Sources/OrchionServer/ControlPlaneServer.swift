@@ -23,6 +23,10 @@ public enum ControlPlaneServer {
         raiseOpenFileLimit(toServe: config.wire.maxConnections)
         let tokens = try ServerTokens.load(config)
         for note in tokens.notes { ServerLog.info(note) }
+        let policy = try TLSPolicy.decide(listen: config.listen, tls: config.tls).get()
+        // Before the loop runs: key generation and file writes block.
+        let certificate: ServerCertificate? = policy == .plaintext ? nil : try ServerTLS.prepare(config)
+        for note in certificate?.notes ?? [] { ServerLog.info("TLS: \(note)") }
         var options = StoreOptions()
         options.eventRetention = config.eventRetention
         let (store, stored) = try StateStore.open(directory: config.stateDirectory, options: options)
@@ -36,7 +40,8 @@ public enum ControlPlaneServer {
             do {
                 try start(
                     config, loop: loop, store: store, stored: stored, scheduling: scheduling, tokens: tokens,
-                    hooks: hooks, setStatus: { status.store($0, ordering: .relaxed) })
+                    policy: policy, certificate: certificate, hooks: hooks,
+                    setStatus: { status.store($0, ordering: .relaxed) })
             } catch {
                 ServerLog.error("could not start: \(error)")
                 status.store(1, ordering: .relaxed)
@@ -52,7 +57,8 @@ public enum ControlPlaneServer {
 
     private static func start(
         _ config: ServerConfig, loop: EventLoop, store: StateStore, stored: StoredState,
-        scheduling: SchedulingService, tokens: ServerTokens, hooks: ServerHooks?,
+        scheduling: SchedulingService, tokens: ServerTokens, policy: TLSPolicy, certificate: ServerCertificate?,
+        hooks: ServerHooks?,
         setStatus: @escaping @Sendable (Int32) -> Void
     ) throws {
         var settings = PlaneSettings()
@@ -105,11 +111,27 @@ public enum ControlPlaneServer {
         let authenticator = tokens.authenticator
         let clientTokens = ClientTokens(
             path: config.tokens.clientTokensFile, authenticator: authenticator, joinSecret: tokens.join.secret)
+        var serverTLS: ServerTLS?
+        var wireTLS: WireTLS?
+        if case .tls(let plaintextBeyondLoopback) = policy, let certificate {
+            let tls = try ServerTLS.start(loop: loop, config: config, certificate: certificate)
+            serverTLS = tls
+            wireTLS = tls.wireSettings(policy: plaintextBeyondLoopback)
+        }
         let server = try APIServer.start(
-            loop: loop, address: config.listen, limits: config.wire, authenticator: authenticator,
+            loop: loop, address: config.listen, limits: config.wire, tls: wireTLS,
+            authenticator: authenticator,
             control: ControlAPI(plane: bound, tokens: clientTokens), agent: AgentAPI(plane: bound),
             metrics: { metrics.registry.renderBytes() }, metricsRequireToken: config.metricsRequireToken)
         ServerLog.info("listening on \(server.address)")
+        if let serverTLS {
+            let summary = serverTLS.summary
+            ServerLog.info(
+                "TLS on: CA hash \(summary.caHash?.description ?? "unknown (bring-your-own certificate without its CA)")"
+                    + (summary.caFile.map { ", CA certificate \($0)" } ?? "")
+                    + (policy == .tls(plaintextBeyondLoopback: true)
+                        ? "; plaintext served to every peer" : "; plaintext served to loopback peers only"))
+        }
 
         var current = config
         let reload = try SignalWatcher(loop: loop)
@@ -139,6 +161,7 @@ public enum ControlPlaneServer {
             stopped = true
             ServerLog.info("stopping (\(why))")
             server.close()
+            serverTLS?.close()
             watcher.close()
             hangCheck.close()
             for handle in [reload, terminate, interrupt] { handle.close() }
@@ -153,7 +176,7 @@ public enum ControlPlaneServer {
         try interrupt.start(SIGINT, onSignal)
         hooks?.started(
             RunningServer(
-                loop: loop, address: server.address, tokens: tokens,
+                loop: loop, address: server.address, tokens: tokens, tls: serverTLS?.summary,
                 stop: { code in
                     setStatus(code)
                     stopOnLoop.wrapped(code == 0 ? "asked" : "exit status \(code)")

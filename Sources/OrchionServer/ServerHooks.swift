@@ -33,6 +33,9 @@ public struct RunningServer: Sendable {
     public let address: SocketAddress
     /// The tokens the server accepts (the join token for a local agent).
     public let tokens: ServerTokens
+    /// The cluster CA when the port speaks TLS (its hash for join commands,
+    /// its certificate file for local clients); nil for plaintext.
+    public let tls: ServerTLS.Summary?
     /// Stops the server now (no `stopping` call) and makes `run` return
     /// `status`.
     public let stop: @Sendable (_ status: Int32) -> Void

@@ -1,6 +1,7 @@
 import Glibc
 import OrchionLoop
 import OrchionProto
+import OrchionServer
 import OrchionWire
 
 /// The control API over a fixed, in-memory cluster of four nodes, for load
@@ -106,14 +107,23 @@ struct BenchControl: ControlServiceHandler {
 
 /// Serves BenchControl on 127.0.0.1 (a free port, printed as "port N") with
 /// the client token "bench-token", until SIGTERM or SIGINT. `--fresh` makes
-/// every ListNodes reply a new message.
+/// every ListNodes reply a new message. `--tls DIR` serves TLS too, with a
+/// cluster CA made in DIR (its `ca.crt` for clients), as `orchion server`
+/// does; plaintext is then still served (the peers are loopback).
 func serveForBenchmark() throws -> Never {
     let fresh = CommandLine.arguments.contains("--fresh")
+    var context: TLSServerContext?
+    if let flag = CommandLine.arguments.firstIndex(of: "--tls"), flag + 1 < CommandLine.arguments.count {
+        var names = SubjectNames()
+        for name in ["localhost", "127.0.0.1"] { names.add(name) }
+        context = try ClusterCA.prepare(directory: CommandLine.arguments[flag + 1], names: names).context()
+    }
     let loop = try EventLoop()
-    loop.execute {
+    loop.execute { [context] in
         do {
+            let tls = context.map { context in WireTLS { context } }
             let server = try APIServer.start(
-                loop: loop, address: SocketAddress(host: "127.0.0.1", port: 0),
+                loop: loop, address: SocketAddress(host: "127.0.0.1", port: 0), tls: tls,
                 authenticator: Authenticator(joinToken: nil, clientTokens: ["bench": "bench-token"]),
                 control: BenchControl(fresh: fresh))
             let line = Array("port \(server.address.port)\n".utf8)

@@ -7,7 +7,10 @@
 //        orchion-bench store-child MODE DIR  (processes the store's tests start)
 //        orchion-bench control [--quick] [--agents 1000,5000,10000]  (the control plane end to end:
 //            the real orchion server as a child, simulated agents over the real protocol)
-//        orchion-bench footprint HOST:PORT TOKEN_FILE [--executor FILE]  (an idle agent, for the footprint rows)
+//        orchion-bench logs [--quick] [--bytes N] [--runs N]  (job stdout → agent → server → log file,
+//            beside a raw pipe + loopback TCP copy of the same bytes)
+//        orchion-bench e2e [--quick] [--jobs N] [--latency N] [--clock PROGRAM]  (jobs end to end: the real
+//            server and two real agents as children; jobs/s and submit → started latency, see .ci/e2e)
 //        orchion-bench notify STATE...  (sd_notify from the environment, for the systemd tests)
 // Prints a Markdown table. Build with -c release.
 import Glibc
@@ -80,17 +83,11 @@ if CommandLine.arguments.dropFirst().first == "store-child" {
 if CommandLine.arguments.dropFirst().first == "control" {
     controlBenchmark(Array(CommandLine.arguments.dropFirst(2)))
 }
-if CommandLine.arguments.dropFirst().first == "footprint" {
-    let arguments = Array(CommandLine.arguments.dropFirst(2))
-    Task.detached {
-        do {
-            try await footprintAgent(arguments)
-        } catch {
-            standardError("orchion-bench footprint: \(error)\n")
-            exit(1)
-        }
-    }
-    while true { pause() }  // the agent runs on the concurrency pool; this thread just waits
+if CommandLine.arguments.dropFirst().first == "logs" {
+    logBenchmark(Array(CommandLine.arguments.dropFirst(2)))
+}
+if CommandLine.arguments.dropFirst().first == "e2e" {
+    endToEndBenchmark(Array(CommandLine.arguments.dropFirst(2)))
 }
 if CommandLine.arguments.dropFirst().first == "notify" {
     notifyChild(Array(CommandLine.arguments.dropFirst(2)))

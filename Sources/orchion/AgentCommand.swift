@@ -10,77 +10,21 @@ struct AgentCommand: ParsableCommand {
         subcommands: [Run.self, Discover.self],
         defaultSubcommand: Run.self)
 
-    /// `orchion agent run` (the default): the daemon.
+    /// `orchion agent run` (the default): the daemon. Its flags, `--help`
+    /// included, are parsed by `AgentCommandLine`, which `orchion-agent`
+    /// shares.
     struct Run: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Connect to the server and run the jobs it assigns to this node.",
-            discussion: """
-                Settings come from flags, else ORCHION_* variables, else defaults. The join token comes \
-                from --join-token-file (env ORCHION_JOIN_TOKEN_FILE; owner-only permissions) or \
-                ORCHION_JOIN_TOKEN. The state directory holds the journal: the attempts this node \
-                accepted (each runs once) and, while the server is unreachable, the jobs' ends and \
-                output until they are delivered.
-                """)
+            discussion: "Its options: orchion agent run --help.",
+            helpNames: [])
 
-        @Option(
-            help: ArgumentHelp(
-                "The server, HOST:PORT (env ORCHION_SERVER; default 127.0.0.1:7420).", valueName: "host:port"))
-        var server: String?
-        @Option(
-            name: .customLong("join-token-file"),
-            help: ArgumentHelp(
-                "A file holding the join token, mode 600 (env ORCHION_JOIN_TOKEN_FILE).", valueName: "path"))
-        var joinTokenFile: String?
-        @Option(
-            name: .customLong("node-id"),
-            help: ArgumentHelp(
-                "This node's id (env ORCHION_NODE_ID; default /etc/machine-id, else the hostname).", valueName: "id"))
-        var nodeID: String?
-        @Option(
-            name: .customLong("label"),
-            help: ArgumentHelp("A label to add, KEY=VALUE (repeatable).", valueName: "key=value"))
-        var labels: [String] = []
-        @Option(
-            name: .customLong("plugins-dir"),
-            help: ArgumentHelp("A directory searched first for executor plugins (repeatable).", valueName: "dir"))
-        var pluginDirectories: [String] = []
-        @Option(
-            name: .customLong("state-dir"),
-            help: ArgumentHelp(
-                "The journal and spool (env ORCHION_AGENT_STATE_DIR; default $STATE_DIRECTORY, else ~/.local/share/orchion-agent).",
-                valueName: "dir"))
-        var stateDirectory: String?
-        @Flag(
-            name: .customLong("stop-jobs-on-exit"),
-            help: "On SIGTERM, stop running jobs and report their end before exiting.")
-        var stopJobsOnExit = false
+        @Argument(parsing: .captureForPassthrough, help: "The agent's options (see --help).")
+        var arguments: [String] = []
 
         func run() async throws {
-            var flags = AgentFlags()
-            flags.server = server
-            flags.joinTokenFile = joinTokenFile
-            flags.nodeID = nodeID
-            flags.labels = labels
-            flags.pluginDirectories = pluginDirectories
-            flags.stateDirectory = stateDirectory
-            flags.stopJobsOnExit = stopJobsOnExit
-            let environment = Environment.current
-            let settings: AgentSettings
-            do throws(AgentSettingsError) {
-                settings = try AgentSettings.resolve(flags, environment: environment)
-            } catch {
-                printError("orchion agent: \(error)")
-                throw ExitCode(2)
-            }
-            let status: Int32
-            do {
-                status = try await AgentProcess.run(
-                    settings, agentVersion: Orchion.configuration.version, notifier: systemdNotifier(),
-                    environment: environment, log: { printError("orchion agent: " + $0) })
-            } catch {
-                printError("orchion agent: \(error)")
-                throw ExitCode(1)
-            }
+            let status = await AgentCommandLine.main(
+                arguments, program: "orchion agent run", version: Orchion.configuration.version)
             if status != 0 { throw ExitCode(status) }
         }
     }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import OrchionCore
 
 /// The `orchion` command: control plane, agent and client in one binary.
 ///
@@ -20,7 +21,7 @@ struct Orchion: AsyncParsableCommand {
 
             \(ClientExit.reference)
             """,
-        version: "0.1.0",
+        version: OrchionVersion.current,
         subcommands: [
             UpCommand.self, NodeCommand.self, JobCommand.self, LogsCommand.self, EventsCommand.self,
             StrategyCommand.self, TokenCommand.self, PluginCommand.self, ServerCommand.self, AgentCommand.self,

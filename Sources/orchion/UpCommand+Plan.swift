@@ -21,15 +21,17 @@ struct UpPlan: Sendable {
 
     /// `orchion agent run`'s arguments (after the program) for the local
     /// agent of a server listening on `server`.
-    func agentArguments(server: SocketAddress) -> [String] {
+    /// With `caFile` (the server speaks TLS), the agent trusts that CA certificate.
+    func agentArguments(server: SocketAddress, caFile: String? = nil) -> [String] {
         var arguments = [
             "agent", "run", "--server", Self.localAddress(of: server).description, "--state-dir",
             agentStateDirectory,
         ]
+        if let caFile { arguments += ["--ca-cert", caFile] }
         if !joinTokenFromEnvironment { arguments += ["--join-token-file", config.tokens.joinTokenFile] }
         for label in labels { arguments += ["--label", label] }
         for directory in pluginDirectories { arguments += ["--plugins-dir", directory] }
-        if stopJobsOnExit { arguments.append("--stop-jobs-on-exit") }
+        if !stopJobsOnExit { arguments.append("--leave-jobs-running") }
         return arguments
     }
 
@@ -44,11 +46,14 @@ struct UpPlan: Sendable {
     }
 
     /// What `orchion up` prints once the server listens on `address`.
-    func banner(listening address: SocketAddress, joinToken: String) -> String {
+    /// `caHash`, when the server speaks TLS, goes into the join command.
+    func banner(listening address: SocketAddress, joinToken: String, caHash: String? = nil) -> String {
         let local = Self.localAddress(of: address)
+        let pin = caHash.map { " --ca-hash \($0)" } ?? ""
         var lines = [
             "orchion up: the server and a local agent are starting.",
-            "  API:            http://\(local)  (REST, SSE and gRPC on one port)",
+            "  API:            http://\(local)  (REST, SSE and gRPC on one port"
+                + (caHash == nil ? ")" : "; TLS too: https://\(local) with the cluster CA)"),
             "  state:          \(config.stateDirectory)",
             "  client tokens:  \(config.tokens.clientTokensFile)  (owner-only; clients send one as a bearer token)",
             "  join token:     "
@@ -68,7 +73,7 @@ struct UpPlan: Sendable {
             lines.append("To join another machine, run this there (it carries the join token: treat it as a password):")
             for host in reachable.prefix(1) {
                 lines.append(
-                    "   ORCHION_JOIN_TOKEN=\(joinToken) orchion agent run --server \(SocketAddress(host: host, port: address.port))"
+                    "   ORCHION_JOIN_TOKEN=\(joinToken) orchion agent run --server \(SocketAddress(host: host, port: address.port))\(pin)"
                 )
             }
             if reachable.count > 1 {
@@ -76,7 +81,7 @@ struct UpPlan: Sendable {
             }
             if reachable.isEmpty {
                 lines.append(
-                    "   ORCHION_JOIN_TOKEN=\(joinToken) orchion agent run --server THIS-MACHINE:\(address.port)")
+                    "   ORCHION_JOIN_TOKEN=\(joinToken) orchion agent run --server THIS-MACHINE:\(address.port)\(pin)")
             }
         }
         lines += ["", "Ctrl-C stops the agent, then the server."]

@@ -106,9 +106,13 @@ struct UpCommand: ParsableCommand {
         let slot = SupervisorSlot()
         let hooks = ServerHooks(
             started: { server in
-                Output.print(plan.banner(listening: server.address, joinToken: server.tokens.join.secret))
+                Output.print(
+                    plan.banner(
+                        listening: server.address, joinToken: server.tokens.join.secret,
+                        caHash: server.tls?.caHash?.description))
                 let supervisor = AgentSupervisor(
-                    loop: server.loop, arguments: plan.agentArguments(server: server.address),
+                    loop: server.loop,
+                    arguments: plan.agentArguments(server: server.address, caFile: server.tls?.caFile),
                     stopServer: server.stop)
                 slot.set(LoopBound(supervisor, loop: server.loop))
                 supervisor.start()

@@ -34,10 +34,12 @@ final class AgentCluster: @unchecked Sendable {
 
     /// Starts an agent and waits until its node is ready.
     @discardableResult
-    func agent(_ id: String, arguments: [String] = [], environment: [String: String] = [:]) async throws
-        -> AgentUnderTest
-    {
-        let agent = try AgentUnderTest(id, server: server, arguments: arguments, environment: environment)
+    func agent(
+        _ id: String, binary: AgentUnderTest.Binary = .orchion, arguments: [String] = [],
+        environment: [String: String] = [:]
+    ) async throws -> AgentUnderTest {
+        let agent = try AgentUnderTest(
+            id, server: server, binary: binary, arguments: arguments, environment: environment)
         agents.append(agent)
         try await waitReady(id)
         return agent

@@ -2,10 +2,26 @@ import ClusterTestSupport
 import Foundation
 import TestSupport
 
-/// A real `orchion agent run` connected to a test server, with its own
-/// state directory, killed by PID when the test ends.
+/// A real `orchion agent run` (or `orchion-agent`) connected to a test
+/// server, with its own state directory, killed by PID when the test ends.
 final class AgentUnderTest: @unchecked Sendable {
+    /// The program and the arguments before the agent's flags.
+    enum Binary {
+        /// `orchion agent run`, the all-in-one binary.
+        case orchion
+        /// `orchion-agent`, the agent's own binary (exec linked in).
+        case orchionAgent
+
+        var command: (String, [String]) {
+            switch self {
+            case .orchion: (Paths.orchion, ["agent", "run"])
+            case .orchionAgent: (Paths.build.appendingPathComponent("orchion-agent").path, [])
+            }
+        }
+    }
+
     let nodeID: String
+    let binary: Binary
     let stateDirectory: URL
     private let server: ServerProcess
     private let extraArguments: [String]
@@ -14,9 +30,11 @@ final class AgentUnderTest: @unchecked Sendable {
     private let log = LogBuffer()
 
     init(
-        _ nodeID: String, server: ServerProcess, arguments: [String] = [], environment: [String: String] = [:]
+        _ nodeID: String, server: ServerProcess, binary: Binary = .orchion, arguments: [String] = [],
+        environment: [String: String] = [:]
     ) throws {
         self.nodeID = nodeID
+        self.binary = binary
         self.server = server
         extraArguments = arguments
         extraEnvironment = environment
@@ -29,10 +47,11 @@ final class AgentUnderTest: @unchecked Sendable {
     /// Starts (again) with the same node id and state directory.
     func launch() throws {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: Paths.orchion)
+        let (program, subcommand) = binary.command
+        process.executableURL = URL(fileURLWithPath: program)
         process.arguments =
-            [
-                "agent", "run", "--server", "127.0.0.1:\(server.port)", "--node-id", nodeID,
+            subcommand + [
+                "--server", "127.0.0.1:\(server.port)", "--node-id", nodeID,
                 "--join-token-file", server.directory.appendingPathComponent("join.token").path,
                 "--state-dir", stateDirectory.path, "--label", "agent=\(nodeID)",
             ] + extraArguments

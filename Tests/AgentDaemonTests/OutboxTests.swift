@@ -66,4 +66,27 @@ import Testing
         #expect(resumed == 1)
         #expect(!outbox.shouldPause)
     }
+
+    @Test func sentOutputPastTheUnconfirmedLimitCountsAsDeliveredOldestFirstDownToTheLowerMark() {
+        let outbox = Outbox(spoolLimitBytes: 1 << 20, confirmMillis: 1000)
+        outbox.unconfirmedLimitBytes = 1 << 20
+        outbox.unconfirmedDropToBytes = 512 << 10
+        outbox.opened(1, wake: {})
+        // 17 chunks of 64 KiB, each sent on its own: the 17th batch passes
+        // 1 MiB unconfirmed (16 sent + itself, not yet marked sent).
+        for index in 0..<17 {
+            outbox.addOutput(log(64 << 10, offset: UInt64(index) << 16), key: AttemptKey("j", 1), bytes: 64 << 10)
+            let batch = outbox.takeBatch()
+            #expect(batch.count == 1)
+            outbox.sent(batch.map(\.id), on: 1, at: 10_000)
+        }
+        // The 9 oldest counted as delivered at once, down to 512 KiB.
+        #expect(outbox.unconfirmedMemoryBytes == 512 << 10)
+        #expect(outbox.count == 8)
+        // The stream ends: what is left goes again, oldest first, from chunk 9.
+        _ = outbox.closed(1)
+        outbox.opened(2, wake: {})
+        let again = outbox.takeBatch(maxBytes: 4 << 20)
+        #expect(again.map { $0.message?.logChunk.offset ?? 0 } == (9..<17).map { UInt64($0) << 16 })
+    }
 }

@@ -209,3 +209,35 @@ write("plugin-descriptor", "minor-too-new", plugin(1, 3, minor=99))
 # An executor vtable of 32 bytes (a scheduler's size) is a committed regression
 # instead (Tests/Fuzz/Regressions/plugin-descriptor/executor-vtable-read-before-size-check):
 # validation reads the whole 56-byte executor vtable before checking struct_size.
+
+
+# --- job-spec: the whole input is a YAML job spec file ----------------------
+# The documented examples, and documents that reach the validator's error
+# paths (a typo, a bad unit, an alias, several documents).
+EXAMPLES = os.path.join(HERE, "..", "..", "docs", "examples")
+for name in sorted(os.listdir(EXAMPLES)):
+    if name.endswith(".yaml"):
+        with open(os.path.join(EXAMPLES, name), "rb") as f:
+            write("job-spec", name[: -len(".yaml")], f.read())
+write("job-spec", "typo-and-bad-units", """apiVersion: orchion/v1
+kind: Job
+name: typo
+command: [sh, -c, "echo $ORCHION_ARRAY_INDEX"]
+resources:
+  cpu: 500x
+  memory: 4Zi
+  gpu: 1
+timeout: 10 parsecs
+""")
+write("job-spec", "aliases-and-documents", """apiVersion: orchion/v1
+kind: Job
+name: &n first
+command: &c [true]
+count: 3
+---
+apiVersion: orchion/v1
+kind: Job
+name: *n
+command: *c
+labels: {arch: arm64, "a b": [1, 2]}
+""")

@@ -61,6 +61,31 @@ import Testing
         #expect(parked.wake(fittingAnyOf: [full]) == ["j"])
     }
 
+    @Test func aNodeWithRoomForTwoJobsWakesTheTwoOldestAndAJobThatStillFitsBehindThem() {
+        var parked = ParkedJobs()
+        for index in 0..<5 { parked.park("j\(index)", JobRequirements(cpuMillis: 1_000)) }
+        parked.park("small", JobRequirements(cpuMillis: 100))
+        var busy = node("n1", cpu: 4_000)
+        busy.allocatedCPUMillis = 1_900
+        #expect(parked.wake(fittingAnyOf: [busy]) == ["j0", "j1", "small"])
+        #expect(parked.count == 3)
+        busy.allocatedCPUMillis = 4_000
+        #expect(parked.wake(fittingAnyOf: [busy]).isEmpty)
+    }
+
+    @Test func aJobParkedAgainGoesBehindAndParkedBeforeLeavesItOut() {
+        var parked = ParkedJobs()
+        parked.park("a", JobRequirements(cpuMillis: 1_000))
+        parked.park("b", JobRequirements(cpuMillis: 1_000))
+        let room = node("n1", cpu: 1_000)
+        #expect(parked.wake(fittingAnyOf: [room]) == ["a"])
+        let pass = parked.sequence
+        parked.park("a", JobRequirements(cpuMillis: 1_000))
+        #expect(parked.wake(fittingAnyOf: [room], parkedBefore: pass) == ["b"])
+        #expect(parked.wake(fittingAnyOf: [room], parkedBefore: pass).isEmpty)
+        #expect(parked.wakeAll() == ["a"])
+    }
+
     @Test func noNodesWakeNothing() {
         var parked = ParkedJobs()
         parked.park("j", JobRequirements())

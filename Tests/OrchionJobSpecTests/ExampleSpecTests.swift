@@ -108,7 +108,7 @@ import Testing
         let documents = try JobSpecFile.loadDocuments(paths: names.map(Self.example))
         #expect(documents.map { URL(fileURLWithPath: $0.file).lastPathComponent } == names)
         #expect(documents.map(\.requests.count) == [1, 1, 1, 8])
-        // Each document starts at its `apiVersion`, after the example's comment.
-        #expect(documents.map(\.line) == [3, 4, 3, 5])
+        // Each document starts at its `apiVersion`, after the editor modeline and the comment.
+        #expect(documents.map(\.line) == [4, 5, 4, 6])
     }
 }

@@ -32,6 +32,10 @@ import Testing
         #expect(try Data(contentsOf: swift) == Data(contentsOf: Self.swiftSource), "run sdk/proto/generate.sh")
     }
 
+    @Test func builtInSchemaIsTheCommittedFile() throws {
+        #expect(try JobSpecFile.schemaJSON == String(contentsOf: Self.schema, encoding: .utf8))
+    }
+
     /// The schema's numbers against the constants the server enforces them with.
     @Test func schemaBoundsAreTheServersLimits() throws {
         let root = try #require(

@@ -41,6 +41,14 @@ import Testing
         }
     }
 
+    @Test func aFieldOneLevelTooHighIsPointedToItsPlace() {
+        #expect(
+            problems("apiVersion: orchion/v1\nkind: Job\ncommand: a\nmemory: 4Gi\nmaxAttempts: 3\n") == [
+                "unknown field `memory` at job.yaml:4:1; did you mean `resources.memory`?",
+                "unknown field `maxAttempts` at job.yaml:5:1; did you mean `retry.maxAttempts`?",
+            ])
+    }
+
     @Test func everyProblemIsReportedInFileOrder() {
         let text = """
             apiVersion: orchion/v2
@@ -204,6 +212,13 @@ import Testing
         #expect(requests.map(\.spec.name) == ["first", "second"])
         #expect(requests.map(\.spec.command) == ["a", ""])
         #expect(requests.map(\.spec.argv) == [[], ["b"]])
+    }
+
+    @Test func aByteOrderMarkAndCRLFLineEndingsAreRead() throws {
+        let text = "\u{FEFF}apiVersion: orchion/v1\r\nkind: Job\r\ncommand: a\r\nresources:\r\n  gpu: 1\r\n"
+        #expect(problems(text) == ["unknown field `gpu` at job.yaml:5:3; did you mean `gpus`?"])
+        #expect(
+            try JobSpecFile.parse(text.replacingOccurrences(of: "gpu:", with: "gpus:"), file: "job.yaml").count == 1)
     }
 
     @Test func loadReportsUnreadableFilesAndProblemsOfEveryFile() throws {

@@ -91,3 +91,51 @@ import Testing
         #expect(made.constraints == ["rack": "3", "name": "x"])
     }
 }
+
+/// The same units for command-line flags.
+@Suite struct JobSpecUnitsTests {
+    @Test func flagValuesConvertAsInSpecs() throws {
+        #expect(try JobSpecUnits.bytes("4Gi") == 4 << 30)
+        #expect(try JobSpecUnits.bytes("1048576") == 1_048_576)
+        #expect(try JobSpecUnits.cpuMillis("500m") == 500)
+        #expect(try JobSpecUnits.cpuMillis("2") == 2000)
+        #expect(try JobSpecUnits.duration("1h30m") == Google_Protobuf_Duration(seconds: 5400))
+        #expect(try JobSpecUnits.duration("90") == Google_Protobuf_Duration(seconds: 90))
+        #expect(try JobSpecUnits.duration("0.5s") == Google_Protobuf_Duration(seconds: 0, nanos: 500_000_000))
+    }
+
+    @Test func badFlagValuesSayWhatWasExpected() {
+        #expect(
+            throws: JobSpecUnitError(
+                description: "expected a size such as `512Mi`, `4Gi`, `1.5G` or a number of bytes, found `4Gx`")
+        ) {
+            try JobSpecUnits.bytes("4Gx")
+        }
+        #expect(throws: JobSpecUnitError(description: "expected whole thousandths, found `0.0001`")) {
+            try JobSpecUnits.cpuMillis("0.0001")
+        }
+        #expect(
+            throws: JobSpecUnitError(
+                description: "expected a duration such as `90s`, `10m`, `1h30m` or a number of seconds, found `-1s`")
+        ) {
+            try JobSpecUnits.duration("-1s")
+        }
+        #expect(
+            throws: JobSpecUnitError(
+                description: "expected at most 315576000000 s (about 10,000 years), found `999999999999999999`")
+        ) {
+            try JobSpecUnits.duration("999999999999999999")
+        }
+    }
+
+    @Test func arrayCopiesAreNumberedFromZero() {
+        let request = Orchion_V1_SubmitJobRequest.with {
+            $0.spec.name = "n"
+            $0.spec.command = "c"
+        }
+        let copies = JobSpecFile.arrayCopies(of: request, count: 3)
+        #expect(copies.map(\.spec.name) == ["n[0]", "n[1]", "n[2]"])
+        #expect(copies.map { $0.spec.env["ORCHION_ARRAY_INDEX"] } == ["0", "1", "2"])
+        #expect(copies.allSatisfy { $0.spec.env["ORCHION_ARRAY_COUNT"] == "3" && $0.requestID.isEmpty })
+    }
+}

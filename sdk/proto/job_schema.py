@@ -334,7 +334,7 @@ def swift_source(text):
         "extension JobSchema {\n"
         "    /// The job spec JSON Schema, as committed in sdk/schema/job.schema.json.\n"
         f'    static let json = {hashes}"""\n'
-        f"{text}"
+        f"{text}\n"  # a blank line, so the literal ends with the file's final line break
         f'        """{hashes}\n'
         "}\n"
     )

@@ -10,6 +10,12 @@ import OrchionLoop
 /// asks its owner to stop reading the job's pipes — the job then waits on
 /// its own writes, the loop never does.
 ///
+/// The spill costs a few system calls per batch, not per chunk: while one
+/// write is with the worker, the chunks that follow gather and go in the
+/// next single write; reading back takes up to `readPieceBytes` of records
+/// at a time (held in memory until delivered, so the flow holds at most
+/// `memoryLimit` plus one piece plus the write backlog).
+///
 /// The consumer returns true to take more, false to pause until `resume()`
 /// (the chunk it was given is taken either way).
 ///
@@ -28,6 +34,9 @@ final class OutputFlow {
     /// A line for the agent's log (a spill that failed).
     var onNote: ((String) -> Void)?
 
+    /// The most bytes of records one read of the spill file takes.
+    static let readPieceBytes = 1 << 20
+
     private var offsets: [OutputStream: UInt64] = [.stdout: 0, .stderr: 0]
     private var paused = false
     private var delivering = false
@@ -36,16 +45,19 @@ final class OutputFlow {
     /// Chunks newer than everything spilled, kept in memory because the
     /// spill failed.
     private var afterSpill = ChunkQueue()
-    /// Chunks that arrived after the spill failed while older writes were
-    /// still in flight: they join `afterSpill` once those writes have come
-    /// back (failed, in order), so they never overtake them.
-    private var held = ChunkQueue()
+    /// Chunks to spill that wait for the write in flight (written together next).
+    private var toWrite: [OutputChunk] = []
+    private var writing = false
+    /// Records read back from the file and not yet delivered.
+    private var replayed = ChunkQueue()
     private var spilling = false
     private var spillBroken = false
-    private var spilledRecords = 0
+    /// Records handed to the worker to write (less those that failed).
+    private var submittedRecords = 0
     private var replayedRecords = 0
     private var readOffset: UInt64 = 0
     private var reading = false
+    /// Bytes to spill that are not written yet (queued or being written).
     private var backlogBytes = 0
     private var inputPaused = false
     private var finished = false
@@ -78,13 +90,7 @@ final class OutputFlow {
         offsets[stream] = offset + UInt64(bytes.count)
         let chunk = OutputChunk(stream: stream, offset: offset, bytes: Array(bytes))
         if spilling {
-            if !spillBroken {
-                write(chunk)
-            } else if backlogBytes > 0 {
-                held.push(chunk)
-            } else {
-                afterSpill.push(chunk)
-            }
+            if spillBroken { afterSpill.push(chunk) } else { write(chunk) }
         } else if spillBroken || memory.bytes + chunk.bytes.count <= memoryLimit
             || (!paused && memory.isEmpty)
         {
@@ -93,7 +99,7 @@ final class OutputFlow {
             spilling = true
             write(chunk)
         }
-        peakMemoryBytes = max(peakMemoryBytes, memory.bytes + afterSpill.bytes + held.bytes + backlogBytes)
+        peakMemoryBytes = max(peakMemoryBytes, memory.bytes + afterSpill.bytes + replayed.bytes + backlogBytes)
         pump()
         updateInputPause()
     }
@@ -110,26 +116,46 @@ final class OutputFlow {
         pump()
     }
 
+    /// Queues `chunk` for the spill file: written now if no write is in
+    /// flight, else with the next batch.
     private func write(_ chunk: OutputChunk) {
-        spilledRecords += 1
         backlogBytes += chunk.bytes.count
         spilledBytes += UInt64(chunk.bytes.count)
+        toWrite.append(chunk)
+        if !writing { submitWrites() }
+    }
+
+    private func submitWrites() {
+        guard !toWrite.isEmpty else { return }
+        let batch = toWrite
+        toWrite = []
+        writing = true
+        submittedRecords += batch.count
         worker.submit(
-            { [spill] in try spill.append(chunk) }, on: loop,
+            { [spill] in spill.append(batch) }, on: loop,
             then: { [self] result in
-                backlogBytes -= chunk.bytes.count
-                if case .failure(let error) = result {
-                    // Not on disk: it follows every record that is, in memory.
-                    spilledRecords -= 1
-                    afterSpill.push(chunk)
+                writing = false
+                let (written, failure) =
+                    switch result {
+                    case .success(let outcome): outcome
+                    case .failure(let error): (0, SpillFile.Failure(description: "\(error)"))
+                    }
+                backlogBytes -= batch.reduce(0) { $0 + $1.bytes.count }
+                if written < batch.count {
+                    // Not on disk: they follow every record that is, in
+                    // memory, and so does everything queued behind them.
+                    submittedRecords -= batch.count - written
+                    for chunk in batch[written...] { afterSpill.push(chunk) }
+                    for chunk in toWrite { afterSpill.push(chunk) }
+                    backlogBytes -= toWrite.reduce(0) { $0 + $1.bytes.count }
+                    toWrite = []
                     if !spillBroken {
                         spillBroken = true
-                        onNote?("output spill failed, holding output in memory and pausing the job's pipes: \(error)")
+                        let reason = failure.map { "\($0)" } ?? "a short write"
+                        onNote?("output spill failed, holding output in memory and pausing the job's pipes: \(reason)")
                     }
                 }
-                if backlogBytes == 0 {
-                    while let later = held.pop() { afterSpill.push(later) }
-                }
+                submitWrites()
                 pump()
                 updateInputPause()
             })
@@ -150,14 +176,21 @@ final class OutputFlow {
                 continue
             }
             if spilling {
+                if let chunk = replayed.pop() {
+                    deliver(chunk)
+                    continue
+                }
                 if reading { return }
-                if replayedRecords < spilledRecords {
+                if replayedRecords < submittedRecords {
                     readNext()
                     return
                 }
+                // Everything submitted is replayed; a write still in flight
+                // (its records all failed) or queued comes back first.
+                if writing || !toWrite.isEmpty { return }
                 // Caught up with the file: back to memory, the file emptied.
                 spilling = false
-                spilledRecords = 0
+                submittedRecords = 0
                 replayedRecords = 0
                 readOffset = 0
                 swap(&memory, &afterSpill)
@@ -174,19 +207,24 @@ final class OutputFlow {
         }
     }
 
+    /// Reads the next records back (after every write submitted before, in
+    /// the worker's order).
     private func readNext() {
         reading = true
+        let limit = submittedRecords - replayedRecords
         worker.submit(
-            { [spill, readOffset] in try spill.read(at: readOffset) }, on: loop,
+            { [spill, readOffset] in try spill.read(at: readOffset, records: limit, maxBytes: Self.readPieceBytes) },
+            on: loop,
             then: { [self] result in
                 reading = false
-                if case .success(let (chunk, next)) = result {
-                    replayedRecords += 1
+                if case .success(let (chunks, next)) = result {
+                    replayedRecords += chunks.count
                     readOffset = next
-                    deliver(chunk)
+                    for chunk in chunks { replayed.push(chunk) }
                 }
-                // A failed read is a record whose write failed: its failure,
-                // ordered before this read, already took it off the count.
+                // Fewer records than asked are records whose write failed:
+                // that failure, ordered before this read, already took them
+                // off the count.
                 pump()
             })
     }
@@ -194,7 +232,7 @@ final class OutputFlow {
     private func updateInputPause() {
         let pause =
             backlogBytes > spillBacklogLimit
-            || (spillBroken && memory.bytes + afterSpill.bytes + held.bytes > memoryLimit)
+            || (spillBroken && memory.bytes + afterSpill.bytes > memoryLimit)
         guard pause != inputPaused else { return }
         inputPaused = pause
         onInputPause?(pause)

@@ -83,6 +83,24 @@ public final class PluginLibrary: @unchecked Sendable {
         return PluginLibrary(info: checked.info, descriptor: descriptor, checked: checked, image: handle)
     }
 
+    /// A plugin linked into this executable (the agent's built-in `exec`):
+    /// its entry function is called and its descriptor checked exactly as
+    /// `open` does for a file, and the host reaches it through the same
+    /// descriptor and vtable. `file` names it in messages and `PluginInfo`
+    /// (e.g. "exec (linked in)"). Safe on any thread.
+    public static func linked(entry: orchion_plugin_entry_fn, file: String) throws(PluginError) -> PluginLibrary {
+        // The main program's handle: a linked plugin's symbols are its own.
+        guard let handle = dlopen(nil, RTLD_NOW) else {
+            throw .openFailed(file: file, reason: dlerror().map { String(cString: $0) } ?? "unknown error")
+        }
+        guard let descriptor = entry() else { throw .nullDescriptor(file: file) }
+        let memory = LiveMemory { address in
+            UnsafeRawPointer(bitPattern: address).map(DynamicLinker.isInLoadedObject) ?? false
+        }
+        let checked = try validate(descriptorAt: UInt(bitPattern: descriptor), memory: memory, file: file)
+        return PluginLibrary(info: checked.info, descriptor: descriptor, checked: checked, image: handle)
+    }
+
     /// Every check of `file` that runs no plugin code: its type, permissions
     /// and size, its ELF headers, its dynamic table and where its libraries
     /// come from. Returns its bytes and headers.

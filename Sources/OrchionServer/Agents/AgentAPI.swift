@@ -9,6 +9,10 @@ import Synchronization
 ///
 /// Threading: each stream's call runs as a task on the loop.
 struct AgentAPI: AgentServiceHandler {
+    /// Job output accepted and not yet on disk, over all agents, beyond
+    /// which an agent's stream is not read until half of it is written.
+    static let logBacklogBytes = 64 << 20
+
     let plane: LoopBound<ControlPlane>
     let serials = SerialCounter()
 
@@ -46,7 +50,15 @@ struct AgentAPI: AgentServiceHandler {
                     switch message.body {
                     case .heartbeat(let heartbeat)?: plane.wrapped.heartbeat(heartbeat, from: session)
                     case .jobEvent(let event)?: plane.wrapped.jobEvent(event, from: session)
-                    case .logChunk(let chunk)?: plane.wrapped.logChunk(chunk, from: session)
+                    case .logChunk(let chunk)?:
+                        plane.wrapped.logChunk(chunk, from: session)
+                        // Read no more from this agent while the disk is behind:
+                        // its stream's window fills and its output waits (spills) there.
+                        if let logs = plane.wrapped.logs, logs.backlogBytes > Self.logBacklogBytes {
+                            await withCheckedContinuation { resume in
+                                logs.whenBacklog(atMost: Self.logBacklogBytes / 2) { resume.resume() }
+                            }
+                        }
                     case .leaving(let leaving)?: plane.wrapped.leaving(leaving, from: session)
                     case .register?:
                         throw RPCError(.invalidArgument, "Register may only be the first message of a stream")

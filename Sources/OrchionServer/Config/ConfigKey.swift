@@ -174,6 +174,56 @@ extension ConfigKey {
             set: { $0.tokens.clientTokensFile = $1 }, render: { .text($0) }),
 
         ConfigKey(
+            "tls.mode",
+            help:
+                "TLS on the API port: auto (default: on when listening beyond loopback), on (always; loopback peers may still use plaintext) or off.",
+            form: "auto, on or off",
+            parse: { text in
+                ServerConfig.TLSMode(rawValue: String(text.trimmingSpaces).lowercased()).map { .success($0) }
+                    ?? .failure(ConfigValueError(expected: "auto, on or off", found: text))
+            }, get: { $0.tls.mode }, set: { $0.tls.mode = $1 }, render: { .plain($0.rawValue) }),
+        ConfigKey(
+            "tls.cert_file",
+            help:
+                "A PEM certificate chain (leaf first) to serve instead of the cluster CA's server certificate (default: none).",
+            form: "a file path", parse: path, get: { $0.tls.certificateFile }, set: { $0.tls.certificateFile = $1 },
+            render: { .text($0) }),
+        ConfigKey(
+            "tls.key_file", help: "The PEM private key of tls.cert_file, owner-only (default: none).",
+            form: "a file path", parse: path, get: { $0.tls.keyFile }, set: { $0.tls.keyFile = $1 },
+            render: { .text($0) }),
+        ConfigKey(
+            "tls.allow_plaintext_beyond_loopback",
+            help: "Serve plaintext to peers beyond loopback too; logged as a warning (default false).",
+            form: "true or false", parse: ConfigUnits.boolean, get: { $0.tls.allowPlaintextBeyondLoopback },
+            set: { $0.tls.allowPlaintextBeyondLoopback = $1 }, render: { .plain(String($0)) }),
+        ConfigKey(
+            name: "tls.extra_sans", environment: "ORCHION_TLS_EXTRA_SANS",
+            help:
+                "More DNS names and IP addresses for the server certificate, comma-separated in the variable (default: none; the host name, localhost, loopback and the host's addresses are always in).",
+            form: "a list of DNS names and IP addresses", reloadable: false, isList: true,
+            apply: { config, input in
+                let names: [String]
+                switch input {
+                case .null: names = []
+                case .text(let text): names = text.split(separator: ",").map { String(String($0).trimmingSpaces) }
+                case .list(let list): names = list.map { String($0.trimmingSpaces) }
+                }
+                if let bad = names.first(where: { !SubjectNames.isValidName($0) }) {
+                    return .failure(ConfigValueError(expected: "a DNS name or an IP address", found: bad))
+                }
+                config.tls.extraNames = names
+                return .success(())
+            }, render: { .list($0.tls.extraNames) }),
+        millis(
+            "tls.handshake_timeout", "A TLS handshake must finish within this of its first byte (default 10s).",
+            get: { $0.wire.tlsHandshakeTimeoutMillis }, set: { $0.wire.tlsHandshakeTimeoutMillis = $1 }),
+        ConfigKey(
+            "tls.directory", help: "Where the cluster CA and the server certificate are kept (default <state>/tls).",
+            form: "a directory path", parse: path, get: { $0.tls.directory }, set: { $0.tls.directory = $1 },
+            render: { .text($0) }),
+
+        ConfigKey(
             "logs.directory", environment: "ORCHION_LOG_DIR",
             help: "Where job output files go (default <state>/logs).", form: "a directory path", parse: path,
             get: { $0.logs.directory }, set: { $0.logs.directory = $1 }, render: { .text($0) }),

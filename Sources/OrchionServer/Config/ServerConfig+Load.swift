@@ -191,12 +191,18 @@ extension ServerConfig {
         tokens.clientTokensFile =
             tokens.clientTokensFile.isEmpty ? under("client.tokens") : Self.absolute(tokens.clientTokensFile)
         logs.directory = logs.directory.isEmpty ? under("logs") : Self.absolute(logs.directory)
+        tls.directory = tls.directory.isEmpty ? under("tls") : Self.absolute(tls.directory)
+        if !tls.certificateFile.isEmpty { tls.certificateFile = Self.absolute(tls.certificateFile) }
+        if !tls.keyFile.isEmpty { tls.keyFile = Self.absolute(tls.keyFile) }
         var seen = Set<String>()
         pluginDirectories = pluginDirectories.map { PluginDirectory(path: Self.absolute($0.path), source: $0.source) }
             .filter { seen.insert($0.path).inserted }
     }
 
     private func checkTogether() throws(ConfigError) {
+        if case .failure(let refusal) = TLSPolicy.decide(listen: listen, tls: tls) {
+            throw ConfigError(refusal.message, key: refusal.key, origin: origins[refusal.key])
+        }
         if heartbeat.downAfterMissed < heartbeat.suspectAfterMissed {
             throw ConfigError(
                 "expected at least heartbeat.suspect_after_missed (\(heartbeat.suspectAfterMissed)), found \(heartbeat.downAfterMissed)",

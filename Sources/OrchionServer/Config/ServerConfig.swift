@@ -55,6 +55,9 @@ public struct ServerConfig: Sendable {
     /// Job output kept on disk.
     public var logs = LogSettings()
 
+    /// TLS on the API port and the cluster CA (`tls.*`).
+    public var tls = TLSSettings()
+
     /// Events kept for the event stream's `after=` resumption. Default 100,000.
     public var eventRetention = 100_000
 
@@ -131,6 +134,39 @@ public struct ServerConfig: Sendable {
         public init() {}
     }
 
+    /// TLS on the API port: when it is on, whose certificate it serves,
+    /// and whether plaintext is served beyond loopback. `TLSPolicy.decide`
+    /// turns these and `listen` into what the server does.
+    ///
+    /// Threading: a value; safe anywhere.
+    public struct TLSSettings: Sendable, Hashable {
+        /// `auto` (default): TLS when listening beyond loopback; `on`: TLS
+        /// always (plaintext still served to loopback peers); `off`: no TLS,
+        /// which beyond loopback needs `allowPlaintextBeyondLoopback`.
+        public var mode = TLSMode.auto
+        /// A certificate chain (PEM, leaf first) to serve instead of the
+        /// cluster CA's server certificate; with `keyFile`.
+        public var certificateFile = ""
+        /// The private key (PEM, owner-only) of `certificateFile`.
+        public var keyFile = ""
+        /// Serve plaintext to peers beyond loopback (logged as a warning at start).
+        public var allowPlaintextBeyondLoopback = false
+        /// More names and addresses for the server certificate's subject
+        /// alternative names, beyond the host name, `localhost`, loopback
+        /// and the host's addresses.
+        public var extraNames: [String] = []
+        /// Where the cluster CA and the server certificate are kept.
+        /// Default `<state>/tls`.
+        public var directory = ""
+
+        public init() {}
+    }
+
+    /// Whether the API port speaks TLS.
+    public enum TLSMode: String, Sendable, Hashable, CaseIterable {
+        case auto, on, off
+    }
+
     /// How much the server logs.
     public enum LogLevel: String, Sendable, Hashable, CaseIterable, Comparable {
         case debug, info, warning, error
@@ -147,6 +183,11 @@ public struct ServerConfig: Sendable {
         var lines: [String] = []
         if !ConfigUnits.isLoopback(listen.host) {
             lines.append("listening on \(listen): reachable from other machines")
+        }
+        if tls.allowPlaintextBeyondLoopback && !ConfigUnits.isLoopback(listen.host) {
+            lines.append(
+                "PLAINTEXT ALLOWED BEYOND LOOPBACK (tls.allow_plaintext_beyond_loopback): join tokens, client tokens and job data may cross the network unencrypted"
+            )
         }
         if sources.environment["ORCHION_JOIN_TOKEN"] != nil {
             lines.append("the join token comes from ORCHION_JOIN_TOKEN, not from \(tokens.joinTokenFile)")

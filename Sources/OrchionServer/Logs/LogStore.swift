@@ -57,6 +57,8 @@ public final class LogStore: @unchecked Sendable {
     /// Bytes accepted and not yet written, over all attempts (for a caller
     /// that wants to pause its producers).
     public private(set) var backlogBytes = 0
+    /// Producers waiting for the backlog to fall to their bound.
+    private var backlogWaiters: [(bound: Int, resume: () -> Void)] = []
 
     /// Creates the store over `directory` (created if missing, off the
     /// loop) and starts its retention sweep timer. `isFinished` says, on
@@ -341,6 +343,7 @@ public final class LogStore: @unchecked Sendable {
         entry.writing = false
         entry.inFlight = []
         backlogBytes -= bytes
+        backlogShrank()
         entry.lastWrite = .now
         if let error {
             drop(entry, UInt64(bytes))
@@ -367,6 +370,7 @@ public final class LogStore: @unchecked Sendable {
         entry.failed = error
         let lost = entry.pending.reduce(0) { $0 + $1.data.count }
         backlogBytes -= lost
+        backlogShrank()
         drop(entry, UInt64(lost))
         entry.pending = []
         // What was accepted and not written is gone: the log ends where the file does.
@@ -446,6 +450,27 @@ public final class LogStore: @unchecked Sendable {
         checkClosed()
     }
 
+    // MARK: Backpressure
+
+    /// Runs `resume` once at most `bound` bytes wait to be written: at
+    /// once when that is so already, else when writes catch up (or the
+    /// store closes). A producer that waits before sending more bounds the
+    /// memory the store holds when the disk is slower than the network.
+    public func whenBacklog(atMost bound: Int, _ resume: @escaping () -> Void) {
+        guard backlogBytes > bound, !closed else { return resume() }
+        backlogWaiters.append((bound, resume))
+    }
+
+    private func backlogShrank() {
+        guard !backlogWaiters.isEmpty else { return }
+        let backlog = backlogBytes
+        let closed = self.closed
+        let ready = backlogWaiters.filter { closed || backlog <= $0.bound }
+        guard !ready.isEmpty else { return }
+        backlogWaiters.removeAll { closed || backlog <= $0.bound }
+        for waiter in ready { waiter.resume() }
+    }
+
     // MARK: Closing
 
     /// Stops the sweep timer, ends every reader with `LogError.closed`,
@@ -458,6 +483,7 @@ public final class LogStore: @unchecked Sendable {
         closeCompletion = completion
         timer?.close()
         timer = nil
+        backlogShrank()
         for entry in Array(attempts.values) {
             for follower in entry.followers { end(entry, follower, LogError.closed) }
             if entry.ready { flush(entry) }

@@ -46,7 +46,7 @@ extension ControlPlane {
             metrics.schedulingBatchSeconds.observe(since: started)
             metrics.queueDepth.set(queue.count + parked.count + retries.count)
             metrics.jobsParked.set(parked.count)
-            if !queue.isEmpty || !changedNodes.isEmpty { scheduleSoon() }
+            if !queue.isEmpty || !changedNodes.isEmpty || parkedRetryDue { scheduleSoon() }
             return
         }
         let pending = group.map { PendingJob(id: $0.id, requirements: $0.spec.requirements) }
@@ -63,6 +63,7 @@ extension ControlPlane {
     /// the strategy ran) and reserves what still fits; what no longer fits
     /// goes back to the queue, what fits nowhere is explained and parked.
     private func applyPlan(_ result: ScheduleResult, for group: [JobRecord]) {
+        let parkedBefore = parked.sequence
         metrics.pluginCallSeconds(result.strategy).observe(result.duration)
         if result.fellBack { metrics.schedulingFallbacks(result.requested).increment() }
         if result.fallbackFailed { metrics.schedulingFallbackFailures.increment() }
@@ -95,6 +96,12 @@ extension ControlPlane {
                 park(current, declined: (result, why))
             }
         }
+        // Nothing placed and jobs parked: room their strategy left unused
+        // goes to the jobs parked before them (each offered once).
+        if placed.isEmpty && parked.sequence != parkedBefore {
+            if parkedRetry == nil { parkedRetry = parkedBefore }
+            parkedRetryDue = true
+        }
     }
 
     /// Explains why `job` is not placed (the strategy's round and reason,
@@ -114,15 +121,27 @@ extension ControlPlane {
                 summary: summary,
                 reasons: explanation.reasons.map { PendingReason(reason: $0.reason, nodes: $0.nodes) }),
             to: job.id)
-        parked.park(job.id, job.spec.requirements)
+        parked.park(job.id, job.spec.requirements, order: job.order)
     }
 
-    /// Moves parked jobs that a changed node could now take back to the queue.
+    /// Moves parked jobs that changed nodes could now take back to the
+    /// queue (no more than they can take together, oldest first); then, when
+    /// a round placed nothing, offers the room on every node to the jobs
+    /// parked before that round (`parkedRetry`), until none fits.
     private func wakeParkedJobs() {
-        guard !changedNodes.isEmpty else { return }
-        let changed = changedNodes.compactMap { nodes[$0]?.record.node }
-        changedNodes.removeAll(keepingCapacity: true)
-        for id in parked.wake(fittingAnyOf: changed) {
+        var woken: [String] = []
+        if !changedNodes.isEmpty {
+            let changed = changedNodes.compactMap { nodes[$0]?.record.node }
+            changedNodes.removeAll(keepingCapacity: true)
+            woken = parked.wake(fittingAnyOf: changed)
+        }
+        if parkedRetryDue, let before = parkedRetry {
+            parkedRetryDue = false
+            let retried = parked.wake(fittingAnyOf: nodes.values.map(\.record.node), parkedBefore: before)
+            if retried.isEmpty { parkedRetry = nil }
+            woken += retried
+        }
+        for id in woken {
             guard let job = jobs[id], job.state == .pending else { continue }
             queue.push(id, priority: job.spec.requirements.priority, order: job.order)
         }
@@ -130,6 +149,8 @@ extension ControlPlane {
 
     /// Every parked job back to the queue (a strategy appeared or the default changed).
     func wakeAllParkedJobs() {
+        parkedRetry = nil
+        parkedRetryDue = false
         for id in parked.wakeAll() {
             guard let job = jobs[id], job.state == .pending else { continue }
             queue.push(id, priority: job.spec.requirements.priority, order: job.order)

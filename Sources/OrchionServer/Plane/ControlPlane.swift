@@ -34,6 +34,10 @@ final class ControlPlane {
     var nextOrder: UInt64 = 1
     var queue = JobQueue()
     var parked = ParkedJobs()
+    /// While set, rounds that placed nothing offer the nodes' room to the
+    /// jobs parked before this `ParkedJobs.sequence` (see `wakeParkedJobs`).
+    var parkedRetry: UInt64?
+    var parkedRetryDue = false
     /// Pending jobs waiting out a retry backoff, by due time.
     var retries: [(due: Millis, id: String)] = []
     var retryTimer: Timer?

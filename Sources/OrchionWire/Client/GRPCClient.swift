@@ -1,7 +1,7 @@
 import OrchionLoop
 import SwiftProtobuf
 
-/// A gRPC client over one HTTP/2 connection (prior knowledge, no TLS yet):
+/// A gRPC client over one HTTP/2 connection (prior knowledge, or TLS with ALPN `h2`):
 /// what the agent uses to hold its stream to the server, and what tools use
 /// for the control API. Usable from any task; the connection itself lives on
 /// the loop.
@@ -18,23 +18,40 @@ public final class GRPCClient: Sendable {
         self.token = token
     }
 
-    /// Connects to `address`; `token` is sent as `authorization: Bearer …` on every call.
+    /// Connects to `address`; `token` is sent as `authorization: Bearer …` on
+    /// every call. With `tls`, the connection is TLS (ALPN `h2`) and the
+    /// server must prove to be `tls.serverName` under the context's CA (or
+    /// pin); a server that does not fails the connect with a `TLSError`
+    /// that says why.
     public static func connect(
-        loop: EventLoop, to address: SocketAddress, token: String?, limits: WireLimits = WireLimits()
+        loop: EventLoop, to address: SocketAddress, token: String?, limits: WireLimits = WireLimits(),
+        tls: GRPCClientTLS? = nil
     ) async throws -> GRPCClient {
         let connection: LoopBound<HTTP2Connection> = try await loop.submitAsync {
-            (finish: @escaping (Result<LoopBound<HTTP2Connection>, LoopError>) -> Void) in
+            (finish: @escaping (Result<LoopBound<HTTP2Connection>, any Error>) -> Void) in
+            func start(_ stream: any ByteStream) {
+                do throws(LoopError) {
+                    // nghttp2's client session sends the connection preface itself.
+                    let connection = try HTTP2Connection(socket: stream, role: .client, limits: limits)
+                    finish(.success(LoopBound(connection, loop: loop)))
+                } catch {
+                    stream.close()
+                    finish(.failure(error))
+                }
+            }
             TCPConnection.connect(loop: loop, to: address) { result in
                 switch result {
                 case .success(let socket):
                     socket.setNoDelay(true)
-                    do throws(LoopError) {
-                        // nghttp2's client session sends the connection preface itself.
-                        let connection = try HTTP2Connection(socket: socket, role: .client, limits: limits)
-                        finish(.success(LoopBound(connection, loop: loop)))
-                    } catch {
-                        socket.close()
-                        finish(.failure(error))
+                    guard let tls else { return start(socket) }
+                    TLSStream.connect(
+                        socket, context: tls.context, host: tls.serverName ?? address.host,
+                        timeoutMillis: limits.tlsHandshakeTimeoutMillis
+                    ) { handshake in
+                        switch handshake {
+                        case .success(let stream): start(stream)
+                        case .failure(let error): finish(.failure(error))
+                        }
                     }
                 case .failure(let error):
                     finish(.failure(error))
@@ -147,5 +164,21 @@ public struct RequestWriter<Message: SwiftProtobuf.Message>: Sendable {
     public func finish() async throws {
         let call = try await self.call.value
         try await loop.submit { call.wrapped.closeRequests() }
+    }
+}
+
+/// TLS for a `GRPCClient`: whom to trust and which name to expect.
+///
+/// Threading: a value; safe anywhere.
+public struct GRPCClientTLS: Sendable {
+    /// The trust: a CA certificate, or a pinned CA public key hash.
+    public var context: TLSClientContext
+    /// The name the server's certificate must carry; nil: the address
+    /// connected to (its IP address).
+    public var serverName: String?
+
+    public init(context: TLSClientContext, serverName: String? = nil) {
+        self.context = context
+        self.serverName = serverName
     }
 }

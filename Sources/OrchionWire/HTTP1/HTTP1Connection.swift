@@ -33,7 +33,7 @@ public typealias HTTPHandler = (HTTPRequest, HTTPResponder) -> Void
 /// Threading: loop thread only. The connection keeps itself alive until its
 /// socket is closed.
 final class HTTP1Connection {
-    private let stream: Stream
+    private let stream: any ByteStream
     private let limits: WireLimits
     private let handler: HTTPHandler
     private let headCheck: HTTPHeadCheck?
@@ -78,7 +78,7 @@ final class HTTP1Connection {
     private var responderWritable: (() -> Void)?
 
     init(
-        stream: Stream, limits: WireLimits, handler: @escaping HTTPHandler, headCheck: HTTPHeadCheck? = nil,
+        stream: any ByteStream, limits: WireLimits, handler: @escaping HTTPHandler, headCheck: HTTPHeadCheck? = nil,
         outputBound: Int? = nil, initialBytes: [UInt8]
     ) throws(LoopError) {
         self.stream = stream

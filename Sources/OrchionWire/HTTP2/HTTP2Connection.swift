@@ -34,7 +34,7 @@ final class HTTP2Connection {
 
     let loop: EventLoop
     let limits: WireLimits
-    private let socket: TCPConnection
+    private let socket: any ByteStream
     private let role: Role
     private(set) var session: OpaquePointer?
     private var streams: [Int32: HTTP2StreamHandler] = [:]
@@ -76,7 +76,7 @@ final class HTTP2Connection {
     /// Called once when the connection is gone.
     var onClose: (() -> Void)?
 
-    init(socket: TCPConnection, role: Role, limits: WireLimits, initialBytes: [UInt8] = []) throws(LoopError) {
+    init(socket: any ByteStream, role: Role, limits: WireLimits, initialBytes: [UInt8] = []) throws(LoopError) {
         self.socket = socket
         self.role = role
         self.limits = limits
@@ -84,7 +84,7 @@ final class HTTP2Connection {
         let (body, overflow) = limits.maxBodyBytes.addingReportingOverflow(5)
         requestBudget = max(limits.http2.maxBufferedRequestBytes, overflow ? Int.max : body)
         #if DEBUG
-            peerPort = socket.peer?.port
+            peerPort = socket.peerAddress?.port
         #endif
         idle = try Timer(loop: socket.loop)
         do {
@@ -453,16 +453,22 @@ final class HTTP2Connection {
         repeat {
             flushDeferred = false
             if socket.queuedBytes == 0 { lastWriteProgress = .now }
-            while !socket.isClosing && socket.queuedBytes < limits.maxUnsentOutputBytes {
+            // nghttp2 hands out one frame at a time (DATA frames of 16 KiB at
+            // most). A client gathers them and writes them together, so a
+            // flush is one write(2) and one wakeup of the server, not one per
+            // frame (an agent streaming logs). A server writes each frame as
+            // it comes: a peer that stops reading then fills the socket's
+            // buffer with small writes and soon meets the write timeout.
+            while !socket.isClosing && socket.queuedBytes + gathered.count < limits.maxUnsentOutputBytes {
                 var data: UnsafePointer<UInt8>?
                 let length = callingNGHTTP2 { nghttp2_session_mem_send(session, &data) }
                 if closed { return }
                 if length < 0 { return close() }
                 guard length > 0, let data else { break }
-                socket.write(UnsafeRawBufferPointer(start: data, count: length)) { [weak self] error in
-                    self?.wrote(failed: error != nil)
-                }
+                gathered.append(contentsOf: UnsafeBufferPointer(start: data, count: length))
+                if gathered.count >= gatherBytes { writeGathered() }
             }
+            writeGathered()
         } while flushDeferred && !closed
         if closed { return }
         socketFull = socket.queuedBytes >= limits.maxUnsentOutputBytes
@@ -471,6 +477,30 @@ final class HTTP2Connection {
             // Done (e.g. after GOAWAY): close once the last bytes are written.
             closing = true
             socket.shutdown { [weak self] _ in self?.close() }
+        }
+    }
+
+    /// Frames gathered by `flush` for one socket write (loop thread only).
+    private var gathered: [UInt8] = []
+    /// `flush` writes what it gathered once it holds this much: 256 KiB for
+    /// a client, 1 (every frame on its own) for a server.
+    private var gatherBytes: Int {
+        if case .client = role { return 256 << 10 }
+        return 1
+    }
+
+    private func writeGathered() {
+        guard !gathered.isEmpty else { return }
+        // Moved out first: a write that fails at once calls back (and may
+        // close) while the bytes are borrowed.
+        var frames: [UInt8] = []
+        swap(&frames, &gathered)
+        _ = frames.withUnsafeBytes { bytes in
+            socket.write(bytes) { [weak self] error in self?.wrote(failed: error != nil) }
+        }
+        if gathered.isEmpty && frames.capacity <= 512 << 10 {
+            frames.removeAll(keepingCapacity: true)
+            swap(&frames, &gathered)
         }
     }
 

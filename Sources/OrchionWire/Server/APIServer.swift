@@ -3,8 +3,9 @@ import OrchionLoop
 /// Orchion's API on one port: REST/JSON, SSE, `/healthz` and `/metrics`
 /// over HTTP/1.1, gRPC (ControlService and AgentService) over HTTP/2.
 public enum APIServer {
-    /// Binds `address` and serves `control` (and `agent`, when given) on it.
-    /// Call on the loop thread.
+    /// Binds `address` and serves `control` (and `agent`, when given) on it,
+    /// over TLS too when `tls` is given (see `WireServer`). Call on the loop
+    /// thread.
     ///
     /// `metrics`, when given, answers `GET /metrics` (and HEAD) with the
     /// body it returns, as `text/plain; version=0.0.4` (the Prometheus text
@@ -13,7 +14,7 @@ public enum APIServer {
     /// which asks for a client token as every other route does. Without
     /// `metrics`, `/metrics` is an unknown route like any other.
     public static func start(
-        loop: EventLoop, address: SocketAddress, limits: WireLimits = WireLimits(),
+        loop: EventLoop, address: SocketAddress, limits: WireLimits = WireLimits(), tls: WireTLS? = nil,
         authenticator: Authenticator, control: any ControlServiceHandler, agent: (any AgentServiceHandler)? = nil,
         metrics: (@Sendable () -> [UInt8])? = nil, metricsRequireToken: Bool = false
     ) throws(LoopError) -> WireServer {
@@ -22,7 +23,7 @@ public enum APIServer {
             metricsRequireToken: metricsRequireToken)
         let services = GRPCServices(control: control, agent: agent)
         return try WireServer(
-            loop: loop, address: address, limits: limits, http1: gateway.handle, http1Head: gateway.checkHead,
+            loop: loop, address: address, limits: limits, tls: tls, http1: gateway.handle, http1Head: gateway.checkHead,
             http2: { socket, bytes in
                 do {
                     _ = try HTTP2Connection(

@@ -31,6 +31,9 @@ public struct WireLimits: Sendable {
     /// Open connections at once; one more is answered `503` (a JSON
     /// UNAVAILABLE error with `Connection: close`) and closed.
     public var maxConnections = 4096
+    /// A TLS handshake must finish within this many milliseconds of the
+    /// ClientHello's first byte, or the connection is closed.
+    public var tlsHandshakeTimeoutMillis: UInt64 = 10_000
 
     // MARK: HTTP/2 (owned by the HTTP/2 face)
 

@@ -1,5 +1,9 @@
 import OrchionLoop
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// One listening port for every protocol: each connection is HTTP/2 with
 /// prior knowledge (gRPC) when it opens with the HTTP/2 preface
 /// `PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n`, and HTTP/1.1 otherwise.
@@ -8,6 +12,14 @@ import OrchionLoop
 /// stops reading new requests above its share of it (at most
 /// `maxUnsentOutputBytes`), and the shares are recomputed as connections
 /// come and go.
+///
+/// With `tls`, a connection whose first byte is 0x16 (a TLS handshake
+/// record: a ClientHello) is TLS: the handshake runs within
+/// `WireLimits.tlsHandshakeTimeoutMillis`, then ALPN picks HTTP/2 (`h2`) or
+/// HTTP/1.1 (`http/1.1`); without ALPN the preface decides, as in
+/// plaintext. Any other first byte is plaintext, served only from a
+/// loopback peer unless `WireTLS.plaintextBeyondLoopback` allows it; a
+/// refused one is answered `426 Upgrade Required` and closed.
 ///
 /// Accepted sockets get TCP keepalive (`WireLimits.keepAliveIdleSeconds`).
 /// At most `WireLimits.maxConnections` are open at once: one more is answered
@@ -18,9 +30,10 @@ import OrchionLoop
 /// Threading: loop thread only.
 public final class WireServer {
     /// Starts serving an HTTP/2 connection, given its socket and the bytes read so far.
-    public typealias HTTP2Starter = (TCPConnection, [UInt8]) -> Void
+    public typealias HTTP2Starter = (any ByteStream, [UInt8]) -> Void
 
     private let listener: TCPListener
+    private let tls: WireTLS?
     /// The address actually bound (with the real port when 0 was asked for).
     public let address: SocketAddress
     /// Connections open now (refused ones are not counted).
@@ -29,6 +42,12 @@ public final class WireServer {
     public private(set) var refusedConnections = 0
     /// Accept errors so far (e.g. EMFILE bursts, each counted once).
     public private(set) var acceptErrors = 0
+    /// TLS handshakes completed so far.
+    public private(set) var tlsHandshakes = 0
+    /// TLS handshakes that failed or timed out so far.
+    public private(set) var tlsHandshakeFailures = 0
+    /// Plaintext connections refused (TLS required from their peer) so far.
+    public private(set) var plaintextRefused = 0
     private var sockets: [ObjectIdentifier: TCPConnection] = [:]
     private var http1Sockets: [ObjectIdentifier: TCPConnection] = [:]
     /// The unsent-output bound each HTTP/1.1 connection has now.
@@ -42,9 +61,10 @@ public final class WireServer {
 
     /// Binds `address` (loopback by default in every caller) and serves.
     public init(
-        loop: EventLoop, address: SocketAddress, limits: WireLimits = WireLimits(),
+        loop: EventLoop, address: SocketAddress, limits: WireLimits = WireLimits(), tls: WireTLS? = nil,
         http1: @escaping HTTPHandler, http1Head: HTTPHeadCheck? = nil, http2: @escaping HTTP2Starter
     ) throws(LoopError) {
+        self.tls = tls
         listener = try TCPListener(loop: loop, address: address)
         self.address = listener.address ?? address
         try listener.listen { [weak self] accepted in
@@ -84,9 +104,38 @@ public final class WireServer {
         }
         connection.setNoDelay(true)
         try? connection.setKeepAlive(idleSeconds: limits.keepAliveIdleSeconds)
+        let isHTTP1 = { [weak self] () -> Int? in self?.startedHTTP1(connection, key: key, limits: limits) }
+        let serve = Sniffer.Serve(limits: limits, http1: http1, http1Head: http1Head, http2: http2, isHTTP1: isHTTP1)
+        guard let tls else { return Sniffer.start(connection, serve) }
+        let plaintextAllowed =
+            tls.plaintextBeyondLoopback || connection.peer.map { WireTLS.isLoopback($0.host) } ?? false
         Sniffer.start(
-            connection, limits: limits, http1: http1, http1Head: http1Head, http2: http2,
-            isHTTP1: { [weak self] in self?.startedHTTP1(connection, key: key, limits: limits) })
+            connection, serve,
+            tls: { [weak self] seen in
+                guard let context = tls.context() else { return connection.close() }
+                TLSStream.accept(
+                    connection, context: context, initialBytes: seen, timeoutMillis: limits.tlsHandshakeTimeoutMillis
+                ) { result in
+                    switch result {
+                    case .failure:
+                        self?.tlsHandshakeFailures += 1
+                    case .success(let stream):
+                        self?.tlsHandshakes += 1
+                        Sniffer.serve(stream, serve)
+                    }
+                }
+            },
+            refusePlaintext: plaintextAllowed
+                ? nil
+                : { [weak self] in
+                    self?.plaintextRefused += 1
+                    let refusal = RPCError.json(
+                        code: "FAILED_PRECONDITION",
+                        message: "this port needs TLS from beyond loopback: connect with https:// (or TLS for gRPC)",
+                        status: 426)
+                    connection.write(refusal.serialized(keepAlive: false))
+                    connection.shutdown { _ in connection.close() }
+                })
     }
 
     /// Counts a new HTTP/1.1 connection; returns its output bound.
@@ -120,18 +169,81 @@ public final class WireServer {
     public func close() { listener.close() }
 }
 
-/// Reads just enough of a new connection to tell the two protocols apart.
+/// TLS on a `WireServer`.
+///
+/// Threading: a value; `context` is called on the loop thread.
+public struct WireTLS {
+    /// The certificate for a new TLS connection: the current one (a rotated
+    /// certificate takes effect for the next connection; open ones keep
+    /// theirs). Nil refuses the connection.
+    public var context: () -> TLSServerContext?
+    /// Whether plaintext is served to peers beyond loopback too (an
+    /// explicit, logged choice of the operator); by default only loopback
+    /// peers may skip TLS.
+    public var plaintextBeyondLoopback: Bool
+
+    public init(plaintextBeyondLoopback: Bool = false, context: @escaping () -> TLSServerContext?) {
+        self.context = context
+        self.plaintextBeyondLoopback = plaintextBeyondLoopback
+    }
+
+    /// Whether `host` (numeric) is a loopback address: 127.0.0.0/8, ::1, or
+    /// 127.x mapped into IPv6.
+    public static func isLoopback(_ host: String) -> Bool {
+        var v4 = [UInt8](repeating: 0, count: 4)
+        if inet_pton(AF_INET, host, &v4) == 1 { return v4[0] == 127 }
+        var v6 = [UInt8](repeating: 0, count: 16)
+        guard inet_pton(AF_INET6, host, &v6) == 1 else { return false }
+        if v6[0..<15].allSatisfy({ $0 == 0 }) && v6[15] == 1 { return true }
+        return v6[0..<10].allSatisfy { $0 == 0 } && v6[10] == 0xFF && v6[11] == 0xFF && v6[12] == 127
+    }
+}
+
+/// Reads just enough of a new connection to tell the protocols apart.
 private enum Sniffer {
+    /// What serves a connection once its protocol is known.
+    struct Serve {
+        let limits: WireLimits
+        let http1: HTTPHandler
+        let http1Head: HTTPHeadCheck?
+        let http2: WireServer.HTTP2Starter
+        let isHTTP1: () -> Int?
+    }
+
+    /// Serves a TLS stream whose handshake is done: by ALPN, else by the preface.
+    static func serve(_ stream: TLSStream, _ serve: Serve) {
+        switch stream.applicationProtocol {
+        case .http2: serve.http2(stream, [])
+        case .http1: startHTTP1(stream, serve, [])
+        case .none: start(stream, serve)
+        }
+    }
+
+    private static func startHTTP1(_ stream: any ByteStream, _ serve: Serve, _ seen: [UInt8]) {
+        let bound = serve.isHTTP1()
+        do {
+            _ = try HTTP1Connection(
+                stream: stream, limits: serve.limits, handler: serve.http1, headCheck: serve.http1Head,
+                outputBound: bound, initialBytes: seen)
+        } catch {
+            stream.close()
+        }
+    }
+
+    /// Reads the first bytes: 0x16 hands over to `tls` (when given), the
+    /// HTTP/2 preface to `http2`, anything else to HTTP/1.1 (or to
+    /// `refusePlaintext` when given).
     static func start(
-        _ connection: TCPConnection, limits: WireLimits, http1: @escaping HTTPHandler, http1Head: HTTPHeadCheck?,
-        http2: @escaping WireServer.HTTP2Starter, isHTTP1: @escaping () -> Int?
+        _ connection: any ByteStream, _ serve: Serve, tls: (([UInt8]) -> Void)? = nil,
+        refusePlaintext: (() -> Void)? = nil
     ) {
+        let limits = serve.limits
         guard let timer = try? Timer(loop: connection.loop) else { return connection.close() }
         var seen: [UInt8] = []
-        func handOver(_ start: () throws -> Void) {
+        func handOver(_ start: () -> Void) {
             connection.stopReading()
             timer.close()
-            do { try start() } catch { connection.close() }
+            start()
         }
         timer.start(after: limits.requestTimeoutMillis) {
             timer.close()
@@ -144,18 +256,17 @@ private enum Sniffer {
                     return connection.close()
                 }
                 seen += bytes
+                if seen.count == bytes.count, let first = seen.first {
+                    if first == 0x16, let tls { return handOver { tls(seen) } }
+                    if let refusePlaintext { return handOver(refusePlaintext) }
+                }
                 let preface = WireServer.preface
                 let compared = min(seen.count, preface.count)
                 if seen.prefix(compared).elementsEqual(preface.prefix(compared)) {
-                    if seen.count >= preface.count { handOver { http2(connection, seen) } }
+                    if seen.count >= preface.count { handOver { serve.http2(connection, seen) } }
                     return
                 }
-                handOver {
-                    let bound = isHTTP1()
-                    _ = try HTTP1Connection(
-                        stream: connection, limits: limits, handler: http1, headCheck: http1Head, outputBound: bound,
-                        initialBytes: seen)
-                }
+                handOver { startHTTP1(connection, serve, seen) }
             }
         } catch {
             timer.close()

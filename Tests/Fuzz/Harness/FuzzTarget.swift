@@ -15,6 +15,8 @@ public enum FuzzTarget: String, CaseIterable, Codable, Sendable {
     case restJSON = "rest-json"
     /// Arbitrary bytes as a plugin descriptor, its vtable and its strings.
     case pluginDescriptor = "plugin-descriptor"
+    /// Arbitrary bytes as a YAML job spec file (`orchion job submit FILE`).
+    case jobSpec = "job-spec"
 
     /// Runs one input. A bug shows as a crash (trap, signal, sanitizer report).
     public func run(_ input: UnsafeRawBufferPointer) {
@@ -24,6 +26,7 @@ public enum FuzzTarget: String, CaseIterable, Codable, Sendable {
         case .grpcFraming: GRPCFramingHarness.run(input)
         case .restJSON: RESTJSONHarness.run(input)
         case .pluginDescriptor: PluginDescriptorHarness.run(input)
+        case .jobSpec: JobSpecHarness.run(input)
         }
     }
 

@@ -322,7 +322,7 @@ func configError(_ body: () throws(ConfigError) -> ServerConfig) -> ConfigError?
         #expect(ConfigKey.variable("ORCHION_DEFAULT_STRATEGY")?.name == "scheduler.default_strategy")
         #expect(ConfigKey.variable("ORCHION_STATE_DIR")?.name == "state_directory")
         #expect(ConfigKey.variable("ORCHION_HEARTBEAT_MIN_INTERVAL")?.name == "heartbeat.min_interval")
-        #expect(ConfigKey.sections == ["scheduler", "heartbeat", "tokens", "logs", "wire"])
+        #expect(ConfigKey.sections == ["scheduler", "heartbeat", "tokens", "tls", "logs", "wire"])
     }
 
     @Test func aKeyGivenTwiceIsRefused() throws {

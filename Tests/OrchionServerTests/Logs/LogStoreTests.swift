@@ -41,6 +41,36 @@ import Testing
         try await fixture.stop()
     }
 
+    @Test func aProducerWaitingForTheBacklogResumesOnlyOnceTheWritesCaughtUp() async throws {
+        let fixture = try await LogFixture()
+        defer { fixture.remove() }
+        do {
+            let store = fixture.store
+            try await fixture.append("flood", .stdout, at: 0, "open\n")  // the attempt's files are open
+            let piece = [UInt8](repeating: UInt8(ascii: "x"), count: 1 << 20)
+            // Four 1 MiB chunks accepted at once; a waiter for "at most 0 bytes
+            // pending" must not run before they are written.
+            let (atOnce, before, after): (Bool, Int, Int) = try await fixture.loop.submitAsync { finish in
+                for index in 0..<4 {
+                    try store.append(chunk("flood", .stdout, at: 5 + UInt64(index << 20), piece)) { _ in }
+                }
+                let before = store.backlogBytes
+                var resumedAtOnce = false
+                store.whenBacklog(atMost: before) { resumedAtOnce = true }
+                let atOnce = resumedAtOnce
+                store.whenBacklog(atMost: 0) { finish((atOnce, before, store.backlogBytes)) }
+            }
+            #expect(atOnce)
+            #expect(before == 4 << 20)
+            #expect(after == 0)
+            #expect(try fixture.file("flood").count == 5 + 4 << 20)
+        } catch {
+            try await fixture.stop()
+            throw error
+        }
+        try await fixture.stop()
+    }
+
     @Test func redeliveredChunksAreSkippedOrTrimmedAndTheFileStaysByteExactAcrossARestart() async throws {
         let directory = try Paths.temporaryDirectory("orchion-logs")
         defer { try? FileManager.default.removeItem(at: directory) }

@@ -1,0 +1,185 @@
+import Glibc
+import OrchionAgent
+import OrchionPluginHost
+
+/// The command line of the agent daemon: `orchion agent run` and
+/// `orchion-agent` parse the same flags here and run the same way. A small
+/// hand parser (no swift-argument-parser), so the agent's own binary links
+/// and pages in as little as it can.
+///
+/// Threading: `main` from the main task; `parse` anywhere.
+public enum AgentCommandLine {
+    /// What the arguments ask for.
+    public enum Request: Sendable, Equatable {
+        case run(AgentFlags)
+        case help
+        case version
+    }
+
+    /// The flags and what each means, as `--help` prints them.
+    public static func help(program: String) -> String {
+        """
+        USAGE: \(program) [options]
+
+        Connect to the server and run the jobs it assigns to this node.
+
+        Settings come from flags, else ORCHION_* variables, else defaults. The join
+        token comes from --join-token-file (env ORCHION_JOIN_TOKEN_FILE; owner-only
+        permissions) or ORCHION_JOIN_TOKEN. The state directory holds the journal:
+        the attempts this node accepted (each runs once) and, while the server is
+        unreachable, the jobs' ends and output until they are delivered.
+
+        OPTIONS:
+          --server <host:port>    The server, HOST:PORT (env ORCHION_SERVER; default
+                                  127.0.0.1:7420).
+          --join-token-file <path>
+                                  A file holding the join token, mode 600 (env
+                                  ORCHION_JOIN_TOKEN_FILE).
+          --node-id <id>          This node's id (env ORCHION_NODE_ID; default
+                                  /etc/machine-id, else the hostname).
+          --label <key=value>     A label to add, KEY=VALUE (repeatable).
+          --plugins-dir <dir>     A directory searched first for executor plugins
+                                  (repeatable).
+          --state-dir <dir>       The journal and spool (env ORCHION_AGENT_STATE_DIR;
+                                  default $STATE_DIRECTORY, else
+                                  ~/.local/share/orchion-agent).
+          --ca-cert <path>        Connect over TLS, trusting the server's CA
+                                  certificate in this PEM file (env ORCHION_CA_CERT).
+          --ca-hash <sha256:hex>  Connect over TLS, trusting only a server whose CA
+                                  public key has this hash (env ORCHION_CA_HASH;
+                                  `orchion up` prints it).
+          --leave-jobs-running    On SIGTERM, leave running jobs running (the next
+                                  start stops them and reports them lost). By
+                                  default they are stopped and reported lost, so
+                                  the server runs them elsewhere.
+          --version               Show the version.
+          -h, --help              Show help information.
+
+        """
+    }
+
+    /// The request `arguments` (without the program name) make. Options take
+    /// their value as the next argument or after `=`.
+    public static func parse(_ arguments: [String]) throws(AgentSettingsError) -> Request {
+        var flags = AgentFlags()
+        var rest = arguments[...]
+        while let argument = rest.popFirst() {
+            if argument == "-h" || argument == "--help" { return .help }
+            if argument == "--version" { return .version }
+            if argument == "--stop-jobs-on-exit" || argument == "--leave-jobs-running" {
+                // --stop-jobs-on-exit: the default, still accepted.
+                flags.stopJobsOnExit = argument == "--stop-jobs-on-exit"
+                continue
+            }
+            let name: String
+            var inline: String?
+            if let equals = argument.firstIndex(of: "="), argument.hasPrefix("--") {
+                name = String(argument[..<equals])
+                inline = String(argument[argument.index(after: equals)...])
+            } else {
+                name = argument
+            }
+            guard optionNames.contains(name) else {
+                throw .invalid("argument", expected: "one of the options in --help", found: argument)
+            }
+            guard let value = inline ?? rest.popFirst() else {
+                throw .invalid(name, expected: "a value after it", found: "none")
+            }
+            switch name {
+            case "--server": flags.server = value
+            case "--join-token-file": flags.joinTokenFile = value
+            case "--node-id": flags.nodeID = value
+            case "--label": flags.labels.append(value)
+            case "--plugins-dir": flags.pluginDirectories.append(value)
+            case "--ca-cert": flags.caCertificateFile = value
+            case "--ca-hash": flags.caHash = value
+            default: flags.stateDirectory = value
+            }
+        }
+        return .run(flags)
+    }
+
+    /// The options that take a value.
+    static let optionNames: Set<String> = [
+        "--server", "--join-token-file", "--node-id", "--label", "--plugins-dir", "--state-dir", "--ca-cert",
+        "--ca-hash",
+    ]
+
+    /// Parses `arguments` and runs the agent until SIGTERM or SIGINT; returns
+    /// the exit status (2 for bad arguments or settings, 1 when the agent
+    /// cannot start). `program` names the command in messages and `--help`.
+    public static func main(
+        _ arguments: [String], program: String, version: String, linkedExecutors: [PluginLibrary] = []
+    ) async -> Int32 {
+        let flags: AgentFlags
+        do throws(AgentSettingsError) {
+            switch try parse(arguments) {
+            case .help:
+                writeAll(1, help(program: program))
+                return 0
+            case .version:
+                writeAll(1, version + "\n")
+                return 0
+            case .run(let parsed): flags = parsed
+            }
+        } catch {
+            writeAll(2, "\(program): \(error)\nSee '\(program) --help'.\n")
+            return 2
+        }
+        let environment = processEnvironment()
+        let settings: AgentSettings
+        do throws(AgentSettingsError) {
+            settings = try AgentSettings.resolve(flags, environment: environment)
+        } catch {
+            writeAll(2, "\(program): \(error)\n")
+            return 2
+        }
+        do {
+            return try await AgentProcess.run(
+                settings, agentVersion: version, notifier: systemdNotifier(), environment: environment,
+                linkedExecutors: linkedExecutors, log: { writeAll(2, "orchion agent: " + $0 + "\n") })
+        } catch {
+            writeAll(2, "orchion agent: \(error)\n")
+            return 1
+        }
+    }
+
+    /// The service manager's socket, when systemd runs the agent
+    /// (`NOTIFY_SOCKET`), as the daemon's notifier.
+    static func systemdNotifier() -> ServiceNotifier? {
+        guard let socket = NotifySocket.fromEnvironment() else { return nil }
+        let watchdog = socket.watchdogInterval.map { interval -> UInt64 in
+            let (seconds, attoseconds) = interval.components
+            return UInt64(max(seconds, 0)) * 1000 + UInt64(max(attoseconds, 0) / 1_000_000_000_000_000)
+        }
+        return ServiceNotifier(send: { socket.send($0) }, watchdogMillis: watchdog)
+    }
+
+    /// The process environment as a dictionary.
+    static func processEnvironment() -> [String: String] {
+        var result: [String: String] = [:]
+        var pointer = environ
+        while let entry = pointer.pointee {
+            let text = String(cString: entry)
+            if let equals = text.firstIndex(of: "=") {
+                result[String(text[..<equals])] = String(text[text.index(after: equals)...])
+            }
+            pointer += 1
+        }
+        return result
+    }
+
+    /// Writes `line` and a newline to standard error.
+    public static func printError(_ line: String) { writeAll(2, line + "\n") }
+
+    /// Writes all of `text` to `descriptor` (retrying short writes and EINTR).
+    static func writeAll(_ descriptor: Int32, _ text: String) {
+        var bytes = Array(text.utf8)[...]
+        while !bytes.isEmpty {
+            let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+            if written < 0, errno == EINTR { continue }
+            guard written > 0 else { return }
+            bytes = bytes.dropFirst(written)
+        }
+    }
+}

@@ -1,0 +1,110 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Reading and writing the TLS files: private keys must be owner-only (as
+/// token files are, `TokenFile.refusal`); every file is replaced
+/// atomically (a temporary file, fsync, rename).
+///
+/// Threading: blocking file I/O: call off the loop.
+enum CertificateFiles {
+    /// The file's bytes, or nil when it does not exist. With `secret`, a
+    /// file that is not owner-only is refused with the `chmod` fix.
+    static func read(_ path: String, secret: Bool) throws(ClusterCAError) -> [UInt8]? {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            if errno == ENOENT { return nil }
+            throw ClusterCAError(path: path, "cannot open: \(String(cString: strerror(errno)))")
+        }
+        defer { close(descriptor) }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0 else {
+            throw ClusterCAError(path: path, "cannot stat: \(String(cString: strerror(errno)))")
+        }
+        if secret, let refusal = TokenFile.refusal(path, status) {
+            throw ClusterCAError(path: path, "a private key file " + refusal)
+        }
+        guard status.st_size <= 1 << 20 else {
+            throw ClusterCAError(path: path, "expected a PEM file under 1MiB, found \(status.st_size) bytes")
+        }
+        var bytes = [UInt8](repeating: 0, count: Int(status.st_size))
+        var offset = 0
+        while offset < bytes.count {
+            let count = bytes.withUnsafeMutableBytes {
+                Glibc.read(descriptor, $0.baseAddress.map { $0 + offset }, $0.count - offset)
+            }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { break }
+            offset += count
+        }
+        return Array(bytes.prefix(offset))
+    }
+
+    /// Replaces `path` with `bytes` (mode `mode`) atomically and durably.
+    static func write(_ path: String, _ bytes: [UInt8], mode: mode_t) throws(ClusterCAError) {
+        let directory = parent(of: path)
+        var template = Array("\(path).XXXXXX".utf8CString)
+        let descriptor = template.withUnsafeMutableBufferPointer { $0.baseAddress.map { mkstemp($0) } ?? -1 }
+        guard descriptor >= 0 else {
+            throw ClusterCAError(path: path, "cannot create a temporary file: \(String(cString: strerror(errno)))")
+        }
+        let temporary = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        var ok = fchmod(descriptor, mode) == 0
+        var offset = 0
+        while ok && offset < bytes.count {
+            let count = bytes.withUnsafeBytes {
+                Glibc.write(descriptor, $0.baseAddress.map { $0 + offset }, $0.count - offset)
+            }
+            if count < 0 && errno == EINTR { continue }
+            ok = count > 0
+            offset += max(count, 0)
+        }
+        ok = ok && fsync(descriptor) == 0
+        let code = errno
+        close(descriptor)
+        guard ok, rename(temporary, path) == 0 else {
+            let reason = String(cString: strerror(ok ? errno : code))
+            unlink(temporary)
+            throw ClusterCAError(path: path, "cannot write: \(reason)")
+        }
+        let directoryDescriptor = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if directoryDescriptor >= 0 {
+            _ = fsync(directoryDescriptor)
+            close(directoryDescriptor)
+        }
+    }
+
+    /// Creates `directory` (and what is missing above it), mode 0700.
+    static func makeDirectory(_ directory: String) throws(ClusterCAError) {
+        var existing = stat()
+        if stat(directory, &existing) == 0 { return }
+        let above = parent(of: directory)
+        if above != directory { try makeDirectory(above) }
+        if mkdir(directory, 0o700) != 0 && errno != EEXIST {
+            throw ClusterCAError(path: directory, "cannot create the directory: \(String(cString: strerror(errno)))")
+        }
+    }
+
+    static func parent(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+}
+
+/// A TLS file that cannot be used, or a certificate that cannot be made:
+/// the file and what is wrong.
+///
+/// Threading: a value; safe anywhere.
+public struct ClusterCAError: Error, Sendable, CustomStringConvertible {
+    /// The file concerned.
+    public let path: String
+    /// What is wrong.
+    public let message: String
+
+    public init(path: String, _ message: String) {
+        self.path = path
+        self.message = message
+    }
+
+    public var description: String { "\(path): \(message)" }
+}

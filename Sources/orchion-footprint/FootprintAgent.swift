@@ -1,1 +1,0 @@
-../orchion-bench/FootprintAgent.swift

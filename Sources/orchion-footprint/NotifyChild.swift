@@ -1,1 +1,0 @@
-../orchion-bench/NotifyChild.swift

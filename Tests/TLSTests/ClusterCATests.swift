@@ -1,0 +1,67 @@
+import Foundation
+import OrchionServer
+import OrchionWire
+import TestSupport
+import Testing
+
+/// The cluster CA's files: made once, owner-only keys, reissued when due.
+@Suite struct ClusterCATests {
+    private func names(_ extra: String...) -> SubjectNames {
+        var names = SubjectNames()
+        for name in ["localhost", "127.0.0.1", "::1"] + extra { names.add(name) }
+        return names
+    }
+
+    private func mode(_ path: String) throws -> Int {
+        let attributes = try FileManager.default.attributesOfItem(atPath: path)
+        return (attributes[.posixPermissions] as? NSNumber)?.intValue ?? -1
+    }
+
+    @Test func firstStartMakesTheCAWithOwnerOnlyKeysAndLaterStartsKeepIt() throws {
+        let base = try Paths.temporaryDirectory("orchion-ca")
+        defer { try? FileManager.default.removeItem(at: base) }
+        let directory = base.appendingPathComponent("tls").path
+        let first = try ClusterCA.prepare(directory: directory, names: names())
+        #expect(try mode(directory + "/ca.key") == 0o600)
+        #expect(try mode(directory + "/server.key") == 0o600)
+        #expect(first.notes.contains { $0.contains("cluster CA created") })
+        let caPEM = try #require(first.caCertificatePEM)
+        #expect(SPKIHash(certificatePEM: caPEM) == first.caHash)
+        #expect(first.caHash?.description.hasPrefix("sha256:") == true)
+        _ = try first.context()
+
+        let second = try ClusterCA.prepare(directory: directory, names: names())
+        #expect(second.caHash == first.caHash)
+        #expect(second.chainPEM == first.chainPEM, "a valid server certificate was reissued")
+        #expect(second.notes.isEmpty)
+    }
+
+    @Test func newNamesOrAnAgingCertificateGetANewServerCertificateFromTheSameCA() throws {
+        let base = try Paths.temporaryDirectory("orchion-ca")
+        defer { try? FileManager.default.removeItem(at: base) }
+        let directory = base.appendingPathComponent("tls").path
+        // Valid 60 s after an hour's backdating: past two thirds of its life at once.
+        let aging = try ClusterCA.prepare(directory: directory, names: names(), serverLifetime: 60)
+        let renewed = try ClusterCA.prepare(directory: directory, names: names())
+        #expect(renewed.chainPEM != aging.chainPEM)
+        #expect(renewed.caHash == aging.caHash)
+        let kept = try ClusterCA.prepare(directory: directory, names: names())
+        #expect(kept.chainPEM == renewed.chainPEM)
+        let renamed = try ClusterCA.prepare(directory: directory, names: names("orchion.lan"))
+        #expect(renamed.chainPEM != kept.chainPEM)
+        #expect(renamed.notes.contains { $0.contains("DNS:orchion.lan") })
+    }
+
+    @Test func aKeyFileOthersMayReadIsRefusedWithTheFix() throws {
+        let base = try Paths.temporaryDirectory("orchion-ca")
+        defer { try? FileManager.default.removeItem(at: base) }
+        let directory = base.appendingPathComponent("tls").path
+        _ = try ClusterCA.prepare(directory: directory, names: names())
+        chmod(directory + "/ca.key", 0o644)
+        #expect {
+            _ = try ClusterCA.prepare(directory: directory, names: names())
+        } throws: { error in
+            "\(error)".contains("chmod 600 \(directory)/ca.key") && "\(error)".contains("0644")
+        }
+    }
+}
