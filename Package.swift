@@ -150,7 +150,7 @@ let package = Package(
             name: "orchion",
             dependencies: [
                 "OrchionPluginHost", "OrchionCore", "OrchionLoop", "OrchionWire", "OrchionProto", "OrchionServer",
-                "OrchionAgent", "OrchionAgentProto", "OrchionAgentDaemon",
+                "OrchionAgent", "OrchionAgentProto", "OrchionAgentDaemon", "OrchionJobSpec",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -226,6 +226,8 @@ let package = Package(
             dependencies: ["OrchionDashboard", "OrchionWire", "ClusterTestSupport", "TestSupport"],
             exclude: ["browser"]
         ),
+        // The `orchion` client commands, run as a user runs them.
+        .testTarget(name: "CLITests", dependencies: ["ClusterTestSupport", "TestSupport"]),
         // TLS on the API port with real clients (curl, openssl s_client,
         // grpcio, the agent) against the real binary, and the CA's files.
         .testTarget(

@@ -109,6 +109,9 @@ public enum ControlPlaneServer {
         let hangCheck = try Timer(loop: loop)
         hangCheck.start(after: 1000, repeat: 1000) { _ = scheduling.checkForHang() }
 
+        let authenticator = tokens.authenticator
+        let clientTokens = ClientTokens(
+            path: config.tokens.clientTokensFile, authenticator: authenticator, joinSecret: tokens.join.secret)
         var serverTLS: ServerTLS?
         var wireTLS: WireTLS?
         if case .tls(let plaintextBeyondLoopback) = policy, let certificate {
@@ -118,8 +121,8 @@ public enum ControlPlaneServer {
         }
         let server = try APIServer.start(
             loop: loop, address: config.listen, limits: config.wire, tls: wireTLS,
-            authenticator: tokens.authenticator,
-            control: ControlAPI(plane: bound), agent: AgentAPI(plane: bound),
+            authenticator: authenticator,
+            control: ControlAPI(plane: bound, tokens: clientTokens), agent: AgentAPI(plane: bound),
             metrics: { metrics.registry.renderBytes() }, metricsRequireToken: config.metricsRequireToken,
             site: DashboardSite())
         ServerLog.info("listening on \(server.address)")

@@ -8,6 +8,9 @@ import OrchionWire
 /// so each reaches the plane on the loop thread.
 struct ControlAPI: ControlServiceHandler {
     let plane: LoopBound<ControlPlane>
+    /// The client tokens file behind CreateToken, ListTokens and RevokeToken;
+    /// without it those answer UNIMPLEMENTED.
+    var tokens: ClientTokens? = nil
 
     func listNodes(_ request: Orchion_V1_ListNodesRequest, context: CallContext) async throws
         -> Orchion_V1_ListNodesResponse
@@ -27,6 +30,10 @@ struct ControlAPI: ControlServiceHandler {
         try plane.wrapped.operate(.cordon, on: request.id)
     }
 
+    func undrainNode(_ request: Orchion_V1_UndrainNodeRequest, context: CallContext) async throws -> Orchion_V1_Node {
+        try plane.wrapped.operate(.undrain, on: request.id)
+    }
+
     func uncordonNode(_ request: Orchion_V1_UncordonNodeRequest, context: CallContext) async throws -> Orchion_V1_Node {
         try plane.wrapped.operate(.uncordon, on: request.id)
     }
@@ -37,6 +44,17 @@ struct ControlAPI: ControlServiceHandler {
             plane.wrapped.submit(request) { continuation.resume(returning: $0) }
         }
         return try result.get()
+    }
+
+    func submitJobs(_ request: Orchion_V1_SubmitJobsRequest, context: CallContext) async throws
+        -> Orchion_V1_SubmitJobsResponse
+    {
+        let plane = self.plane
+        let result: Result<[String], RPCError> = await withCheckedContinuation { continuation in
+            plane.wrapped.submitAll(request.jobs) { continuation.resume(returning: $0) }
+        }
+        let ids = try result.get()
+        return .with { $0.jobIds = ids }
     }
 
     func listJobs(_ request: Orchion_V1_ListJobsRequest, context: CallContext) async throws
@@ -90,8 +108,8 @@ struct ControlAPI: ControlServiceHandler {
             finished = job.state.isTerminal
         }
         let (id, events) = plane.events.watch(after: request.after, jobID: jobID)
-        // A finished job's watch replays what is retained and ends.
-        if finished { plane.events.remove(id) }
+        // A finished job's watch, or one asked to, replays what is retained and ends.
+        if finished || request.replayOnly { plane.events.remove(id) }
         defer { self.plane.wrapped.events.remove(id) }
         for try await event in events { try await stream.send(event) }
     }
@@ -112,5 +130,44 @@ struct ControlAPI: ControlServiceHandler {
         -> Orchion_V1_SchedulerSettings
     {
         try plane.wrapped.setDefaultStrategy(request.defaultStrategy)
+    }
+
+    func createToken(_ request: Orchion_V1_CreateTokenRequest, context: CallContext) async throws
+        -> Orchion_V1_CreatedToken
+    {
+        let name = request.name
+        let created = try await onTokenFile { tokens throws(RPCError) in try tokens.create(name: name) }
+        ServerLog.info("client token '\(created.info.name)' created by \(context.principal)")
+        return created
+    }
+
+    func listTokens(_ request: Orchion_V1_ListTokensRequest, context: CallContext) async throws
+        -> Orchion_V1_ListTokensResponse
+    {
+        let entries = try await onTokenFile { tokens throws(RPCError) in try tokens.list() }
+        return .with { $0.tokens = entries.map(\.info) }
+    }
+
+    func revokeToken(_ request: Orchion_V1_RevokeTokenRequest, context: CallContext) async throws
+        -> Orchion_V1_TokenInfo
+    {
+        let name = request.name
+        let revoked = try await onTokenFile { tokens throws(RPCError) in try tokens.revoke(name: name) }
+        ServerLog.info("client token '\(revoked.name)' revoked by \(context.principal)")
+        return revoked
+    }
+
+    /// Runs `body` on the loop's thread pool (it does blocking file I/O).
+    private func onTokenFile<T: Sendable>(_ body: @escaping @Sendable (ClientTokens) throws(RPCError) -> T)
+        async throws -> T
+    {
+        guard let tokens else { throw RPCError(.unimplemented, "this server does not manage client tokens") }
+        let loop = plane.loop
+        let result: Result<T, RPCError> = await withCheckedContinuation { continuation in
+            loop.queueWork({ () -> Result<T, RPCError> in
+                do throws(RPCError) { return .success(try body(tokens)) } catch { return .failure(error) }
+            }) { continuation.resume(returning: $0) }
+        }
+        return try result.get()
     }
 }

@@ -200,16 +200,16 @@ public enum TokenFile {
         }
     }
 
-    private static func failure(_ path: String, _ action: String) -> TokenFileError {
+    static func failure(_ path: String, _ action: String) -> TokenFileError {
         TokenFileError(path: path, "cannot \(action): \(String(cString: strerror(errno)))")
     }
 
-    private static func parent(of path: String) -> String {
+    static func parent(of path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return "." }
         return slash == path.startIndex ? "/" : String(path[..<slash])
     }
 
-    private static func writeAll(_ descriptor: Int32, _ bytes: [UInt8]) -> Bool {
+    static func writeAll(_ descriptor: Int32, _ bytes: [UInt8]) -> Bool {
         var offset = 0
         while offset < bytes.count {
             let count = bytes.withUnsafeBytes {

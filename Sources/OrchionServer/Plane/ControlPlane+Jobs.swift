@@ -15,41 +15,112 @@ extension ControlPlane {
             whenDurable { [unowned self] in reply(jobs[id].map { .success($0.proto) } ?? .failure(notFound(id))) }
             return
         }
-        if let requestID, requestID.utf8.count > 256 || requestID.utf8.contains(0) {
-            return reply(.failure(RPCError(.invalidArgument, "request_id: expected at most 256 bytes without NUL")))
+        let spec: JobSpec
+        do throws(RPCError) {
+            spec = try admissible(request)
+        } catch {
+            return reply(.failure(error))
         }
-        let specBytes = (try? request.spec.serializedBytes() as [UInt8])?.count ?? Int.max
-        if specBytes > InputBounds.specBytes {
+        let id = accept(spec, requestID: requestID)
+        whenDurable { [unowned self] in
+            metrics.jobsSubmitted.increment()
+            reply(jobs[id].map { .success($0.proto) } ?? .failure(notFound(id)))
+        }
+    }
+
+    /// Accepts every job of `requests` or none: all are checked first (the
+    /// error names the first refused, `jobs[i]: …`), then all are accepted
+    /// in this turn of the loop, so they share one commit. `reply` runs once
+    /// they are durable, with their ids in request order (an earlier job's
+    /// for a `request_id` seen before, in the store or in this batch).
+    func submitAll(
+        _ requests: [Orchion_V1_SubmitJobRequest], reply: @escaping (Result<[String], RPCError>) -> Void
+    ) {
+        guard requests.count <= Self.maxBatchJobs else {
             return reply(
                 .failure(
                     RPCError(
                         .invalidArgument,
-                        "invalid job spec: expected at most \(InputBounds.specBytes) bytes serialized, found \(specBytes)"
-                    )))
+                        "jobs: expected at most \(Self.maxBatchJobs) per call, found \(requests.count)")
+                ))
+        }
+        var specs: [JobSpec?] = []
+        specs.reserveCapacity(requests.count)
+        var batchRequestIDs: Set<String> = []
+        for (index, request) in requests.enumerated() {
+            let requestID = request.requestID
+            if !requestID.isEmpty, requestIndex[requestID].flatMap({ jobs[$0] }) != nil {
+                specs.append(nil)
+                continue
+            }
+            do throws(RPCError) {
+                if !requestID.isEmpty, !batchRequestIDs.insert(requestID).inserted {
+                    throw RPCError(.invalidArgument, "request_id '\(requestID)' appears twice in the batch")
+                }
+                specs.append(try admissible(request))
+            } catch {
+                return reply(.failure(RPCError(error.code, "jobs[\(index)]: \(error.message)")))
+            }
+        }
+        var ids: [String] = []
+        ids.reserveCapacity(requests.count)
+        var accepted = 0
+        for (request, spec) in zip(requests, specs) {
+            if let spec {
+                ids.append(accept(spec, requestID: request.requestID.isEmpty ? nil : request.requestID))
+                accepted += 1
+            } else {
+                ids.append(requestIndex[request.requestID] ?? "")
+            }
+        }
+        whenDurable { [unowned self] in
+            metrics.jobsSubmitted.add(UInt64(accepted))
+            reply(.success(ids))
+        }
+    }
+
+    /// The most jobs one `SubmitJobs` call may carry.
+    static let maxBatchJobs = 10_000
+
+    /// The spec of `request`, with a new job id, once it passes every check
+    /// a submission must pass; else the error to answer.
+    private func admissible(_ request: Orchion_V1_SubmitJobRequest) throws(RPCError) -> JobSpec {
+        if !request.requestID.isEmpty, request.requestID.utf8.count > 256 || request.requestID.utf8.contains(0) {
+            throw RPCError(.invalidArgument, "request_id: expected at most 256 bytes without NUL")
+        }
+        let specBytes = (try? request.spec.serializedBytes() as [UInt8])?.count ?? Int.max
+        if specBytes > InputBounds.specBytes {
+            throw RPCError(
+                .invalidArgument,
+                "invalid job spec: expected at most \(InputBounds.specBytes) bytes serialized, found \(specBytes)")
         }
         let durations = [
             ("timeout", request.spec.hasTimeout ? request.spec.timeout : nil),
             ("retry.backoff", request.spec.retry.hasBackoff ? request.spec.retry.backoff : nil),
         ]
         for case let (field, duration?) in durations where !duration.isWithinJobRange {
-            return reply(
-                .failure(
-                    RPCError(
-                        .invalidArgument,
-                        "invalid job spec field '\(field)': expected 0 to \(Google_Protobuf_Duration.jobRangeSeconds) s, "
-                            + "found \(duration.seconds) s \(duration.nanos) ns")))
+            throw RPCError(
+                .invalidArgument,
+                "invalid job spec field '\(field)': expected 0 to \(Google_Protobuf_Duration.jobRangeSeconds) s, "
+                    + "found \(duration.seconds) s \(duration.nanos) ns")
         }
-        let id = newJobID()
-        let spec = JobSpec(request.spec, id: id)
+        let spec = JobSpec(request.spec, id: newJobID())
         do throws(JobSpecError) {
             try spec.validate()
         } catch {
-            return reply(.failure(RPCError(.invalidArgument, error.description)))
+            throw RPCError(.invalidArgument, error.description)
         }
         if let strategy = spec.strategy, !strategyNames.contains(strategy) {
             let known = strategyNames.sorted().joined(separator: ", ")
-            return reply(.failure(RPCError(.invalidArgument, "unknown strategy '\(strategy)'; known: \(known)")))
+            throw RPCError(.invalidArgument, "unknown strategy '\(strategy)'; known: \(known)")
         }
+        return spec
+    }
+
+    /// Records an admitted job as pending, stages it for the next commit and
+    /// queues it; returns its id.
+    private func accept(_ spec: JobSpec, requestID: String?) -> String {
+        let id = spec.id
         let time = now()
         let job = JobRecord(spec: spec, requestID: requestID, order: nextOrder, now: time)
         nextOrder += 1
@@ -60,10 +131,7 @@ extension ControlPlane {
         record(JobChange(jobID: id, state: .pending, attempt: 0, nodeID: "", reason: job.reason, at: time))
         metrics.jobs(.pending).increment()
         enqueue(job)
-        whenDurable { [unowned self] in
-            metrics.jobsSubmitted.increment()
-            reply(jobs[id].map { .success($0.proto) } ?? .failure(notFound(id)))
-        }
+        return id
     }
 
     /// Asks to stop job `id`; answers with the job as it is now.

@@ -305,12 +305,13 @@ extension ControlPlane {
 
     // MARK: Operator
 
-    enum Operation { case drain, cordon, uncordon }
+    enum Operation { case drain, undrain, cordon, uncordon }
 
     func operate(_ operation: Operation, on id: String) throws(RPCError) -> Orchion_V1_Node {
         guard var entry = nodes[id] else { throw RPCError(.notFound, "node \(id) not found") }
         switch operation {
         case .drain: entry.record.draining = true
+        case .undrain: entry.record.draining = false
         case .cordon: entry.record.cordoned = true
         case .uncordon:
             entry.record.draining = false

@@ -124,6 +124,11 @@ public struct GRPCServices: Sendable {
             prefix + "UncordonNode": .unary(control.uncordonNode),
             prefix + "GetScheduler": .unary(control.getScheduler),
             prefix + "SetScheduler": .unary(control.setScheduler),
+            prefix + "UndrainNode": .unary(control.undrainNode),
+            prefix + "SubmitJobs": .unary(control.submitJobs),
+            prefix + "CreateToken": .unary(control.createToken),
+            prefix + "ListTokens": .unary(control.listTokens),
+            prefix + "RevokeToken": .unary(control.revokeToken),
         ]
         if let agent {
             methods["/orchion.v1.AgentService/Connect"] = GRPCMethod(

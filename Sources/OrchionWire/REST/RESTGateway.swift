@@ -157,6 +157,27 @@ public final class RESTGateway: Sendable {
         case ("nodes", let id?, "uncordon", 4):
             try allow(request, "POST")
             unary(request, responder) { try await service.uncordonNode(.with { $0.id = id }, context: context) }
+        case ("nodes", let id?, "undrain", 4):
+            try allow(request, "POST")
+            unary(request, responder) { try await service.undrainNode(.with { $0.id = id }, context: context) }
+        case ("jobs:batch", nil, nil, 3):
+            try allow(request, "POST")
+            guard !request.body.isEmpty else {
+                throw RPCError(.invalidArgument, "expected a SubmitJobsRequest JSON body, found none")
+            }
+            try Self.requireJSON(request)
+            let message = try Self.decode(Orchion_V1_SubmitJobsRequest.self, body: request.body)
+            unary(request, responder) { try await service.submitJobs(message, context: context) }
+        case ("tokens", nil, nil, 3) where request.method == "POST":
+            try Self.requireJSON(request)
+            let message = try Self.decode(Orchion_V1_CreateTokenRequest.self, body: request.body)
+            unary(request, responder) { try await service.createToken(message, context: context) }
+        case ("tokens", nil, nil, 3):
+            try allow(request, "GET", "POST")
+            unary(request, responder) { try await service.listTokens(Orchion_V1_ListTokensRequest(), context: context) }
+        case ("tokens", let name?, "revoke", 4):
+            try allow(request, "POST")
+            unary(request, responder) { try await service.revokeToken(.with { $0.name = name }, context: context) }
         case ("jobs", nil, nil, 3) where request.method == "POST":
             guard !request.body.isEmpty else {
                 throw RPCError(.invalidArgument, "expected a SubmitJobRequest JSON body, found none")

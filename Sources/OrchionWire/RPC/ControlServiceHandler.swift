@@ -55,6 +55,43 @@ public protocol ControlServiceHandler: Sendable {
         -> Orchion_V1_SchedulerSettings
     func setScheduler(_ request: Orchion_V1_SetSchedulerRequest, context: CallContext) async throws
         -> Orchion_V1_SchedulerSettings
+    func undrainNode(_ request: Orchion_V1_UndrainNodeRequest, context: CallContext) async throws -> Orchion_V1_Node
+    func submitJobs(_ request: Orchion_V1_SubmitJobsRequest, context: CallContext) async throws
+        -> Orchion_V1_SubmitJobsResponse
+    func createToken(_ request: Orchion_V1_CreateTokenRequest, context: CallContext) async throws
+        -> Orchion_V1_CreatedToken
+    func listTokens(_ request: Orchion_V1_ListTokensRequest, context: CallContext) async throws
+        -> Orchion_V1_ListTokensResponse
+    func revokeToken(_ request: Orchion_V1_RevokeTokenRequest, context: CallContext) async throws
+        -> Orchion_V1_TokenInfo
+}
+
+/// Services that predate a method answer UNIMPLEMENTED for it, as gRPC does
+/// for a method a server does not know.
+extension ControlServiceHandler {
+    public func undrainNode(_ request: Orchion_V1_UndrainNodeRequest, context: CallContext) async throws
+        -> Orchion_V1_Node
+    { throw Self.unimplemented("UndrainNode") }
+
+    public func submitJobs(_ request: Orchion_V1_SubmitJobsRequest, context: CallContext) async throws
+        -> Orchion_V1_SubmitJobsResponse
+    { throw Self.unimplemented("SubmitJobs") }
+
+    public func createToken(_ request: Orchion_V1_CreateTokenRequest, context: CallContext) async throws
+        -> Orchion_V1_CreatedToken
+    { throw Self.unimplemented("CreateToken") }
+
+    public func listTokens(_ request: Orchion_V1_ListTokensRequest, context: CallContext) async throws
+        -> Orchion_V1_ListTokensResponse
+    { throw Self.unimplemented("ListTokens") }
+
+    public func revokeToken(_ request: Orchion_V1_RevokeTokenRequest, context: CallContext) async throws
+        -> Orchion_V1_TokenInfo
+    { throw Self.unimplemented("RevokeToken") }
+
+    private static func unimplemented(_ method: String) -> RPCError {
+        RPCError(.unimplemented, "\(method) is not served here")
+    }
 }
 
 extension RPCError {

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Who a bearer token belongs to.
 public enum Principal: Sendable, Hashable {
     /// An agent, with the join token.
@@ -11,14 +13,37 @@ public enum Principal: Sendable, Hashable {
 /// Comparison takes the same time whatever the token and wherever it
 /// differs: every configured token is compared in full. Tokens are never
 /// logged or echoed; errors say only that a token is missing or wrong.
+///
+/// Copies share one token set: `setClientTokens` (token create/revoke)
+/// changes what every copy accepts from the next call on.
+///
+/// Threading: any thread; the token set is behind a lock.
 public struct Authenticator: Sendable {
-    private let tokens: [(Principal, [UInt8])]
+    private final class Tokens: Sendable {
+        let list: Mutex<[(Principal, [UInt8])]>
+        init(_ list: [(Principal, [UInt8])]) { self.list = Mutex(list) }
+    }
+
+    private let tokens: Tokens
+    private let joinToken: [UInt8]?
 
     /// `clientTokens` maps a name (for audit) to its token.
     public init(joinToken: String?, clientTokens: [String: String]) {
+        self.joinToken = joinToken.map { Array($0.utf8) }
+        tokens = Tokens(Self.list(joinToken: self.joinToken, clientTokens: clientTokens))
+    }
+
+    /// Replaces the client tokens (the join token stays): a token removed
+    /// here is refused from the next call on.
+    public func setClientTokens(_ clientTokens: [String: String]) {
+        let list = Self.list(joinToken: joinToken, clientTokens: clientTokens)
+        tokens.list.withLock { $0 = list }
+    }
+
+    private static func list(joinToken: [UInt8]?, clientTokens: [String: String]) -> [(Principal, [UInt8])] {
         var tokens = clientTokens.sorted { $0.key < $1.key }.map { (Principal.client($0.key), Array($0.value.utf8)) }
-        if let joinToken { tokens.append((.agent, Array(joinToken.utf8))) }
-        self.tokens = tokens.filter { !$0.1.isEmpty }
+        if let joinToken { tokens.append((.agent, joinToken)) }
+        return tokens.filter { !$0.1.isEmpty }
     }
 
     /// The principal for an `Authorization` header value, or an UNAUTHENTICATED error.
@@ -32,6 +57,7 @@ public struct Authenticator: Sendable {
             throw RPCError(.unauthenticated, "missing bearer token: expected 'Authorization: Bearer <token>'")
         }
         let presented = authorization.utf8.dropFirst(7)
+        let tokens = self.tokens.list.withLock { $0 }
         var found: Principal?
         for (principal, token) in tokens where Self.constantTimeEqual(token, presented) && found == nil {
             found = principal

@@ -1,0 +1,239 @@
+import ArgumentParser
+import Glibc
+import OrchionLoop
+import OrchionProto
+import OrchionServer
+import OrchionWire
+import SwiftProtobuf
+
+/// What every client command exits with (also in `orchion --help`).
+enum ClientExit {
+    static let ok: Int32 = 0
+    static let error: Int32 = 1
+    static let usage: Int32 = 2
+    static let unreachable: Int32 = 3
+    static let unauthenticated: Int32 = 4
+    static let notFound: Int32 = 5
+    /// `job wait --timeout` elapsed before the jobs ended.
+    static let waitTimedOut: Int32 = 6
+    /// `job wait`: the job hit its own timeout (as timeout(1) reports).
+    static let jobTimedOut: Int32 = 124
+    /// `job wait`: the job was cancelled.
+    static let jobCancelled: Int32 = 125
+    /// `job wait`: the job failed without an exit code (never started, lost).
+    static let jobNoExitCode: Int32 = 126
+
+    /// The help text's section on exit codes.
+    static let reference = """
+        EXIT CODES
+          0    success (job wait: every job succeeded)
+          1    error (the server refused the request, bad input)
+          2    usage error
+          3    the server cannot be reached
+          4    not authenticated or not allowed (missing, wrong or revoked token)
+          5    not found (no such job, node or token)
+          6    job wait: --timeout elapsed first
+        job wait exits with the job's own result: its exit code (1-255), 128+N when
+        killed by signal N, 124 when it hit its timeout, 125 when cancelled, 126 when
+        it failed without an exit code. With several jobs: the first (in argument
+        order) that did not succeed.
+        """
+}
+
+/// A client command's failure: what to print and the exit code.
+struct ClientFailure: Error, CustomStringConvertible {
+    let code: Int32
+    let description: String
+
+    init(_ code: Int32, _ description: String) {
+        self.code = code
+        self.description = description
+    }
+}
+
+/// How a command prints what it got.
+enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
+    case table, json, yaml
+}
+
+/// Options every client command takes: where the server is, the token, the
+/// output format.
+///
+/// The server is `--server`, else `ORCHION_SERVER`, else 127.0.0.1:7420 (where
+/// `orchion server` and `orchion up` listen by default). The token is
+/// `--token`, else `ORCHION_TOKEN`, else the first token of `client.tokens` in
+/// the default state directory (`ORCHION_STATE_DIR`, `$XDG_DATA_HOME/orchion`,
+/// `~/.local/share/orchion`), which `orchion server` creates on first start.
+struct ClientOptions: ParsableArguments {
+    @Option(
+        help: ArgumentHelp(
+            "The server's address (env ORCHION_SERVER; default 127.0.0.1:7420).", valueName: "host:port"))
+    var server: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "The client API token (env ORCHION_TOKEN; default: the first of client.tokens in the server's state directory).",
+            valueName: "token"))
+    var token: String?
+
+    @Option(name: [.customShort("o"), .long], help: "Output format: table, json or yaml.")
+    var output: OutputFormat = .table
+
+    /// The address to dial and where it came from.
+    func address(_ environment: [String: String]) throws(ClientFailure) -> (SocketAddress, String) {
+        let (text, source): (String, String) =
+            if let server {
+                (server, "--server")
+            } else if let fromEnvironment = environment["ORCHION_SERVER"],
+                !fromEnvironment.isEmpty
+            {
+                (fromEnvironment, "ORCHION_SERVER")
+            } else { ("127.0.0.1:7420", "the default") }
+        do throws(RemotePlugins.Failure) {
+            return (try RemotePlugins.parse(text), source)
+        } catch {
+            throw ClientFailure(
+                ClientExit.usage, "\(source): " + error.description.replacingPrefix("--server: ", with: ""))
+        }
+    }
+
+    /// The token to send (nil for none) and where it came from.
+    func credentials(_ environment: [String: String]) throws(ClientFailure) -> (String?, String) {
+        if let token { return (token, "--token") }
+        if let fromEnvironment = environment["ORCHION_TOKEN"], !fromEnvironment.isEmpty {
+            return (fromEnvironment, "ORCHION_TOKEN")
+        }
+        guard
+            let directory = StateDirectory.resolve(
+                configured: environment["ORCHION_STATE_DIR"], environment: environment)
+        else { return (nil, "no token (HOME is not set)") }
+        let path = directory + "/client.tokens"
+        var status = stat()
+        guard stat(path, &status) == 0 else {
+            return (nil, "no token (\(path) does not exist; pass --token or set ORCHION_TOKEN)")
+        }
+        do throws(TokenFileError) {
+            guard let first = try TokenFile.read(path).first else { return (nil, "no token in \(path)") }
+            return (first.secret, path)
+        } catch {
+            throw ClientFailure(ClientExit.unauthenticated, "cannot use the saved client token: \(error)")
+        }
+    }
+
+    /// Connects, runs `body`, closes; turns failures into a message on
+    /// stderr and the exit code (`ExitCode`).
+    func session<T>(_ body: (ControlConnection) async throws -> T) async throws -> T {
+        do {
+            let environment = Environment.current
+            let (address, addressSource) = try address(environment)
+            let (token, tokenSource) = try credentials(environment)
+            let connection = try await ControlConnection.open(
+                address: address, addressSource: addressSource, token: token, tokenSource: tokenSource)
+            do {
+                let result = try await body(connection)
+                await connection.close()
+                return result
+            } catch let exit as ExitCode {
+                await connection.close()
+                throw exit
+            } catch {
+                await connection.close()
+                throw connection.failure(error)
+            }
+        } catch let failure as ClientFailure {
+            printError("orchion: \(failure.description)")
+            throw ExitCode(failure.code)
+        }
+    }
+}
+
+/// One connection to the control API and the calls the commands make.
+///
+/// Threading: used from the command's task; the connection lives on a loop
+/// thread of its own, stopped by `close`.
+final class ControlConnection: Sendable {
+    let client: GRPCClient
+    let thread: LoopThread
+    let address: SocketAddress
+    let addressSource: String
+    let tokenSource: String
+
+    private init(
+        client: GRPCClient, thread: LoopThread, address: SocketAddress, addressSource: String, tokenSource: String
+    ) {
+        self.client = client
+        self.thread = thread
+        self.address = address
+        self.addressSource = addressSource
+        self.tokenSource = tokenSource
+    }
+
+    static func open(
+        address: SocketAddress, addressSource: String, token: String?, tokenSource: String
+    ) async throws(ClientFailure) -> ControlConnection {
+        let thread: LoopThread
+        do { thread = try LoopThread() } catch {
+            throw ClientFailure(ClientExit.error, "cannot start the event loop: \(error)")
+        }
+        do {
+            let client = try await GRPCClient.connect(loop: thread.loop, to: address, token: token)
+            return ControlConnection(
+                client: client, thread: thread, address: address, addressSource: addressSource,
+                tokenSource: tokenSource)
+        } catch {
+            try? thread.shutdown()
+            throw ClientFailure(
+                ClientExit.unreachable,
+                "cannot reach the server at \(address) (\(addressSource)): \(error)\n"
+                    + "  start one with `orchion up` (or `orchion server`), or point --server / ORCHION_SERVER at one")
+        }
+    }
+
+    func close() async {
+        await client.close()
+        try? thread.shutdown()
+    }
+
+    /// A unary control call.
+    func call<Request: SwiftProtobuf.Message, Reply: SwiftProtobuf.Message>(
+        _ method: String, _ request: Request, timeoutMillis: UInt64 = 60_000
+    ) async throws -> Reply {
+        try await client.unary("/orchion.v1.ControlService/\(method)", request, timeoutMillis: timeoutMillis)
+    }
+
+    /// A server-streaming control call.
+    func stream<Request: SwiftProtobuf.Message, Reply: SwiftProtobuf.Message>(
+        _ method: String, _ request: Request, as type: Reply.Type
+    ) -> AsyncThrowingStream<Reply, any Error> {
+        client.serverStreaming("/orchion.v1.ControlService/\(method)", request, as: type)
+    }
+
+    /// `error` as the user should see it, with its exit code.
+    func failure(_ error: any Error) -> ClientFailure {
+        if let failure = error as? ClientFailure { return failure }
+        guard let error = error as? RPCError else { return ClientFailure(ClientExit.error, "\(error)") }
+        let message = terminalSafe(error.message)
+        switch error.code {
+        case .unauthenticated:
+            return ClientFailure(
+                ClientExit.unauthenticated,
+                "the server at \(address) refused the token (\(tokenSource)): \(message)\n"
+                    + "  pass --token or set ORCHION_TOKEN (`orchion token create NAME` on an authorized client makes one)"
+            )
+        case .permissionDenied:
+            return ClientFailure(ClientExit.unauthenticated, "not allowed: \(message)")
+        case .notFound:
+            return ClientFailure(ClientExit.notFound, message)
+        case .unavailable:
+            return ClientFailure(ClientExit.unreachable, "the server at \(address) is unavailable: \(message)")
+        default:
+            return ClientFailure(ClientExit.error, message)
+        }
+    }
+}
+
+extension String {
+    func replacingPrefix(_ prefix: String, with replacement: String) -> String {
+        hasPrefix(prefix) ? replacement + dropFirst(prefix.count) : self
+    }
+}
