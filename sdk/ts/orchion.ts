@@ -448,10 +448,32 @@ export interface UncordonNodeRequest {
   id?: string;
 }
 
+/** Undrain: take new jobs again after a drain (a cordon stays). */
+export interface UndrainNodeRequest {
+  id?: string;
+}
+
 export interface SubmitJobRequest {
   spec?: JobSpec;
   /** A client-chosen key: resubmitting with the same key returns the first job. */
   requestId?: string;
+}
+
+/**
+ * Many jobs in one call, accepted together or not at all: every spec is
+ * checked before any is accepted, and all are made durable in one commit.
+ * At most 10,000 jobs (and the 4 MiB message limit) per call.
+ */
+export interface SubmitJobsRequest {
+  jobs?: SubmitJobRequest[];
+}
+
+export interface SubmitJobsResponse {
+  /**
+   * The ids of the jobs, in request order (an earlier job's id for a
+   * request_id already seen).
+   */
+  jobIds?: string[];
 }
 
 export interface ListJobsRequest {
@@ -493,6 +515,8 @@ export interface WatchEventsRequest {
   jobId?: string;
   /** Resume after this event sequence number. */
   after?: string;
+  /** Send the retained events and end, instead of following new ones. */
+  replayOnly?: boolean;
 }
 
 export type ListPluginsRequest = Record<string, never>;
@@ -513,4 +537,39 @@ export interface SchedulerSettings {
   defaultStrategy?: string;
   /** Strategies jobs may name now (loaded, not quarantined). */
   strategies?: string[];
+}
+
+/** A new client API token, named; its secret is answered once. */
+export interface CreateTokenRequest {
+  /** Letters, digits, '.', '_' and '-'; unique among the client tokens. */
+  name?: string;
+}
+
+/** What is known about a client token: never its secret. */
+export interface TokenInfo {
+  name?: string;
+  /** The first characters of the secret, to tell tokens apart. */
+  prefix?: string;
+  /** Unset for a token written by hand without a creation time. */
+  createdAt?: string;
+}
+
+export interface CreatedToken {
+  info?: TokenInfo;
+  /**
+   * The token itself. Shown only in this reply; the server keeps it in its
+   * client tokens file (owner-only).
+   */
+  secret?: string;
+}
+
+export type ListTokensRequest = Record<string, never>;
+
+export interface ListTokensResponse {
+  tokens?: TokenInfo[];
+}
+
+/** Removes a client token: the server refuses it from the next call on. */
+export interface RevokeTokenRequest {
+  name?: string;
 }
