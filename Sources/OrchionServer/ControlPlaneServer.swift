@@ -24,6 +24,15 @@ public enum ControlPlaneServer {
         raiseOpenFileLimit(toServe: config.wire.maxConnections)
         let tokens = try ServerTokens.load(config)
         for note in tokens.notes { ServerLog.info(note) }
+        // The user's plugin directory is made when missing (owner-only), so a
+        // plugin dropped there later is watched and loaded like any other.
+        for directory in config.pluginDirectories where directory.source == .user {
+            do throws(StoreError) {
+                try StoreFiles.makeDirectories(directory.path)
+            } catch {
+                ServerLog.warning("plugins in \(directory.path) are not watched: \(error)")
+            }
+        }
         let policy = try TLSPolicy.decide(listen: config.listen, tls: config.tls).get()
         // Before the loop runs: key generation and file writes block.
         let certificate: ServerCertificate? = policy == .plaintext ? nil : try ServerTLS.prepare(config)

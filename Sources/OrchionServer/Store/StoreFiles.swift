@@ -79,7 +79,8 @@ enum StoreFiles {
         return descriptor
     }
 
-    private static func makeDirectories(_ path: String) throws(StoreError) {
+    /// Creates `path` and its missing parents, owner-only (0700).
+    static func makeDirectories(_ path: String) throws(StoreError) {
         var prefix = path.hasPrefix("/") ? "" : "."
         for component in path.split(separator: "/", omittingEmptySubsequences: true) {
             prefix += "/" + component
