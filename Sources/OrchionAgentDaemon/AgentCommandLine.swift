@@ -1,5 +1,6 @@
 import Glibc
 import OrchionAgent
+import OrchionLoop
 import OrchionPluginHost
 
 /// The command line of the agent daemon: `orchion agent run` and
@@ -126,7 +127,7 @@ public enum AgentCommandLine {
             writeAll(2, "\(program): \(error)\nSee '\(program) --help'.\n")
             return 2
         }
-        let environment = processEnvironment()
+        let environment = ProcessEnvironment.current
         let settings: AgentSettings
         do throws(AgentSettingsError) {
             settings = try AgentSettings.resolve(flags, environment: environment)
@@ -153,20 +154,6 @@ public enum AgentCommandLine {
             return UInt64(max(seconds, 0)) * 1000 + UInt64(max(attoseconds, 0) / 1_000_000_000_000_000)
         }
         return ServiceNotifier(send: { socket.send($0) }, watchdogMillis: watchdog)
-    }
-
-    /// The process environment as a dictionary.
-    static func processEnvironment() -> [String: String] {
-        var result: [String: String] = [:]
-        var pointer = environ
-        while let entry = pointer.pointee {
-            let text = String(cString: entry)
-            if let equals = text.firstIndex(of: "=") {
-                result[String(text[..<equals])] = String(text[text.index(after: equals)...])
-            }
-            pointer += 1
-        }
-        return result
     }
 
     /// Writes `line` and a newline to standard error.

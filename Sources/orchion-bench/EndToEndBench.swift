@@ -225,7 +225,7 @@ final class AgentChildren: Sendable {
 
     init(count: Int, server: ServerChild) throws {
         let binary = (PluginDirectory.executableDirectory() ?? ".") + "/orchion"
-        var variables = ProcessEnvironment.current().filter { !$0.hasPrefix("ORCHION_") }
+        var variables = ProcessEnvironment.current.map { "\($0.key)=\($0.value)" }.filter { !$0.hasPrefix("ORCHION_") }
         variables.append("ORCHION_PLUGINS_PATH=")
         var pids: [Int32] = []
         var logs: [String] = []

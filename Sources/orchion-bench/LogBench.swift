@@ -439,7 +439,7 @@ private func spawnChild(_ arguments: [String], output: String) throws -> Int32 {
     posix_spawn_file_actions_adddup2(&actions, log, 1)
     posix_spawn_file_actions_adddup2(&actions, log, 2)
     var pid: pid_t = 0
-    let variables = ProcessEnvironment.current().filter { !$0.hasPrefix("ORCHION_") }
+    let variables = ProcessEnvironment.current.map { "\($0.key)=\($0.value)" }.filter { !$0.hasPrefix("ORCHION_") }
     let status = withCStrings(arguments) { argv in
         withCStrings(variables) { envp in posix_spawnp(&pid, arguments[0], &actions, nil, argv, envp) }
     }

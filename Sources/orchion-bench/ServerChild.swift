@@ -58,7 +58,7 @@ final class ServerChild: Sendable {
             "\(binaries)/orchion", "server", "--listen", "127.0.0.1:0", "--state-dir", directory, "--plugins-dir",
             plugins,
         ]
-        var variables = ProcessEnvironment.current().filter { !$0.hasPrefix("ORCHION_") }
+        var variables = ProcessEnvironment.current.map { "\($0.key)=\($0.value)" }.filter { !$0.hasPrefix("ORCHION_") }
         variables += environment.map { "\($0.key)=\($0.value)" }
         let log = open(logPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard log >= 0 else { throw BenchError("cannot create \(logPath): \(String(cString: strerror(errno)))") }
@@ -144,14 +144,6 @@ final class ServerChild: Sendable {
             }
         }
         removeTree(directory)
-    }
-}
-
-/// The environment of this process as `NAME=value` strings (from
-/// /proc/self/environ: `environ` is a global Swift 6 will not share).
-enum ProcessEnvironment {
-    static func current() -> [String] {
-        (readText("/proc/self/environ") ?? "").split(separator: "\u{0}").map(String.init)
     }
 }
 

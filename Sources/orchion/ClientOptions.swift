@@ -124,7 +124,7 @@ struct ClientOptions: ParsableArguments {
     /// stderr and the exit code (`ExitCode`).
     func session<T>(_ body: (ControlConnection) async throws -> T) async throws -> T {
         do {
-            let environment = Environment.current
+            let environment = ProcessEnvironment.current
             let (address, addressSource) = try address(environment)
             let (token, tokenSource) = try credentials(environment)
             let connection = try await ControlConnection.open(

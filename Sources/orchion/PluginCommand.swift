@@ -31,7 +31,8 @@ struct PluginCommand: AsyncParsableCommand {
 
         var path: [PluginDirectory] {
             PluginDirectory.searchPath(
-                flags: directories, environment: Environment.current, userDirectoriesAsRoot: userDirectoriesAsRoot)
+                flags: directories, environment: ProcessEnvironment.current,
+                userDirectoriesAsRoot: userDirectoriesAsRoot)
         }
     }
 
@@ -243,19 +244,3 @@ func pluginProbe(timeoutSeconds: Int) -> PluginProbe {
 
 /// Writes a line to standard error.
 func printError(_ line: String) { writeAll(2, Array((line + "\n").utf8)) }
-
-/// The process environment as a dictionary.
-enum Environment {
-    static var current: [String: String] {
-        var result: [String: String] = [:]
-        var pointer = environ
-        while let entry = pointer.pointee {
-            let text = String(cString: entry)
-            if let equals = text.firstIndex(of: "=") {
-                result[String(text[..<equals])] = String(text[text.index(after: equals)...])
-            }
-            pointer += 1
-        }
-        return result
-    }
-}

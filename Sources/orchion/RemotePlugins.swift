@@ -19,7 +19,7 @@ enum RemotePlugins {
     /// Fetches and prints the listing; throws a failure that says what went wrong.
     static func run(server: String, tokenFile: String?, json: Bool) async throws(Failure) {
         let address = try parse(server)
-        let token = try self.token(file: tokenFile, environment: Environment.current)
+        let token = try self.token(file: tokenFile, environment: ProcessEnvironment.current)
         let thread: LoopThread
         do { thread = try LoopThread() } catch { throw Failure(description: "cannot start the event loop: \(error)") }
         defer { try? thread.shutdown() }

@@ -1,5 +1,6 @@
 import Glibc
 import OrchionCore
+import OrchionLoop
 import OrchionPluginHost
 import OrchionProto
 import SwiftProtobuf
@@ -12,7 +13,7 @@ struct Style {
     let enabled: Bool
 
     static let standardOutput = Style(
-        enabled: isatty(1) == 1 && (Environment.current["NO_COLOR"] ?? "").isEmpty)
+        enabled: isatty(1) == 1 && (ProcessEnvironment.current["NO_COLOR"] ?? "").isEmpty)
 
     enum Colour: String {
         case red = "31"

@@ -1,4 +1,5 @@
 import ArgumentParser
+import OrchionLoop
 import OrchionServer
 
 /// `orchion server`: the control plane.
@@ -67,7 +68,7 @@ struct ServerCommand: ParsableCommand {
     var printConfig = false
 
     func run() throws {
-        let environment = Environment.current
+        let environment = ProcessEnvironment.current
         var flags: [ConfigOverride] = []
         for setting in settings {
             guard let equals = setting.firstIndex(of: "="), equals != setting.startIndex else {

@@ -83,7 +83,7 @@ struct UpCommand: ParsableCommand {
     }
 
     func run() throws {
-        let environment = Environment.current
+        let environment = ProcessEnvironment.current
         var flags: [ConfigOverride] = []
         if let listen { flags.append(ConfigOverride(key: "listen", value: listen, flag: "--listen")) }
         if let stateDirectory {
