@@ -215,38 +215,3 @@ final class ClientTokens: Sendable {
         return Int64(timegm(&parts))
     }
 }
-
-extension TokenFile {
-    /// Replaces `path` with `contents` atomically: written to a 0600
-    /// temporary file in the same directory, synced, renamed over `path`,
-    /// and the directory synced. Blocking: call off the event loop.
-    static func replace(_ path: String, contents: String) throws(TokenFileError) {
-        let directory = parent(of: path)
-        let name = path[path.index(after: path.lastIndex(of: "/") ?? path.startIndex)...]
-        var template = Array("\(directory)/.\(name).XXXXXX".utf8CString)
-        let descriptor = template.withUnsafeMutableBufferPointer { buffer in
-            buffer.baseAddress.map { mkstemp($0) } ?? -1
-        }
-        guard descriptor >= 0 else { throw failure(path, "create a temporary file in \(directory)") }
-        _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC)
-        let temporary = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        let written =
-            fchmod(descriptor, 0o600) == 0 && writeAll(descriptor, Array(contents.utf8)) && fsync(descriptor) == 0
-        let code = errno
-        close(descriptor)
-        guard written else {
-            unlink(temporary)
-            throw TokenFileError(path: path, "cannot write \(temporary): \(String(cString: strerror(code)))")
-        }
-        guard rename(temporary, path) == 0 else {
-            let failure = failure(path, "rename \(temporary) into place")
-            unlink(temporary)
-            throw failure
-        }
-        let directoryDescriptor = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if directoryDescriptor >= 0 {
-            _ = fsync(directoryDescriptor)
-            close(directoryDescriptor)
-        }
-    }
-}

@@ -161,6 +161,33 @@ public enum TokenFile {
     private static func create(_ path: String, contents: String) throws(TokenFileError) -> Bool {
         let directory = parent(of: path)
         try makeDirectories(directory, for: path)
+        let temporary = try writeTemporary(beside: path, contents: contents)
+        defer { unlink(temporary) }
+        if link(temporary, path) != 0 {
+            if errno == EEXIST { return false }
+            throw failure(path, "link \(temporary) into place")
+        }
+        syncDirectory(directory)
+        return true
+    }
+
+    /// Replaces `path` with `contents` atomically: written to a 0600
+    /// temporary file in the same directory, synced, renamed over `path`,
+    /// and the directory synced. Blocking: call off the event loop.
+    static func replace(_ path: String, contents: String) throws(TokenFileError) {
+        let temporary = try writeTemporary(beside: path, contents: contents)
+        guard rename(temporary, path) == 0 else {
+            let failure = failure(path, "rename \(temporary) into place")
+            unlink(temporary)
+            throw failure
+        }
+        syncDirectory(parent(of: path))
+    }
+
+    /// A new owner-only (0600) file beside `path` holding `contents`,
+    /// synced to disk; its path. The caller links or renames it into place.
+    private static func writeTemporary(beside path: String, contents: String) throws(TokenFileError) -> String {
+        let directory = parent(of: path)
         let name = path[path.index(after: path.lastIndex(of: "/") ?? path.startIndex)...]
         var template = Array("\(directory)/.\(name).XXXXXX".utf8CString)
         let descriptor = template.withUnsafeMutableBufferPointer { buffer in
@@ -169,24 +196,23 @@ public enum TokenFile {
         guard descriptor >= 0 else { throw failure(path, "create a temporary file in \(directory)") }
         _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC)
         let temporary = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        defer { unlink(temporary) }
         let written =
             fchmod(descriptor, 0o600) == 0 && writeAll(descriptor, Array(contents.utf8)) && fsync(descriptor) == 0
         let code = errno
         close(descriptor)
         guard written else {
+            unlink(temporary)
             throw TokenFileError(path: path, "cannot write \(temporary): \(String(cString: strerror(code)))")
         }
-        if link(temporary, path) != 0 {
-            if errno == EEXIST { return false }
-            throw failure(path, "link \(temporary) into place")
-        }
-        let directoryDescriptor = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if directoryDescriptor >= 0 {
-            _ = fsync(directoryDescriptor)
-            close(directoryDescriptor)
-        }
-        return true
+        return temporary
+    }
+
+    /// Makes a rename or link in `directory` durable.
+    private static func syncDirectory(_ directory: String) {
+        let descriptor = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard descriptor >= 0 else { return }
+        _ = fsync(descriptor)
+        close(descriptor)
     }
 
     /// Creates the missing directories of `directory`, each mode 0700.
@@ -200,16 +226,16 @@ public enum TokenFile {
         }
     }
 
-    static func failure(_ path: String, _ action: String) -> TokenFileError {
+    private static func failure(_ path: String, _ action: String) -> TokenFileError {
         TokenFileError(path: path, "cannot \(action): \(String(cString: strerror(errno)))")
     }
 
-    static func parent(of path: String) -> String {
+    private static func parent(of path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return "." }
         return slash == path.startIndex ? "/" : String(path[..<slash])
     }
 
-    static func writeAll(_ descriptor: Int32, _ bytes: [UInt8]) -> Bool {
+    private static func writeAll(_ descriptor: Int32, _ bytes: [UInt8]) -> Bool {
         var offset = 0
         while offset < bytes.count {
             let count = bytes.withUnsafeBytes {
