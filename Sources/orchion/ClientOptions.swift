@@ -103,6 +103,13 @@ struct ClientOptions: ParsableArguments {
         if let fromEnvironment = environment["ORCHION_TOKEN"], !fromEnvironment.isEmpty {
             return (fromEnvironment, "ORCHION_TOKEN")
         }
+        return try Self.savedToken(environment)
+    }
+
+    /// The first token of `client.tokens` in the default state directory
+    /// (where `orchion up` and `orchion server` keep it), and its path; nil
+    /// with the reason when there is none.
+    static func savedToken(_ environment: [String: String]) throws(ClientFailure) -> (String?, String) {
         guard
             let directory = StateDirectory.resolve(
                 configured: environment["ORCHION_STATE_DIR"], environment: environment)

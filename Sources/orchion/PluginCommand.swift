@@ -43,7 +43,8 @@ struct PluginCommand: AsyncParsableCommand {
                 Without --server, searches the plugin directories of this machine. With --server, \
                 lists what a running server reports (gRPC ListPlugins): loaded, refused and \
                 quarantined plugins, and the default strategy. The client token comes from \
-                --token-file (owner-only permissions) or ORCHION_TOKEN.
+                --token-file (owner-only permissions), else ORCHION_TOKEN, else the saved \
+                client token the other client commands use.
                 """)
 
         @OptionGroup var search: Search
@@ -52,7 +53,7 @@ struct PluginCommand: AsyncParsableCommand {
         var server: String?
         @Option(
             name: .customLong("token-file"),
-            help: "A file holding the client token for --server (mode 600); else ORCHION_TOKEN.")
+            help: "A file holding the client token for --server (mode 600); else ORCHION_TOKEN, else the saved one.")
         var tokenFile: String?
 
         func run() async throws {

@@ -58,9 +58,16 @@ enum RemotePlugins {
 
     /// The client token: the first of `file` when given (the server's token
     /// file format; owner-only permissions required), else `ORCHION_TOKEN`,
-    /// else none.
+    /// else the saved one the other client commands use, else none.
     static func token(file: String?, environment: [String: String]) throws(Failure) -> String? {
-        guard let file else { return environment["ORCHION_TOKEN"].flatMap { $0.isEmpty ? nil : $0 } }
+        guard let file else {
+            if let token = environment["ORCHION_TOKEN"], !token.isEmpty { return token }
+            do throws(ClientFailure) {
+                return try ClientOptions.savedToken(environment).0
+            } catch {
+                throw Failure(description: error.description)
+            }
+        }
         let tokens: [Token]
         do throws(TokenFileError) {
             tokens = try TokenFile.read(file)
