@@ -93,6 +93,8 @@ struct AgentCommand: ParsableCommand {
                     environment: environment, log: { printError("orchion agent: " + $0) })
             } catch {
                 printError("orchion agent: \(error)")
+                // Another agent holds the state directory: a setting to change, not a failure to retry.
+                if case .inUse? = error as? JournalError { throw ExitCode(2) }
                 throw ExitCode(1)
             }
             if status != 0 { throw ExitCode(status) }

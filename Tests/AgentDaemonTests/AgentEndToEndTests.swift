@@ -72,6 +72,29 @@ import Testing
         await cluster.close()
     }
 
+    @Test func aSecondAgentOnTheSameStateDirectoryIsRefusedAndTheFirstsJobRunsOn() async throws {
+        let cluster = try await AgentCluster()
+        do {
+            try await cluster.agent("shared-a")
+            let id = try await cluster.control.submit(shellJob(cluster.jobs.record + "exec sleep 300")).id
+            try await cluster.waitJob(id, "running") { $0.state == .running }
+            try await eventually("the job's pid recorded") { !cluster.jobs.pids.isEmpty }
+            // The same node id and state directory, as a hand-started agent beside a service's.
+            let second = try AgentUnderTest("shared-a", server: cluster.server)
+            try #require(second.waitForExit(timeout: 20), "the second agent ran: \(second.output)")
+            #expect(second.process.terminationStatus == 2)
+            #expect(second.output.contains("in use by another orchion agent"))
+            let job = try await cluster.waitJob(id, "still on its first attempt") { $0.state == .running }
+            #expect(job.attempts.count == 1 && job.attempts.first?.state == .running)
+            let pid = try #require(cluster.jobs.pids.first)
+            #expect(kill(pid, 0) == 0, "the first agent's job process is gone")
+        } catch {
+            await cluster.close()
+            throw error
+        }
+        await cluster.close()
+    }
+
     @Test func aKilledAgentsJobIsLostAndRetriedOnTheOtherAgent() async throws {
         let cluster = try await AgentCluster()
         do {

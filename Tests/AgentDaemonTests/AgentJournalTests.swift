@@ -74,14 +74,16 @@ import Testing
         handle.seekToEndOfFile()
         handle.write(Data([40, 0, 0, 0, 1, 2, 3, 4, 3, 9, 9]))
         try handle.close()
-        let (journal, recovered) = try AgentJournal.open(directory: directory.path)
-        #expect(recovered.truncatedBytes == 11)
-        #expect(recovered.attempts.map(\.0) == [AttemptKey("kept", 1)])
-        #expect(recovered.pending.count == 1)
-        #expect(journal.size == Int64(intact))
-        // Appends continue where the good records end.
-        try journal.accepted(AttemptKey("next", 1))
-        try journal.sync()
+        do {
+            let (journal, recovered) = try AgentJournal.open(directory: directory.path)
+            #expect(recovered.truncatedBytes == 11)
+            #expect(recovered.attempts.map(\.0) == [AttemptKey("kept", 1)])
+            #expect(recovered.pending.count == 1)
+            #expect(journal.size == Int64(intact))
+            // Appends continue where the good records end.
+            try journal.accepted(AttemptKey("next", 1))
+            try journal.sync()
+        }
         let (_, again) = try AgentJournal.open(directory: directory.path)
         #expect(again.attempts.map(\.0) == [AttemptKey("kept", 1), AttemptKey("next", 1)])
     }
@@ -89,18 +91,21 @@ import Testing
     @Test func compactionKeepsAttemptsAndUndeliveredRecordsAndDropsDeliveredOutput() throws {
         let directory = try Paths.temporaryDirectory("agent-journal")
         defer { try? FileManager.default.removeItem(at: directory) }
-        let (journal, _) = try AgentJournal.open(directory: directory.path)
-        let big = String(repeating: "x", count: 64 << 10)
-        var delivered: [UInt64] = []
-        for index in 0..<40 { delivered.append(try journal.output(chunk(big, offset: UInt64(index) << 16))) }
-        try journal.accepted(AttemptKey("j1", 1))
-        let endSequence = try journal.ended(end("j1"))
-        try journal.accepted(AttemptKey("j2", 1))
-        let last = try journal.output(chunk("tail\n", job: "j2"))
-        try journal.delivered(delivered + [endSequence])
-        let before = journal.size
-        #expect(try journal.compactIfUseful())
-        #expect(journal.size < before / 10)
+        let last: UInt64
+        do {
+            let (journal, _) = try AgentJournal.open(directory: directory.path)
+            let big = String(repeating: "x", count: 64 << 10)
+            var delivered: [UInt64] = []
+            for index in 0..<40 { delivered.append(try journal.output(chunk(big, offset: UInt64(index) << 16))) }
+            try journal.accepted(AttemptKey("j1", 1))
+            let endSequence = try journal.ended(end("j1"))
+            try journal.accepted(AttemptKey("j2", 1))
+            last = try journal.output(chunk("tail\n", job: "j2"))
+            try journal.delivered(delivered + [endSequence])
+            let before = journal.size
+            #expect(try journal.compactIfUseful())
+            #expect(journal.size < before / 10)
+        }
         let (reopened, recovered) = try AgentJournal.open(directory: directory.path)
         #expect(recovered.pending.map(\.sequence) == [last])
         #expect(try reopened.message(last)?.logChunk.data == Data("tail\n".utf8))
