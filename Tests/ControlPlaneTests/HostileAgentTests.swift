@@ -69,6 +69,40 @@ import Testing
         await cluster.close()
     }
 
+    /// Found by attack: a heartbeat's per-job usages were kept for any job
+    /// id, other nodes' jobs included: 4,096 of them with 128-byte ids put
+    /// about 700 KB into every node listing, so six such agents pushed
+    /// ListNodes past a client's 4 MiB limit.
+    @Test func aHeartbeatKeepsOnlyTheUsageOfTheNodesOwnRunningAttempts() async throws {
+        let cluster = try await Cluster()
+        let agent = try await TestAgent(
+            "meter", server: cluster.server.address, loop: cluster.thread.loop, heartbeatEvery: nil)
+        try await eventually("meter registered") { agent.received.registered != nil }
+        let job = try await cluster.control.submit(spec("sleep 1000"))
+        try await cluster.wait(job.id, .running)
+        func usage(_ id: String, _ attempt: UInt32) -> Orchion_V1_JobUsage {
+            .with {
+                $0.jobID = id
+                $0.attempt = attempt
+                $0.memoryBytes = 1 << 20
+                $0.source = "cgroup"
+            }
+        }
+        let bogus = (0..<4094).map { usage("j-" + String(repeating: "x", count: 100) + "\($0)", 1) }
+        try await agent.heartbeat(
+            .with {
+                $0.sampledAt = .init(date: Date())
+                $0.jobs = [usage(job.id, 1), usage(job.id, 2)] + bogus
+            })
+        try await eventually("the heartbeat taken") {
+            try await cluster.control.node("meter").telemetry.jobs.contains { $0.jobID == job.id }
+        }
+        let kept = try await cluster.control.node("meter").telemetry.jobs
+        #expect(kept.map(\.jobID) == [job.id] && kept.map(\.attempt) == [1], "\(kept.count) usages kept")
+        await agent.disconnect()
+        await cluster.close()
+    }
+
     @Test func aRegistrationWithTenThousandLabelsIsRefused() async throws {
         let cluster = try await Cluster()
         let labels = Dictionary(uniqueKeysWithValues: (0..<10_000).map { ("key-\($0)", "value") })

@@ -138,7 +138,14 @@ extension ControlPlane {
         if heartbeat.telemetry.hasSampledAt {
             metrics.heartbeatLagSeconds.observe(max(wallClockSeconds() - heartbeat.telemetry.sampledAt.epochSeconds, 0))
         }
-        nodes[session.nodeID]?.record(InputBounds.telemetry(heartbeat.telemetry, now: time), now: time)
+        var telemetry = InputBounds.telemetry(heartbeat.telemetry, now: time)
+        // Usage only of attempts running here: an agent may not fill every
+        // node listing with figures for jobs it does not run.
+        let placed = nodeJobs[session.nodeID, default: []]
+        telemetry.jobs.removeAll { usage in
+            !placed.contains(usage.jobID) || jobs[usage.jobID]?.activeAttempt?.number != usage.attempt
+        }
+        nodes[session.nodeID]?.record(telemetry, now: time)
         nodeListingStale = true
         updateHealth(session.nodeID, .heartbeat, at: time)
     }
