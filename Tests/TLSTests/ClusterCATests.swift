@@ -72,6 +72,20 @@ import Testing
         #expect(after.notes.isEmpty, "the files left were not one CA with its server certificate")
     }
 
+    /// Found by attack: an expired bring-your-own certificate was served
+    /// (every client refused it) with only a note that it "expires in -1 days".
+    @Test func anExpiredBroughtCertificateIsRefusedSayingSo() throws {
+        let base = try Paths.temporaryDirectory("orchion-ca")
+        defer { try? FileManager.default.removeItem(at: base) }
+        let directory = base.appendingPathComponent("tls").path
+        // Ended a minute ago.
+        _ = try ClusterCA.prepare(directory: directory, names: names(), serverLifetime: -60)
+        let error = #expect(throws: ClusterCAError.self) {
+            try ClusterCA.load(certificateFile: directory + "/server.crt", keyFile: directory + "/server.key")
+        }
+        #expect(error?.message.contains("expired less than a day ago") == true, "\(String(describing: error))")
+    }
+
     @Test func aKeyFileOthersMayReadIsRefusedWithTheFix() throws {
         let base = try Paths.temporaryDirectory("orchion-ca")
         defer { try? FileManager.default.removeItem(at: base) }

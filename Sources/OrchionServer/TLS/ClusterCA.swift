@@ -112,7 +112,8 @@ public enum ClusterCA {
     }
 
     /// A bring-your-own certificate chain and key (`tls.cert_file`,
-    /// `tls.key_file`); the key file must be owner-only. The CA hash is
+    /// `tls.key_file`); the key file must be owner-only and the
+    /// certificate not expired. The CA hash is
     /// that of the chain's last certificate when the chain has more than
     /// the leaf.
     public static func load(certificateFile: String, keyFile: String) throws(ClusterCAError) -> ServerCertificate {
@@ -132,6 +133,11 @@ public enum ClusterCA {
         }
         let top = certificates.count > 1 ? certificates.last : nil
         let left = leaf.secondsLeft ?? 0
+        guard left > 0 else {
+            let ago = left > -86_400 ? "less than a day ago" : "\(-left / 86_400) days ago"
+            throw ClusterCAError(
+                path: certificateFile, "the certificate expired \(ago), so every client would refuse it: renew it")
+        }
         return ServerCertificate(
             chainPEM: chain, keyPEM: keyPEM, caCertificatePEM: top?.pem,
             caHash: top.flatMap { SPKIHash(certificatePEM: $0.pem) },
