@@ -16,6 +16,22 @@ import Testing
         }
     }
 
+    /// Opens the journal in `directory` again, as a restarted agent does.
+    /// A process another test spawns at that moment holds a copy of the
+    /// lock's descriptor from its fork to its exec (close-on-exec), so an
+    /// `inUse` refusal is retried for up to 5 s.
+    private func reopen(_ directory: URL) throws -> (AgentJournal, AgentJournal.Recovered) {
+        let deadline = Date().addingTimeInterval(5)
+        while true {
+            do throws(JournalError) {
+                return try AgentJournal.open(directory: directory.path)
+            } catch {
+                guard case .inUse = error, Date() < deadline else { throw error }
+                usleep(10_000)
+            }
+        }
+    }
+
     private func end(_ job: String, _ state: Orchion_V1_JobState = .succeeded) -> Orchion_V1_JobEvent {
         .with {
             $0.jobID = job
@@ -41,7 +57,7 @@ import Testing
             try journal.sync()
             _ = (out2, ended)
         }
-        let (journal, recovered) = try AgentJournal.open(directory: directory.path)
+        let (journal, recovered) = try reopen(directory)
         #expect(recovered.truncatedBytes == 0)
         #expect(recovered.attempts.map(\.0) == [AttemptKey("j1", 1), AttemptKey("j2", 1)])
         if case .ended(let event)? = recovered.attempts.first?.1 {
@@ -75,7 +91,7 @@ import Testing
         handle.write(Data([40, 0, 0, 0, 1, 2, 3, 4, 3, 9, 9]))
         try handle.close()
         do {
-            let (journal, recovered) = try AgentJournal.open(directory: directory.path)
+            let (journal, recovered) = try reopen(directory)
             #expect(recovered.truncatedBytes == 11)
             #expect(recovered.attempts.map(\.0) == [AttemptKey("kept", 1)])
             #expect(recovered.pending.count == 1)
@@ -84,7 +100,7 @@ import Testing
             try journal.accepted(AttemptKey("next", 1))
             try journal.sync()
         }
-        let (_, again) = try AgentJournal.open(directory: directory.path)
+        let (_, again) = try reopen(directory)
         #expect(again.attempts.map(\.0) == [AttemptKey("kept", 1), AttemptKey("next", 1)])
     }
 
@@ -106,7 +122,7 @@ import Testing
             #expect(try journal.compactIfUseful())
             #expect(journal.size < before / 10)
         }
-        let (reopened, recovered) = try AgentJournal.open(directory: directory.path)
+        let (reopened, recovered) = try reopen(directory)
         #expect(recovered.pending.map(\.sequence) == [last])
         #expect(try reopened.message(last)?.logChunk.data == Data("tail\n".utf8))
         #expect(recovered.attempts.map(\.0) == [AttemptKey("j1", 1), AttemptKey("j2", 1)])
