@@ -90,7 +90,8 @@ struct AgentCommand: ParsableCommand {
             do {
                 status = try await AgentProcess.run(
                     settings, agentVersion: Orchion.configuration.version, notifier: systemdNotifier(),
-                    environment: environment, log: { printError("orchion agent: " + $0) })
+                    // One line per event, text from the network (a cancel reason) escaped.
+                    environment: environment, log: { printError("orchion agent: " + terminalSafe($0)) })
             } catch {
                 printError("orchion agent: \(error)")
                 // Another agent holds the state directory: a setting to change, not a failure to retry.

@@ -45,6 +45,29 @@ import Testing
         await cluster.close()
     }
 
+    /// Found by attack: a client's cancel reason reached the agent's log
+    /// raw, so a line break forged a log line and escape sequences drove
+    /// the terminal of `orchion up`, which copies the agent's log there.
+    @Test func aCancelReasonWithALineBreakAndEscapesIsLoggedByTheAgentOnOneEscapedLine() async throws {
+        let cluster = try await AgentCluster()
+        do {
+            let agent = try await cluster.agent("escape-a")
+            let id = try await cluster.control.submit(shellJob(cluster.jobs.record + "exec sleep 300")).id
+            try await cluster.waitJob(id, "running") { $0.state == .running }
+            let reason = "evil\r\n2026-01-01T00:00:00Z FORGED\u{1B}]0;title\u{07}\u{9B}2J"
+            _ = try await cluster.control.cancel(id, reason: reason)
+            try await cluster.waitJob(id, "cancelled", timeout: 20) { $0.state == .cancelled }
+            try agent.waitForLog("evil\\r\\n2026")
+            let output = agent.output
+            #expect(!output.split(separator: "\n").contains { $0.hasPrefix("2026-01-01T00:00:00Z FORGED") })
+            #expect(!output.unicodeScalars.contains { $0.value == 0x1B || $0.value == 0x07 || $0.value == 0x9B })
+        } catch {
+            await cluster.close()
+            throw error
+        }
+        await cluster.close()
+    }
+
     @Test func aBusyJobsCPUAndMemoryAppearInItsNodesHeartbeatTelemetry() async throws {
         let cluster = try await AgentCluster()
         do {
