@@ -1,5 +1,6 @@
 import Glibc
 import OrchionAgent
+import OrchionCore
 import OrchionLoop
 import OrchionPluginHost
 
@@ -138,9 +139,13 @@ public enum AgentCommandLine {
         do {
             return try await AgentProcess.run(
                 settings, agentVersion: version, notifier: systemdNotifier(), environment: environment,
-                linkedExecutors: linkedExecutors, log: { writeAll(2, "orchion agent: " + $0 + "\n") })
+                linkedExecutors: linkedExecutors,
+                // One line per event; text from the network (a cancel reason) escaped.
+                log: { writeAll(2, "orchion agent: " + terminalSafe($0) + "\n") })
         } catch {
             writeAll(2, "orchion agent: \(error)\n")
+            // Another agent holds the state directory: a setting to change, not a failure to retry.
+            if case .inUse? = error as? JournalError { return 2 }
             return 1
         }
     }

@@ -16,6 +16,12 @@ import Synchronization
 /// When most of the file is delivered output, `compactIfUseful()` rewrites
 /// what still matters to a new file, syncs it and renames it over the old.
 ///
+/// One agent per state directory: `open` takes an exclusive lock on
+/// `journal.lock` there, held while the journal is open, and refuses a
+/// directory another agent holds (a second agent would cut the first's
+/// records as a torn tail, write over them, and kill its running jobs as
+/// left over from a restart).
+///
 /// Threading: blocking file I/O; every method runs on the agent's journal
 /// worker thread (one at a time; the lock only makes it `Sendable`).
 public final class AgentJournal: Sendable {
@@ -77,14 +83,20 @@ public final class AgentJournal: Sendable {
     public let path: String
     private let directory: String
     private let state: Mutex<State>
+    /// Holds the state directory's lock while the journal is open.
+    private let lockDescriptor: Int32
 
-    private init(path: String, directory: String, state: State) {
+    private init(path: String, directory: String, state: State, lockDescriptor: Int32) {
         self.path = path
         self.directory = directory
         self.state = Mutex(state)
+        self.lockDescriptor = lockDescriptor
     }
 
-    deinit { state.withLock { _ = close($0.descriptor) } }
+    deinit {
+        state.withLock { _ = close($0.descriptor) }
+        _ = close(lockDescriptor)
+    }
 
     /// Opens (or creates) `directory/journal`, making the directory (mode
     /// 700) when missing, and reads back what it holds.
@@ -92,18 +104,32 @@ public final class AgentJournal: Sendable {
         if mkdir(directory, 0o700) != 0, errno != EEXIST {
             throw .io("create the state directory \(directory)", errno)
         }
+        let lockPath = directory + "/journal.lock"
+        let lock = Glibc.open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard lock >= 0 else { throw .io("open \(lockPath)", errno) }
+        if flock(lock, LOCK_EX | LOCK_NB) != 0 {
+            let code = errno
+            _ = close(lock)
+            if code == EWOULDBLOCK { throw .inUse(directory: directory, lock: lockPath) }
+            throw .io("lock \(lockPath)", code)
+        }
         let path = directory + "/journal"
         let descriptor = Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else { throw .io("open \(path)", errno) }
+        guard descriptor >= 0 else {
+            let code = errno
+            _ = close(lock)
+            throw .io("open \(path)", code)
+        }
         var state = State(descriptor: descriptor, size: 0)
         var recovered = Recovered()
         do throws(JournalError) {
             recovered = try replay(into: &state, path: path)
         } catch {
             _ = close(descriptor)
+            _ = close(lock)
             throw error
         }
-        let journal = AgentJournal(path: path, directory: directory, state: state)
+        let journal = AgentJournal(path: path, directory: directory, state: state, lockDescriptor: lock)
         return (journal, recovered)
     }
 
@@ -438,11 +464,16 @@ public final class AgentJournal: Sendable {
 public enum JournalError: Error, CustomStringConvertible {
     case io(String, Int32)
     case encoding(String)
+    /// Another agent holds the state directory.
+    case inUse(directory: String, lock: String)
 
     public var description: String {
         switch self {
         case .io(let what, let code): "cannot \(what): \(String(cString: strerror(code)))"
         case .encoding(let what): "cannot encode or decode a journal record: \(what)"
+        case .inUse(let directory, let lock):
+            "the state directory \(directory) is in use by another orchion agent (it holds \(lock)); "
+                + "one agent per state directory: stop it, or give this one its own --state-dir"
         }
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import OrchionAgent
 import OrchionAgentDaemon
+import OrchionCore
 
 /// `orchion agent …`: the node agent.
 struct AgentCommand: ParsableCommand {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Glibc
+import OrchionCore
 import OrchionLoop
 import OrchionProto
 import OrchionServer

@@ -1,4 +1,5 @@
 import ArgumentParser
+import OrchionCore
 import OrchionProto
 import OrchionServer
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Glibc
+import OrchionCore
 import OrchionProto
 import OrchionServer
 import OrchionWire

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Glibc
 import OrchionAgent
+import OrchionCore
 import OrchionLoop
 import OrchionPluginHost
 

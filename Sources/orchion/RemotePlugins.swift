@@ -1,4 +1,5 @@
 import Glibc
+import OrchionCore
 import OrchionLoop
 import OrchionProto
 import OrchionServer

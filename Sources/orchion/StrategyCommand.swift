@@ -1,4 +1,5 @@
 import ArgumentParser
+import OrchionCore
 import OrchionProto
 
 /// `orchion strategy show|set NAME`: the default scheduling strategy.

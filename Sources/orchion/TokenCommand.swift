@@ -1,4 +1,5 @@
 import ArgumentParser
+import OrchionCore
 import OrchionProto
 
 /// `orchion token create|list|revoke`: the server's client API tokens.

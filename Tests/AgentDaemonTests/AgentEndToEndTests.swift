@@ -45,6 +45,29 @@ import Testing
         await cluster.close()
     }
 
+    /// Found by attack: a client's cancel reason reached the agent's log
+    /// raw, so a line break forged a log line and escape sequences drove
+    /// the terminal of `orchion up`, which copies the agent's log there.
+    @Test func aCancelReasonWithALineBreakAndEscapesIsLoggedByTheAgentOnOneEscapedLine() async throws {
+        let cluster = try await AgentCluster()
+        do {
+            let agent = try await cluster.agent("escape-a")
+            let id = try await cluster.control.submit(shellJob(cluster.jobs.record + "exec sleep 300")).id
+            try await cluster.waitJob(id, "running") { $0.state == .running }
+            let reason = "evil\r\n2026-01-01T00:00:00Z FORGED\u{1B}]0;title\u{07}\u{9B}2J"
+            _ = try await cluster.control.cancel(id, reason: reason)
+            try await cluster.waitJob(id, "cancelled", timeout: 20) { $0.state == .cancelled }
+            try agent.waitForLog("evil\\r\\n2026")
+            let output = agent.output
+            #expect(!output.split(separator: "\n").contains { $0.hasPrefix("2026-01-01T00:00:00Z FORGED") })
+            #expect(!output.unicodeScalars.contains { $0.value == 0x1B || $0.value == 0x07 || $0.value == 0x9B })
+        } catch {
+            await cluster.close()
+            throw error
+        }
+        await cluster.close()
+    }
+
     @Test func aBusyJobsCPUAndMemoryAppearInItsNodesHeartbeatTelemetry() async throws {
         let cluster = try await AgentCluster()
         do {
@@ -65,6 +88,29 @@ import Testing
             try await eventually("the ended job gone from the telemetry", timeout: 20) {
                 try await cluster.control.node("usage-a").telemetry.jobs.isEmpty
             }
+        } catch {
+            await cluster.close()
+            throw error
+        }
+        await cluster.close()
+    }
+
+    @Test func aSecondAgentOnTheSameStateDirectoryIsRefusedAndTheFirstsJobRunsOn() async throws {
+        let cluster = try await AgentCluster()
+        do {
+            try await cluster.agent("shared-a")
+            let id = try await cluster.control.submit(shellJob(cluster.jobs.record + "exec sleep 300")).id
+            try await cluster.waitJob(id, "running") { $0.state == .running }
+            try await eventually("the job's pid recorded") { !cluster.jobs.pids.isEmpty }
+            // The same node id and state directory, as a hand-started agent beside a service's.
+            let second = try AgentUnderTest("shared-a", server: cluster.server)
+            try #require(second.waitForExit(timeout: 20), "the second agent ran: \(second.output)")
+            #expect(second.process.terminationStatus == 2)
+            #expect(second.output.contains("in use by another orchion agent"))
+            let job = try await cluster.waitJob(id, "still on its first attempt") { $0.state == .running }
+            #expect(job.attempts.count == 1 && job.attempts.first?.state == .running)
+            let pid = try #require(cluster.jobs.pids.first)
+            #expect(kill(pid, 0) == 0, "the first agent's job process is gone")
         } catch {
             await cluster.close()
             throw error

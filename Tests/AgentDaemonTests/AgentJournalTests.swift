@@ -16,6 +16,22 @@ import Testing
         }
     }
 
+    /// Opens the journal in `directory` again, as a restarted agent does.
+    /// A process another test spawns at that moment holds a copy of the
+    /// lock's descriptor from its fork to its exec (close-on-exec), so an
+    /// `inUse` refusal is retried for up to 5 s.
+    private func reopen(_ directory: URL) throws -> (AgentJournal, AgentJournal.Recovered) {
+        let deadline = Date().addingTimeInterval(5)
+        while true {
+            do throws(JournalError) {
+                return try AgentJournal.open(directory: directory.path)
+            } catch {
+                guard case .inUse = error, Date() < deadline else { throw error }
+                usleep(10_000)
+            }
+        }
+    }
+
     private func end(_ job: String, _ state: Orchion_V1_JobState = .succeeded) -> Orchion_V1_JobEvent {
         .with {
             $0.jobID = job
@@ -41,7 +57,7 @@ import Testing
             try journal.sync()
             _ = (out2, ended)
         }
-        let (journal, recovered) = try AgentJournal.open(directory: directory.path)
+        let (journal, recovered) = try reopen(directory)
         #expect(recovered.truncatedBytes == 0)
         #expect(recovered.attempts.map(\.0) == [AttemptKey("j1", 1), AttemptKey("j2", 1)])
         if case .ended(let event)? = recovered.attempts.first?.1 {
@@ -74,34 +90,39 @@ import Testing
         handle.seekToEndOfFile()
         handle.write(Data([40, 0, 0, 0, 1, 2, 3, 4, 3, 9, 9]))
         try handle.close()
-        let (journal, recovered) = try AgentJournal.open(directory: directory.path)
-        #expect(recovered.truncatedBytes == 11)
-        #expect(recovered.attempts.map(\.0) == [AttemptKey("kept", 1)])
-        #expect(recovered.pending.count == 1)
-        #expect(journal.size == Int64(intact))
-        // Appends continue where the good records end.
-        try journal.accepted(AttemptKey("next", 1))
-        try journal.sync()
-        let (_, again) = try AgentJournal.open(directory: directory.path)
+        do {
+            let (journal, recovered) = try reopen(directory)
+            #expect(recovered.truncatedBytes == 11)
+            #expect(recovered.attempts.map(\.0) == [AttemptKey("kept", 1)])
+            #expect(recovered.pending.count == 1)
+            #expect(journal.size == Int64(intact))
+            // Appends continue where the good records end.
+            try journal.accepted(AttemptKey("next", 1))
+            try journal.sync()
+        }
+        let (_, again) = try reopen(directory)
         #expect(again.attempts.map(\.0) == [AttemptKey("kept", 1), AttemptKey("next", 1)])
     }
 
     @Test func compactionKeepsAttemptsAndUndeliveredRecordsAndDropsDeliveredOutput() throws {
         let directory = try Paths.temporaryDirectory("agent-journal")
         defer { try? FileManager.default.removeItem(at: directory) }
-        let (journal, _) = try AgentJournal.open(directory: directory.path)
-        let big = String(repeating: "x", count: 64 << 10)
-        var delivered: [UInt64] = []
-        for index in 0..<40 { delivered.append(try journal.output(chunk(big, offset: UInt64(index) << 16))) }
-        try journal.accepted(AttemptKey("j1", 1))
-        let endSequence = try journal.ended(end("j1"))
-        try journal.accepted(AttemptKey("j2", 1))
-        let last = try journal.output(chunk("tail\n", job: "j2"))
-        try journal.delivered(delivered + [endSequence])
-        let before = journal.size
-        #expect(try journal.compactIfUseful())
-        #expect(journal.size < before / 10)
-        let (reopened, recovered) = try AgentJournal.open(directory: directory.path)
+        let last: UInt64
+        do {
+            let (journal, _) = try AgentJournal.open(directory: directory.path)
+            let big = String(repeating: "x", count: 64 << 10)
+            var delivered: [UInt64] = []
+            for index in 0..<40 { delivered.append(try journal.output(chunk(big, offset: UInt64(index) << 16))) }
+            try journal.accepted(AttemptKey("j1", 1))
+            let endSequence = try journal.ended(end("j1"))
+            try journal.accepted(AttemptKey("j2", 1))
+            last = try journal.output(chunk("tail\n", job: "j2"))
+            try journal.delivered(delivered + [endSequence])
+            let before = journal.size
+            #expect(try journal.compactIfUseful())
+            #expect(journal.size < before / 10)
+        }
+        let (reopened, recovered) = try reopen(directory)
         #expect(recovered.pending.map(\.sequence) == [last])
         #expect(try reopened.message(last)?.logChunk.data == Data("tail\n".utf8))
         #expect(recovered.attempts.map(\.0) == [AttemptKey("j1", 1), AttemptKey("j2", 1)])

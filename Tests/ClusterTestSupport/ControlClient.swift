@@ -44,8 +44,13 @@ public struct ControlClient: Sendable {
             })
     }
 
-    public func cancel(_ id: String) async throws -> Orchion_V1_Job {
-        try await call("CancelJob", Orchion_V1_CancelJobRequest.with { $0.id = id })
+    public func cancel(_ id: String, reason: String = "") async throws -> Orchion_V1_Job {
+        try await call(
+            "CancelJob",
+            Orchion_V1_CancelJobRequest.with {
+                $0.id = id
+                $0.reason = reason
+            })
     }
 
     public func node(_ id: String) async throws -> Orchion_V1_Node {

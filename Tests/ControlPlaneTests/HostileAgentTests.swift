@@ -27,6 +27,82 @@ import Testing
         await cluster.close()
     }
 
+    /// Found by attack: a second agent with a connected node's id (a
+    /// cloned machine id) took the node over: the first's running job was
+    /// redelivered to it, the first was told to stop it, and the two
+    /// superseded each other forever.
+    @Test func aSecondAgentWithALiveNodesIDIsRefusedAndASilentStreamIsTakenOver() async throws {
+        let cluster = try await Cluster()
+        let first = try await cluster.agent("twin")
+        let job = try await cluster.control.submit(spec("sleep 1000"))
+        try await cluster.wait(job.id, .running)
+        let twin = try await TestAgent("twin", server: cluster.server.address, loop: cluster.thread.loop)
+        try await eventually("the twin answered") { twin.received.registered != nil || twin.received.streamEnded }
+        #expect(twin.received.registered == nil)
+        #expect((twin.received.ended as? RPCError)?.code == .alreadyExists)
+        #expect(twin.received.assignments.isEmpty)
+        #expect(!first.received.streamEnded && first.received.cancels.isEmpty)
+        #expect(try await cluster.control.job(job.id).state == .running)
+        await twin.disconnect()
+        // Its agent reconnecting: the old stream went silent, so it is taken over.
+        first.silence()
+        let running = Orchion_V1_RunningJob.with {
+            $0.jobID = job.id
+            $0.attempt = 1
+            $0.pid = 4242
+        }
+        var back: TestAgent?
+        try await eventually("registered again over the silent stream", timeout: 10) {
+            let agent = try await TestAgent(
+                "twin", server: cluster.server.address, loop: cluster.thread.loop, running: [running])
+            try await eventually("answered") { agent.received.registered != nil || agent.received.streamEnded }
+            guard agent.received.registered != nil else {
+                await agent.disconnect()
+                return false
+            }
+            back = agent
+            return true
+        }
+        #expect(first.received.streamEnded)
+        #expect(try await cluster.control.job(job.id).state == .running)
+        await back?.disconnect()
+        await cluster.close()
+    }
+
+    /// Found by attack: a heartbeat's per-job usages were kept for any job
+    /// id, other nodes' jobs included: 4,096 of them with 128-byte ids put
+    /// about 700 KB into every node listing, so six such agents pushed
+    /// ListNodes past a client's 4 MiB limit.
+    @Test func aHeartbeatKeepsOnlyTheUsageOfTheNodesOwnRunningAttempts() async throws {
+        let cluster = try await Cluster()
+        let agent = try await TestAgent(
+            "meter", server: cluster.server.address, loop: cluster.thread.loop, heartbeatEvery: nil)
+        try await eventually("meter registered") { agent.received.registered != nil }
+        let job = try await cluster.control.submit(spec("sleep 1000"))
+        try await cluster.wait(job.id, .running)
+        func usage(_ id: String, _ attempt: UInt32) -> Orchion_V1_JobUsage {
+            .with {
+                $0.jobID = id
+                $0.attempt = attempt
+                $0.memoryBytes = 1 << 20
+                $0.source = "cgroup"
+            }
+        }
+        let bogus = (0..<4094).map { usage("j-" + String(repeating: "x", count: 100) + "\($0)", 1) }
+        try await agent.heartbeat(
+            .with {
+                $0.sampledAt = .init(date: Date())
+                $0.jobs = [usage(job.id, 1), usage(job.id, 2)] + bogus
+            })
+        try await eventually("the heartbeat taken") {
+            try await cluster.control.node("meter").telemetry.jobs.contains { $0.jobID == job.id }
+        }
+        let kept = try await cluster.control.node("meter").telemetry.jobs
+        #expect(kept.map(\.jobID) == [job.id] && kept.map(\.attempt) == [1], "\(kept.count) usages kept")
+        await agent.disconnect()
+        await cluster.close()
+    }
+
     @Test func aRegistrationWithTenThousandLabelsIsRefused() async throws {
         let cluster = try await Cluster()
         let labels = Dictionary(uniqueKeysWithValues: (0..<10_000).map { ("key-\($0)", "value") })
@@ -125,12 +201,18 @@ import Testing
     /// Found by attack: when a second connection registers the same node,
     /// the first stream was left open and silent: its agent kept running
     /// the node's jobs and heartbeating into the void, never told that the
-    /// node's assignments now go elsewhere.
+    /// node's assignments now go elsewhere. (A stream still heartbeating is
+    /// not superseded: see the test above.)
     @Test func aStreamSupersededByANewRegistrationOfItsNodeIsEnded() async throws {
         let cluster = try await Cluster()
         let first = try await cluster.agent("n1")
-        let second = try await cluster.agent("n1")
-        #expect(second.received.registered != nil)
+        first.silence()
+        var second: TestAgent?
+        try await eventually("n1 registered again", timeout: 5) {
+            second = try? await cluster.agent("n1")
+            return second != nil
+        }
+        #expect(second?.received.registered != nil)
         try await eventually("the first stream ended", timeout: 5) { first.received.streamEnded }
         let error = try #require(first.received.ended as? RPCError)
         #expect(error.code == .aborted, "\(error)")

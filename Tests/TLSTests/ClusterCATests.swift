@@ -1,6 +1,7 @@
 import Foundation
 import OrchionServer
 import OrchionWire
+import Synchronization
 import TestSupport
 import Testing
 
@@ -50,6 +51,39 @@ import Testing
         let renamed = try ClusterCA.prepare(directory: directory, names: names("orchion.lan"))
         #expect(renamed.chainPEM != kept.chainPEM)
         #expect(renamed.notes.contains { $0.contains("DNS:orchion.lan") })
+    }
+
+    @Test func serversPreparingOneDirectoryAtOnceShareOneCAAndCertificate() throws {
+        let base = try Paths.temporaryDirectory("orchion-ca")
+        defer { try? FileManager.default.removeItem(at: base) }
+        let directory = base.appendingPathComponent("tls").path
+        let names = names()
+        let results = Mutex<[Result<ServerCertificate, ClusterCAError>]>([])
+        // As two `orchion server`s started at once on one state directory do.
+        DispatchQueue.concurrentPerform(iterations: 6) { _ in
+            let result = Result { () throws(ClusterCAError) in try ClusterCA.prepare(directory: directory, names: names)
+            }
+            results.withLock { $0.append(result) }
+        }
+        let prepared = try results.withLock { try $0.map { try $0.get() } }
+        #expect(Set(prepared.map(\.caHash)).count == 1, "each preparer made its own CA")
+        let after = try ClusterCA.prepare(directory: directory, names: names)
+        #expect(prepared.allSatisfy { $0.caHash == after.caHash && $0.chainPEM == after.chainPEM })
+        #expect(after.notes.isEmpty, "the files left were not one CA with its server certificate")
+    }
+
+    /// Found by attack: an expired bring-your-own certificate was served
+    /// (every client refused it) with only a note that it "expires in -1 days".
+    @Test func anExpiredBroughtCertificateIsRefusedSayingSo() throws {
+        let base = try Paths.temporaryDirectory("orchion-ca")
+        defer { try? FileManager.default.removeItem(at: base) }
+        let directory = base.appendingPathComponent("tls").path
+        // Ended a minute ago.
+        _ = try ClusterCA.prepare(directory: directory, names: names(), serverLifetime: -60)
+        let error = #expect(throws: ClusterCAError.self) {
+            try ClusterCA.load(certificateFile: directory + "/server.crt", keyFile: directory + "/server.key")
+        }
+        #expect(error?.message.contains("expired less than a day ago") == true, "\(String(describing: error))")
     }
 
     @Test func aKeyFileOthersMayReadIsRefusedWithTheFix() throws {

@@ -11,6 +11,8 @@ extension ControlPlane {
     /// Registers (or re-registers) the node of a new agent stream; returns
     /// the session and the answer. Jobs the agent still runs are adopted when
     /// they are this node's current attempts; the others are to be stopped.
+    /// A node whose stream is open and heard from within two heartbeat
+    /// intervals is refused (ALREADY_EXISTS): two agents share its id.
     func register(_ register: Orchion_V1_Register, serial: Int) throws(RPCError) -> (
         AgentSession, Orchion_V1_Registered
     ) {
@@ -40,6 +42,24 @@ extension ControlPlane {
         let time = now()
         let interval = settings.heartbeat.interval(nodes: nodes.count + 1, unit: Double.random(in: 0...1))
         let id = node.id
+        // A stream whose agent still heartbeats is not taken over: the
+        // newcomer is another agent with this node id (a cloned machine id,
+        // one started by hand with another state directory), which would get
+        // the first's jobs redelivered while the first is told to stop them,
+        // the two superseding each other forever. A reconnecting agent's old
+        // stream has gone silent by the time it registers again.
+        if sessions[id] != nil, let current = nodes[id]?.record, current.connected {
+            let window = current.interval * 2
+            let silence = time.subtractingReportingOverflow(current.lastHeartbeat)
+            if !silence.overflow, Duration.milliseconds(silence.partialValue) < window {
+                let heard = Duration.milliseconds(max(silence.partialValue, 0)).formatted
+                throw RPCError(
+                    .alreadyExists,
+                    "node \(id) is connected on another stream and was heard from \(heard) ago: another agent "
+                        + "runs with this node id; give each agent its own --node-id (a stream silent for "
+                        + "\(window.formatted) is taken over)")
+            }
+        }
         var record: NodeRecord
         if let existing = nodes[id]?.record {
             record = existing
@@ -118,7 +138,14 @@ extension ControlPlane {
         if heartbeat.telemetry.hasSampledAt {
             metrics.heartbeatLagSeconds.observe(max(wallClockSeconds() - heartbeat.telemetry.sampledAt.epochSeconds, 0))
         }
-        nodes[session.nodeID]?.record(InputBounds.telemetry(heartbeat.telemetry, now: time), now: time)
+        var telemetry = InputBounds.telemetry(heartbeat.telemetry, now: time)
+        // Usage only of attempts running here: an agent may not fill every
+        // node listing with figures for jobs it does not run.
+        let placed = nodeJobs[session.nodeID, default: []]
+        telemetry.jobs.removeAll { usage in
+            !placed.contains(usage.jobID) || jobs[usage.jobID]?.activeAttempt?.number != usage.attempt
+        }
+        nodes[session.nodeID]?.record(telemetry, now: time)
         nodeListingStale = true
         updateHealth(session.nodeID, .heartbeat, at: time)
     }

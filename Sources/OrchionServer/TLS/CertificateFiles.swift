@@ -74,6 +74,26 @@ enum CertificateFiles {
         }
     }
 
+    /// Takes an exclusive lock on `directory` (flock on the directory
+    /// itself) and returns the descriptor that holds it; closing it
+    /// releases the lock. Waits while another process (or thread) holds it:
+    /// two servers starting at once on one TLS directory must not both make
+    /// a CA, each replacing the other's key or certificate.
+    static func lock(_ directory: String) throws(ClusterCAError) -> Int32 {
+        let descriptor = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            throw ClusterCAError(path: directory, "cannot open the directory: \(String(cString: strerror(errno)))")
+        }
+        while flock(descriptor, LOCK_EX) != 0 {
+            guard errno == EINTR else {
+                let reason = String(cString: strerror(errno))
+                close(descriptor)
+                throw ClusterCAError(path: directory, "cannot lock the directory: \(reason)")
+            }
+        }
+        return descriptor
+    }
+
     /// Creates `directory` (and what is missing above it), mode 0700.
     static func makeDirectory(_ directory: String) throws(ClusterCAError) {
         var existing = stat()

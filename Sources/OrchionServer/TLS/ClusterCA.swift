@@ -1,6 +1,10 @@
 import COpenSSL
 import OrchionWire
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// The cluster CA and the server certificate it signs, kept in the TLS
 /// directory (`tls.directory`, default `<state>/tls`):
 ///
@@ -14,9 +18,11 @@ import OrchionWire
 /// `prepare` reissues the server certificate when it is missing, past two
 /// thirds of its lifetime, not from this CA, or issued for other names.
 /// A key file that group or others may read is refused with the fix.
+/// Preparers of one directory (two servers starting at once, a renewal)
+/// take turns on a lock of the directory, so the files stay one set.
 ///
-/// Threading: `prepare` blocks (key generation, file reads and writes):
-/// call it off the loop.
+/// Threading: `prepare` blocks (key generation, file reads and writes,
+/// waiting for another preparer of the directory): call it off the loop.
 public enum ClusterCA {
     /// The CA's lifetime: 10 years.
     public static let caLifetimeSeconds = 10 * 365 * 86_400
@@ -29,6 +35,9 @@ public enum ClusterCA {
         directory: String, names: SubjectNames, serverLifetime: Int = serverLifetimeSeconds
     ) throws(ClusterCAError) -> ServerCertificate {
         try CertificateFiles.makeDirectory(directory)
+        // One preparer at a time: the files are read, then made as a set.
+        let lock = try CertificateFiles.lock(directory)
+        defer { close(lock) }
         let caKeyPath = directory + "/ca.key"
         let caCertPath = directory + "/ca.crt"
         var notes: [String] = []
@@ -103,7 +112,8 @@ public enum ClusterCA {
     }
 
     /// A bring-your-own certificate chain and key (`tls.cert_file`,
-    /// `tls.key_file`); the key file must be owner-only. The CA hash is
+    /// `tls.key_file`); the key file must be owner-only and the
+    /// certificate not expired. The CA hash is
     /// that of the chain's last certificate when the chain has more than
     /// the leaf.
     public static func load(certificateFile: String, keyFile: String) throws(ClusterCAError) -> ServerCertificate {
@@ -123,6 +133,11 @@ public enum ClusterCA {
         }
         let top = certificates.count > 1 ? certificates.last : nil
         let left = leaf.secondsLeft ?? 0
+        guard left > 0 else {
+            let ago = left > -86_400 ? "less than a day ago" : "\(-left / 86_400) days ago"
+            throw ClusterCAError(
+                path: certificateFile, "the certificate expired \(ago), so every client would refuse it: renew it")
+        }
         return ServerCertificate(
             chainPEM: chain, keyPEM: keyPEM, caCertificatePEM: top?.pem,
             caHash: top.flatMap { SPKIHash(certificatePEM: $0.pem) },
