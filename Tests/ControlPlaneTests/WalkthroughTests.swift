@@ -1,5 +1,6 @@
 import ClusterTestSupport
 import Foundation
+import OrchionLoop
 import TestSupport
 import Testing
 
@@ -34,7 +35,14 @@ import Testing
             at: checkout.appendingPathComponent(".build/release"),
             withDestinationURL: URL(fileURLWithPath: Paths.orchion).deletingLastPathComponent())
         let up = try UpProcess(arguments: [], home: home)
+        let thread = try LoopThread()
         do {
+            // As a reader does: the second terminal once `orchion up` says its agent connected.
+            let control = try await ControlClient.connect(
+                up.address, loop: thread.loop,
+                token: try UpProcess.clientToken(in: home.appendingPathComponent(".local/share/orchion")))
+            _ = try await up.readyNode(control)
+            await control.client.close()
             var environment = ProcessInfo.processInfo.environment.filter {
                 !$0.key.hasPrefix("ORCHION_") && !$0.key.hasPrefix("XDG_")
             }
@@ -53,8 +61,10 @@ import Testing
             #expect(output.contains("succeeded"), "job show:\n\(output)")
         } catch {
             up.kill()
+            try? thread.shutdown()
             throw HarnessError("\(error)\norchion up stdout:\n\(up.stdout)\nstderr:\n\(up.stderr)")
         }
         up.kill()
+        try thread.shutdown()
     }
 }
