@@ -55,9 +55,11 @@ struct AgentAPI: AgentServiceHandler {
                         // Read no more from this agent while the disk is behind:
                         // its stream's window fills and its output waits (spills) there.
                         if let logs = plane.wrapped.logs, logs.backlogBytes > Self.logBacklogBytes {
+                            session.heldBack = true
                             await withCheckedContinuation { resume in
                                 logs.whenBacklog(atMost: Self.logBacklogBytes / 2) { resume.resume() }
                             }
+                            session.heldBack = false
                         }
                     case .leaving(let leaving)?: plane.wrapped.leaving(leaving, from: session)
                     case .register?:

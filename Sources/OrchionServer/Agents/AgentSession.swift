@@ -21,6 +21,11 @@ final class AgentSession {
         (outbound, continuation) = AsyncStream.makeStream()
     }
 
+    /// The server has stopped reading this stream while job output waits
+    /// for the disk (log backpressure): the agent's silence meanwhile is the
+    /// server's doing, not a sign the node is gone.
+    var heldBack = false
+
     func send(_ message: Orchion_V1_ServerMessage) {
         continuation.yield(message)
     }

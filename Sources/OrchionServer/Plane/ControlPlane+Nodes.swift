@@ -266,7 +266,9 @@ extension ControlPlane {
         let time = now()
         // The ids first: updating `nodes` while iterating it would copy the
         // whole dictionary on every sweep.
-        for id in Array(nodes.keys) { updateHealth(id, .tick, at: time) }
+        // A node whose stream the server itself stopped reading (log
+        // backpressure) counts as heard from: its heartbeats wait unread.
+        for id in Array(nodes.keys) { updateHealth(id, sessions[id]?.heldBack == true ? .heartbeat : .tick, at: time) }
         forgetLongDownNodes(at: time)
         announceIntervalIfChanged()
         var counts: [NodeState: Int] = [:]
