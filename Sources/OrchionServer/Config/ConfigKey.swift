@@ -248,6 +248,10 @@ extension ConfigKey {
         count(
             "wire.max_connections", "Open connections at once; one more is answered 503 (default 4096).",
             minimum: 1, get: { $0.wire.maxConnections }, set: { $0.wire.maxConnections = $1 }),
+        count(
+            "wire.max_connections_per_peer",
+            "Open connections from one non-loopback address; one more is answered 503; 0 for no bound (default 256).",
+            minimum: 0, get: { $0.wire.maxConnectionsPerPeer }, set: { $0.wire.maxConnectionsPerPeer = $1 }),
         size(
             "wire.max_header_bytes", "HTTP/1.1 request line and headers (default 16KiB).",
             get: { $0.wire.maxHeaderBytes }, set: { $0.wire.maxHeaderBytes = $1 }),

@@ -31,6 +31,10 @@ public struct WireLimits: Sendable {
     /// Open connections at once; one more is answered `503` (a JSON
     /// UNAVAILABLE error with `Connection: close`) and closed.
     public var maxConnections = 4096
+    /// Open connections at once from one remote address (loopback peers
+    /// are not bounded); one more is answered like one past
+    /// `maxConnections`. 0: no bound.
+    public var maxConnectionsPerPeer = 256
     /// A TLS handshake must finish within this many milliseconds of the
     /// ClientHello's first byte, or the connection is closed.
     public var tlsHandshakeTimeoutMillis: UInt64 = 10_000

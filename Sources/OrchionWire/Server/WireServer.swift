@@ -22,8 +22,9 @@ import OrchionLoop
 /// refused one is answered `426 Upgrade Required` and closed.
 ///
 /// Accepted sockets get TCP keepalive (`WireLimits.keepAliveIdleSeconds`).
-/// At most `WireLimits.maxConnections` are open at once: one more is answered
-/// `503 Service Unavailable` with `Connection: close` and closed. Running out
+/// At most `WireLimits.maxConnections` are open at once, and at most
+/// `maxConnectionsPerPeer` from one non-loopback address: one more is
+/// answered `503 Service Unavailable` with `Connection: close` and closed. Running out
 /// of descriptors closes the waiting connections and keeps serving (see
 /// `TCPListener.listen`).
 ///
@@ -48,6 +49,7 @@ public final class WireServer {
     public private(set) var tlsHandshakeFailures = 0
     /// Plaintext connections refused (TLS required from their peer) so far.
     public private(set) var plaintextRefused = 0
+    private var peers: PeerConnections
     private var sockets: [ObjectIdentifier: TCPConnection] = [:]
     private var http1Sockets: [ObjectIdentifier: TCPConnection] = [:]
     /// The unsent-output bound each HTTP/1.1 connection has now.
@@ -65,6 +67,7 @@ public final class WireServer {
         http1: @escaping HTTPHandler, http1Head: HTTPHeadCheck? = nil, http2: @escaping HTTP2Starter
     ) throws(LoopError) {
         self.tls = tls
+        peers = PeerConnections(limit: limits.maxConnectionsPerPeer)
         listener = try TCPListener(loop: loop, address: address)
         self.address = listener.address ?? address
         try listener.listen { [weak self] accepted in
@@ -84,12 +87,15 @@ public final class WireServer {
         _ connection: TCPConnection, limits: WireLimits, http1: @escaping HTTPHandler, http1Head: HTTPHeadCheck?,
         http2: @escaping HTTP2Starter
     ) {
-        guard openConnections < limits.maxConnections else {
+        let host = connection.peer?.host
+        let refusal: String? =
+            openConnections >= limits.maxConnections
+            ? "server at its limit of \(limits.maxConnections) connections"
+            : !peers.admit(host) ? "at the limit of \(limits.maxConnectionsPerPeer) connections from one address" : nil
+        if let refusal {
             refusedConnections += 1
-            let refusal = RPCError.json(
-                code: "UNAVAILABLE", message: "server at its limit of \(limits.maxConnections) connections",
-                status: 503)
-            connection.write(refusal.serialized(keepAlive: false))
+            let answer = RPCError.json(code: "UNAVAILABLE", message: refusal, status: 503)
+            connection.write(answer.serialized(keepAlive: false))
             connection.shutdown { _ in connection.close() }
             return
         }
@@ -99,6 +105,7 @@ public final class WireServer {
         connection.onClosed = { [weak self] in
             guard let self else { return }
             openConnections -= 1
+            peers.release(host)
             sockets[key] = nil
             if http1Sockets.removeValue(forKey: key) != nil { rebalance(limits) }
         }
