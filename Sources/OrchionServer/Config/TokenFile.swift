@@ -159,92 +159,33 @@ public enum TokenFile {
     /// Writes `contents` to a new file at `path` (mode 0600) atomically;
     /// false when another process created it first (its file is kept).
     private static func create(_ path: String, contents: String) throws(TokenFileError) -> Bool {
-        let directory = parent(of: path)
-        try makeDirectories(directory, for: path)
-        let temporary = try writeTemporary(beside: path, contents: contents)
-        defer { unlink(temporary) }
-        if link(temporary, path) != 0 {
-            if errno == EEXIST { return false }
-            throw failure(path, "link \(temporary) into place")
+        do throws(DurableFiles.Failure) {
+            let directory = DurableFiles.parent(of: path)
+            try DurableFiles.makeDirectories(directory)
+            let temporary = try DurableFiles.writeTemporary(beside: path, Array(contents.utf8), mode: 0o600)
+            defer { unlink(temporary) }
+            if link(temporary, path) != 0 {
+                if errno == EEXIST { return false }
+                throw DurableFiles.Failure(path, "link \(temporary) into place")
+            }
+            DurableFiles.syncDirectory(directory)
+            return true
+        } catch {
+            throw TokenFileError(path: path, error.reason)
         }
-        syncDirectory(directory)
-        return true
     }
 
-    /// Replaces `path` with `contents` atomically: written to a 0600
-    /// temporary file in the same directory, synced, renamed over `path`,
-    /// and the directory synced. Blocking: call off the event loop.
+    /// Replaces `path` with `contents` atomically (mode 0600). Blocking:
+    /// call off the event loop.
     static func replace(_ path: String, contents: String) throws(TokenFileError) {
-        let temporary = try writeTemporary(beside: path, contents: contents)
-        guard rename(temporary, path) == 0 else {
-            let failure = failure(path, "rename \(temporary) into place")
-            unlink(temporary)
-            throw failure
-        }
-        syncDirectory(parent(of: path))
-    }
-
-    /// A new owner-only (0600) file beside `path` holding `contents`,
-    /// synced to disk; its path. The caller links or renames it into place.
-    private static func writeTemporary(beside path: String, contents: String) throws(TokenFileError) -> String {
-        let directory = parent(of: path)
-        let name = path[path.index(after: path.lastIndex(of: "/") ?? path.startIndex)...]
-        var template = Array("\(directory)/.\(name).XXXXXX".utf8CString)
-        let descriptor = template.withUnsafeMutableBufferPointer { buffer in
-            buffer.baseAddress.map { mkstemp($0) } ?? -1
-        }
-        guard descriptor >= 0 else { throw failure(path, "create a temporary file in \(directory)") }
-        _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC)
-        let temporary = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        let written =
-            fchmod(descriptor, 0o600) == 0 && writeAll(descriptor, Array(contents.utf8)) && fsync(descriptor) == 0
-        let code = errno
-        close(descriptor)
-        guard written else {
-            unlink(temporary)
-            throw TokenFileError(path: path, "cannot write \(temporary): \(String(cString: strerror(code)))")
-        }
-        return temporary
-    }
-
-    /// Makes a rename or link in `directory` durable.
-    private static func syncDirectory(_ directory: String) {
-        let descriptor = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard descriptor >= 0 else { return }
-        _ = fsync(descriptor)
-        close(descriptor)
-    }
-
-    /// Creates the missing directories of `directory`, each mode 0700.
-    private static func makeDirectories(_ directory: String, for path: String) throws(TokenFileError) {
-        var existing = stat()
-        if stat(directory, &existing) == 0 { return }
-        let above = parent(of: directory)
-        if above != directory { try makeDirectories(above, for: path) }
-        if mkdir(directory, 0o700) != 0 && errno != EEXIST {
-            throw failure(path, "create the directory \(directory)")
+        do throws(DurableFiles.Failure) {
+            try DurableFiles.replace(path, Array(contents.utf8), mode: 0o600)
+        } catch {
+            throw TokenFileError(path: path, error.reason)
         }
     }
 
     private static func failure(_ path: String, _ action: String) -> TokenFileError {
         TokenFileError(path: path, "cannot \(action): \(String(cString: strerror(errno)))")
-    }
-
-    private static func parent(of path: String) -> String {
-        guard let slash = path.lastIndex(of: "/") else { return "." }
-        return slash == path.startIndex ? "/" : String(path[..<slash])
-    }
-
-    private static func writeAll(_ descriptor: Int32, _ bytes: [UInt8]) -> Bool {
-        var offset = 0
-        while offset < bytes.count {
-            let count = bytes.withUnsafeBytes {
-                write(descriptor, $0.baseAddress?.advanced(by: offset), $0.count - offset)
-            }
-            if count < 0 && errno == EINTR { continue }
-            guard count > 0 else { return false }
-            offset += count
-        }
-        return true
     }
 }

@@ -295,14 +295,12 @@ enum LogDisk {
 
     /// Creates `path` and any missing parents.
     static func makeDirectories(_ path: String) -> Result<Void, LogError> {
-        var current = path.hasPrefix("/") ? "" : "."
-        for component in path.split(separator: "/") {
-            current += "/" + component
-            if mkdir(current, directoryPermissions) != 0 && errno != EEXIST {
-                return .failure(.disk(operation: "mkdir", path: current, errno: errno))
-            }
+        do throws(DurableFiles.Failure) {
+            try DurableFiles.makeDirectories(path, mode: directoryPermissions)
+            return .success(())
+        } catch {
+            return .failure(.disk(operation: "mkdir", path: error.path, errno: error.errno))
         }
-        return .success(())
     }
 
     /// The size of an open file.

@@ -81,16 +81,10 @@ enum StoreFiles {
 
     /// Creates `path` and its missing parents, owner-only (0700).
     static func makeDirectories(_ path: String) throws(StoreError) {
-        var prefix = path.hasPrefix("/") ? "" : "."
-        for component in path.split(separator: "/", omittingEmptySubsequences: true) {
-            prefix += "/" + component
-            if mkdir(prefix, 0o700) != 0 && errno != EEXIST {
-                throw StoreError.directory(path: path, problem: "cannot create \(prefix): \(errorText(errno))")
-            }
-        }
-        var info = stat()
-        guard stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else {
-            throw StoreError.directory(path: path, problem: "was not created as a directory")
+        do throws(DurableFiles.Failure) {
+            try DurableFiles.makeDirectories(path)
+        } catch {
+            throw StoreError.directory(path: path, problem: error.reason)
         }
     }
 

@@ -42,35 +42,10 @@ enum CertificateFiles {
 
     /// Replaces `path` with `bytes` (mode `mode`) atomically and durably.
     static func write(_ path: String, _ bytes: [UInt8], mode: mode_t) throws(ClusterCAError) {
-        let directory = parent(of: path)
-        var template = Array("\(path).XXXXXX".utf8CString)
-        let descriptor = template.withUnsafeMutableBufferPointer { $0.baseAddress.map { mkstemp($0) } ?? -1 }
-        guard descriptor >= 0 else {
-            throw ClusterCAError(path: path, "cannot create a temporary file: \(String(cString: strerror(errno)))")
-        }
-        let temporary = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        var ok = fchmod(descriptor, mode) == 0
-        var offset = 0
-        while ok && offset < bytes.count {
-            let count = bytes.withUnsafeBytes {
-                Glibc.write(descriptor, $0.baseAddress.map { $0 + offset }, $0.count - offset)
-            }
-            if count < 0 && errno == EINTR { continue }
-            ok = count > 0
-            offset += max(count, 0)
-        }
-        ok = ok && fsync(descriptor) == 0
-        let code = errno
-        close(descriptor)
-        guard ok, rename(temporary, path) == 0 else {
-            let reason = String(cString: strerror(ok ? errno : code))
-            unlink(temporary)
-            throw ClusterCAError(path: path, "cannot write: \(reason)")
-        }
-        let directoryDescriptor = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if directoryDescriptor >= 0 {
-            _ = fsync(directoryDescriptor)
-            close(directoryDescriptor)
+        do throws(DurableFiles.Failure) {
+            try DurableFiles.replace(path, bytes, mode: mode)
+        } catch {
+            throw ClusterCAError(path: path, error.reason)
         }
     }
 
@@ -96,18 +71,11 @@ enum CertificateFiles {
 
     /// Creates `directory` (and what is missing above it), mode 0700.
     static func makeDirectory(_ directory: String) throws(ClusterCAError) {
-        var existing = stat()
-        if stat(directory, &existing) == 0 { return }
-        let above = parent(of: directory)
-        if above != directory { try makeDirectory(above) }
-        if mkdir(directory, 0o700) != 0 && errno != EEXIST {
-            throw ClusterCAError(path: directory, "cannot create the directory: \(String(cString: strerror(errno)))")
+        do throws(DurableFiles.Failure) {
+            try DurableFiles.makeDirectories(directory)
+        } catch {
+            throw ClusterCAError(path: directory, error.reason)
         }
-    }
-
-    static func parent(of path: String) -> String {
-        guard let slash = path.lastIndex(of: "/") else { return "." }
-        return slash == path.startIndex ? "/" : String(path[..<slash])
     }
 }
 
