@@ -4,8 +4,8 @@ import Glibc
 
 /// `orchion up-agent --parent PID -- agent run …`: how `orchion up` starts
 /// its local agent. Asks the kernel for SIGTERM when the parent dies (so a
-/// killed `orchion up` never leaves an agent behind holding the journal),
-/// checks the parent is still `PID`, then runs `orchion agent run` with the
+/// killed `orchion up` never leaves an agent behind holding the journal;
+/// it also checks every second), checks the parent is still `PID`, then runs `orchion agent run` with the
 /// arguments after `--`. Hidden: not for people.
 struct UpAgentCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -41,6 +41,15 @@ struct UpAgentCommand: AsyncParsableCommand {
         } catch {
             printError("orchion up-agent: \(AgentCommand.Run.message(for: error))")
             throw ExitCode(2)
+        }
+        // The kernel's signal follows the parent *thread* that started this
+        // process; should it be missed, a parent gone (this process adopted
+        // by another) is also noticed within a second, and stops the agent
+        // as SIGTERM does.
+        let parent = self.parent
+        Task.detached {
+            while getppid() == parent { try? await Task.sleep(for: .seconds(1)) }
+            kill(getpid(), SIGTERM)
         }
         try await agent.run()
     }
