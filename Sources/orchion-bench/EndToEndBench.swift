@@ -261,17 +261,7 @@ final class AgentChildren: Sendable {
         else { return }
         kill(-group, SIGTERM)
         let deadline = now() + 10
-        for pid in pids {
-            var status: Int32 = 0
-            while waitpid(pid, &status, WNOHANG) == 0 {
-                if now() > deadline {
-                    kill(-group, SIGKILL)
-                    waitpid(pid, &status, 0)
-                    break
-                }
-                usleep(10_000)
-            }
-        }
+        for pid in pids { reapChild(pid, until: deadline, killing: -group) }
     }
 }
 

@@ -39,16 +39,7 @@ private func stopAgentChild() {
     let pid = agentChildPID.exchange(0, ordering: .relaxed)
     guard pid > 0 else { return }
     kill(pid, SIGTERM)
-    var status: Int32 = 0
-    let deadline = now() + 10
-    while waitpid(pid, &status, WNOHANG) == 0 {
-        if now() > deadline {
-            kill(pid, SIGKILL)
-            waitpid(pid, &status, 0)
-            return
-        }
-        usleep(10_000)
-    }
+    reapChild(pid, until: now() + 10, killing: pid)
 }
 
 /// `orchion-bench logs`'s options: the volume per run and the repetitions.

@@ -132,16 +132,7 @@ final class ServerChild: Sendable {
     func stop() {
         if serverChildPID.compareExchange(expected: pid, desired: 0, ordering: .relaxed).exchanged {
             kill(pid, SIGTERM)
-            var status: Int32 = 0
-            let deadline = now() + 10
-            while waitpid(pid, &status, WNOHANG) == 0 {
-                if now() > deadline {
-                    kill(pid, SIGKILL)
-                    waitpid(pid, &status, 0)
-                    break
-                }
-                usleep(10_000)
-            }
+            reapChild(pid, until: now() + 10, killing: pid)
         }
         removeTree(directory)
     }
@@ -243,5 +234,20 @@ func raiseOpenFileLimit(to needed: Int) throws {
     limit.rlim_cur = limit.rlim_max
     guard setrlimit(resource, &limit) == 0 else {
         throw BenchError("setrlimit(RLIMIT_NOFILE, \(limit.rlim_max)): \(String(cString: strerror(errno)))")
+    }
+}
+
+/// Waits for child `pid` to exit and reaps it, polling; past `deadline`
+/// (`now()` seconds) sends SIGKILL to `target` (the child, or `-group`)
+/// and waits for it.
+func reapChild(_ pid: Int32, until deadline: Double, killing target: Int32) {
+    var status: Int32 = 0
+    while waitpid(pid, &status, WNOHANG) == 0 {
+        if now() > deadline {
+            kill(target, SIGKILL)
+            waitpid(pid, &status, 0)
+            return
+        }
+        usleep(10_000)
     }
 }
