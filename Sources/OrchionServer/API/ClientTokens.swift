@@ -28,6 +28,10 @@ final class ClientTokens: Sendable {
     private let lock = Mutex(())
     /// How many characters of a secret `TokenInfo.prefix` shows.
     static let prefixLength = 6
+    /// The most client tokens the file holds: well under what fits the
+    /// 1 MiB the server reads at start (`TokenFile.maxFileBytes`), so no
+    /// client can create its way to a server that no longer starts.
+    static let maxTokens = 1_000
 
     init(path: String, authenticator: Authenticator, joinSecret: String) {
         self.path = path
@@ -69,6 +73,10 @@ final class ClientTokens: Sendable {
             let (text, entries) = try read()
             guard !entries.contains(where: { $0.name == name }) else {
                 throw RPCError(.alreadyExists, "a client token named '\(name)' already exists")
+            }
+            guard entries.count < Self.maxTokens else {
+                throw RPCError(
+                    .resourceExhausted, "\(entries.count) client tokens: revoke one first (at most \(Self.maxTokens))")
             }
             let secret: String
             do throws(TokenFileError) {
