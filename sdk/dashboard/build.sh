@@ -3,7 +3,7 @@
 #   1. type-checks the TypeScript (strict, tsc --noEmit; the app, its tests, sdk/ts);
 #   2. bundles src/main.tsx with esbuild (modules from Debian's /usr/share/nodejs),
 #      minified, split (Chart.js loads with the first node page), with
-#      content-hashed names under assets/;
+#      names hashed from their bytes (content_names.py) under assets/;
 #   3. writes index.html naming those assets, gzips everything (-9 -n: no name
 #      or time, so the bytes depend on the input only);
 #   4. writes Sources/COrchionDashboard/assets.c (embed.py), which is committed.
@@ -39,8 +39,11 @@ NODE_PATH="$modules" esbuild src/main.tsx --bundle --minify --format=esm --targe
   --jsx=automatic --define:process.env.NODE_ENV='"production"' --legal-comments=none --charset=utf8 \
   --splitting --entry-names='[name]-[hash]' --chunk-names='chunk-[hash]' --outdir="$work/site/assets" \
   --log-level=warning
-js=$(cd "$work/site/assets" && ls main-*.js)
-css=$(cd "$work/site/assets" && ls main-*.css)
+# esbuild's hashes depend on where the clone is; these depend on the bytes only.
+names=$(python3 content_names.py "$work/site/assets")
+js=$(echo "$names" | sed -n 's/.*main\.js=\([^ ]*\).*/\1/p')
+css=$(echo "$names" | sed -n 's/.*main\.css=\([^ ]*\).*/\1/p')
+[ -n "$js" ] && [ -n "$css" ] || { echo "build.sh: no main .js and .css among the built files ($names)" >&2; exit 1; }
 sed -e "s/{{js}}/$js/" -e "s/{{css}}/$css/" index.html > "$work/site/index.html"
 find "$work/site" -type f ! -name '*.gz' -exec gzip -9 -n -k {} +
 python3 embed.py "$work/site" "$work/assets.c"
