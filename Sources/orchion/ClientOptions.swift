@@ -60,15 +60,15 @@ enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
 /// Options every client command takes: where the server is, the token, the
 /// output format.
 ///
-/// The server is `--server`, else `ORCHION_SERVER`, else 127.0.0.1:7420 (where
-/// `orchion server` and `orchion up` listen by default). The token is
+/// The server and its TLS are a `ServerTarget` (`--server`, `--ca-cert`). The token is
 /// `--token`, else `ORCHION_TOKEN`, else the first token of `client.tokens` in
 /// the default state directory (`ORCHION_STATE_DIR`, `$XDG_DATA_HOME/orchion`,
 /// `~/.local/share/orchion`), which `orchion server` creates on first start.
 struct ClientOptions: ParsableArguments {
     @Option(
         help: ArgumentHelp(
-            "The server's address (env ORCHION_SERVER; default 127.0.0.1:7420).", valueName: "host:port"))
+            "The server: HOST:PORT (TLS beyond loopback), https:// or http:// (env ORCHION_SERVER; default 127.0.0.1:7420).",
+            valueName: "host:port"))
     var server: String?
 
     @Option(
@@ -77,26 +77,15 @@ struct ClientOptions: ParsableArguments {
             valueName: "token"))
     var token: String?
 
+    @Option(
+        name: .customLong("ca-cert"),
+        help: ArgumentHelp(
+            "The cluster CA certificate to verify a TLS server with (env ORCHION_CA_CERT; default: <state>/tls/ca.crt).",
+            valueName: "file"))
+    var caCertificate: String?
+
     @Option(name: [.customShort("o"), .long], help: "Output format: table, json or yaml.")
     var output: OutputFormat = .table
-
-    /// The address to dial and where it came from.
-    func address(_ environment: [String: String]) throws(ClientFailure) -> (SocketAddress, String) {
-        let (text, source): (String, String) =
-            if let server {
-                (server, "--server")
-            } else if let fromEnvironment = environment["ORCHION_SERVER"],
-                !fromEnvironment.isEmpty
-            {
-                (fromEnvironment, "ORCHION_SERVER")
-            } else { ("127.0.0.1:7420", "the default") }
-        do throws(RemotePlugins.Failure) {
-            return (try RemotePlugins.parse(text), source)
-        } catch {
-            throw ClientFailure(
-                ClientExit.usage, "\(source): " + error.description.replacingPrefix("--server: ", with: ""))
-        }
-    }
 
     /// The token to send (nil for none) and where it came from.
     func credentials(_ environment: [String: String]) throws(ClientFailure) -> (String?, String) {
@@ -133,10 +122,10 @@ struct ClientOptions: ParsableArguments {
     func session<T>(_ body: (ControlConnection) async throws -> T) async throws -> T {
         do {
             let environment = ProcessEnvironment.current
-            let (address, addressSource) = try address(environment)
+            let target = try ServerTarget.resolve(
+                server: server, caCertificate: caCertificate, environment: environment)
             let (token, tokenSource) = try credentials(environment)
-            let connection = try await ControlConnection.open(
-                address: address, addressSource: addressSource, token: token, tokenSource: tokenSource)
+            let connection = try await ControlConnection.open(target, token: token, tokenSource: tokenSource)
             do {
                 let result = try await body(connection)
                 await connection.close()
@@ -177,14 +166,15 @@ final class ControlConnection: Sendable {
     }
 
     static func open(
-        address: SocketAddress, addressSource: String, token: String?, tokenSource: String
+        _ target: ServerTarget, token: String?, tokenSource: String
     ) async throws(ClientFailure) -> ControlConnection {
+        let (address, addressSource) = (target.address, target.source)
         let thread: LoopThread
         do { thread = try LoopThread() } catch {
             throw ClientFailure(ClientExit.error, "cannot start the event loop: \(error)")
         }
         do {
-            let client = try await GRPCClient.connect(loop: thread.loop, to: address, token: token)
+            let client = try await GRPCClient.connect(loop: thread.loop, to: address, token: token, tls: target.tls)
             return ControlConnection(
                 client: client, thread: thread, address: address, addressSource: addressSource,
                 tokenSource: tokenSource)

@@ -19,14 +19,21 @@ enum RemotePlugins {
 
     /// Fetches and prints the listing; throws a failure that says what went wrong.
     static func run(server: String, tokenFile: String?, json: Bool) async throws(Failure) {
-        let address = try parse(server)
+        let target: ServerTarget
+        do throws(ClientFailure) {
+            target = try ServerTarget.resolve(
+                server: server, caCertificate: nil, environment: ProcessEnvironment.current)
+        } catch {
+            throw Failure(description: error.description)
+        }
+        let address = target.address
         let token = try self.token(file: tokenFile, environment: ProcessEnvironment.current)
         let thread: LoopThread
         do { thread = try LoopThread() } catch { throw Failure(description: "cannot start the event loop: \(error)") }
         defer { try? thread.shutdown() }
         let reply: Orchion_V1_ListPluginsResponse
         do {
-            let client = try await GRPCClient.connect(loop: thread.loop, to: address, token: token)
+            let client = try await GRPCClient.connect(loop: thread.loop, to: address, token: token, tls: target.tls)
             do {
                 reply = try await client.unary(
                     "/orchion.v1.ControlService/ListPlugins", Orchion_V1_ListPluginsRequest(), timeoutMillis: 10_000)

@@ -137,6 +137,38 @@ import Testing
         #expect(!nodes.stdout.contains("pinned-wrong"))
     }
 
+    @Test func theCLIVerifiesATLSServerWithTheClusterCAAndRefusesOneItCannotVerify() throws {
+        let tls = try TLSServer()
+        defer { tls.server.remove() }
+        let empty = tls.server.directory.appendingPathComponent("no-state").path
+        try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
+        let base = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("ORCHION_") }
+        func cli(_ arguments: [String], state: String) throws -> CommandResult {
+            var environment = base
+            environment["ORCHION_STATE_DIR"] = state
+            environment["ORCHION_TOKEN"] = ServerProcess.clientToken
+            return try runCommand([Paths.orchion, "node", "list", "-o", "json"] + arguments, environment: environment)
+        }
+        let https = "https://127.0.0.1:\(tls.server.port)"
+        let named = try cli(["--server", https, "--ca-cert", tls.caFile], state: empty)
+        #expect(named.status == 0, "\(named.stderr)")
+        // The server's own state directory holds tls/ca.crt: nothing to pass.
+        let saved = try cli(["--server", "https://localhost:\(tls.server.port)"], state: tls.server.directory.path)
+        #expect(saved.status == 0, "\(saved.stderr)")
+        let noCA = try cli(["--server", https], state: empty)
+        #expect(noCA.status == 2 && noCA.stderr.contains("--ca-cert"), "\(noCA.stderr)")
+        // Another CA (a self-signed one made here) does not verify the server.
+        let other = tls.server.directory.appendingPathComponent("other-ca.crt").path
+        let made = try runCommand([
+            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+            tls.server.directory.appendingPathComponent("other-ca.key").path, "-out", other, "-days", "1", "-subj",
+            "/CN=another CA",
+        ])
+        #expect(made.status == 0, "\(made.stderr)")
+        let wrong = try cli(["--server", https, "--ca-cert", other], state: empty)
+        #expect(wrong.status == 3 && wrong.stderr.contains("did not verify"), "\(wrong.stderr)")
+    }
+
     @Test func aBroughtCertificateAndKeyAreServedInsteadOfTheClusterCA() throws {
         let directory = try Paths.temporaryDirectory("orchion-byo")
         defer { try? FileManager.default.removeItem(at: directory) }

@@ -7,10 +7,10 @@
 /// atomically (a temporary file, fsync, rename).
 ///
 /// Threading: blocking file I/O: call off the loop.
-enum CertificateFiles {
+public enum CertificateFiles {
     /// The file's bytes, or nil when it does not exist. With `secret`, a
     /// file that is not owner-only is refused with the `chmod` fix.
-    static func read(_ path: String, secret: Bool) throws(ClusterCAError) -> [UInt8]? {
+    public static func read(_ path: String, secret: Bool) throws(ClusterCAError) -> [UInt8]? {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else {
             if errno == ENOENT { return nil }
