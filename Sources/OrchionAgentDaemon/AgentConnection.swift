@@ -145,10 +145,12 @@ struct AgentConnection: Sendable {
             Self.method, sending: Orchion_V1_AgentMessage.self, receiving: Orchion_V1_ServerMessage.self)
         do {
             let register = try await loop.submit { daemon.wrapped.registerMessage() }
-            try await writer.send(register)
             var messages = replies.makeAsyncIterator()
             let first: Orchion_V1_ServerMessage?
             do {
+                // The request's headers (and the secret) may be refused before
+                // Register is written: `send` then throws the server's status.
+                try await writer.send(register)
                 first = try await messages.next()
             } catch let error as RPCError where error.code == .unauthenticated || error.code == .permissionDenied {
                 end.refused = error
