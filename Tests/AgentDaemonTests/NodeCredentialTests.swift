@@ -74,7 +74,7 @@ import Testing
         return try runCommand([Paths.orchion] + arguments, environment: environment, timeout: 60)
     }
 
-    @Test func aJoinedAgentKeepsItsOwnCredentialTheStoreOnlyItsDigestAndItReconnectsPastAWrongJoinToken()
+    @Test func aJoinedAgentsOwnCredentialIsKeptHashedUsedPastAWrongJoinTokenAndReplacedByARejoin()
         async throws
     {
         let cluster = try await AgentCluster()
@@ -117,6 +117,19 @@ import Testing
             #expect(other?.code == .permissionDenied)
             #expect(other?.message.contains("belongs to node cred-a") == true)
             #expect(try await cluster.control.nodes().map(\.id) == ["cred-a"])
+
+            // Joining again with the join token replaces the credential: the old one stops working.
+            agent.kill()
+            try await eventually("cred-a's stream closed") {
+                try await cluster.control.node("cred-a").state != .ready
+            }
+            let rejoined = try await register("cred-a", token: ServerProcess.joinToken, cluster: cluster).get()
+            let replacement = rejoined.registered.nodeCredential
+            #expect(!replacement.isEmpty && replacement != kept.token)
+            #expect(
+                refusal(try await register("cred-a", token: kept.token, cluster: cluster))?.code == .unauthenticated)
+            let again = try await register("cred-a", token: replacement, cluster: cluster).get()
+            #expect(again.registered.nodeID == "cred-a" && again.registered.nodeCredential.isEmpty)
         } catch {
             await cluster.close()
             throw error
