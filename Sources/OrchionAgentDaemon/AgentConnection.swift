@@ -32,9 +32,6 @@ struct AgentConnection: Sendable {
     let journal: AgentJournal
     let journalWorker: SerialWorker
 
-    /// The exit status of an agent whose node the server no longer lets in.
-    public static let refusedExitStatus: Int32 = 77
-
     /// What one stream came to.
     struct SessionEnd {
         var registered = false
@@ -103,7 +100,7 @@ struct AgentConnection: Sendable {
     /// The line an agent the server does not let in logs as it stops.
     static func refusalLine(node: String, credentialRefused: String?, joinRefused: String?) -> String {
         let removed = Authenticator.removedMessage(node)
-        let exiting = "exiting with status \(refusedExitStatus)"
+        let exiting = "exiting with status \(AgentProcess.refusedExitStatus)"
         if credentialRefused == removed || joinRefused == removed {
             return "node \(node) was removed from the cluster (`orchion node remove`): the server refuses its "
                 + "credential and its join; to let it back run `orchion node admit \(node)`, then restart this "

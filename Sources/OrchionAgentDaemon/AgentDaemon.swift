@@ -104,7 +104,7 @@ public final class AgentDaemon {
     private var refusedIn = false
     private var stopped: (() -> Void)?
     /// The process's exit status once stopped: 0, or
-    /// `AgentConnection.refusedExitStatus` after `refused`.
+    /// `AgentProcess.refusedExitStatus` after `refused`.
     private(set) var exitStatus: Int32 = 0
     private var deliveredSinceCompaction = 0
 
@@ -533,12 +533,12 @@ public final class AgentDaemon {
     /// The server does not let this node in (it was removed, or its
     /// credential replaced): logs `line` (why, and what to do), stops the
     /// jobs (the server gave them up and runs them elsewhere) and stops,
-    /// with `AgentConnection.refusedExitStatus`. Nothing is delivered any
+    /// with `AgentProcess.refusedExitStatus`. Nothing is delivered any
     /// more: the ends wait in the journal.
     func refused(_ line: String) {
         guard !stopping else { return }
         log(line)
-        exitStatus = AgentConnection.refusedExitStatus
+        exitStatus = AgentProcess.refusedExitStatus
         refusedIn = true
         stopping = true
         shared.stopping.store(true, ordering: .relaxed)

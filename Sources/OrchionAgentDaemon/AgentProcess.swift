@@ -14,8 +14,14 @@ import Synchronization
 /// Threading: `run` from the main task; it blocks on startup work (journal,
 /// discovery, plugin loading) before any loop runs.
 public enum AgentProcess {
+    /// The exit status of an agent the server no longer lets in (its node
+    /// was removed, or its credential refused with no join to fall back
+    /// on): a supervisor must not restart it (systemd's
+    /// `RestartPreventExitStatus=77`, `orchion up`).
+    public static let refusedExitStatus: Int32 = 77
+
     /// Runs the agent; returns its exit status once it has stopped (0, or
-    /// `AgentConnection.refusedExitStatus` when the server no longer lets
+    /// `refusedExitStatus` when the server no longer lets
     /// this node in).
     ///
     /// `linkedExecutors` are executor plugins linked into this binary
