@@ -84,10 +84,9 @@ public enum NodeCredentialFile {
             case "node" where node == nil: node = String(fields[1])
             case "credential" where token == nil: token = String(fields[1])
             default:
+                // The line is not echoed: it may hold the secret.
                 throw .credentialFile(
-                    path,
-                    "has an unexpected or repeated '\(key.prefix(32))' line; expected 'node ID' and 'credential SECRET' once each"
-                )
+                    path, "has an unexpected or repeated line; expected 'node ID' and 'credential SECRET' once each")
             }
         }
         guard let node, let token else {

@@ -48,7 +48,7 @@ import Testing
             ("node n1\ncredential short\n", "holds a credential that is not 16 to 512 printable characters"),
             (
                 "node n1\nnode n2\n",
-                "has an unexpected or repeated 'node' line; expected 'node ID' and 'credential SECRET' once each"
+                "has an unexpected or repeated line; expected 'node ID' and 'credential SECRET' once each"
             ),
             ("node n1 extra\n", "has a line of 3 words; expected 'node ID' and 'credential SECRET'"),
         ] {
