@@ -170,13 +170,18 @@ import Testing
             #expect(job.attempts.last?.nodeID == survivor.nodeID)
             #expect(try await cluster.control.nodes().map(\.id) == [survivor.nodeID])
 
-            // Kept out: its old credential, and a new join with the join token.
+            // Kept out, across a server restart too: its old credential, and a new join with the join token.
+            try cluster.server.crashAndRestart()
+            try await cluster.reconnectControl()
             let reconnect = refusal(try await register(victimID, token: old.token, cluster: cluster))
             #expect(reconnect?.code == .unauthenticated)
             #expect(reconnect?.message == Authenticator.removedMessage(victimID))
             let rejoin = refusal(try await register(victimID, token: ServerProcess.joinToken, cluster: cluster))
             #expect(rejoin?.code == .permissionDenied)
             #expect(rejoin?.message.contains("orchion node admit \(victimID)") == true)
+            // The other node reconnects to the restarted server with its credential.
+            try await cluster.waitReady(survivor.nodeID)
+            #expect(!cluster.server.output.contains("issued it a new node credential"), "it joined anew")
             // The REST face says so too.
             let again = try runCommand([
                 "curl", "-sS", "-X", "POST", "-H", "Authorization: Bearer \(ServerProcess.clientToken)",
@@ -184,7 +189,7 @@ import Testing
             ])
             #expect(again.stdout.contains("already removed") && again.stdout.hasSuffix("\n400"), "\(again.stdout)")
 
-            // The other node works on, with its credential untouched.
+            // The other node works on.
             let next = try await cluster.control.submit(shellJob("echo still-here")).id
             let done = try await cluster.waitJob(next, "succeeded") { $0.state == .succeeded }
             #expect(done.attempts.first?.nodeID == survivor.nodeID)
