@@ -117,6 +117,12 @@ import Testing
             #expect(other?.code == .permissionDenied)
             #expect(other?.message.contains("belongs to node cred-a") == true)
             #expect(try await cluster.control.nodes().map(\.id) == ["cred-a"])
+            // Nor does it reach the control API.
+            let asClient = try await ControlClient.connect(
+                cluster.server.address, loop: cluster.thread.loop, token: kept.token)
+            let denied = await #expect(throws: RPCError.self) { _ = try await asClient.nodes() }
+            #expect(denied?.code == .permissionDenied)
+            await asClient.client.close()
 
             // Joining again with the join token replaces the credential: the old one stops working.
             agent.kill()
