@@ -27,9 +27,14 @@ public enum AgentCommandLine {
 
         Settings come from flags, else ORCHION_* variables, else defaults. The join
         token comes from --join-token-file (env ORCHION_JOIN_TOKEN_FILE; owner-only
-        permissions) or ORCHION_JOIN_TOKEN. The state directory holds the journal:
-        the attempts this node accepted (each runs once) and, while the server is
-        unreachable, the jobs' ends and output until they are delivered.
+        permissions) or ORCHION_JOIN_TOKEN; it is needed to join. The state directory
+        holds the node's own credential (node.credential, issued when it joined and
+        used instead of the join token from then on) and the journal: the attempts
+        this node accepted (each runs once) and, while the server is unreachable,
+        the jobs' ends and output until they are delivered.
+
+        Exit status 77: the server does not let this node in (it was removed with
+        `orchion node remove`; `orchion node admit` lets it back).
 
         OPTIONS:
           --server <host:port>    The server, HOST:PORT (env ORCHION_SERVER; default

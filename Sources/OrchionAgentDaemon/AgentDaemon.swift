@@ -100,7 +100,12 @@ public final class AgentDaemon {
     private var signals: SignalWatcher?
     private var connection: Task<Void, Never>?
     private var stopping = false
+    /// Stopping because the server does not let this node in (`refused`).
+    private var refusedIn = false
     private var stopped: (() -> Void)?
+    /// The process's exit status once stopped: 0, or
+    /// `AgentProcess.refusedExitStatus` after `refused`.
+    private(set) var exitStatus: Int32 = 0
     private var deliveredSinceCompaction = 0
 
     /// Makes the daemon from what `AgentProcess` prepared; call `start` next.
@@ -525,8 +530,37 @@ public final class AgentDaemon {
         }
     }
 
+    /// The server does not let this node in (it was removed, or its
+    /// credential replaced): logs `line` (why, and what to do), stops the
+    /// jobs (the server gave them up and runs them elsewhere) and stops,
+    /// with `AgentProcess.refusedExitStatus`. Nothing is delivered any
+    /// more: the ends wait in the journal.
+    func refused(_ line: String) {
+        guard !stopping else { return }
+        log(line)
+        exitStatus = AgentProcess.refusedExitStatus
+        refusedIn = true
+        stopping = true
+        shared.stopping.store(true, ordering: .relaxed)
+        notifier?.send("STATUS=\(line)")
+        notifier?.send("STOPPING=1")
+        let running = attempts.values.filter { !$0.ended }
+        if !running.isEmpty { log("stopping \(running.count) job(s)") }
+        for attempt in running {
+            attempt.stoppedForShutdown = attempt.cancel == nil
+            cancel(attempt, grace: nil)
+        }
+        if let timer = try? Timer(loop: loop) {
+            timer.start(after: runtime.settings.killGraceMillis + 5_000) { [unowned self] in finishStop() }
+            timers.append(timer)
+        }
+        finishStopIfDone()
+    }
+
     private func finishStopIfDone() {
-        guard stopping, settings.stopJobsOnExit, attempts.values.allSatisfy(\.ended), outbox.isEmpty else { return }
+        guard stopping, settings.stopJobsOnExit || refusedIn, attempts.values.allSatisfy(\.ended),
+            outbox.isEmpty || refusedIn
+        else { return }
         finishStop()
     }
 

@@ -445,7 +445,7 @@ public final class AgentJournal: Sendable {
         return bytes
     }
 
-    private static func writeAll(_ descriptor: Int32, _ bytes: [UInt8], at offset: Int64) -> Bool {
+    static func writeAll(_ descriptor: Int32, _ bytes: [UInt8], at offset: Int64) -> Bool {
         var done = 0
         while done < bytes.count {
             let written = bytes.withUnsafeBytes { buffer in

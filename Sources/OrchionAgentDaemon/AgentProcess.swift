@@ -14,7 +14,15 @@ import Synchronization
 /// Threading: `run` from the main task; it blocks on startup work (journal,
 /// discovery, plugin loading) before any loop runs.
 public enum AgentProcess {
-    /// Runs the agent; returns once it has stopped.
+    /// The exit status of an agent the server no longer lets in (its node
+    /// was removed, or its credential refused with no join to fall back
+    /// on): a supervisor must not restart it (systemd's
+    /// `RestartPreventExitStatus=77`, `orchion up`).
+    public static let refusedExitStatus: Int32 = 77
+
+    /// Runs the agent; returns its exit status once it has stopped (0, or
+    /// `refusedExitStatus` when the server no longer lets
+    /// this node in).
     ///
     /// `linkedExecutors` are executor plugins linked into this binary
     /// (`orchion-agent`'s `exec`; see `PluginLibrary.linked`): they come
@@ -91,7 +99,7 @@ public enum AgentProcess {
         }
         let thread = try LoopThread()
         let loop = thread.loop
-        let started: Result<Void, any Error> = await withCheckedContinuation { continuation in
+        let started: Result<Int32, any Error> = await withCheckedContinuation { continuation in
             let once = Once(continuation)
             let accepted = loop.execute {
                 let daemon = AgentDaemon(
@@ -99,8 +107,7 @@ public enum AgentProcess {
                     recovered: recovered, registration: registration, sampler: sampler, notifier: notifier, log: log)
                 do {
                     try daemon.start { [daemon] in
-                        _ = daemon
-                        once.resume(.success(()))
+                        once.resume(.success(daemon.exitStatus))
                     }
                     log(
                         "agent \(settings.nodeID) started; server \(settings.server); state in \(settings.stateDirectory)"
@@ -117,12 +124,14 @@ public enum AgentProcess {
         runtime.shutdown()
         try? journalWorker.shutdown()
         do { try thread.shutdown() } catch { log("loop closed with handles still open: \(error)") }
-        if case .failure(let error) = started {
+        switch started {
+        case .failure(let error):
             log("could not start: \(error)")
             return 1
+        case .success(let status):
+            log(status == 0 ? "stopped" : "stopped (exit status \(status))")
+            return status
         }
-        log("stopped")
-        return 0
     }
 
     /// Attempts a previous run accepted and did not finish cannot be

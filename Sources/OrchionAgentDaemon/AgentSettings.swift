@@ -9,8 +9,14 @@ import OrchionWire
 public struct AgentSettings: Sendable {
     /// The server's agent port, `HOST:PORT` (a name is resolved at each connect).
     public var server: ServerAddress
-    /// The join token sent as `authorization: Bearer …`.
-    public var joinToken: String
+    /// The join token, sent as `authorization: Bearer …` to join (when there
+    /// is no node credential, or the server refused it); nil when none is
+    /// configured, which is fine once the node holds its credential.
+    public var joinToken: String?
+    /// This node's own credential, read from the state directory
+    /// (`NodeCredentialFile`) when it is this node id's; presented instead
+    /// of the join token.
+    public var nodeCredential: NodeCredential?
     /// This node's id in the cluster.
     public var nodeID: String
     /// Labels added to (and winning over) the discovered ones.
@@ -51,7 +57,7 @@ public struct AgentSettings: Sendable {
         }
     }
 
-    public init(server: ServerAddress, joinToken: String, nodeID: String, stateDirectory: String) {
+    public init(server: ServerAddress, joinToken: String?, nodeID: String, stateDirectory: String) {
         self.server = server
         self.joinToken = joinToken
         self.nodeID = nodeID
@@ -65,20 +71,22 @@ public struct AgentSettings: Sendable {
         "ORCHION_CA_HASH",
     ]
 
+    /// The file of this node's credential.
+    public var credentialPath: String { NodeCredentialFile.path(in: stateDirectory) }
+
     /// The settings from `flags`, then `environment`, then the defaults.
-    /// Blocking (reads the token file and `/etc/machine-id`): call before the loop runs.
+    /// Blocking (reads the token file, the node credential file and
+    /// `/etc/machine-id`): call before the loop runs.
     public static func resolve(
         _ flags: AgentFlags, environment: [String: String], root: String = ""
     ) throws(AgentSettingsError) -> AgentSettings {
         let serverText = flags.server ?? environment["ORCHION_SERVER"] ?? "127.0.0.1:7420"
         let server = try ServerAddress(parsing: serverText)
-        let token: String
+        var token: String?
         if let file = flags.joinTokenFile ?? environment["ORCHION_JOIN_TOKEN_FILE"] {
             token = try readTokenFile(file)
         } else if let value = environment["ORCHION_JOIN_TOKEN"], !value.isEmpty {
             token = value
-        } else {
-            throw .missingToken
         }
         let nodeID = flags.nodeID ?? environment["ORCHION_NODE_ID"] ?? defaultNodeID(root: root)
         guard !nodeID.isEmpty, nodeID.utf8.count <= 128, !nodeID.contains(where: { $0.isWhitespace || $0 == "/" })
@@ -91,6 +99,12 @@ public struct AgentSettings: Sendable {
             throw .invalid("--state-dir", expected: "a directory (or $STATE_DIRECTORY or $HOME set)", found: "none")
         }
         var settings = AgentSettings(server: server, joinToken: token, nodeID: nodeID, stateDirectory: state)
+        // A credential of another node id (the id was changed) is not used:
+        // this id joins with the join token, which replaces the file.
+        settings.nodeCredential = try NodeCredentialFile.read(settings.credentialPath).flatMap {
+            $0.nodeID == nodeID ? $0 : nil
+        }
+        if settings.nodeCredential == nil, token == nil { throw .missingToken }
         for label in flags.labels {
             guard let equals = label.firstIndex(of: "="), equals != label.startIndex else {
                 throw .invalid("--label", expected: "KEY=VALUE", found: label)
@@ -320,14 +334,17 @@ public enum AgentSettingsError: Error, CustomStringConvertible, Equatable {
     case invalid(String, expected: String, found: String)
     case missingToken
     case tokenFile(String, String)
+    case credentialFile(String, String)
     case unresolvable(String, String)
 
     public var description: String {
         switch self {
         case .invalid(let what, let expected, let found): "\(what): expected \(expected), found '\(found)'"
         case .missingToken:
-            "no join token: give --join-token-file PATH (mode 600) or set ORCHION_JOIN_TOKEN"
+            "no join token and no node credential in the state directory: give --join-token-file PATH "
+                + "(mode 600) or set ORCHION_JOIN_TOKEN to join"
         case .tokenFile(let path, let problem): "join token file \(path) \(problem)"
+        case .credentialFile(let path, let problem): "node credential file \(path) \(problem)"
         case .unresolvable(let host, let reason): "cannot resolve server host '\(host)': \(reason)"
         }
     }

@@ -10,10 +10,19 @@
 
 /// The agent protocol: one bidirectional stream per agent.
 ///
-/// An agent opens AgentService.Connect with its join token, sends Register
+/// An agent opens AgentService.Connect with its node credential (or, to join,
+/// the cluster's join token) as `authorization: Bearer ...`, sends Register
 /// first, then heartbeats (with telemetry), job events and log chunks. The
 /// server answers Registered, then sends assignments, cancels and config.
 /// A third-party agent in any language can speak it.
+///
+/// Joining: a Register made with the join token is answered with a fresh
+/// node credential (Registered.node_credential), which replaces any earlier
+/// one of that node id. The agent keeps it (owner-only) and presents it from
+/// then on; it authenticates only as its own node (a Register with another
+/// node_id is refused with PERMISSION_DENIED). A removed node's credential is
+/// refused with UNAUTHENTICATED, and its join-token Register with
+/// PERMISSION_DENIED, until `orchion node admit` lets it join again.
 
 import SwiftProtobuf
 
@@ -207,6 +216,11 @@ public nonisolated struct Orchion_V1_Registered: Sendable {
 
   /// Running jobs the server does not know and the agent must stop.
   public var stopJobIds: [String] = []
+
+  /// This node's own credential, issued when the Register came with the join
+  /// token (empty otherwise). The agent stores it durably before presenting
+  /// it on its next connection; the server keeps only its SHA-256.
+  public var nodeCredential: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -645,7 +659,7 @@ nonisolated extension Orchion_V1_Leaving: SwiftProtobuf.Message, SwiftProtobuf._
 
 nonisolated extension Orchion_V1_Registered: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Registered"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}node_id\0\u{3}heartbeat_interval\0\u{3}stop_job_ids\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}node_id\0\u{3}heartbeat_interval\0\u{3}stop_job_ids\0\u{3}node_credential\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -656,6 +670,7 @@ nonisolated extension Orchion_V1_Registered: SwiftProtobuf.Message, SwiftProtobu
       case 1: try { try decoder.decodeSingularStringField(value: &self.nodeID) }()
       case 2: try { try decoder.decodeSingularMessageField(value: &self._heartbeatInterval) }()
       case 3: try { try decoder.decodeRepeatedStringField(value: &self.stopJobIds) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.nodeCredential) }()
       default: break
       }
     }
@@ -675,6 +690,9 @@ nonisolated extension Orchion_V1_Registered: SwiftProtobuf.Message, SwiftProtobu
     if !self.stopJobIds.isEmpty {
       try visitor.visitRepeatedStringField(value: self.stopJobIds, fieldNumber: 3)
     }
+    if !self.nodeCredential.isEmpty {
+      try visitor.visitSingularStringField(value: self.nodeCredential, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -682,6 +700,7 @@ nonisolated extension Orchion_V1_Registered: SwiftProtobuf.Message, SwiftProtobu
     if lhs.nodeID != rhs.nodeID {return false}
     if lhs._heartbeatInterval != rhs._heartbeatInterval {return false}
     if lhs.stopJobIds != rhs.stopJobIds {return false}
+    if lhs.nodeCredential != rhs.nodeCredential {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

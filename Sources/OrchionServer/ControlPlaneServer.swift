@@ -119,6 +119,7 @@ public enum ControlPlaneServer {
         hangCheck.start(after: 1000, repeat: 1000) { _ = scheduling.checkForHang() }
 
         let authenticator = tokens.authenticator
+        bound.wrapped.useAuthenticator(authenticator)
         let clientTokens = ClientTokens(
             path: config.tokens.clientTokensFile, authenticator: authenticator, joinSecret: tokens.join.secret)
         var serverTLS: ServerTLS?

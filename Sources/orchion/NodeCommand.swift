@@ -7,17 +7,21 @@ import SwiftProtobuf
 struct NodeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "node",
-        abstract: "List and inspect nodes; drain, cordon and return them to service.",
+        abstract: "List and inspect nodes; drain, cordon and return them to service; remove and admit them.",
         discussion: """
             EXAMPLES
               orchion node list
               orchion node show node-1 -o yaml
               orchion node drain node-1     # no new jobs; running ones finish
               orchion node undrain node-1
+              orchion node remove node-1    # revoke its credential; it cannot reconnect
+              orchion node admit node-1     # let a removed node join again
 
             \(ClientExit.reference)
             """,
-        subcommands: [List.self, Show.self, Drain.self, Undrain.self, Cordon.self, Uncordon.self])
+        subcommands: [
+            List.self, Show.self, Drain.self, Undrain.self, Cordon.self, Uncordon.self, Remove.self, Admit.self,
+        ])
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -111,6 +115,58 @@ struct NodeCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await NodeCommand.operate("UncordonNode", Orchion_V1_UncordonNodeRequest.with { $0.id = id }, client)
+        }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Remove a node: revoke its credential, disconnect it, retry its running jobs elsewhere.",
+            discussion: """
+                The node leaves the list and its agent exits (status 77). Its id is
+                remembered: neither its old credential nor a new join with the join
+                token lets it back until `orchion node admit`. Other nodes are untouched.
+
+                EXAMPLES
+                  orchion node remove node-1
+                """)
+        @OptionGroup var client: ClientOptions
+        @Argument(help: "The node's id.") var id: String
+
+        func run() async throws {
+            let removed: Orchion_V1_RemovedNode = try await client.session {
+                try await $0.call("RemoveNode", Orchion_V1_RemoveNodeRequest.with { $0.id = id })
+            }
+            guard client.output == .table else { return Output.print(try Structured.text(removed, client.output)) }
+            let node = terminalSafe(removed.id)
+            let jobs = removed.retriedJobIds.count
+            Output.print(
+                "node \(node) removed: credential revoked"
+                    + (removed.disconnected ? ", disconnected" : "")
+                    + ", \(jobs) running \(jobs == 1 ? "job" : "jobs") given back to the queue"
+                    + "; `orchion node admit \(node)` lets it join again")
+        }
+    }
+
+    struct Admit: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Let a removed node join again with the join token.",
+            discussion: """
+                Its old credential stays revoked: restart its agent with the join token
+                (--join-token-file or ORCHION_JOIN_TOKEN) and it gets a new one.
+
+                EXAMPLES
+                  orchion node admit node-1
+                """)
+        @OptionGroup var client: ClientOptions
+        @Argument(help: "The node's id.") var id: String
+
+        func run() async throws {
+            let admitted: Orchion_V1_AdmittedNode = try await client.session {
+                try await $0.call("AdmitNode", Orchion_V1_AdmitNodeRequest.with { $0.id = id })
+            }
+            guard client.output == .table else { return Output.print(try Structured.text(admitted, client.output)) }
+            Output.print(
+                "node \(terminalSafe(admitted.id)) admitted: its agent may join again with the join token")
         }
     }
 

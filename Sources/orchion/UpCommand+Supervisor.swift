@@ -1,4 +1,5 @@
 import Glibc
+import OrchionAgentDaemon
 import OrchionCore
 import OrchionLoop
 import OrchionPluginHost
@@ -13,7 +14,9 @@ import OrchionPluginHost
 /// reaches this process alone and the order of the stop is ours: `stop`
 /// sends the agent SIGTERM, waits (bounded) for it to exit, and only then
 /// lets the server stop. An agent that exits with status 2 (its settings
-/// are wrong) is not restarted: `orchion up` stops with status 1.
+/// are wrong) is not restarted: `orchion up` stops with status 1. One that
+/// exits with `AgentProcess.refusedExitStatus` (its node was removed) is
+/// not restarted either; the server runs on.
 ///
 /// Threading: loop thread only (created in the server's `started` hook).
 final class AgentSupervisor {
@@ -132,6 +135,13 @@ final class AgentSupervisor {
             log("the agent refused its settings (exit status 2); stopping")
             stopping = true
             stopServer(1)
+            return
+        }
+        if status.signal == 0 && status.code == Int64(AgentProcess.refusedExitStatus) {
+            // Restarting would be refused again until an admin admits the node.
+            log(
+                "the local node was removed from the cluster (agent exit status \(status.code)): not restarting "
+                    + "its agent; the server runs on; after `orchion node admit NODE`, restart `orchion up`")
             return
         }
         if Self.monotonicMillis() &- startedAt >= Self.healthyAfterMillis { delayMillis = Self.firstDelayMillis }

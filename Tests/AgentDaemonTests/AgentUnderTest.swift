@@ -44,15 +44,16 @@ final class AgentUnderTest: @unchecked Sendable {
 
     deinit { kill() }
 
-    /// Starts (again) with the same node id and state directory.
-    func launch() throws {
+    /// Starts (again) with the same node id and state directory, with the
+    /// server's join token file or `joinTokenFile`.
+    func launch(joinTokenFile: URL? = nil) throws {
         let process = Process()
         let (program, subcommand) = binary.command
         process.executableURL = URL(fileURLWithPath: program)
         process.arguments =
             subcommand + [
                 "--server", "127.0.0.1:\(server.port)", "--node-id", nodeID,
-                "--join-token-file", server.directory.appendingPathComponent("join.token").path,
+                "--join-token-file", (joinTokenFile ?? server.directory.appendingPathComponent("join.token")).path,
                 "--state-dir", stateDirectory.path, "--label", "agent=\(nodeID)",
             ] + extraArguments
         process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("ORCHION_") }

@@ -74,6 +74,14 @@ public struct ControlClient: Sendable {
         try await call("UncordonNode", Orchion_V1_UncordonNodeRequest.with { $0.id = id })
     }
 
+    public func removeNode(_ id: String) async throws -> Orchion_V1_RemovedNode {
+        try await call("RemoveNode", Orchion_V1_RemoveNodeRequest.with { $0.id = id })
+    }
+
+    public func admitNode(_ id: String) async throws -> Orchion_V1_AdmittedNode {
+        try await call("AdmitNode", Orchion_V1_AdmitNodeRequest.with { $0.id = id })
+    }
+
     public func plugins() async throws -> [Orchion_V1_Plugin] {
         let reply: Orchion_V1_ListPluginsResponse = try await call("ListPlugins", Orchion_V1_ListPluginsRequest())
         return reply.plugins

@@ -66,6 +66,37 @@ import Testing
         try thread.shutdown()
     }
 
+    @Test func upDoesNotRestartTheAgentOfItsRemovedNodeAndTheServerRunsOn() async throws {
+        let directory = try Paths.temporaryDirectory("orchion-up")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let home = directory.appendingPathComponent("home")
+        let up = try UpProcess(arguments: [], home: home)
+        let thread = try LoopThread()
+        do {
+            let state = home.appendingPathComponent(".local/share/orchion")
+            let control = try await ControlClient.connect(
+                up.address, loop: thread.loop, token: try UpProcess.clientToken(in: state))
+            let node = try await up.readyNode(control)
+            let agent = try #require(up.agentPID(), "the agent's pid")
+            let command = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(agent)/cmdline"))) ?? Data()
+            #expect(command.range(of: Data("agent\u{0}run".utf8)) != nil, "\(agent) is the agent")
+            #expect(try await control.removeNode(node).disconnected)
+            try await eventually("orchion up giving up on its removed node's agent", timeout: 30) {
+                up.stderr.contains("the local node was removed from the cluster")
+            }
+            #expect(!up.stderr.contains("restarting it in"), "\(up.stderr)")
+            #expect(up.process.isRunning && kill(agent, 0) != 0, "orchion up runs on, its agent \(agent) gone")
+            #expect(try await control.nodes().isEmpty, "the server answers, without the removed node")
+            await control.client.close()
+        } catch {
+            up.kill()
+            try? thread.shutdown()
+            throw HarnessError("\(error)\nstdout:\n\(up.stdout)\nstderr:\n\(up.stderr)")
+        }
+        up.kill()
+        try thread.shutdown()
+    }
+
     @Test func aSecondUpWithTheSameStateDirectoryReusesItsTokensAndNodeAndSIGTERMStopsIt() async throws {
         let directory = try Paths.temporaryDirectory("orchion-up")
         defer { try? FileManager.default.removeItem(at: directory) }

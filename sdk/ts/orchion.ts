@@ -347,6 +347,12 @@ export interface Registered {
   heartbeatInterval?: string;
   /** Running jobs the server does not know and the agent must stop. */
   stopJobIds?: string[];
+  /**
+   * This node's own credential, issued when the Register came with the join
+   * token (empty otherwise). The agent stores it durably before presenting
+   * it on its next connection; the server keeps only its SHA-256.
+   */
+  nodeCredential?: string;
 }
 
 /**
@@ -572,4 +578,35 @@ export interface ListTokensResponse {
 /** Removes a client token: the server refuses it from the next call on. */
 export interface RevokeTokenRequest {
   name?: string;
+}
+
+/**
+ * Removes a node from the cluster: its credential is revoked, its stream
+ * closed, its running jobs retried elsewhere (as a lost node's, not counted
+ * against their retries), and it leaves the node list. The id is remembered:
+ * its old credential and a new join with the join token are refused until
+ * AdmitNode. Other nodes are untouched.
+ */
+export interface RemoveNodeRequest {
+  id?: string;
+}
+
+export interface RemovedNode {
+  id?: string;
+  /** Whether its agent was connected (its stream is now closed). */
+  disconnected?: boolean;
+  /** The jobs whose running attempts were given up and go back to the queue. */
+  retriedJobIds?: string[];
+}
+
+/**
+ * Lets a removed node join again (with the join token, which issues it a
+ * new credential).
+ */
+export interface AdmitNodeRequest {
+  id?: string;
+}
+
+export interface AdmittedNode {
+  id?: string;
 }

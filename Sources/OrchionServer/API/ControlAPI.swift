@@ -38,6 +38,32 @@ struct ControlAPI: ControlServiceHandler {
         try plane.wrapped.operate(.uncordon, on: request.id)
     }
 
+    /// Answers once the removal (the tombstone) is durable.
+    func removeNode(_ request: Orchion_V1_RemoveNodeRequest, context: CallContext) async throws
+        -> Orchion_V1_RemovedNode
+    {
+        let removed = try plane.wrapped.removeNode(request.id)
+        await durable()
+        return removed
+    }
+
+    /// Answers once the admission is durable.
+    func admitNode(_ request: Orchion_V1_AdmitNodeRequest, context: CallContext) async throws
+        -> Orchion_V1_AdmittedNode
+    {
+        let admitted = try plane.wrapped.admitNode(request.id)
+        await durable()
+        return admitted
+    }
+
+    /// Returns once everything the plane staged so far is durable.
+    private func durable() async {
+        let plane = self.plane
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            plane.wrapped.whenDurable { done.resume() }
+        }
+    }
+
     func submitJob(_ request: Orchion_V1_SubmitJobRequest, context: CallContext) async throws -> Orchion_V1_Job {
         let plane = self.plane
         let result: Result<Orchion_V1_Job, RPCError> = await withCheckedContinuation { continuation in

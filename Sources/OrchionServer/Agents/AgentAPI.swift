@@ -25,11 +25,20 @@ struct AgentAPI: AgentServiceHandler {
         guard case .register(let register)? = first.body else {
             throw RPCError(.invalidArgument, "expected Register as the first message of the stream")
         }
-        let (session, registered) = try plane.wrapped.register(register, serial: serials.next())
+        let (session, registered) = try plane.wrapped.register(
+            register, principal: context.principal, serial: serials.next())
         let plane = self.plane
         defer { plane.wrapped.disconnected(session) }
-        try await responses.send(.with { $0.registered = registered })
-        ServerLog.info("node \(session.nodeID) registered (\(register.hostname))")
+        var answer = registered
+        if context.principal == .agent {
+            // Joining with the join token: the node gets its own credential,
+            // durable (its digest) before the agent can present it.
+            answer.nodeCredential = try await Self.issueCredential(to: session, plane: plane)
+        }
+        try await responses.send(.with { $0.registered = answer })
+        ServerLog.info(
+            "node \(session.nodeID) registered (\(register.hostname))"
+                + (answer.nodeCredential.isEmpty ? "" : "; issued it a new node credential"))
         let outbound = session.outbound
         let owner = LoopBound(session, loop: plane.loop)
         // Two tasks: the router writes what the plane sends, the reader
@@ -73,6 +82,29 @@ struct AgentAPI: AgentServiceHandler {
             try await group.next()
             group.cancelAll()
         }
+    }
+}
+
+extension AgentAPI {
+    /// A fresh credential for `session`'s node (from the kernel's random
+    /// source, on the thread pool), made its only one once its digest is
+    /// durable.
+    static func issueCredential(to session: AgentSession, plane: LoopBound<ControlPlane>) async throws -> String {
+        let generated = await plane.loop.offload { () -> Result<String, TokenFileError> in
+            Result { () throws(TokenFileError) -> String in try TokenFile.generate() }
+        }
+        let token: String
+        switch generated {
+        case .success(let value): token = value
+        case .failure(let error):
+            ServerLog.error("cannot make a credential for node \(session.nodeID): \(error)")
+            throw RPCError(.unavailable, "the server cannot make a node credential now; try again")
+        }
+        try plane.wrapped.issueCredential(token, to: session)
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            plane.wrapped.whenDurable { done.resume() }
+        }
+        return token
     }
 }
 

@@ -13,7 +13,8 @@ extension ControlPlane {
     /// they are this node's current attempts; the others are to be stopped.
     /// A node whose stream is open and heard from within two heartbeat
     /// intervals is refused (ALREADY_EXISTS): two agents share its id.
-    func register(_ register: Orchion_V1_Register, serial: Int) throws(RPCError) -> (
+    /// `principal` must be allowed to register the node (`checkRegistrant`).
+    func register(_ register: Orchion_V1_Register, principal: Principal, serial: Int) throws(RPCError) -> (
         AgentSession, Orchion_V1_Registered
     ) {
         var node = Node(register)
@@ -22,6 +23,7 @@ extension ControlPlane {
         } catch {
             throw RPCError(.invalidArgument, error.description)
         }
+        try checkRegistrant(principal, nodeID: node.id)
         let hostname = register.hostname
         if hostname.utf8.count > 253
             || hostname.unicodeScalars.contains(where: {

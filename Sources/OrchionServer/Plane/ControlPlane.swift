@@ -3,6 +3,7 @@ import OrchionCore
 import OrchionLoop
 import OrchionPluginHost
 import OrchionProto
+import OrchionWire
 
 #if canImport(Glibc)
     import Glibc
@@ -52,6 +53,13 @@ final class ControlPlane {
     var changedNodes: Set<String> = []
     /// The base heartbeat interval agents were last given.
     var announcedInterval: Duration
+    /// The SHA-256 of each node's current credential.
+    var nodeCredentials: [String: [UInt8]] = [:]
+    /// Removed nodes (tombstones) and the SHA-256 of their last credential
+    /// (empty when they never got one).
+    var removedNodes: [String: [UInt8]] = [:]
+    /// Told of every credential change (set by the server).
+    var authenticator: Authenticator?
 
     // Events and listings
     let events: EventLog
@@ -94,6 +102,7 @@ final class ControlPlane {
             retained: try stored.events.map { try Orchion_V1_JobEvent(serializedBytes: $0.record) },
             resumeAfter: reservedSequence, retention: settings.eventRetention)
         try reload(stored)
+        reloadCredentials(stored.nodeCredentials)
     }
 
     // MARK: Store staging

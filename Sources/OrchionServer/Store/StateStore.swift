@@ -2,9 +2,10 @@ import CSQLite
 import Glibc
 import Synchronization
 
-/// The server's durable state: jobs, events, nodes and meta in one SQLite
-/// file in the state directory, in WAL mode with `synchronous=FULL`, so a
-/// commit whose completion has been called survives kill -9 and power loss.
+/// The server's durable state: jobs, events, nodes, node credentials (their
+/// SHA-256) and meta in one SQLite file in the state directory, in WAL mode
+/// with `synchronous=FULL`, so a commit whose completion has been called
+/// survives kill -9 and power loss.
 ///
 /// Changes are committed by one writer thread ("orchion-store") with group
 /// commit: every batch queued while the previous transaction ran goes into
@@ -314,6 +315,12 @@ public final class StateStore: Sendable {
         }
         try rows(database, StoreSchema.selectMeta, "read meta") { row in
             state.meta[row.text(0) ?? ""] = row.text(1) ?? ""
+        }
+        try rows(database, StoreSchema.selectNodeCredentials, "read node credentials") { row in
+            state.nodeCredentials.append(
+                StoredNodeCredential(
+                    nodeID: row.text(0) ?? "", digest: row.text(1) ?? "", removed: row.int64(2) != 0,
+                    changedAt: row.int64(3)))
         }
         return state
     }

@@ -58,6 +58,30 @@ public struct StoredNode: Sendable, Hashable {
     }
 }
 
+/// What the server keeps of a node's credential: its SHA-256, never the
+/// credential, and whether the node was removed (a tombstone: the id may
+/// not join again until it is admitted).
+///
+/// Threading: a value; safe anywhere.
+public struct StoredNodeCredential: Sendable, Hashable {
+    /// The node's id (the primary key).
+    public var nodeID: String
+    /// Lower-case hex of the credential's SHA-256 (the last one, for a
+    /// removed node); empty when the node never got one.
+    public var digest: String
+    /// The node was removed (`orchion node remove`) and not admitted since.
+    public var removed: Bool
+    /// When this row last changed, in milliseconds since the Unix epoch.
+    public var changedAt: Int64
+
+    public init(nodeID: String, digest: String, removed: Bool, changedAt: Int64) {
+        self.nodeID = nodeID
+        self.digest = digest
+        self.removed = removed
+        self.changedAt = changedAt
+    }
+}
+
 /// One change to the store. A batch of them commits all or nothing.
 ///
 /// Threading: a value; safe anywhere.
@@ -72,6 +96,10 @@ public enum StoreChange: Sendable, Hashable {
     case deleteNode(String)
     /// Sets a meta key to a value.
     case setMeta(String, String)
+    /// Inserts the node credential row or replaces the row of its node.
+    case putNodeCredential(StoredNodeCredential)
+    /// Deletes the node credential row of this node id (nothing when there is none).
+    case deleteNodeCredential(String)
 }
 
 /// Everything the store held when it was opened.
@@ -86,17 +114,20 @@ public struct StoredState: Sendable, Hashable {
     public var nodes: [StoredNode]
     /// The meta keys and values.
     public var meta: [String: String]
+    /// Every node credential and removed node, by node id.
+    public var nodeCredentials: [StoredNodeCredential]
     /// The file's schema version (after migrations: `StateStore.schemaVersion`).
     public var schemaVersion: Int
 
     public init(
         jobs: [StoredJob] = [], events: [StoredEvent] = [], nodes: [StoredNode] = [], meta: [String: String] = [:],
-        schemaVersion: Int = 0
+        nodeCredentials: [StoredNodeCredential] = [], schemaVersion: Int = 0
     ) {
         self.jobs = jobs
         self.events = events
         self.nodes = nodes
         self.meta = meta
+        self.nodeCredentials = nodeCredentials
         self.schemaVersion = schemaVersion
     }
 }

@@ -28,7 +28,16 @@ enum StoreSchema {
             key TEXT PRIMARY KEY NOT NULL,
             value TEXT NOT NULL
         );
+        """,
+        // 2: node credentials (SHA-256 only) and removed nodes.
         """
+        CREATE TABLE node_credentials (
+            node_id TEXT PRIMARY KEY NOT NULL,
+            digest TEXT NOT NULL,
+            removed INTEGER NOT NULL,
+            changed_at INTEGER NOT NULL
+        );
+        """,
     ]
 
     static let upsertJob = """
@@ -43,6 +52,11 @@ enum StoreSchema {
         INSERT INTO nodes (id, record) VALUES (?1, ?2) ON CONFLICT (id) DO UPDATE SET record = ?2
         """
     static let deleteNode = "DELETE FROM nodes WHERE id = ?1"
+    static let upsertNodeCredential = """
+        INSERT INTO node_credentials (node_id, digest, removed, changed_at) VALUES (?1, ?2, ?3, ?4)
+        ON CONFLICT (node_id) DO UPDATE SET digest = ?2, removed = ?3, changed_at = ?4
+        """
+    static let deleteNodeCredential = "DELETE FROM node_credentials WHERE node_id = ?1"
     static let upsertMeta = """
         INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2
         """
@@ -52,4 +66,6 @@ enum StoreSchema {
     static let selectEvents = "SELECT sequence, job_id, record FROM events ORDER BY sequence"
     static let selectNodes = "SELECT id, record FROM nodes ORDER BY id"
     static let selectMeta = "SELECT key, value FROM meta"
+    static let selectNodeCredentials =
+        "SELECT node_id, digest, removed, changed_at FROM node_credentials ORDER BY node_id"
 }

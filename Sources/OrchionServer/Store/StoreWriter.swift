@@ -17,12 +17,14 @@ final class StoreWriter: @unchecked Sendable {
     private let putNode: SQLiteStatement
     private let deleteNode: SQLiteStatement
     private let setMeta: SQLiteStatement
+    private let putNodeCredential: SQLiteStatement
+    private let deleteNodeCredential: SQLiteStatement
     private let requestOwner: SQLiteStatement
     private let prune: SQLiteStatement
     private var statements: [SQLiteStatement] {
         [
             begin, commitStatement, savepoint, release, rollbackTo, putJob, putEvent, putNode, deleteNode, setMeta,
-            requestOwner, prune,
+            requestOwner, prune, putNodeCredential, deleteNodeCredential,
         ]
     }
     private let retention: Int?
@@ -44,6 +46,7 @@ final class StoreWriter: @unchecked Sendable {
                 "BEGIN IMMEDIATE", "COMMIT", "SAVEPOINT batch", "RELEASE batch", "ROLLBACK TO batch",
                 StoreSchema.upsertJob, StoreSchema.upsertEvent, StoreSchema.upsertNode, StoreSchema.deleteNode,
                 StoreSchema.upsertMeta, StoreSchema.requestOwner, StoreSchema.pruneEvents,
+                StoreSchema.upsertNodeCredential, StoreSchema.deleteNodeCredential,
             ] {
                 prepared.append(try database.prepare(sql))
             }
@@ -57,6 +60,7 @@ final class StoreWriter: @unchecked Sendable {
         (putJob, putEvent, putNode, deleteNode, setMeta, requestOwner, prune) = (
             prepared[5], prepared[6], prepared[7], prepared[8], prepared[9], prepared[10], prepared[11]
         )
+        (putNodeCredential, deleteNodeCredential) = (prepared[12], prepared[13])
     }
 
     /// Runs `batches` in one transaction and calls each one's completion.
@@ -168,6 +172,15 @@ final class StoreWriter: @unchecked Sendable {
             setMeta.bind(1, key)
             setMeta.bind(2, value)
             try run(setMeta, "set meta \(key)")
+        case .putNodeCredential(let credential):
+            putNodeCredential.bind(1, credential.nodeID)
+            putNodeCredential.bind(2, credential.digest)
+            putNodeCredential.bind(3, UInt64(credential.removed ? 1 : 0))
+            putNodeCredential.bind(4, UInt64(bitPattern: credential.changedAt))
+            try run(putNodeCredential, "put the credential of node \(credential.nodeID)")
+        case .deleteNodeCredential(let id):
+            deleteNodeCredential.bind(1, id)
+            try run(deleteNodeCredential, "delete the credential of node \(id)")
         }
     }
 

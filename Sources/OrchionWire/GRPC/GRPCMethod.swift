@@ -106,7 +106,8 @@ struct GRPCMethod: Sendable {
 public struct GRPCServices: Sendable {
     let methods: [String: GRPCMethod]
 
-    /// Serves `control` (client tokens) and, when given, `agent` (the join token).
+    /// Serves `control` (client tokens) and, when given, `agent` (the join
+    /// token and node credentials).
     public init(control: any ControlServiceHandler, agent: (any AgentServiceHandler)? = nil) {
         let prefix = "/orchion.v1.ControlService/"
         var methods: [String: GRPCMethod] = [
@@ -129,6 +130,8 @@ public struct GRPCServices: Sendable {
             prefix + "CreateToken": .unary(control.createToken),
             prefix + "ListTokens": .unary(control.listTokens),
             prefix + "RevokeToken": .unary(control.revokeToken),
+            prefix + "RemoveNode": .unary(control.removeNode),
+            prefix + "AdmitNode": .unary(control.admitNode),
         ]
         if let agent {
             methods["/orchion.v1.AgentService/Connect"] = GRPCMethod(

@@ -95,11 +95,17 @@ final class GRPCServerCall: HTTP2StreamHandler {
             guard let method = services.methods[path] else {
                 throw RPCError(.unimplemented, "unknown method \(path)")
             }
-            let isAgent = principal == .agent
+            let isAgent: Bool
+            switch principal {
+            case .agent, .node: isAgent = true
+            case .client: isAgent = false
+            }
             guard isAgent == method.forAgents else {
                 throw RPCError(
                     .permissionDenied,
-                    isAgent ? "the join token only serves the agent protocol" : "\(path) needs the agent join token")
+                    isAgent
+                        ? "the join token and node credentials only serve the agent protocol"
+                        : "\(path) needs the agent join token or a node credential")
             }
             var deadline: ContinuousClock.Instant?
             if let timeout = headers.first("grpc-timeout") {

@@ -122,7 +122,7 @@ public final class RESTGateway: Sendable {
     private func authorize(_ authorization: String?) throws(RPCError) -> Principal {
         let principal = try authenticator.authenticate(authorization)
         guard case .client = principal else {
-            throw RPCError(.permissionDenied, "the agent join token cannot call the control API")
+            throw RPCError(.permissionDenied, "the agent join token and node credentials cannot call the control API")
         }
         return principal
     }
@@ -160,6 +160,12 @@ public final class RESTGateway: Sendable {
         case ("nodes", let id?, "undrain", 4):
             try allow(request, "POST")
             unary(request, responder) { try await service.undrainNode(.with { $0.id = id }, context: context) }
+        case ("nodes", let id?, "remove", 4):
+            try allow(request, "POST")
+            unary(request, responder) { try await service.removeNode(.with { $0.id = id }, context: context) }
+        case ("nodes", let id?, "admit", 4):
+            try allow(request, "POST")
+            unary(request, responder) { try await service.admitNode(.with { $0.id = id }, context: context) }
         case ("jobs:batch", nil, nil, 3):
             try allow(request, "POST")
             guard !request.body.isEmpty else {

@@ -64,6 +64,10 @@ public protocol ControlServiceHandler: Sendable {
         -> Orchion_V1_ListTokensResponse
     func revokeToken(_ request: Orchion_V1_RevokeTokenRequest, context: CallContext) async throws
         -> Orchion_V1_TokenInfo
+    func removeNode(_ request: Orchion_V1_RemoveNodeRequest, context: CallContext) async throws
+        -> Orchion_V1_RemovedNode
+    func admitNode(_ request: Orchion_V1_AdmitNodeRequest, context: CallContext) async throws
+        -> Orchion_V1_AdmittedNode
 }
 
 /// Services that predate a method answer UNIMPLEMENTED for it, as gRPC does
@@ -88,6 +92,14 @@ extension ControlServiceHandler {
     public func revokeToken(_ request: Orchion_V1_RevokeTokenRequest, context: CallContext) async throws
         -> Orchion_V1_TokenInfo
     { throw Self.unimplemented("RevokeToken") }
+
+    public func removeNode(_ request: Orchion_V1_RemoveNodeRequest, context: CallContext) async throws
+        -> Orchion_V1_RemovedNode
+    { throw Self.unimplemented("RemoveNode") }
+
+    public func admitNode(_ request: Orchion_V1_AdmitNodeRequest, context: CallContext) async throws
+        -> Orchion_V1_AdmittedNode
+    { throw Self.unimplemented("AdmitNode") }
 
     private static func unimplemented(_ method: String) -> RPCError {
         RPCError(.unimplemented, "\(method) is not served here")

@@ -88,6 +88,8 @@ private let systemdAnalyze = ["/usr/bin/systemd-analyze", "/bin/systemd-analyze"
         for setting in [
             "Type=notify", "NotifyAccess=main", "WatchdogSec=30", "Restart=on-failure",
             "StateDirectory=orchion-agent", "Delegate=yes", "KillMode=process", "ProtectSystem=full",
+            // A removed node's agent exits 77 (AgentProcess.refusedExitStatus): not restarted in a loop.
+            "RestartPreventExitStatus=77",
         ] {
             #expect(lines.contains(setting), "orchion-agent.service lacks \(setting)")
         }
