@@ -9,7 +9,8 @@ import OrchionWire
 /// answered with a credential of its own (a fresh 256-bit token), of which
 /// the server keeps only the SHA-256, durably, before the agent sees it.
 /// From then on the agent presents that credential, which authenticates
-/// only as its own node. Joining again with the join token replaces it.
+/// only as its own node. The join token cannot register a node that holds
+/// a credential: a machine that lost its own is removed and admitted first.
 ///
 /// Removing a node revokes its credential, closes its stream, gives its
 /// running attempts up as lost (retried elsewhere, as a lost node's) and
@@ -44,12 +45,21 @@ extension ControlPlane {
         }
     }
 
-    /// Whether `principal` may register node `id`: the join token may
-    /// register any node that was not removed; a node credential only its
-    /// own node.
+    /// Whether `principal` may register node `id`: the join token only a
+    /// node that has no credential yet and was not removed (so a stolen
+    /// join token enrols new nodes but never takes an existing node's
+    /// place, as k3s refuses a known node name with another node
+    /// password); a node credential only its own node.
     func checkRegistrant(_ principal: Principal, nodeID id: String) throws(RPCError) {
         switch principal {
-        case .agent: break
+        case .agent:
+            if nodeCredentials[id] != nil {
+                throw RPCError(
+                    .permissionDenied,
+                    "node \(id) already joined and holds its own credential: the join token cannot take its place "
+                        + "(if this machine lost its state or was reinstalled: `orchion node remove \(id)`, then "
+                        + "`orchion node admit \(id)`, then start its agent again)")
+            }
         case .node(let owner):
             guard owner == id else {
                 throw RPCError(
