@@ -149,4 +149,88 @@ import Testing
             try curl(cluster, "GET", "/v1/jobs/\(ownJob.id)", token: read.secret).body.contains(#""submittedBy":"ci""#))
         await cluster.close()
     }
+    /// The script: 8 refused tokens over REST one after another, then, with
+    /// the peer slowed, a refused call on each face alongside valid calls
+    /// (and one without a token) sent after it.
+    private static let slowDownScript = """
+        import json, sys, threading, time, urllib.error, urllib.request
+        sys.path.insert(0, sys.argv[1])
+        import grpc
+        from orchion.v1 import control_pb2, control_pb2_grpc
+        port, good = sys.argv[2], sys.argv[3]
+        wrong = "wrong-token-0123456789"
+
+        def rest(token):
+            headers = {"Authorization": f"Bearer {token}"} if token else {}
+            request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/nodes", headers=headers)
+            try:
+                with urllib.request.urlopen(request, timeout=10) as reply:
+                    return reply.status
+            except urllib.error.HTTPError as error:
+                return error.code
+
+        control = control_pb2_grpc.ControlServiceStub(grpc.insecure_channel(f"127.0.0.1:{port}"))
+
+        def call(token):
+            try:
+                control.ListNodes(control_pb2.ListNodesRequest(), metadata=[("authorization", f"Bearer {token}")], timeout=10)
+                return "OK"
+            except grpc.RpcError as failure:
+                return failure.code().name
+
+        result = {"rest": []}
+        for _ in range(8):
+            start = time.monotonic()
+            status = rest(wrong)
+            result["rest"].append([status, time.monotonic() - start])
+        done = []
+        lock = threading.Lock()
+
+        def run(label, body):
+            start = time.monotonic()
+            outcome = body()
+            with lock:
+                done.append([label, outcome, time.monotonic() - start])
+
+        held = [threading.Thread(target=run, args=("rest-wrong", lambda: rest(wrong))),
+                threading.Thread(target=run, args=("grpc-wrong", lambda: call(wrong)))]
+        for thread in held:
+            thread.start()
+        run("rest-valid", lambda: rest(good))
+        run("grpc-valid", lambda: call(good))
+        run("rest-missing", lambda: rest(None))
+        for thread in held:
+            thread.join(timeout=20)
+        result["done"] = done
+        print(json.dumps(result), flush=True)
+        """
+
+    @Test func aPeerThatKeepsPresentingWrongTokensIsSlowedOnBothFacesAndValidCallsAreNot() async throws {
+        let cluster = try await Cluster()
+        let result = try runCommand(
+            [
+                Self.python, "-c", Self.slowDownScript, try Self.stubs.get(), String(cluster.server.port),
+                ServerProcess.clientToken,
+            ], timeout: 60)
+        #expect(result.status == 0, "\(result.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        let rest = try #require(json["rest"] as? [[Double]])
+        #expect(rest.map { Int($0[0]) } == Array(repeating: 401, count: 8))
+        // The 6th, 7th and 8th failures: held at least 250 ms, 500 ms, 1 s (less 20 ms of clock slack).
+        #expect(rest[5][1] >= 0.23 && rest[6][1] >= 0.48 && rest[7][1] >= 0.98, "\(rest)")
+        let done = try #require(json["done"] as? [[Any]])
+        let order = done.compactMap { $0.first as? String }
+        let outcome = Dictionary(done.map { ($0[0] as? String ?? "", "\($0[1])") }, uniquingKeysWith: { $1 })
+        let took = Dictionary(done.map { ($0[0] as? String ?? "", $0[2] as? Double ?? 0) }, uniquingKeysWith: { $1 })
+        #expect(
+            outcome == [
+                "rest-wrong": "401", "grpc-wrong": "UNAUTHENTICATED", "rest-valid": "200",
+                "grpc-valid": "OK", "rest-missing": "401",
+            ])
+        // Held at the cap (2 s) on both faces; the valid calls and the one
+        // without a token, sent after them, were answered first.
+        #expect((took["rest-wrong"] ?? 0) >= 1.98 && (took["grpc-wrong"] ?? 0) >= 1.98, "\(took)")
+        #expect(order.count == 5 && Set(order.prefix(3)) == ["rest-valid", "grpc-valid", "rest-missing"], "\(order)")
+        await cluster.close()
+    }
 }
