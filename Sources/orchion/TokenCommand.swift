@@ -36,7 +36,9 @@ struct TokenCommand: AsyncParsableCommand {
             abstract: "Make a new token; its secret is printed once, on stdout.")
         @OptionGroup var client: ClientOptions
         @Argument(help: "A name: letters, digits, '.', '_', '-'.") var name: String
-        @Option(help: ArgumentHelp("What it may do: read, submit or admin (default read).", valueName: "scope"))
+        @Option(
+            help: ArgumentHelp("What it may do: read, submit or admin (default read).", valueName: "scope"),
+            completion: .list(Scope.allCases.map(\.name)))
         var scope: String?
         @Option(help: ArgumentHelp("Refused after this long: 1h, 24h, 30d (default: never).", valueName: "duration"))
         var ttl: String?

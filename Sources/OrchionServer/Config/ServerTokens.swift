@@ -68,9 +68,17 @@ public struct ServerTokens: Sendable {
                 prefix: String(secret.prefix(ClientTokenFile.prefixLength)))
             let header =
                 "# orchion client API tokens, hashed: 'NAME sha256:HEX  # scope=… created=… expires=…'; keep this file mode 0600"
-            try ClientCredentialFile.write(credentialPath, secret: secret)
             created = try TokenFile.create(path, contents: header + "\n" + ClientTokenFile.line(entry) + "\n")
-            if created { notes.append("created the client credential file \(credentialPath) (an admin token)") }
+            if created {
+                do throws(TokenFileError) {
+                    try ClientCredentialFile.write(credentialPath, secret: secret)
+                } catch {
+                    // Without its secret the new token is no one's: start over next time.
+                    unlink(path)
+                    throw error
+                }
+                notes.append("created the client credential file \(credentialPath) (an admin token)")
+            }
         }
         let text = try TokenFile.readText(path)
         var clients = try ClientTokenFile.parse(text, path: path)
@@ -80,15 +88,24 @@ public struct ServerTokens: Sendable {
         }
         let legacy = clients.filter { $0.legacySecret != nil }
         if !legacy.isEmpty {
-            if let first = clients.first?.legacySecret, stat(credentialPath, &existing) != 0 && errno == ENOENT {
-                try ClientCredentialFile.write(credentialPath, secret: first)
-                notes.append("moved the first client token's secret to \(credentialPath) (this machine's CLI uses it)")
+            // Best effort: a file that cannot be rewritten (a read-only
+            // directory) keeps working in clear, and the log says why.
+            do throws(TokenFileError) {
+                if let first = clients.first?.legacySecret, stat(credentialPath, &existing) != 0 && errno == ENOENT {
+                    try ClientCredentialFile.write(credentialPath, secret: first)
+                    notes.append(
+                        "moved the first client token's secret to \(credentialPath) (this machine's CLI uses it)")
+                }
+                try TokenFile.replace(path, contents: ClientTokenFile.rewritten(text, entries: clients))
+                for index in clients.indices { clients[index].legacySecret = nil }
+                notes.append(
+                    "rewrote \(legacy.count) client \(legacy.count == 1 ? "token" : "tokens") of an older version hashed (as admin tokens) in \(path)"
+                )
+            } catch {
+                notes.append(
+                    "cannot rewrite the client tokens of an older version hashed (\(error)): they work, kept in clear until it can"
+                )
             }
-            try TokenFile.replace(path, contents: ClientTokenFile.rewritten(text, entries: clients))
-            for index in clients.indices { clients[index].legacySecret = nil }
-            notes.append(
-                "rewrote \(legacy.count) client \(legacy.count == 1 ? "token" : "tokens") of an older version hashed (as admin tokens) in \(path)"
-            )
         }
         notes.append(
             (created ? "created the client tokens file \(path)" : "client tokens from \(path)")
