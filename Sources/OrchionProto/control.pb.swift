@@ -30,6 +30,13 @@
 ///   GET  /v1/tokens               ListTokens
 ///   POST /v1/tokens               CreateToken    (body: CreateTokenRequest)
 ///   POST /v1/tokens/{name}:revoke RevokeToken
+///
+/// Scopes a client token needs (ControlScopes in OrchionWire is the table):
+/// read for ListNodes, GetNode, ListJobs, GetJob, FollowLogs, WatchEvents,
+/// ListPlugins and GetScheduler;
+/// submit for SubmitJob, SubmitJobs and CancelJob (of the token's own jobs;
+/// admin for anyone's); admin for the node operations, SetScheduler and the
+/// token calls.
 
 import SwiftProtobuf
 
