@@ -47,10 +47,9 @@ def main(protoset, out):
         "`Authorization: Bearer <token>`: a client API token for ControlService, the agent join",
         "token for AgentService. A client token has a scope: `read` (ListNodes, GetNode,",
         "ListJobs, GetJob, FollowLogs, WatchEvents, ListPlugins, GetScheduler), `submit` (also",
-        "SubmitJob, SubmitJobs, and",
-        "CancelJob of the jobs it submitted) or `admin` (everything); a call above it is",
-        "PERMISSION_DENIED (HTTP 403), an expired token UNAUTHENTICATED (HTTP 401, \"token",
-        "expired\"). See docs/security.md.",
+        "SubmitJob, SubmitJobs, and CancelJob of the jobs it submitted) or `admin` (everything);",
+        "a call above it is PERMISSION_DENIED (HTTP 403), an expired token UNAUTHENTICATED",
+        "(HTTP 401, \"token expired\"). See docs/security.md.",
         "",
     ]
     for file in files.file:
