@@ -6,6 +6,12 @@ import OrchionProto
 /// control API through one (`RESTGateway` and `GRPCServices` wrap what
 /// they are given), so the table is enforced for REST and gRPC alike.
 ///
+/// Adding a method to `ControlServiceHandler`: its scope goes in
+/// `ControlScopes.required` (one line), and its forward here (the same
+/// three lines as every other). A method left without a forward answers
+/// what the protocol's default answers (UNIMPLEMENTED), never reaching
+/// `base` unchecked; one left out of the table is refused to every token.
+///
 /// Threading: as `base`; the check itself is pure.
 public struct ScopedControlService: ControlServiceHandler {
     public let base: any ControlServiceHandler
