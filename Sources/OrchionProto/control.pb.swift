@@ -32,6 +32,13 @@
 ///   GET  /v1/tokens               ListTokens
 ///   POST /v1/tokens               CreateToken    (body: CreateTokenRequest)
 ///   POST /v1/tokens/{name}:revoke RevokeToken
+///
+/// Scopes a client token needs (ControlScopes in OrchionWire is the table):
+/// read for ListNodes, GetNode, ListJobs, GetJob, FollowLogs, WatchEvents,
+/// ListPlugins and GetScheduler;
+/// submit for SubmitJob, SubmitJobs and CancelJob (of the token's own jobs;
+/// admin for anyone's); admin for the node operations, SetScheduler and the
+/// token calls.
 
 import SwiftProtobuf
 
@@ -354,6 +361,14 @@ public nonisolated struct Orchion_V1_CreateTokenRequest: Sendable {
   /// Letters, digits, '.', '_' and '-'; unique among the client tokens.
   public var name: String = String()
 
+  /// What the token may do: "read" (list and watch), "submit" (also submit
+  /// jobs and cancel its own), "admin" (everything). Empty: "read", the
+  /// least (a token asks for more on purpose).
+  public var scope: String = String()
+
+  /// Seconds until the token is refused ("token expired"); 0: never.
+  public var ttlSeconds: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -367,7 +382,8 @@ public nonisolated struct Orchion_V1_TokenInfo: Sendable {
 
   public var name: String = String()
 
-  /// The first characters of the secret, to tell tokens apart.
+  /// The first characters of the secret, to tell tokens apart (empty when
+  /// not known).
   public var prefix: String = String()
 
   /// Unset for a token written by hand without a creation time.
@@ -380,11 +396,28 @@ public nonisolated struct Orchion_V1_TokenInfo: Sendable {
   /// Clears the value of `createdAt`. Subsequent reads from it will return its default value.
   public mutating func clearCreatedAt() {self._createdAt = nil}
 
+  /// "read", "submit" or "admin".
+  public var scope: String = String()
+
+  /// When it stops being accepted; unset: never.
+  public var expiresAt: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_expiresAt ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_expiresAt = newValue}
+  }
+  /// Returns true if `expiresAt` has been explicitly set.
+  public var hasExpiresAt: Bool {self._expiresAt != nil}
+  /// Clears the value of `expiresAt`. Subsequent reads from it will return its default value.
+  public mutating func clearExpiresAt() {self._expiresAt = nil}
+
+  /// Past `expires_at` now (refused; revoke it to remove it from the list).
+  public var expired: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _createdAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+  fileprivate var _expiresAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
 }
 
 public nonisolated struct Orchion_V1_CreatedToken: Sendable {
@@ -401,8 +434,8 @@ public nonisolated struct Orchion_V1_CreatedToken: Sendable {
   /// Clears the value of `info`. Subsequent reads from it will return its default value.
   public mutating func clearInfo() {self._info = nil}
 
-  /// The token itself. Shown only in this reply; the server keeps it in its
-  /// client tokens file (owner-only).
+  /// The token itself. Shown only in this reply: the server keeps only its
+  /// SHA-256 in the client tokens file (owner-only).
   public var secret: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -1170,7 +1203,7 @@ nonisolated extension Orchion_V1_SchedulerSettings: SwiftProtobuf.Message, Swift
 
 nonisolated extension Orchion_V1_CreateTokenRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".CreateTokenRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}scope\0\u{3}ttl_seconds\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1179,6 +1212,8 @@ nonisolated extension Orchion_V1_CreateTokenRequest: SwiftProtobuf.Message, Swif
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.scope) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.ttlSeconds) }()
       default: break
       }
     }
@@ -1188,11 +1223,19 @@ nonisolated extension Orchion_V1_CreateTokenRequest: SwiftProtobuf.Message, Swif
     if !self.name.isEmpty {
       try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
     }
+    if !self.scope.isEmpty {
+      try visitor.visitSingularStringField(value: self.scope, fieldNumber: 2)
+    }
+    if self.ttlSeconds != 0 {
+      try visitor.visitSingularUInt64Field(value: self.ttlSeconds, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Orchion_V1_CreateTokenRequest, rhs: Orchion_V1_CreateTokenRequest) -> Bool {
     if lhs.name != rhs.name {return false}
+    if lhs.scope != rhs.scope {return false}
+    if lhs.ttlSeconds != rhs.ttlSeconds {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1200,7 +1243,7 @@ nonisolated extension Orchion_V1_CreateTokenRequest: SwiftProtobuf.Message, Swif
 
 nonisolated extension Orchion_V1_TokenInfo: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TokenInfo"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}prefix\0\u{3}created_at\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}prefix\0\u{3}created_at\0\u{1}scope\0\u{3}expires_at\0\u{1}expired\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1211,6 +1254,9 @@ nonisolated extension Orchion_V1_TokenInfo: SwiftProtobuf.Message, SwiftProtobuf
       case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.prefix) }()
       case 3: try { try decoder.decodeSingularMessageField(value: &self._createdAt) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.scope) }()
+      case 5: try { try decoder.decodeSingularMessageField(value: &self._expiresAt) }()
+      case 6: try { try decoder.decodeSingularBoolField(value: &self.expired) }()
       default: break
       }
     }
@@ -1230,6 +1276,15 @@ nonisolated extension Orchion_V1_TokenInfo: SwiftProtobuf.Message, SwiftProtobuf
     try { if let v = self._createdAt {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
     } }()
+    if !self.scope.isEmpty {
+      try visitor.visitSingularStringField(value: self.scope, fieldNumber: 4)
+    }
+    try { if let v = self._expiresAt {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+    } }()
+    if self.expired != false {
+      try visitor.visitSingularBoolField(value: self.expired, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1237,6 +1292,9 @@ nonisolated extension Orchion_V1_TokenInfo: SwiftProtobuf.Message, SwiftProtobuf
     if lhs.name != rhs.name {return false}
     if lhs.prefix != rhs.prefix {return false}
     if lhs._createdAt != rhs._createdAt {return false}
+    if lhs.scope != rhs.scope {return false}
+    if lhs._expiresAt != rhs._expiresAt {return false}
+    if lhs.expired != rhs.expired {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -415,6 +415,10 @@ public nonisolated struct Orchion_V1_Job: Sendable {
   /// Why a pending job fits nowhere, per reason with node counts.
   public var pendingReasons: [Orchion_V1_PendingReason] = []
 
+  /// The name of the client token that submitted it; empty for jobs
+  /// recorded before owners were. A "submit" token may cancel only its own.
+  public var submittedBy: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -883,7 +887,7 @@ nonisolated extension Orchion_V1_PendingReason: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Orchion_V1_Job: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Job"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}spec\0\u{1}state\0\u{1}attempts\0\u{3}created_at\0\u{3}updated_at\0\u{1}reason\0\u{3}pending_reasons\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}spec\0\u{1}state\0\u{1}attempts\0\u{3}created_at\0\u{3}updated_at\0\u{1}reason\0\u{3}pending_reasons\0\u{3}submitted_by\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -899,6 +903,7 @@ nonisolated extension Orchion_V1_Job: SwiftProtobuf.Message, SwiftProtobuf._Mess
       case 6: try { try decoder.decodeSingularMessageField(value: &self._updatedAt) }()
       case 7: try { try decoder.decodeSingularStringField(value: &self.reason) }()
       case 8: try { try decoder.decodeRepeatedMessageField(value: &self.pendingReasons) }()
+      case 9: try { try decoder.decodeSingularStringField(value: &self.submittedBy) }()
       default: break
       }
     }
@@ -933,6 +938,9 @@ nonisolated extension Orchion_V1_Job: SwiftProtobuf.Message, SwiftProtobuf._Mess
     if !self.pendingReasons.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.pendingReasons, fieldNumber: 8)
     }
+    if !self.submittedBy.isEmpty {
+      try visitor.visitSingularStringField(value: self.submittedBy, fieldNumber: 9)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -945,6 +953,7 @@ nonisolated extension Orchion_V1_Job: SwiftProtobuf.Message, SwiftProtobuf._Mess
     if lhs._updatedAt != rhs._updatedAt {return false}
     if lhs.reason != rhs.reason {return false}
     if lhs.pendingReasons != rhs.pendingReasons {return false}
+    if lhs.submittedBy != rhs.submittedBy {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

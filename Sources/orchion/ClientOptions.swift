@@ -60,10 +60,11 @@ enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
 /// Options every client command takes: where the server is, the token, the
 /// output format.
 ///
-/// The server and its TLS are a `ServerTarget` (`--server`, `--ca-cert`). The token is
-/// `--token`, else `ORCHION_TOKEN`, else the first token of `client.tokens` in
+/// The server and its TLS are a `ServerTarget` (`--server`, `--ca-cert`).
+/// The token is `--token`, else `ORCHION_TOKEN`, else `client.credential` in
 /// the default state directory (`ORCHION_STATE_DIR`, `$XDG_DATA_HOME/orchion`,
-/// `~/.local/share/orchion`), which `orchion server` creates on first start.
+/// `~/.local/share/orchion`), which `orchion server` creates on first start
+/// (an admin token for this machine's CLI).
 struct ClientOptions: ParsableArguments {
     @Option(
         help: ArgumentHelp(
@@ -73,7 +74,7 @@ struct ClientOptions: ParsableArguments {
 
     @Option(
         help: ArgumentHelp(
-            "The client API token (env ORCHION_TOKEN; default: the first of client.tokens in the server's state directory).",
+            "The client API token (env ORCHION_TOKEN; default: client.credential in the server's state directory).",
             valueName: "token"))
     var token: String?
 
@@ -96,22 +97,34 @@ struct ClientOptions: ParsableArguments {
         return try Self.savedToken(environment)
     }
 
-    /// The first token of `client.tokens` in the default state directory
-    /// (where `orchion up` and `orchion server` keep it), and its path; nil
-    /// with the reason when there is none.
+    /// This machine's own client credential (`client.credential` in the
+    /// default state directory, which `orchion server` and `orchion up`
+    /// write on first start), and its path; nil with the reason when there
+    /// is none. A server of an older version kept secrets in its
+    /// `client.tokens`: its first token is used then, as before.
     static func savedToken(_ environment: [String: String]) throws(ClientFailure) -> (String?, String) {
         guard
             let directory = StateDirectory.resolve(
                 configured: environment["ORCHION_STATE_DIR"], environment: environment)
         else { return (nil, "no token (HOME is not set)") }
-        let path = directory + "/client.tokens"
+        let path = directory + "/" + ClientCredentialFile.name
         var status = stat()
-        guard stat(path, &status) == 0 else {
+        if stat(path, &status) == 0 {
+            do throws(TokenFileError) {
+                return (try ClientCredentialFile.read(path), path)
+            } catch {
+                throw ClientFailure(ClientExit.unauthenticated, "cannot use the saved client credential: \(error)")
+            }
+        }
+        let legacy = directory + "/client.tokens"
+        guard stat(legacy, &status) == 0 else {
             return (nil, "no token (\(path) does not exist; pass --token or set ORCHION_TOKEN)")
         }
         do throws(TokenFileError) {
-            guard let first = try TokenFile.read(path).first else { return (nil, "no token in \(path)") }
-            return (first.secret, path)
+            guard let first = try TokenFile.read(legacy).first, !first.secret.hasPrefix("sha256:") else {
+                return (nil, "no token (\(path) does not exist; pass --token or set ORCHION_TOKEN)")
+            }
+            return (first.secret, legacy)
         } catch {
             throw ClientFailure(ClientExit.unauthenticated, "cannot use the saved client token: \(error)")
         }

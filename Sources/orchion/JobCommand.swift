@@ -232,7 +232,8 @@ struct JobCommand: AsyncParsableCommand {
             "Strategy:  \(spec.strategy.isEmpty ? "(default)" : terminalSafe(spec.strategy))"
                 + "   Executor: \(spec.executor.isEmpty ? "exec" : terminalSafe(spec.executor))"
                 + "   Priority: \(spec.priority)",
-            "Created:   \(Human.time(job.createdAt, present: job.hasCreatedAt))",
+            "Created:   \(Human.time(job.createdAt, present: job.hasCreatedAt))"
+                + "   By: \(job.submittedBy.isEmpty ? "-" : "token '\(terminalSafe(job.submittedBy))'")",
         ]
         if !job.pendingReasons.isEmpty {
             lines.append("Why pending:")

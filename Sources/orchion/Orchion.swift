@@ -12,7 +12,7 @@ struct Orchion: AsyncParsableCommand {
         discussion: """
             Client commands (node, job, logs, events, strategy, token) talk to the server at \
             --server, else ORCHION_SERVER, else 127.0.0.1:7420, with the token of --token, \
-            else ORCHION_TOKEN, else the first in the server's client.tokens file.
+            else ORCHION_TOKEN, else this machine's client.credential (written by the server on first start).
 
             EXAMPLES
               orchion job submit -- echo hello

@@ -64,8 +64,9 @@ enum RemotePlugins {
         return SocketAddress(host: host, port: port)
     }
 
-    /// The client token: the first of `file` when given (the server's token
-    /// file format; owner-only permissions required), else `ORCHION_TOKEN`,
+    /// The client token: the first of `file` when given (the token file
+    /// format, e.g. `client.credential`; owner-only permissions required;
+    /// a hashed line is refused with the fix), else `ORCHION_TOKEN`,
     /// else the saved one the other client commands use, else none.
     static func token(file: String?, environment: [String: String]) throws(Failure) -> String? {
         guard let file else {
@@ -84,6 +85,13 @@ enum RemotePlugins {
         }
         guard let token = tokens.first else {
             throw Failure(description: "--token-file \(terminalSafe(file)): expected a token, found none")
+        }
+        guard !token.secret.hasPrefix("sha256:") else {
+            throw Failure(
+                description:
+                    "--token-file \(terminalSafe(file)): expected a token, found a token's hash (the server's client tokens "
+                    + "file keeps only hashes): pass a file holding a token, such as \(ClientCredentialFile.name) in the "
+                    + "server's state directory")
         }
         return token.secret
     }

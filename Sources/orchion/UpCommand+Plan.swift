@@ -56,7 +56,9 @@ struct UpPlan: Sendable {
                 + (caHash == nil ? ")" : "; TLS too: https://\(local) with the cluster CA)"),
             "  dashboard:      http://\(local)/  (sign in with a client token)",
             "  state:          \(config.stateDirectory)",
-            "  client tokens:  \(config.tokens.clientTokensFile)  (owner-only; clients send one as a bearer token)",
+            "  client tokens:  \(config.tokens.clientTokensFile)  (owner-only; hashes only: `orchion token create`)",
+            "  this CLI:       \(ClientCredentialFile.path(besideClientTokens: config.tokens.clientTokensFile))"
+                + "  (owner-only; the admin token `orchion` commands here use)",
             "  join token:     "
                 + (joinTokenFromEnvironment
                     ? "from ORCHION_JOIN_TOKEN" : "\(config.tokens.joinTokenFile)  (owner-only; agents present it)"),

@@ -136,13 +136,32 @@ import Testing
         #expect(usage.status == 2)
         #expect(usage.stderr.contains("expected a command after --"))
 
-        // A token made by `token create` works; revoked, it is refused.
-        let created = try cluster.orchion(["token", "create", "ci"])
+        // A token made by `token create` works within its scope; revoked, it is refused.
+        let created = try cluster.orchion(["token", "create", "ci", "--scope", "submit", "--ttl", "24h"])
         let secret = created.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(created.status == 0 && secret.count == 64)
+        #expect(created.stderr.contains("scope submit") && created.stderr.contains("shown only this once"))
         #expect(try cluster.orchion(["node", "list"], environment: ["ORCHION_TOKEN": secret]).status == 0)
+        let drained = try cluster.orchion(["node", "drain", "cli-b"], environment: ["ORCHION_TOKEN": secret])
+        #expect(drained.status == 4)
+        #expect(
+            drained.stderr.contains("DrainNode needs scope admin; token 'ci' has scope submit"), "\(drained.stderr)")
+        let viewer = try cluster.orchion(["token", "create", "viewer", "-o", "json"])
+        let viewerJSON = try #require(
+            try JSONSerialization.jsonObject(with: Data(viewer.stdout.utf8)) as? [String: Any])
+        #expect((viewerJSON["info"] as? [String: Any])?["scope"] as? String == "read", "read: the default")
+        let viewerSecret = try #require(viewerJSON["secret"] as? String)
+        let refusedSubmit = try cluster.orchion(
+            ["job", "submit", "--", "true"], environment: ["ORCHION_TOKEN": viewerSecret])
+        #expect(
+            refusedSubmit.status == 4 && refusedSubmit.stderr.contains("needs scope submit"), "\(refusedSubmit.stderr)")
         let listed = try cluster.orchion(["token", "list"])
-        #expect(listed.stdout.contains("ci ") && !listed.stdout.contains(secret))
+        #expect(listed.stdout.contains("SCOPE") && listed.stdout.contains("EXPIRES"), "\(listed.stdout)")
+        let ciRow = listed.stdout.split(separator: "\n").first { $0.hasPrefix("ci ") }.map(String.init) ?? ""
+        #expect(ciRow.contains(String(secret.prefix(6)) + "…") && ciRow.contains("submit") && ciRow.contains("UTC"))
+        #expect(!listed.stdout.contains(secret) && !listed.stdout.contains(viewerSecret))
+        let file = try String(contentsOf: cluster.state.appendingPathComponent("client.tokens"), encoding: .utf8)
+        #expect(!file.contains(secret) && !file.contains(viewerSecret), "the server keeps hashes only")
         #expect(try cluster.orchion(["token", "revoke", "ci"]).status == 0)
         #expect(try cluster.orchion(["node", "list"], environment: ["ORCHION_TOKEN": secret]).status == 4)
     }

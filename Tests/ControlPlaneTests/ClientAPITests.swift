@@ -100,7 +100,10 @@ import Testing
         let file = cluster.server.directory.appendingPathComponent("client.tokens").path
         let attributes = try FileManager.default.attributesOfItem(atPath: file)
         #expect((attributes[.posixPermissions] as? Int) == 0o600)
-        #expect(try String(contentsOfFile: file, encoding: .utf8).contains("laptop \(created.secret)"))
+        // Kept hashed, with its scope (read: the default): never the secret.
+        let kept = try String(contentsOfFile: file, encoding: .utf8)
+        #expect(!kept.contains(created.secret))
+        #expect(kept.contains("laptop sha256:\(TokenDigest.hex(created.secret))  # scope=read created="))
 
         // A duplicate name and a bad name are refused.
         await #expect {

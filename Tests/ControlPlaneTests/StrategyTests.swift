@@ -95,7 +95,7 @@ import Testing
         let listed = try runCommand(
             [
                 Paths.orchion, "plugin", "list", "--server", "127.0.0.1:\(cluster.server.port)", "--token-file",
-                cluster.server.directory.appendingPathComponent("client.tokens").path,
+                cluster.server.directory.appendingPathComponent("client.credential").path,
             ], timeout: 30)
         #expect(listed.status == 0, "\(listed.stderr)")
         #expect(listed.stdout.contains("liar"))

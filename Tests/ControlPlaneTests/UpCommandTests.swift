@@ -18,7 +18,7 @@ import Testing
             let state = home.appendingPathComponent(".local/share/orchion")
             #expect(up.stdout.contains("state:          \(state.path)"))
             #expect(up.stdout.contains("Other machines cannot join"))
-            for file in ["join.token", "client.tokens"] {
+            for file in ["join.token", "client.tokens", "client.credential"] {
                 let path = state.appendingPathComponent(file).path
                 let mode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int
                 #expect(mode == 0o600, "\(file) mode")
@@ -185,12 +185,13 @@ final class UpProcess: @unchecked Sendable {
     var stdout: String { out.text }
     var stderr: String { err.text }
 
-    /// The client token `orchion up` created in `state`.
+    /// The client token `orchion up` created in `state`: its secret is in
+    /// this machine's credential file (the tokens file keeps only hashes).
     static func clientToken(in state: URL) throws -> String {
-        let text = try String(contentsOf: state.appendingPathComponent("client.tokens"), encoding: .utf8)
-        guard let line = text.split(separator: "\n").first(where: { !$0.hasPrefix("#") }),
-            let token = line.split(separator: " ").last
-        else { throw HarnessError("no token in client.tokens: \(text)") }
+        let text = try String(contentsOf: state.appendingPathComponent("client.credential"), encoding: .utf8)
+        guard let token = text.split(separator: "\n").first(where: { !$0.hasPrefix("#") && !$0.isEmpty }) else {
+            throw HarnessError("no token in client.credential")
+        }
         return String(token)
     }
 

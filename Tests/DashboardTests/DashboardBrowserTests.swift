@@ -51,6 +51,17 @@ import Testing
         }
     }
 
+    @Test func aReadTokenCanLookButItsSubmitCancelAndStrategySwitchAreRefusedNamingTheScope() async throws {
+        let (server, agents) = try await cluster()
+        defer { server.remove() }
+        _ = agents
+        _ = try curl(server, "/v1/jobs", ["-d", #"{"spec":{"command":"sleep 60","name":"admins"}}"#])
+        let created = try curl(server, "/v1/tokens", ["-d", #"{"name":"viewer","scope":"read"}"#])
+        let object = try JSONSerialization.jsonObject(with: Data(created.utf8)) as? [String: Any]
+        let secret = try #require(object?["secret"] as? String)
+        try BrowserScenario(name: "read-token", url: "http://127.0.0.1:\(server.port)", token: secret).run()
+    }
+
     @Test func aKilledAgentsNodeGoesSuspectThenDown() async throws {
         let (server, agents) = try await cluster()
         defer { server.remove() }

@@ -70,12 +70,13 @@ final class DashboardUp: @unchecked Sendable {
         throw HarnessError("no dashboard line from orchion up within 30 s:\n\(out.text)")
     }
 
-    /// The client token `orchion up` created in `state`.
+    /// The client token `orchion up` created in `state`: its secret is in
+    /// this machine's credential file (the tokens file keeps only hashes).
     func clientToken(in state: URL) throws -> String {
-        let text = try String(contentsOf: state.appendingPathComponent("client.tokens"), encoding: .utf8)
-        guard let line = text.split(separator: "\n").first(where: { !$0.hasPrefix("#") }),
-            let token = line.split(separator: " ").last
-        else { throw HarnessError("no token in client.tokens: \(text)") }
+        let text = try String(contentsOf: state.appendingPathComponent("client.credential"), encoding: .utf8)
+        guard let token = text.split(separator: "\n").first(where: { !$0.hasPrefix("#") && !$0.isEmpty }) else {
+            throw HarnessError("no token in client.credential")
+        }
         return String(token)
     }
 

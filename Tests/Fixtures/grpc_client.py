@@ -1,6 +1,6 @@
 """A stock grpcio client for Orchion's gRPC tests.
 
-Usage: grpc_client.py STUBS_DIR PORT CLIENT_TOKEN JOIN_TOKEN SCENARIO
+Usage: grpc_client.py STUBS_DIR PORT CLIENT_TOKEN JOIN_TOKEN SCENARIO [ARGS...]
 Prints one JSON object with what the scenario observed.
 """
 import json
@@ -66,6 +66,28 @@ elif scenario == "large":
     big = jobs_pb2.JobSpec(command="x" * int(sys.argv[6]))
     result["too_big"] = error(lambda: control.SubmitJob(control_pb2.SubmitJobRequest(spec=big), metadata=auth, timeout=5))
     result["after"] = [n.id for n in control.ListNodes(control_pb2.ListNodesRequest(), metadata=auth, timeout=5).nodes]
+elif scenario == "scopes":
+    # CLIENT_TOKEN is a read token; then a submit token, an admin job's id,
+    # an expired token and a revoked one.
+    submit_token, admin_job, expired_token, revoked_token = sys.argv[6:10]
+    submit = [("authorization", f"Bearer {submit_token}")]
+    spec = jobs_pb2.JobSpec(command="sleep 60")
+    result["read_lists"] = len(control.ListJobs(control_pb2.ListJobsRequest(), metadata=auth, timeout=5).jobs)
+    result["read_submits"] = error(lambda: control.SubmitJob(control_pb2.SubmitJobRequest(spec=spec), metadata=auth, timeout=5))
+    result["read_scheduler"] = error(lambda: control.SetScheduler(
+        control_pb2.SetSchedulerRequest(default_strategy="spread"), metadata=auth, timeout=5))
+    own = control.SubmitJob(control_pb2.SubmitJobRequest(spec=spec), metadata=submit, timeout=5)
+    result["own_submitted_by"] = own.submitted_by
+    result["submit_drains"] = error(lambda: control.DrainNode(control_pb2.DrainNodeRequest(id="n1"), metadata=submit, timeout=5))
+    result["submit_creates_token"] = error(lambda: control.CreateToken(
+        control_pb2.CreateTokenRequest(name="sneaky", scope="admin"), metadata=submit, timeout=5))
+    result["submit_lists_tokens"] = error(lambda: control.ListTokens(control_pb2.ListTokensRequest(), metadata=submit, timeout=5))
+    result["submit_cancels_other"] = error(lambda: control.CancelJob(control_pb2.CancelJobRequest(id=admin_job), metadata=submit, timeout=5))
+    result["submit_cancels_own"] = error(lambda: control.CancelJob(control_pb2.CancelJobRequest(id=own.id), metadata=submit, timeout=5))
+    result["expired"] = error(lambda: control.ListNodes(
+        control_pb2.ListNodesRequest(), metadata=[("authorization", f"Bearer {expired_token}")], timeout=5))
+    result["revoked"] = error(lambda: control.ListNodes(
+        control_pb2.ListNodesRequest(), metadata=[("authorization", f"Bearer {revoked_token}")], timeout=5))
 elif scenario == "concurrent":
     errors = []
 

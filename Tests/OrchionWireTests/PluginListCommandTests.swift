@@ -93,6 +93,12 @@ import Testing
             readable.stderr.contains("mode 0644 is not owner-only"), "\(readable.stderr)"
         )
 
+        // The server's client tokens file keeps hashes: named as such, with the file to use.
+        let hashed = try tokenFile("default sha256:" + String(repeating: "ab", count: 32), mode: 0o600, in: dir)
+        let hash = try runCommand([Paths.orchion, "plugin", "list", "--server", server, "--token-file", hashed])
+        #expect(hash.status == 1 && hash.stderr.contains("found a token's hash"), "\(hash.stderr)")
+        #expect(hash.stderr.contains("client.credential"), "\(hash.stderr)")
+
         let bad = try runCommand([Paths.orchion, "plugin", "list", "--server", "example:80"])
         #expect(bad.status == 1)
         #expect(bad.stderr.contains("--server: expected HOST:PORT with a numeric host"), "\(bad.stderr)")

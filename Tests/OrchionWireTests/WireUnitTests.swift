@@ -51,8 +51,8 @@ import Testing
 
     @Test func bearerPrefixesAreComparedAsBytes() throws {
         let authenticator = Authenticator(joinToken: "join", clientTokens: ["tests": "secret"])
-        #expect(try authenticator.authenticate("Bearer secret") == .client("tests"))
-        #expect(try authenticator.authenticate("bEARER secret") == .client("tests"))
+        #expect(try authenticator.authenticate("Bearer secret") == .client("tests", .admin))
+        #expect(try authenticator.authenticate("bEARER secret") == .client("tests", .admin))
         #expect(try authenticator.authenticate("Bearer join") == .agent)
         for value in ["Bearer\u{E9}secret", "Bearer\u{1F600}x", "Bearer\u{0}secret", "Bearer", "", "Basic secret"] {
             #expect(throws: RPCError.self, "\(value.debugDescription)") { try authenticator.authenticate(value) }

@@ -45,7 +45,11 @@ def main(protoset, out):
         "Errors are `{\"code\": \"NOT_FOUND\", \"message\": \"...\"}` on REST and `grpc-status` /",
         "`grpc-message` on gRPC, with the same codes. Every call but `GET /healthz` needs",
         "`Authorization: Bearer <token>`: a client API token for ControlService, the agent join",
-        "token for AgentService.",
+        "token for AgentService. A client token has a scope: `read` (ListNodes, GetNode,",
+        "ListJobs, GetJob, FollowLogs, WatchEvents, ListPlugins, GetScheduler), `submit` (also",
+        "SubmitJob, SubmitJobs, and CancelJob of the jobs it submitted) or `admin` (everything);",
+        "a call above it is PERMISSION_DENIED (HTTP 403), an expired token UNAUTHENTICATED",
+        "(HTTP 401, \"token expired\"). See docs/security.md.",
         "",
     ]
     for file in files.file:

@@ -261,6 +261,11 @@ export interface Job {
   reason?: string;
   /** Why a pending job fits nowhere, per reason with node counts. */
   pendingReasons?: PendingReason[];
+  /**
+   * The name of the client token that submitted it; empty for jobs
+   * recorded before owners were. A "submit" token may cancel only its own.
+   */
+  submittedBy?: string;
 }
 
 /** A change of a job's state. */
@@ -549,22 +554,39 @@ export interface SchedulerSettings {
 export interface CreateTokenRequest {
   /** Letters, digits, '.', '_' and '-'; unique among the client tokens. */
   name?: string;
+  /**
+   * What the token may do: "read" (list and watch), "submit" (also submit
+   * jobs and cancel its own), "admin" (everything). Empty: "read", the
+   * least (a token asks for more on purpose).
+   */
+  scope?: string;
+  /** Seconds until the token is refused ("token expired"); 0: never. */
+  ttlSeconds?: string;
 }
 
 /** What is known about a client token: never its secret. */
 export interface TokenInfo {
   name?: string;
-  /** The first characters of the secret, to tell tokens apart. */
+  /**
+   * The first characters of the secret, to tell tokens apart (empty when
+   * not known).
+   */
   prefix?: string;
   /** Unset for a token written by hand without a creation time. */
   createdAt?: string;
+  /** "read", "submit" or "admin". */
+  scope?: string;
+  /** When it stops being accepted; unset: never. */
+  expiresAt?: string;
+  /** Past `expires_at` now (refused; revoke it to remove it from the list). */
+  expired?: boolean;
 }
 
 export interface CreatedToken {
   info?: TokenInfo;
   /**
-   * The token itself. Shown only in this reply; the server keeps it in its
-   * client tokens file (owner-only).
+   * The token itself. Shown only in this reply: the server keeps only its
+   * SHA-256 in the client tokens file (owner-only).
    */
   secret?: string;
 }

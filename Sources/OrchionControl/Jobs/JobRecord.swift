@@ -73,10 +73,14 @@ public struct JobRecord: Sendable, Hashable {
     public internal(set) var retryAt: Millis?
     /// A cancel sent to the agent and not yet confirmed: the reason given.
     public internal(set) var cancelReason: String?
+    /// The name of the client token that submitted it; nil for jobs
+    /// recorded before owners were.
+    public let submittedBy: String?
 
     /// A new pending job.
-    public init(spec: JobSpec, requestID: String?, order: UInt64, now: Millis) {
+    public init(spec: JobSpec, requestID: String?, order: UInt64, now: Millis, submittedBy: String? = nil) {
         self.spec = spec
+        self.submittedBy = submittedBy
         self.requestID = requestID
         self.order = order
         self.createdAt = now
@@ -86,9 +90,11 @@ public struct JobRecord: Sendable, Hashable {
     /// A job as stored, for reloading after a restart.
     public init(
         spec: JobSpec, requestID: String?, order: UInt64, createdAt: Millis, state: JobState,
-        attempts: [AttemptRecord], updatedAt: Millis, reason: String, retryAt: Millis?, cancelReason: String?
+        attempts: [AttemptRecord], updatedAt: Millis, reason: String, retryAt: Millis?, cancelReason: String?,
+        submittedBy: String? = nil
     ) {
         self.spec = spec
+        self.submittedBy = submittedBy
         self.requestID = requestID
         self.order = order
         self.createdAt = createdAt

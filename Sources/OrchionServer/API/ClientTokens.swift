@@ -6,16 +6,15 @@ import SwiftProtobuf
 import Synchronization
 
 /// The clients' API tokens as the control API manages them (`CreateToken`,
-/// `ListTokens`, `RevokeToken`): kept in the client tokens file, which each
-/// change rewrites atomically (a 0600 temporary file renamed over it), and
-/// handed to the `Authenticator`, so a revoked token is refused from the
-/// next call on.
+/// `ListTokens`, `RevokeToken`): kept hashed in the client tokens file
+/// (see `ClientTokenFile`), which each change rewrites atomically (a 0600
+/// temporary file renamed over it), and handed to the `Authenticator`, so
+/// a revoked token is refused from the next call on. A secret exists only
+/// in `create`'s answer: it is never written, nor logged.
 ///
-/// Each token line may carry attributes in its comment, as
-/// `NAME TOKEN  # created=2026-11-29T16:40:00Z`; `TokenFile` ignores
-/// comments, so the file stays one the server reads at start. Later
-/// attributes (scopes, expiry) go the same way. Every change re-reads the
-/// file first, so a line added by hand is kept (and accepted from then on).
+/// Every change re-reads the file first, so a line added by hand is kept
+/// (and accepted from then on); one added in clear (an older version's
+/// `NAME SECRET`) is rewritten hashed by that change.
 ///
 /// Threading: `create`, `list` and `revoke` do blocking file I/O: call them
 /// off the event loop (the control API runs them on the loop's thread
@@ -24,50 +23,70 @@ final class ClientTokens: Sendable {
     /// The client tokens file.
     let path: String
     private let authenticator: Authenticator
-    private let join: String
+    private let joinDigest: [UInt8]
     private let lock = Mutex(())
-    /// How many characters of a secret `TokenInfo.prefix` shows.
-    static let prefixLength = 6
+    /// Seconds since 1970 now; a parameter so tests can move time.
+    private let now: @Sendable () -> Int64
     /// The most client tokens the file holds: well under what fits the
     /// 1 MiB the server reads at start (`TokenFile.maxFileBytes`), so no
     /// client can create its way to a server that no longer starts.
     static let maxTokens = 1_000
+    /// The longest `ttl_seconds` taken: 100 years.
+    static let maxTTLSeconds: UInt64 = 100 * 366 * 86_400
+    /// The scope of a token created without one: the least.
+    static let defaultScope = Scope.read
 
-    init(path: String, authenticator: Authenticator, joinSecret: String) {
+    init(
+        path: String, authenticator: Authenticator, joinSecret: String,
+        now: @escaping @Sendable () -> Int64 = { Int64(time(nil)) }
+    ) {
         self.path = path
         self.authenticator = authenticator
-        join = joinSecret
+        joinDigest = TokenDigest.sha256(joinSecret.utf8)
+        self.now = now
     }
 
-    /// One token line of the file.
-    struct Entry: Sendable {
-        var name: String
-        var secret: String
-        /// Seconds since 1970, from `created=`; nil when the line has none.
-        var created: Int64?
-
-        var info: Orchion_V1_TokenInfo {
-            .with {
-                $0.name = name
-                $0.prefix = String(secret.prefix(ClientTokens.prefixLength))
-                if let created { $0.createdAt = Google_Protobuf_Timestamp(seconds: created) }
-            }
+    /// What the API shows of `entry` (never a secret).
+    func info(_ entry: ClientTokenEntry) -> Orchion_V1_TokenInfo {
+        let now = self.now()
+        return .with {
+            $0.name = entry.name
+            $0.prefix = entry.prefix ?? ""
+            $0.scope = entry.scope.name
+            if let created = entry.created { $0.createdAt = Google_Protobuf_Timestamp(seconds: created) }
+            if let expires = entry.expires { $0.expiresAt = Google_Protobuf_Timestamp(seconds: expires) }
+            $0.expired = entry.isExpired(at: now)
         }
     }
 
     /// The tokens in the file, in file order.
-    func list() throws(RPCError) -> [Entry] {
+    func list() throws(RPCError) -> [ClientTokenEntry] {
         try lock.withLock { _ throws(RPCError) in try read().entries }
     }
 
-    /// Adds a fresh token named `name`; answers it with its secret.
-    func create(name: String) throws(RPCError) -> Orchion_V1_CreatedToken {
+    /// Adds a fresh token named `name` with `scope` ("": `defaultScope`)
+    /// that expires `ttlSeconds` from now (0: never); answers it with its secret.
+    func create(name: String, scope: String = "", ttlSeconds: UInt64 = 0) throws(RPCError) -> Orchion_V1_CreatedToken {
         guard !name.isEmpty, name.utf8.count <= 64,
             name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) })
         else {
             throw RPCError(
                 .invalidArgument,
                 "name: expected 1 to 64 letters, digits, '.', '_' or '-', found '\(name.prefix(utf8Bytes: 64))'")
+        }
+        let granted: Scope
+        if scope.isEmpty {
+            granted = Self.defaultScope
+        } else if let named = Scope(name: scope) {
+            granted = named
+        } else {
+            throw RPCError(
+                .invalidArgument, "scope: expected read, submit or admin, found '\(scope.prefix(utf8Bytes: 32))'")
+        }
+        guard ttlSeconds <= Self.maxTTLSeconds else {
+            throw RPCError(
+                .invalidArgument, "ttl_seconds: expected at most \(Self.maxTTLSeconds) (100 years), found \(ttlSeconds)"
+            )
         }
         return try lock.withLock { _ throws(RPCError) in
             let (text, entries) = try read()
@@ -84,13 +103,16 @@ final class ClientTokens: Sendable {
             } catch {
                 throw RPCError(.internal, "cannot make a token: \(error.message)")
             }
-            let created = Int64(time(nil))
-            var lines = Self.namedLines(text)
-            if lines.last == "" { lines.removeLast() }
-            lines.append("\(name) \(secret)  # created=\(Self.iso8601(created))")
-            try write(lines.joined(separator: "\n") + "\n")
+            let created = now()
+            let entry = ClientTokenEntry(
+                name: name, digest: TokenDigest.sha256(secret.utf8), scope: granted, created: created,
+                expires: ttlSeconds == 0 ? nil : created + Int64(ttlSeconds),
+                prefix: String(secret.prefix(ClientTokenFile.prefixLength)))
+            var rewritten = ClientTokenFile.rewritten(text, entries: entries)
+            rewritten += ClientTokenFile.line(entry) + "\n"
+            try write(rewritten)
             return .with {
-                $0.info = Entry(name: name, secret: secret, created: created).info
+                $0.info = info(entry)
                 $0.secret = secret
             }
         }
@@ -107,17 +129,17 @@ final class ClientTokens: Sendable {
             guard entries.count > 1 else {
                 throw RPCError(
                     .failedPrecondition,
-                    "'\(name)' is the only client token: create another first (`orchion token create NAME`)")
+                    "'\(name)' is the only client token: create another first (`orchion token create NAME --scope admin`)"
+                )
             }
-            let kept = Self.namedLines(text).filter { Self.fields($0).first != name }
-            try write(kept.joined(separator: "\n"))
-            return entry.info
+            try write(ClientTokenFile.rewritten(text, entries: entries.filter { $0.name != name }))
+            return info(entry)
         }
     }
 
     /// The file's text and tokens; also hands the tokens to the
     /// authenticator (so a line added by hand counts from here on).
-    private func read() throws(RPCError) -> (text: String, entries: [Entry]) {
+    private func read() throws(RPCError) -> (text: String, entries: [ClientTokenEntry]) {
         let text: String
         switch FileText.read(path, limit: TokenFile.maxFileBytes, inspect: { TokenFile.refusal(path, $0) }) {
         case .success(let contents):
@@ -130,96 +152,36 @@ final class ClientTokens: Sendable {
         case .failure(.file(let failure)):
             throw RPCError(.failedPrecondition, failure.describe(path))
         }
-        let tokens: [Token]
+        let entries: [ClientTokenEntry]
         do throws(TokenFileError) {
-            tokens = try TokenFile.parse(text, path: path)
+            entries = try ClientTokenFile.parse(text, path: path)
         } catch {
             throw RPCError(.failedPrecondition, "the client tokens file cannot be used: \(error)")
         }
-        var created: [String: Int64] = [:]
-        for line in Self.namedLines(text) {
-            guard let name = Self.fields(line).first, let hash = line.firstIndex(of: "#") else { continue }
-            for attribute in line[line.index(after: hash)...].split(separator: " ")
-            where attribute.hasPrefix("created=") {
-                created[name] = Self.seconds(iso8601: attribute.dropFirst("created=".count))
-            }
-        }
-        let entries = tokens.map { Entry(name: $0.name, secret: $0.secret, created: created[$0.name]) }
-        authenticator.setClientTokens(
-            Dictionary(tokens.map { ($0.name, $0.secret) }, uniquingKeysWith: { first, _ in first }))
+        authenticator.setClients(entries.filter { $0.digest != joinDigest }.map(\.credential))
         return (text, entries)
     }
 
     /// Replaces the file with `text` (checked first: it must parse, and no
     /// client token may be the join token), then updates the authenticator.
     private func write(_ text: String) throws(RPCError) {
-        let tokens: [Token]
+        let entries: [ClientTokenEntry]
         do throws(TokenFileError) {
-            tokens = try TokenFile.parse(text, path: path)
+            entries = try ClientTokenFile.parse(text, path: path)
         } catch {
             throw RPCError(.internal, "the new client tokens file would not parse: \(error.message)")
         }
-        if tokens.contains(where: { $0.secret == join }) {
+        if entries.contains(where: { $0.digest == joinDigest }) {
             throw RPCError(.internal, "a client token would be the same as the join token")
+        }
+        if entries.contains(where: { $0.legacySecret != nil }) {
+            throw RPCError(.internal, "the new client tokens file would hold a secret in clear")
         }
         do throws(TokenFileError) {
             try TokenFile.replace(path, contents: text)
         } catch {
             throw RPCError(.internal, "cannot write the client tokens file: \(error.message)")
         }
-        authenticator.setClientTokens(
-            Dictionary(tokens.map { ($0.name, $0.secret) }, uniquingKeysWith: { first, _ in first }))
-    }
-
-    /// The file's lines with a bare token (a file's only one, named
-    /// "default") written as `default TOKEN`, so more can follow it.
-    private static func namedLines(_ text: String) -> [String] {
-        text.split(separator: "\n", omittingEmptySubsequences: false).map { line in
-            fields(String(line)).count == 1 ? "default " + line : String(line)
-        }
-    }
-
-    /// The fields of a line before its comment.
-    private static func fields(_ line: String) -> [String] {
-        line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" }).prefix { !$0.hasPrefix("#") }.map(
-            String.init)
-    }
-
-    /// `seconds` since 1970 as `YYYY-MM-DDTHH:MM:SSZ`.
-    static func iso8601(_ seconds: Int64) -> String {
-        var time = time_t(seconds)
-        var parts = tm()
-        guard gmtime_r(&time, &parts) != nil else { return String(seconds) }
-        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
-        return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T"
-            + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))Z"
-    }
-
-    /// `YYYY-MM-DDTHH:MM:SSZ` as seconds since 1970; nil for anything else.
-    static func seconds(iso8601 text: Substring) -> Int64? {
-        let bytes = Array(text.utf8)
-        guard bytes.count == 20, bytes[4] == 0x2D, bytes[7] == 0x2D, bytes[10] == 0x54, bytes[13] == 0x3A,
-            bytes[16] == 0x3A, bytes[19] == 0x5A
-        else { return nil }
-        func number(_ range: Range<Int>) -> Int32? {
-            var value: Int32 = 0
-            for byte in bytes[range] {
-                guard byte >= 0x30, byte <= 0x39 else { return nil }
-                value = value * 10 + Int32(byte - 0x30)
-            }
-            return value
-        }
-        guard let year = number(0..<4), let month = number(5..<7), let day = number(8..<10),
-            let hour = number(11..<13), let minute = number(14..<16), let second = number(17..<19),
-            (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60, second < 61
-        else { return nil }
-        var parts = tm()
-        parts.tm_year = year - 1900
-        parts.tm_mon = month - 1
-        parts.tm_mday = day
-        parts.tm_hour = hour
-        parts.tm_min = minute
-        parts.tm_sec = second
-        return Int64(timegm(&parts))
+        authenticator.setClients(entries.map(\.credential))
     }
 }

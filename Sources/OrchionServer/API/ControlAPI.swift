@@ -67,7 +67,9 @@ struct ControlAPI: ControlServiceHandler {
     func submitJob(_ request: Orchion_V1_SubmitJobRequest, context: CallContext) async throws -> Orchion_V1_Job {
         let plane = self.plane
         let result: Result<Orchion_V1_Job, RPCError> = await withCheckedContinuation { continuation in
-            plane.wrapped.submit(request) { continuation.resume(returning: $0) }
+            plane.wrapped.submit(request, submittedBy: context.principal.clientName) {
+                continuation.resume(returning: $0)
+            }
         }
         return try result.get()
     }
@@ -77,7 +79,9 @@ struct ControlAPI: ControlServiceHandler {
     {
         let plane = self.plane
         let result: Result<[String], RPCError> = await withCheckedContinuation { continuation in
-            plane.wrapped.submitAll(request.jobs) { continuation.resume(returning: $0) }
+            plane.wrapped.submitAll(request.jobs, submittedBy: context.principal.clientName) {
+                continuation.resume(returning: $0)
+            }
         }
         let ids = try result.get()
         return .with { $0.jobIds = ids }
@@ -93,8 +97,22 @@ struct ControlAPI: ControlServiceHandler {
         try plane.wrapped.job(request.id)
     }
 
+    /// An `admin` token cancels any job; a `submit` token only the jobs it
+    /// submitted (`ControlScopes` has already refused `read`).
     func cancelJob(_ request: Orchion_V1_CancelJobRequest, context: CallContext) async throws -> Orchion_V1_Job {
-        try plane.wrapped.cancel(request.id, reason: request.reason)
+        guard case .client(let name, let scope) = context.principal else {
+            throw RPCError(.permissionDenied, "only a client token may cancel a job")
+        }
+        if scope < .admin {
+            guard let job = plane.wrapped.jobs[request.id] else { throw plane.wrapped.notFound(request.id) }
+            guard job.submittedBy == name else {
+                throw RPCError(
+                    .permissionDenied,
+                    "cancelling a job another token submitted needs scope admin; token '\(name)' has scope \(scope.name)"
+                        + " and did not submit job \(request.id)")
+            }
+        }
+        return try plane.wrapped.cancel(request.id, reason: request.reason)
     }
 
     func followLogs(
@@ -162,8 +180,16 @@ struct ControlAPI: ControlServiceHandler {
         -> Orchion_V1_CreatedToken
     {
         let name = request.name
-        let created = try await onTokenFile { tokens throws(RPCError) in try tokens.create(name: name) }
-        ServerLog.info("client token '\(created.info.name)' created by \(context.principal)")
+        let scope = request.scope
+        let ttl = request.ttlSeconds
+        let created = try await onTokenFile { tokens throws(RPCError) in
+            try tokens.create(name: name, scope: scope, ttlSeconds: ttl)
+        }
+        ServerLog.info(
+            "client token '\(created.info.name)' (scope \(created.info.scope)"
+                + (created.info.hasExpiresAt
+                    ? ", expires \(ClientTokenFile.iso8601(created.info.expiresAt.seconds))" : ", never expires")
+                + ") created by \(context.principal)")
         return created
     }
 
@@ -171,7 +197,8 @@ struct ControlAPI: ControlServiceHandler {
         -> Orchion_V1_ListTokensResponse
     {
         let entries = try await onTokenFile { tokens throws(RPCError) in try tokens.list() }
-        return .with { $0.tokens = entries.map(\.info) }
+        guard let tokens else { throw RPCError(.unimplemented, "this server does not manage client tokens") }
+        return .with { $0.tokens = entries.map(tokens.info) }
     }
 
     func revokeToken(_ request: Orchion_V1_RevokeTokenRequest, context: CallContext) async throws

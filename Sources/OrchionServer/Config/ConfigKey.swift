@@ -169,7 +169,8 @@ extension ConfigKey {
             set: { $0.tokens.joinTokenFile = $1 }, render: { .text($0) }),
         ConfigKey(
             "tokens.client_tokens_file", environment: "ORCHION_CLIENT_TOKENS_FILE",
-            help: "The clients' API tokens file, one 'NAME TOKEN' a line, owner-only (default <state>/client.tokens).",
+            help: "The clients' API tokens file, hashed ('NAME sha256:HEX  # scope=…' lines), owner-only "
+                + "(default <state>/client.tokens).",
             form: "a file path", parse: path, get: { $0.tokens.clientTokensFile },
             set: { $0.tokens.clientTokensFile = $1 }, render: { .text($0) }),
 

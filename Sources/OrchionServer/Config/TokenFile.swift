@@ -22,6 +22,11 @@ public enum TokenFile {
 
     /// The tokens in `path`, which must exist and be owner-only.
     public static func read(_ path: String) throws(TokenFileError) -> [Token] {
+        try parse(try readText(path), path: path)
+    }
+
+    /// The text of `path`, which must exist and be owner-only.
+    public static func readText(_ path: String) throws(TokenFileError) -> String {
         let contents: FileText.Contents
         switch FileText.read(path, limit: maxFileBytes, inspect: { refusal(path, $0) }) {
         case .success(let read): contents = read
@@ -33,7 +38,7 @@ public enum TokenFile {
         guard let text = String(validating: contents.bytes, as: UTF8.self) else {
             throw TokenFileError(path: path, "not UTF-8 text")
         }
-        return try parse(text, path: path)
+        return text
     }
 
     /// The tokens in `path`; when it does not exist, first creates it
@@ -158,7 +163,7 @@ public enum TokenFile {
 
     /// Writes `contents` to a new file at `path` (mode 0600) atomically;
     /// false when another process created it first (its file is kept).
-    private static func create(_ path: String, contents: String) throws(TokenFileError) -> Bool {
+    static func create(_ path: String, contents: String) throws(TokenFileError) -> Bool {
         do throws(DurableFiles.Failure) {
             let directory = DurableFiles.parent(of: path)
             try DurableFiles.makeDirectories(directory)

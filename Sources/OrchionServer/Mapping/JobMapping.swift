@@ -43,6 +43,7 @@ extension JobRecord {
             $0.createdAt = .init(millis: createdAt)
             $0.updatedAt = .init(millis: updatedAt)
             $0.reason = reason
+            $0.submittedBy = submittedBy ?? ""
             $0.pendingReasons = pendingReasons.map { reason in
                 .with {
                     $0.reason = reason.reason

@@ -9,7 +9,11 @@ import SwiftProtobuf
 extension ControlPlane {
     /// Accepts a job; `reply` runs once it is durable (or at once with the
     /// first job of an earlier submission with the same `request_id`).
-    func submit(_ request: Orchion_V1_SubmitJobRequest, reply: @escaping (Result<Orchion_V1_Job, RPCError>) -> Void) {
+    /// `submittedBy` names the client token that submitted it.
+    func submit(
+        _ request: Orchion_V1_SubmitJobRequest, submittedBy: String? = nil,
+        reply: @escaping (Result<Orchion_V1_Job, RPCError>) -> Void
+    ) {
         let requestID = request.requestID.isEmpty ? nil : request.requestID
         if let requestID, let id = requestIndex[requestID], jobs[id] != nil {
             whenDurable { [unowned self] in reply(jobs[id].map { .success($0.proto) } ?? .failure(notFound(id))) }
@@ -21,7 +25,7 @@ extension ControlPlane {
         } catch {
             return reply(.failure(error))
         }
-        let id = accept(spec, requestID: requestID)
+        let id = accept(spec, requestID: requestID, submittedBy: submittedBy)
         whenDurable { [unowned self] in
             metrics.jobsSubmitted.increment()
             reply(jobs[id].map { .success($0.proto) } ?? .failure(notFound(id)))
@@ -34,7 +38,8 @@ extension ControlPlane {
     /// they are durable, with their ids in request order (an earlier job's
     /// for a `request_id` seen before, in the store or in this batch).
     func submitAll(
-        _ requests: [Orchion_V1_SubmitJobRequest], reply: @escaping (Result<[String], RPCError>) -> Void
+        _ requests: [Orchion_V1_SubmitJobRequest], submittedBy: String? = nil,
+        reply: @escaping (Result<[String], RPCError>) -> Void
     ) {
         guard requests.count <= Self.maxBatchJobs else {
             return reply(
@@ -67,7 +72,9 @@ extension ControlPlane {
         var accepted = 0
         for (request, spec) in zip(requests, specs) {
             if let spec {
-                ids.append(accept(spec, requestID: request.requestID.isEmpty ? nil : request.requestID))
+                ids.append(
+                    accept(
+                        spec, requestID: request.requestID.isEmpty ? nil : request.requestID, submittedBy: submittedBy))
                 accepted += 1
             } else {
                 ids.append(requestIndex[request.requestID] ?? "")
@@ -119,10 +126,10 @@ extension ControlPlane {
 
     /// Records an admitted job as pending, stages it for the next commit and
     /// queues it; returns its id.
-    private func accept(_ spec: JobSpec, requestID: String?) -> String {
+    private func accept(_ spec: JobSpec, requestID: String?, submittedBy: String?) -> String {
         let id = spec.id
         let time = now()
-        let job = JobRecord(spec: spec, requestID: requestID, order: nextOrder, now: time)
+        let job = JobRecord(spec: spec, requestID: requestID, order: nextOrder, now: time, submittedBy: submittedBy)
         nextOrder += 1
         jobs[id] = job
         jobOrder.append(id)

@@ -7,7 +7,8 @@ import SwiftProtobuf
 /// How a job record is stored: version byte 1, then the API's `Job`
 /// message (spec, state, attempts, reasons) length-prefixed, then what only
 /// the server needs back after a restart (retry due time, a cancel not yet
-/// confirmed by the agent).
+/// confirmed by the agent). The submitter (`Job.submitted_by`) travels in
+/// the message: records written before it existed decode without one.
 enum JobCodec {
     static func encode(_ job: JobRecord) -> [UInt8] {
         var bytes: [UInt8] = [1]
@@ -36,7 +37,8 @@ enum JobCodec {
             spec: JobSpec(job.spec, id: job.id), requestID: stored.requestID, order: stored.order,
             createdAt: job.createdAt.millis, state: state, attempts: job.attempts.map(AttemptRecord.init),
             updatedAt: job.updatedAt.millis, reason: job.reason, retryAt: retryAt < 0 ? nil : retryAt,
-            cancelReason: hasCancel == 1 ? String(decoding: cancel, as: UTF8.self) : nil)
+            cancelReason: hasCancel == 1 ? String(decoding: cancel, as: UTF8.self) : nil,
+            submittedBy: job.submittedBy.isEmpty ? nil : job.submittedBy)
     }
 
     private static func append(_ value: UInt64, to bytes: inout [UInt8]) {

@@ -106,9 +106,11 @@ struct GRPCMethod: Sendable {
 public struct GRPCServices: Sendable {
     let methods: [String: GRPCMethod]
 
-    /// Serves `control` (client tokens) and, when given, `agent` (the join
-    /// token and node credentials).
+    /// Serves `control` (client tokens, each call checked against
+    /// `ControlScopes`) and, when given, `agent` (the join token and node
+    /// credentials).
     public init(control: any ControlServiceHandler, agent: (any AgentServiceHandler)? = nil) {
+        let control = ScopedControlService.guarding(control)
         let prefix = "/orchion.v1.ControlService/"
         var methods: [String: GRPCMethod] = [
             prefix + "ListNodes": .unary(control.listNodes),

@@ -39,6 +39,8 @@ final class HTTP1Connection {
     private let headCheck: HTTPHeadCheck?
     private let parser = UnsafeMutablePointer<http_parser>.allocate(capacity: 1)
     private let timer: Timer
+    /// Slows down the answers to refused tokens (`HTTPHeadVerdict.refuse`).
+    private let failures: AuthFailureThrottle?
     /// Runs while output is queued: drops the peer if none of it moves.
     private let writeTimer: Timer
     private var writeTimerArmed = false
@@ -79,8 +81,9 @@ final class HTTP1Connection {
 
     init(
         stream: any ByteStream, limits: WireLimits, handler: @escaping HTTPHandler, headCheck: HTTPHeadCheck? = nil,
-        outputBound: Int? = nil, initialBytes: [UInt8]
+        outputBound: Int? = nil, failures: AuthFailureThrottle? = nil, initialBytes: [UInt8]
     ) throws(LoopError) {
+        self.failures = failures
         self.stream = stream
         self.limits = limits
         self.handler = handler
@@ -404,6 +407,9 @@ final class HTTP1Connection {
             case .answer(let response):
                 answerEarly(response)
                 return 0
+            case .refuse(let response):
+                answerEarly(response, delayMillis: failures?.failure(from: stream.peerAddress?.host) ?? 0)
+                return 0
             }
         }
         // RFC 9110 §10.1.1: the head is accepted, ask for the body. Only
@@ -460,9 +466,10 @@ final class HTTP1Connection {
 
     /// Queues `response` as this request's answer (in turn, then close) and
     /// drops the rest of the input unread by the parser: its body is never buffered.
-    private func answerEarly(_ response: HTTPResponse) {
+    private func answerEarly(_ response: HTTPResponse, delayMillis: UInt64 = 0) {
         var request = HTTPRequest(method: method, target: target, headers: [], body: [], keepAlive: false)
         request.earlyAnswer = response
+        request.earlyAnswerDelayMillis = delayMillis
         queue.append(request)
         discarding = true
         headerBytes = 0
@@ -502,7 +509,10 @@ final class HTTP1Connection {
         if let answer = request.earlyAnswer {
             let responder = HTTPResponder(connection: self, keepAlive: false, head: request.method == "HEAD")
             active = responder
-            return responder.send(answer)
+            guard request.earlyAnswerDelayMillis > 0, let failures else { return responder.send(answer) }
+            // Held back (a refused token's slow-down); dropped unanswered when too many wait.
+            if !failures.hold(request.earlyAnswerDelayMillis, { responder.send(answer) }) { close(abruptly: true) }
+            return
         }
         let responder = HTTPResponder(
             connection: self, keepAlive: request.keepAlive && !peerFinished, head: request.method == "HEAD")

@@ -14,4 +14,8 @@ public enum HTTPHeadVerdict: Sendable {
     /// Answer this now, in turn, with `Connection: close`; the body is read
     /// and discarded, never buffered, and the connection closes after it.
     case answer(HTTPResponse)
+    /// A presented token was refused: answered as `.answer`, but after the
+    /// slow-down that repeated failures from the same peer earn (see
+    /// `AuthFailureThrottle`; at once when the connection has none).
+    case refuse(HTTPResponse)
 }

@@ -15,6 +15,8 @@ public struct HTTPRequest: Sendable {
     public var principal: Principal?
     /// The head check's answer, sent instead of calling the handler.
     var earlyAnswer: HTTPResponse?
+    /// How long `earlyAnswer` is held back (an authentication failure's slow-down).
+    var earlyAnswerDelayMillis: UInt64 = 0
 
     public init(
         method: String, target: String, headers: [(name: String, value: String)], body: [UInt8], keepAlive: Bool,

@@ -30,6 +30,8 @@ final class GRPCServerCall: HTTP2StreamHandler {
     private let limits: WireLimits
     private let services: GRPCServices
     private let authenticator: Authenticator
+    /// Slows down the answers to refused tokens.
+    private let failures: AuthFailureThrottle?
     let streamID: Int32
     private let openedAt = ContinuousClock.now
     private var headers: HeaderFields
@@ -61,7 +63,11 @@ final class GRPCServerCall: HTTP2StreamHandler {
     private var closed = false
     private var writers: [CheckedContinuation<Void, Never>] = []
 
-    init(connection: HTTP2Connection, streamID: Int32, services: GRPCServices, authenticator: Authenticator) {
+    init(
+        connection: HTTP2Connection, streamID: Int32, services: GRPCServices, authenticator: Authenticator,
+        failures: AuthFailureThrottle? = nil
+    ) {
+        self.failures = failures
         self.connection = connection
         loop = connection.loop
         limits = connection.limits
@@ -89,8 +95,20 @@ final class GRPCServerCall: HTTP2StreamHandler {
         else {
             return reject(status: 415)
         }
+        let principal: Principal
+        switch authenticator.check(headers.first("authorization")) {
+        case .success(let who): principal = who
+        case .failure(let failure):
+            guard failure.isGuess, let failures else { return finish(failure.rpcError) }
+            let delay = failures.failure(from: connection?.peerHost)
+            // Held back (the slow-down); the stream is reset unanswered when too many wait.
+            if !failures.hold(delay, { [weak self] in self?.finish(failure.rpcError) }) {
+                finished = true
+                connection?.reset(streamID)
+            }
+            return
+        }
         do throws(RPCError) {
-            let principal = try authenticator.authenticate(headers.first("authorization"))
             let path = headers.first(":path") ?? ""
             guard let method = services.methods[path] else {
                 throw RPCError(.unimplemented, "unknown method \(path)")

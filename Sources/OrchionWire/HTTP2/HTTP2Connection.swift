@@ -35,6 +35,8 @@ final class HTTP2Connection {
     let loop: EventLoop
     let limits: WireLimits
     private let socket: any ByteStream
+    /// The peer's numeric address, when connected over TCP.
+    var peerHost: String? { socket.peerAddress?.host }
     private let role: Role
     private(set) var session: OpaquePointer?
     private var streams: [Int32: HTTP2StreamHandler] = [:]

@@ -25,7 +25,7 @@ public final class RESTGateway: Sendable {
         metrics: (@Sendable () -> [UInt8])? = nil, metricsRequireToken: Bool = false, site: (any PublicSite)? = nil
     ) {
         self.loop = loop
-        self.service = service
+        self.service = ScopedControlService.guarding(service)
         self.authenticator = authenticator
         self.metrics = metrics
         self.metricsRequireToken = metricsRequireToken
@@ -51,11 +51,14 @@ public final class RESTGateway: Sendable {
             }
             return .proceed(nil)
         }
-        do throws(RPCError) {
-            let authorization = headers.first { asciiCaseInsensitiveEqual($0.name, "Authorization") }?.value
-            return .proceed(try authorize(authorization))
-        } catch {
-            return .answer(Self.refusal(error))
+        let authorization = headers.first { asciiCaseInsensitiveEqual($0.name, "Authorization") }?.value
+        switch authenticator.check(authorization) {
+        case .success(let principal):
+            guard case .client = principal else { return .answer(Self.refusal(Self.agentRefused)) }
+            return .proceed(principal)
+        case .failure(let failure):
+            // A presented token refused: slowed down when its peer keeps failing.
+            return failure.isGuess ? .refuse(Self.refusal(failure.rpcError)) : .answer(Self.refusal(failure.rpcError))
         }
     }
 
@@ -82,7 +85,14 @@ public final class RESTGateway: Sendable {
         } catch {
             return responder.send(Self.refusal(error))
         }
-        if metrics != nil && Self.isPath(request.target, "/metrics") { return serveMetrics(request, responder) }
+        if metrics != nil && Self.isPath(request.target, "/metrics") {
+            do throws(RPCError) {
+                try ControlScopes.check("Metrics", context.principal)
+            } catch {
+                return responder.send(httpResponse(for: error))
+            }
+            return serveMetrics(request, responder)
+        }
         do {
             try route(request, path: try request.strictPath(), context: context, responder)
         } catch {
@@ -121,11 +131,12 @@ public final class RESTGateway: Sendable {
     /// The client principal for an Authorization value, or the error to answer.
     private func authorize(_ authorization: String?) throws(RPCError) -> Principal {
         let principal = try authenticator.authenticate(authorization)
-        guard case .client = principal else {
-            throw RPCError(.permissionDenied, "the agent join token and node credentials cannot call the control API")
-        }
+        guard case .client = principal else { throw Self.agentRefused }
         return principal
     }
+
+    private static let agentRefused = RPCError(
+        .permissionDenied, "the agent join token and node credentials cannot call the control API")
 
     private static func refusal(_ error: RPCError) -> HTTPResponse {
         var response = error.httpResponse

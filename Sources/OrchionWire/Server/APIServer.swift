@@ -25,6 +25,7 @@ public enum APIServer {
             loop: loop, service: control, authenticator: authenticator, metrics: metrics,
             metricsRequireToken: metricsRequireToken, site: site)
         let services = GRPCServices(control: control, agent: agent)
+        let failures = AuthFailureThrottle(loop: loop, policy: limits.authFailures)
         return try WireServer(
             loop: loop, address: address, limits: limits, tls: tls, http1: gateway.handle, http1Head: gateway.checkHead,
             http2: { socket, bytes in
@@ -34,12 +35,12 @@ public enum APIServer {
                         role: .server(accept: { connection, streamID in
                             GRPCServerCall(
                                 connection: connection, streamID: streamID, services: services,
-                                authenticator: authenticator)
+                                authenticator: authenticator, failures: failures)
                         }),
                         limits: limits, initialBytes: bytes)
                 } catch {
                     socket.close()
                 }
-            })
+            }, authFailures: failures)
     }
 }

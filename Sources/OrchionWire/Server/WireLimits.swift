@@ -41,6 +41,10 @@ public struct WireLimits: Sendable {
 
     // MARK: HTTP/2 (owned by the HTTP/2 face)
 
+    /// How repeated authentication failures from one peer are slowed down
+    /// (both faces; see `AuthFailureThrottle`).
+    public var authFailures = AuthFailurePolicy()
+
     /// HTTP/2's own bounds: unsent output, write and PING timeouts, flow-control windows.
     public var http2 = HTTP2Limits()
 

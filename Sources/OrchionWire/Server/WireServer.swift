@@ -50,6 +50,8 @@ public final class WireServer {
     /// Plaintext connections refused (TLS required from their peer) so far.
     public private(set) var plaintextRefused = 0
     private var peers: PeerConnections
+    /// Slows down refused tokens, on both faces (`APIServer` shares it with gRPC calls).
+    public let authFailures: AuthFailureThrottle
     private var sockets: [ObjectIdentifier: TCPConnection] = [:]
     private var http1Sockets: [ObjectIdentifier: TCPConnection] = [:]
     /// The unsent-output bound each HTTP/1.1 connection has now.
@@ -64,9 +66,11 @@ public final class WireServer {
     /// Binds `address` (loopback by default in every caller) and serves.
     public init(
         loop: EventLoop, address: SocketAddress, limits: WireLimits = WireLimits(), tls: WireTLS? = nil,
-        http1: @escaping HTTPHandler, http1Head: HTTPHeadCheck? = nil, http2: @escaping HTTP2Starter
+        http1: @escaping HTTPHandler, http1Head: HTTPHeadCheck? = nil, http2: @escaping HTTP2Starter,
+        authFailures: AuthFailureThrottle? = nil
     ) throws(LoopError) {
         self.tls = tls
+        self.authFailures = authFailures ?? AuthFailureThrottle(loop: loop, policy: limits.authFailures)
         peers = PeerConnections(limit: limits.maxConnectionsPerPeer)
         listener = try TCPListener(loop: loop, address: address)
         self.address = listener.address ?? address
@@ -112,7 +116,8 @@ public final class WireServer {
         connection.setNoDelay(true)
         try? connection.setKeepAlive(idleSeconds: limits.keepAliveIdleSeconds)
         let isHTTP1 = { [weak self] () -> Int? in self?.startedHTTP1(connection, key: key, limits: limits) }
-        let serve = Sniffer.Serve(limits: limits, http1: http1, http1Head: http1Head, http2: http2, isHTTP1: isHTTP1)
+        let serve = Sniffer.Serve(
+            limits: limits, http1: http1, http1Head: http1Head, http2: http2, isHTTP1: isHTTP1, failures: authFailures)
         guard let tls else { return Sniffer.start(connection, serve) }
         let plaintextAllowed =
             tls.plaintextBeyondLoopback || connection.peer.map { WireTLS.isLoopback($0.host) } ?? false
@@ -215,6 +220,7 @@ private enum Sniffer {
         let http1Head: HTTPHeadCheck?
         let http2: WireServer.HTTP2Starter
         let isHTTP1: () -> Int?
+        let failures: AuthFailureThrottle?
     }
 
     /// Serves a TLS stream whose handshake is done: by ALPN, else by the preface.
@@ -231,7 +237,7 @@ private enum Sniffer {
         do {
             _ = try HTTP1Connection(
                 stream: stream, limits: serve.limits, handler: serve.http1, headCheck: serve.http1Head,
-                outputBound: bound, initialBytes: seen)
+                outputBound: bound, failures: serve.failures, initialBytes: seen)
         } catch {
             stream.close()
         }

@@ -301,7 +301,33 @@ def up_cluster(page):
     assert log == "hello from the dashboard", log
 
 
+def read_token(page):
+    # A read token: looking works; submitting, cancelling and switching the
+    # strategy are refused with the server's words, naming the scopes.
+    page.sign_in()
+    page.wait("two ready nodes", lambda: len(page.css("[data-node][data-state=ready]")) == 2)
+    page.go("#/submit")
+    page.wait("the submit form", lambda: page.css("#field-command"))
+    page.css("#field-command")[0].send_keys("true")
+    page.css("[data-testid=submit-form] button[type=submit]")[0].click()
+    error = page.wait("the submit refusal", lambda: page.text("[data-testid=submit-error]"))
+    assert error == "Not allowed with this token: SubmitJob needs scope submit; token 'viewer' has scope read", error
+    page.go("#/jobs")
+    page.wait("the admin's job", lambda: page.css("[data-job] .name a"))[0].click()
+    page.wait("its page", lambda: page.css("#job-title"))
+    assert page.text("[data-testid=submitted-by]") == "token 'tests'", page.text("[data-testid=submitted-by]")
+    page.wait("the cancel button", lambda: page.css("[data-testid=cancel]"))[0].click()
+    error = page.wait("the cancel refusal", lambda: page.text(".error[role=alert]"))
+    assert "Not allowed with this token: CancelJob needs scope submit" in error, error
+    page.go("#/plugins")
+    page.wait("the plugin table", lambda: "bin-packing" in (page.text("[data-testid=plugin-table]") or ""))
+    Select(page.css("[data-testid=default-strategy]")[0]).select_by_value("bin-packing")
+    error = page.wait("the switch refusal", lambda: page.text(".error[role=alert]"))
+    assert "Not allowed with this token: SetScheduler needs scope admin" in error, error
+
+
 SCENARIOS = {
+    "read-token": read_token,
     "up-cluster": up_cluster,
     "sign-in-and-nodes": sign_in_and_nodes,
     "submit-and-follow": submit_and_follow,

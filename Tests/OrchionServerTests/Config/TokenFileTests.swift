@@ -154,12 +154,19 @@ private func write(_ text: String, to path: String, permissions: Int) throws {
         #expect(
             tokens.notes == [
                 "created the join token file \(state)/join.token",
+                "created the client credential file \(state)/client.credential (an admin token)",
                 "created the client tokens file \(state)/client.tokens (1 token)",
             ])
         let authenticator = tokens.authenticator
         #expect(try authenticator.authenticate("Bearer " + tokens.join.secret) == .agent)
-        let client = try #require(tokens.clients.first)
-        #expect(try authenticator.authenticate("Bearer " + client.secret) == .client("default"))
+        // The first-start token: its secret only in this machine's credential file, its hash in client.tokens.
+        #expect(try mode(state + "/client.credential") == 0o600)
+        let secret = try ClientCredentialFile.read(state + "/client.credential")
+        let client = (secret: secret, entry: try #require(tokens.clients.first))
+        #expect(try authenticator.authenticate("Bearer " + secret) == .client("default", .admin))
+        let file = try String(contentsOfFile: state + "/client.tokens", encoding: .utf8)
+        #expect(!file.contains(secret) && file.contains("default sha256:" + TokenDigest.hex(secret)))
+        #expect(client.entry.scope == .admin && client.entry.expires == nil)
         let reread = try ServerTokens.load(config)
         #expect(reread.join == tokens.join && reread.clients == tokens.clients)
 

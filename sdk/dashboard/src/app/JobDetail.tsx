@@ -1,6 +1,6 @@
 import { useEffect, useLayoutEffect, useMemo, useRef, useState } from "react";
 import type { Job, LogChunk } from "../../../ts/orchion";
-import { APIError } from "../lib/api";
+import { describeFailure } from "../lib/api";
 import { commandLine, formatBytes, formatCPU, formatDuration, formatProtoDuration, stateName } from "../lib/format";
 import { isCancellable, isFinal, timestampMs } from "../lib/jobs";
 import { LogTail, type LogLine } from "../lib/logs";
@@ -42,7 +42,7 @@ export function JobDetail({ store, id }: { store: Store; id: string }) {
       store.jobs.upsert([await store.api.cancel(id, "cancelled from the dashboard")]);
       store.changed();
     } catch (failure) {
-      setError(failure instanceof APIError ? `${failure.code}: ${failure.message}` : String(failure));
+      setError(describeFailure(failure));
     } finally {
       setCancelling(false);
     }
@@ -87,6 +87,8 @@ export function JobDetail({ store, id }: { store: Store; id: string }) {
         <dl className="card facts">
           <dt>Job id</dt>
           <dd className="mono">{job.id}</dd>
+          <dt>Submitted by</dt>
+          <dd data-testid="submitted-by">{job.submittedBy ? `token '${job.submittedBy}'` : "not recorded"}</dd>
           <dt>Command</dt>
           <dd className="mono">{commandLine(spec.command, spec.argv)}</dd>
           <dt>Resources</dt>

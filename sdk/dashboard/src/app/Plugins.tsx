@@ -1,5 +1,5 @@
 import { useState } from "react";
-import { APIError } from "../lib/api";
+import { describeFailure } from "../lib/api";
 import { stateName } from "../lib/format";
 import type { Store } from "./store";
 
@@ -15,7 +15,7 @@ export function Plugins({ store }: { store: Store }) {
       store.scheduler = await store.api.setDefaultStrategy(name);
       await store.refreshPlugins();
     } catch (failure) {
-      setError(failure instanceof APIError ? `${failure.code}: ${failure.message}` : String(failure));
+      setError(describeFailure(failure));
     } finally {
       setBusy(false);
     }

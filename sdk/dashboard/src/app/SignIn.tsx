@@ -28,8 +28,9 @@ export function SignIn({ onSignedIn }: { onSignedIn: (token: string) => void }) 
       <form onSubmit={(event) => void submit(event)} aria-describedby="signin-help">
         <h1>Orchion</h1>
         <p id="signin-help">
-          Sign in with an API token (a line of the server's <code>client.tokens</code> file). It is kept for this tab
-          only.
+          Sign in with a client token: one made by <code>orchion token create NAME</code> (a <code>read</code> token is
+          enough to look; submitting and cancelling need <code>submit</code>, switching the strategy <code>admin</code>),
+          or this machine's own in <code>client.credential</code>. It is kept for this tab only.
         </p>
         <label htmlFor="token">API token</label>
         <input

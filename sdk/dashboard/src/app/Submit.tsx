@@ -1,5 +1,5 @@
 import { useState, type FormEvent } from "react";
-import { APIError } from "../lib/api";
+import { describeFailure } from "../lib/api";
 import { checkSubmitForm, EMPTY_FORM, type FormErrors, type SubmitForm } from "../lib/submit";
 import { href } from "./hooks";
 import type { Store } from "./store";
@@ -70,7 +70,7 @@ export function Submit({ store }: { store: Store }) {
       store.changed();
       window.location.hash = href("jobs", job.id ?? "");
     } catch (error) {
-      setFailure(error instanceof APIError ? `${error.code}: ${error.message}` : String(error));
+      setFailure(describeFailure(error));
     } finally {
       setBusy(false);
     }

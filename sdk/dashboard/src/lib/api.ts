@@ -25,6 +25,22 @@ export class APIError extends Error {
   get unauthorized(): boolean {
     return this.status === 401;
   }
+
+  /** The token is valid but its scope does not allow the call (HTTP 403). */
+  get forbidden(): boolean {
+    return this.status === 403;
+  }
+}
+
+/**
+ * A failed action as the user should read it: a call the token's scope does
+ * not allow says so first, with the server's words (which name the scope
+ * needed and the token's); other API errors as `CODE: message`.
+ */
+export function describeFailure(error: unknown): string {
+  if (!(error instanceof APIError)) return error instanceof Error ? error.message : String(error);
+  if (error.forbidden) return `Not allowed with this token: ${error.message}`;
+  return `${error.code}: ${error.message}`;
 }
 
 export class API {

@@ -1,0 +1,236 @@
+import ClusterTestSupport
+import Foundation
+import OrchionLoop
+import OrchionProto
+import OrchionWire
+import TestSupport
+import Testing
+
+/// Client token scopes, expiry, revocation and hashing at rest, with real
+/// clients (curl for REST, Python's grpcio for gRPC) against the real
+/// server binary; and the slow-down of repeated refused tokens on both faces.
+@Suite(.serialized) struct TokenScopeTests {
+    private static let python = Paths.root.appendingPathComponent(".venv/bin/python").path
+
+    /// Python stubs generated from the .proto files once per test process.
+    private static let stubs: Result<String, any Error> = Result {
+        let dir = try Paths.temporaryDirectory("orchion-stubs")
+        let generated = try runCommand(
+            [
+                python, "-m", "grpc_tools.protoc", "-I", Paths.root.appendingPathComponent("sdk/proto").path,
+                "--python_out=\(dir.path)", "--grpc_python_out=\(dir.path)",
+            ]
+                + ["agent", "cluster", "control", "jobs", "plugins"].map {
+                    Paths.root.appendingPathComponent("sdk/proto/orchion/v1/\($0).proto").path
+                })
+        guard generated.status == 0 else { throw HarnessError("grpc_tools.protoc: \(generated.stderr)") }
+        return dir.path
+    }
+
+    /// Creates a token over gRPC with the tests' (legacy, admin) token.
+    private func create(_ cluster: Cluster, _ name: String, _ scope: String, ttl: UInt64 = 0) async throws
+        -> Orchion_V1_CreatedToken
+    {
+        try await cluster.control.client.unary(
+            "/orchion.v1.ControlService/CreateToken",
+            Orchion_V1_CreateTokenRequest.with {
+                $0.name = name
+                $0.scope = scope
+                $0.ttlSeconds = ttl
+            }, timeoutMillis: 10_000)
+    }
+
+    /// curl with `token`: the HTTP status and body.
+    private func curl(_ cluster: Cluster, _ method: String, _ path: String, token: String, body: String? = nil)
+        throws -> (status: Int, body: String)
+    {
+        var arguments = [
+            "curl", "-sS", "--max-time", "10", "-w", "\n%{http_code}", "-X", method, "-H",
+            "Authorization: Bearer \(token)",
+        ]
+        if let body { arguments += ["-H", "Content-Type: application/json", "--data-binary", body] }
+        let result = try runCommand(arguments + ["http://127.0.0.1:\(cluster.server.port)\(path)"], timeout: 20)
+        let lines = result.stdout.split(separator: "\n", omittingEmptySubsequences: false)
+        return (Int(lines.last ?? "") ?? 0, lines.dropLast().joined(separator: "\n"))
+    }
+
+    private func message(_ body: String) -> String {
+        let object = try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any]
+        return object?["message"] as? String ?? body
+    }
+
+    @Test func scopesExpiryAndRevocationHoldOnBothFacesAndTheFileKeepsNoSecret() async throws {
+        let cluster = try await Cluster()
+        try await cluster.agent("n1")
+        // The tests' token is a line of an older version (a secret in clear):
+        // it still works, as admin, and the server rewrote it hashed at start.
+        let file = cluster.server.directory.appendingPathComponent("client.tokens").path
+        let atStart = try String(contentsOfFile: file, encoding: .utf8)
+        #expect(!atStart.contains(ServerProcess.clientToken))
+        #expect(atStart.contains("tests sha256:" + TokenDigest.hex(ServerProcess.clientToken) + "  # scope=admin"))
+
+        let read = try await create(cluster, "viewer", "")
+        #expect(read.info.scope == "read", "read is the default scope")
+        let submit = try await create(cluster, "ci", "submit")
+        let expiring = try await create(cluster, "brief", "read", ttl: 1)
+        let revoked = try await create(cluster, "old", "admin")
+        #expect(expiring.info.hasExpiresAt && !read.info.hasExpiresAt)
+        let adminJob = try await cluster.control.submit(.with { $0.command = "sleep 60" })
+        #expect(adminJob.submittedBy == "tests")
+        let text = try String(contentsOfFile: file, encoding: .utf8)
+        for secret in [read.secret, submit.secret, expiring.secret, revoked.secret] {
+            #expect(!text.contains(secret), "the file holds no secret after create")
+            #expect(text.contains("sha256:" + TokenDigest.hex(secret)))
+        }
+        #expect(text.contains("ci sha256:" + TokenDigest.hex(submit.secret) + "  # scope=submit created="))
+        #expect(try curl(cluster, "POST", "/v1/tokens/old:revoke", token: ServerProcess.clientToken).status == 200)
+
+        // REST.
+        let readSubmits = try curl(
+            cluster, "POST", "/v1/jobs", token: read.secret, body: #"{"spec":{"command":"true"}}"#)
+        #expect(readSubmits.status == 403)
+        #expect(message(readSubmits.body) == "SubmitJob needs scope submit; token 'viewer' has scope read")
+        #expect(!readSubmits.body.contains(read.secret))
+        #expect(try curl(cluster, "GET", "/v1/jobs", token: read.secret).status == 200)
+        let drain = try curl(cluster, "POST", "/v1/nodes/n1:drain", token: submit.secret)
+        #expect(
+            drain.status == 403 && message(drain.body) == "DrainNode needs scope admin; token 'ci' has scope submit")
+        #expect(try curl(cluster, "POST", "/v1/tokens", token: submit.secret, body: #"{"name":"x"}"#).status == 403)
+        let other = try curl(cluster, "POST", "/v1/jobs/\(adminJob.id):cancel", token: submit.secret)
+        #expect(other.status == 403, "\(other.body)")
+        let own = try curl(cluster, "POST", "/v1/jobs", token: submit.secret, body: #"{"spec":{"command":"sleep 60"}}"#)
+        let ownJob = try Orchion_V1_Job(jsonString: own.body)
+        #expect(ownJob.submittedBy == "ci")
+        #expect(try curl(cluster, "POST", "/v1/jobs/\(ownJob.id):cancel", token: submit.secret).status == 200)
+        let gone = try curl(cluster, "GET", "/v1/nodes", token: revoked.secret)
+        #expect(gone.status == 401 && message(gone.body) == "invalid bearer token")
+        try await eventually("the 1 s token expires", timeout: 10) {
+            try curl(cluster, "GET", "/v1/nodes", token: expiring.secret).status == 401
+        }
+        let expired = try curl(cluster, "GET", "/v1/nodes", token: expiring.secret)
+        #expect(message(expired.body).hasPrefix("token expired"))
+        let listed = try curl(cluster, "GET", "/v1/tokens", token: ServerProcess.clientToken)
+        let tokens = try Orchion_V1_ListTokensResponse(jsonString: listed.body).tokens
+        #expect(tokens.map(\.name) == ["tests", "viewer", "ci", "brief"])
+        #expect(tokens.map(\.scope) == ["admin", "read", "submit", "read"])
+        #expect(tokens.map(\.expired) == [false, false, false, true])
+
+        // gRPC, with grpcio.
+        let result = try runCommand(
+            [
+                Self.python, Paths.root.appendingPathComponent("Tests/Fixtures/grpc_client.py").path,
+                try Self.stubs.get(), String(cluster.server.port), read.secret, ServerProcess.joinToken, "scopes",
+                submit.secret, adminJob.id, expiring.secret, revoked.secret,
+            ], timeout: 60)
+        #expect(result.status == 0, "\(result.stderr)")
+        let grpc = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        func code(_ key: String) -> String? { (grpc[key] as? [String: Any])?["code"] as? String }
+        func details(_ key: String) -> String? { (grpc[key] as? [String: Any])?["details"] as? String }
+        #expect(grpc["read_lists"] as? Int == 2)
+        #expect(code("read_submits") == "PERMISSION_DENIED")
+        #expect(details("read_submits") == "SubmitJob needs scope submit; token 'viewer' has scope read")
+        #expect(code("read_scheduler") == "PERMISSION_DENIED")
+        #expect(grpc["own_submitted_by"] as? String == "ci")
+        #expect(code("submit_drains") == "PERMISSION_DENIED" && code("submit_creates_token") == "PERMISSION_DENIED")
+        #expect(code("submit_lists_tokens") == "PERMISSION_DENIED")
+        #expect(code("submit_cancels_other") == "PERMISSION_DENIED")
+        #expect(grpc.keys.contains("submit_cancels_own") && grpc["submit_cancels_own"] is NSNull, "allowed")
+        #expect(code("expired") == "UNAUTHENTICATED" && details("expired")?.hasPrefix("token expired") == true)
+        #expect(code("revoked") == "UNAUTHENTICATED" && details("revoked") == "invalid bearer token")
+        #expect(try await cluster.control.job(adminJob.id).state != .cancelled, "the admin's job still runs")
+
+        // A restart reads the hashed file: the tokens keep their scopes.
+        try cluster.server.crashAndRestart()
+        try await eventually("the server is back") {
+            try curl(cluster, "GET", "/v1/jobs", token: read.secret).status == 200
+        }
+        #expect(try curl(cluster, "POST", "/v1/nodes/n1:cordon", token: read.secret).status == 403)
+        #expect(
+            try curl(cluster, "GET", "/v1/jobs/\(ownJob.id)", token: read.secret).body.contains(#""submittedBy":"ci""#))
+        await cluster.close()
+    }
+    /// The script: 8 refused tokens over REST one after another, then, with
+    /// the peer slowed, a refused call on each face alongside valid calls
+    /// (and one without a token) sent after it.
+    private static let slowDownScript = """
+        import json, sys, threading, time, urllib.error, urllib.request
+        sys.path.insert(0, sys.argv[1])
+        import grpc
+        from orchion.v1 import control_pb2, control_pb2_grpc
+        port, good = sys.argv[2], sys.argv[3]
+        wrong = "wrong-token-0123456789"
+
+        def rest(token):
+            headers = {"Authorization": f"Bearer {token}"} if token else {}
+            request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/nodes", headers=headers)
+            try:
+                with urllib.request.urlopen(request, timeout=10) as reply:
+                    return reply.status
+            except urllib.error.HTTPError as error:
+                return error.code
+
+        control = control_pb2_grpc.ControlServiceStub(grpc.insecure_channel(f"127.0.0.1:{port}"))
+
+        def call(token):
+            try:
+                control.ListNodes(control_pb2.ListNodesRequest(), metadata=[("authorization", f"Bearer {token}")], timeout=10)
+                return "OK"
+            except grpc.RpcError as failure:
+                return failure.code().name
+
+        result = {"rest": []}
+        for _ in range(8):
+            start = time.monotonic()
+            status = rest(wrong)
+            result["rest"].append([status, time.monotonic() - start])
+        done = []
+        lock = threading.Lock()
+
+        def run(label, body):
+            start = time.monotonic()
+            outcome = body()
+            with lock:
+                done.append([label, outcome, time.monotonic() - start])
+
+        held = [threading.Thread(target=run, args=("rest-wrong", lambda: rest(wrong))),
+                threading.Thread(target=run, args=("grpc-wrong", lambda: call(wrong)))]
+        for thread in held:
+            thread.start()
+        run("rest-valid", lambda: rest(good))
+        run("grpc-valid", lambda: call(good))
+        run("rest-missing", lambda: rest(None))
+        for thread in held:
+            thread.join(timeout=20)
+        result["done"] = done
+        print(json.dumps(result), flush=True)
+        """
+
+    @Test func aPeerThatKeepsPresentingWrongTokensIsSlowedOnBothFacesAndValidCallsAreNot() async throws {
+        let cluster = try await Cluster()
+        let result = try runCommand(
+            [
+                Self.python, "-c", Self.slowDownScript, try Self.stubs.get(), String(cluster.server.port),
+                ServerProcess.clientToken,
+            ], timeout: 60)
+        #expect(result.status == 0, "\(result.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        let rest = try #require(json["rest"] as? [[Double]])
+        #expect(rest.map { Int($0[0]) } == Array(repeating: 401, count: 8))
+        // The 6th, 7th and 8th failures: held at least 250 ms, 500 ms, 1 s (less 20 ms of clock slack).
+        #expect(rest[5][1] >= 0.23 && rest[6][1] >= 0.48 && rest[7][1] >= 0.98, "\(rest)")
+        let done = try #require(json["done"] as? [[Any]])
+        let order = done.compactMap { $0.first as? String }
+        let outcome = Dictionary(done.map { ($0[0] as? String ?? "", "\($0[1])") }, uniquingKeysWith: { $1 })
+        let took = Dictionary(done.map { ($0[0] as? String ?? "", $0[2] as? Double ?? 0) }, uniquingKeysWith: { $1 })
+        #expect(
+            outcome == [
+                "rest-wrong": "401", "grpc-wrong": "UNAUTHENTICATED", "rest-valid": "200",
+                "grpc-valid": "OK", "rest-missing": "401",
+            ])
+        // Held at the cap (2 s) on both faces; the valid calls and the one
+        // without a token, sent after them, were answered first.
+        #expect((took["rest-wrong"] ?? 0) >= 1.98 && (took["grpc-wrong"] ?? 0) >= 1.98, "\(took)")
+        #expect(order.count == 5 && Set(order.prefix(3)) == ["rest-valid", "grpc-valid", "rest-missing"], "\(order)")
+        await cluster.close()
+    }
+}
