@@ -564,7 +564,7 @@ public enum JobRunnerError: Error, Hashable, CustomStringConvertible {
             "unknown executor '\(name)': expected one of \(known.isEmpty ? "(none loaded)" : known.joined(separator: ", "))"
         case .cgroupFailed(let path, let what): "cannot make cgroup \(path): \(what)"
         case .noSpawnHelper(let path):
-            "cannot start the job: it needs the exec helper orchion-spawn, expected an executable at \(path)"
+            "jobs need the exec helper orchion-spawn here, expected an executable at \(path)"
         case .noDefaultUser(let user):
             "the default job user '\(user)' is not an account on this machine: create it (useradd --system "
                 + "--no-create-home \(user)) or name another with --job-user"
