@@ -18,6 +18,10 @@ import Testing
             let state = home.appendingPathComponent(".local/share/orchion")
             #expect(up.stdout.contains("state:          \(state.path)"))
             #expect(up.stdout.contains("Other machines cannot join"))
+            // CI runs as root: the banner says jobs do not.
+            if geteuid() == 0 {
+                #expect(up.stdout.contains("jobs run:       as user nobody, not root; root refused"), "\(up.stdout)")
+            }
             for file in ["join.token", "client.tokens"] {
                 let path = state.appendingPathComponent(file).path
                 let mode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int
