@@ -36,8 +36,9 @@ struct UpPlan: Sendable {
         var summary: String {
             guard agentIsRoot else { return "as you (the agent's user; only root may run jobs as others)" }
             let others = allowed.isEmpty ? "" : "; jobs may name \(allowed.joined(separator: ", "))"
-            return "as user \(defaultUser ?? "nobody"), not root\(others)"
-                + (allowRoot ? "; root jobs ALLOWED (--allow-root-jobs)" : "; root refused (--allow-root-jobs allows it)")
+            let root =
+                allowRoot ? "; root jobs ALLOWED (--allow-root-jobs)" : "; root refused (--allow-root-jobs allows it)"
+            return "as user \(defaultUser ?? "nobody"), not root\(others)\(root)"
         }
     }
 

@@ -1,7 +1,7 @@
-import OrchionAgentDaemon
+import OrchionAgent
 import Testing
 
-@testable import OrchionAgent
+@testable import OrchionAgentDaemon
 
 /// The one command line of `orchion agent run` and `orchion-agent`.
 struct AgentCommandLineTests {
