@@ -89,12 +89,27 @@ public final class ExecutionRuntime: Sendable {
                 guard spawnHelperFound else { throw .noSpawnHelper(spawnHelper) }
                 defaultJobAccount = account
                 log(settings.jobUsers.summary(default: account))
+                for user in settings.jobUsers.allowedUsers {
+                    switch Result(catching: { () throws(JobRunnerError) in try RunAsAccount.lookup(user) }) {
+                    case .failure(let error): log("allowed job user '\(user)': \(error); jobs naming it fail")
+                    case .success(let found) where found.uid == 0 && !settings.jobUsers.allowRoot:
+                        log("allowed job user '\(user)' is uid 0: refused all the same without --allow-root-jobs")
+                    case .success: break
+                    }
+                }
             } else {
                 defaultJobAccount = nil
-                log("jobs run as the agent's own user (uid \(agentUID)): it is not root")
+                let flags =
+                    settings.jobUsers != JobUserPolicy() ? " (the job user flags apply to a root agent only)" : ""
+                log("jobs run as the agent's own user (uid \(agentUID)): it is not root\(flags)")
             }
             if let root = settings.workDirectory {
                 try WorkDirectory.prepareRoot(root)
+                let stale = WorkDirectory.removeStale(in: root)
+                if stale.removed > 0 {
+                    log("removed \(stale.removed) working directories of a previous run in \(root)")
+                }
+                for problem in stale.problems { log(problem) }
                 log("jobs that name no working directory get their own under \(root), removed when they end")
             }
         } catch {

@@ -93,8 +93,9 @@ public final class JobRunner {
     /// its own thread, the user lookup and the cgroup's creation on the
     /// thread pool; the spawn on `loop`. `started` runs on the loop thread
     /// with the running job, or with why it could not start (an unknown
-    /// executor, its refusal, an unknown user, a cgroup or spawn error; then
-    /// nothing runs and `completion` is never called). `onOutput` gets every
+    /// executor, its refusal, an unknown user or one the runtime's
+    /// `JobUserPolicy` refuses, a working directory, cgroup or spawn error;
+    /// then nothing runs and `completion` is never called). `onOutput` gets every
     /// chunk of output in order (see `OutputChunk`) and returns false to
     /// pause until `resumeOutput()`. `completion` runs on the loop thread
     /// once the job finished, all its output was taken, and the executor —

@@ -33,6 +33,27 @@ public enum WorkDirectory {
         }
     }
 
+    /// Removes the attempts' directories (`orchion-*`) a previous run of the
+    /// agent left in `root` (it stopped their jobs before this runs).
+    /// Returns how many it removed and why others could not be.
+    public static func removeStale(in root: String) -> (removed: Int, problems: [String]) {
+        guard let directory = opendir(root) else { return (0, []) }
+        var names: [String] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if name.hasPrefix("orchion-") && !name.contains("/") { names.append(name) }
+        }
+        closedir(directory)
+        var removed = 0
+        var problems: [String] = []
+        for name in names {
+            if let problem = remove(root + "/" + name) { problems.append(problem) } else { removed += 1 }
+        }
+        return (removed, problems)
+    }
+
     /// The working directory of `attempt` of `job` under `root`.
     public static func path(root: String, job: String, attempt: UInt32) -> String {
         root + "/" + JobCgroup.name(job: job, attempt: attempt)
