@@ -126,6 +126,8 @@ final class UpProcess: @unchecked Sendable {
             !$0.key.hasPrefix("ORCHION_") && !$0.key.hasPrefix("XDG_") && $0.key != "STATE_DIRECTORY"
         }
         environment["HOME"] = home.path
+        // The local agent's jobs' directories, inside the test's.
+        environment["ORCHION_AGENT_WORK_DIR"] = home.appendingPathComponent("jobs").path
         process.environment = environment
         process.standardInput = FileHandle.nullDevice
         for (pipe, buffer) in [(Pipe(), out), (Pipe(), err)] {
