@@ -55,6 +55,21 @@ public enum AgentCommandLine {
           --ca-hash <sha256:hex>  Connect over TLS, trusting only a server whose CA
                                   public key has this hash (env ORCHION_CA_HASH;
                                   `orchion up` prints it).
+          --job-user <user>       When the agent runs as root, the user jobs that name
+                                  none run as (env ORCHION_AGENT_JOB_USER; default
+                                  nobody). It must exist; a uid-0 account needs
+                                  --allow-root-jobs. GPU jobs need it in the video
+                                  and render groups. Not root: jobs run as the agent.
+          --allow-job-user <user> A user jobs may name besides the default one
+                                  (repeatable). Any other is refused: the job fails
+                                  and says which flag would allow it.
+          --allow-root-jobs       Let jobs run as root (any uid-0 account), by
+                                  naming it or as --job-user. Off by default: a job
+                                  as root owns this machine and the agent.
+          --work-dir <dir>        Where jobs that name no working directory get one
+                                  each, owned by their user and removed when they
+                                  end (env ORCHION_AGENT_WORK_DIR; default
+                                  $TMPDIR/orchion-jobs-<node-id>).
           --leave-jobs-running    On SIGTERM, leave running jobs running (the next
                                   start stops them and reports them lost). By
                                   default they are stopped and reported lost, so
@@ -73,6 +88,10 @@ public enum AgentCommandLine {
         while let argument = rest.popFirst() {
             if argument == "-h" || argument == "--help" { return .help }
             if argument == "--version" { return .version }
+            if argument == "--allow-root-jobs" {
+                flags.allowRootJobs = true
+                continue
+            }
             if argument == "--stop-jobs-on-exit" || argument == "--leave-jobs-running" {
                 // --stop-jobs-on-exit: the default, still accepted.
                 flags.stopJobsOnExit = argument == "--stop-jobs-on-exit"
@@ -100,6 +119,9 @@ public enum AgentCommandLine {
             case "--plugins-dir": flags.pluginDirectories.append(value)
             case "--ca-cert": flags.caCertificateFile = value
             case "--ca-hash": flags.caHash = value
+            case "--job-user": flags.jobUser = value
+            case "--allow-job-user": flags.allowedJobUsers.append(value)
+            case "--work-dir": flags.workDirectory = value
             default: flags.stateDirectory = value
             }
         }
@@ -109,7 +131,7 @@ public enum AgentCommandLine {
     /// The options that take a value.
     static let optionNames: Set<String> = [
         "--server", "--join-token-file", "--node-id", "--label", "--plugins-dir", "--state-dir", "--ca-cert",
-        "--ca-hash",
+        "--ca-hash", "--job-user", "--allow-job-user", "--work-dir",
     ]
 
     /// Parses `arguments` and runs the agent until SIGTERM or SIGINT; returns
@@ -151,6 +173,8 @@ public enum AgentCommandLine {
             writeAll(2, "orchion agent: \(error)\n")
             // Another agent holds the state directory: a setting to change, not a failure to retry.
             if case .inUse? = error as? JournalError { return 2 }
+            // No default job user, a work directory that is not the agent's: settings too.
+            if case .jobs? = error as? ExecutionRuntimeError { return 2 }
             return 1
         }
     }

@@ -78,8 +78,16 @@ public enum AgentProcess {
 
         let spill = settings.stateDirectory + "/spill"
         try makeDirectories(spill)
-        let runtime = try ExecutionRuntime(
-            settings: ExecutionSettings(spillDirectory: spill), executors: catalog, log: log)
+        var execution = ExecutionSettings(spillDirectory: spill)
+        execution.jobUsers = settings.jobUsers
+        execution.workDirectory = settings.workDirectory
+        let runtime: ExecutionRuntime
+        do {
+            runtime = try ExecutionRuntime(settings: execution, executors: catalog, log: log)
+        } catch {
+            catalog.shutdown()
+            throw error
+        }
 
         let registration = Orchion_V1_Register.with {
             $0.nodeID = settings.nodeID
@@ -122,6 +130,8 @@ public enum AgentProcess {
         }
         catalog.shutdown()
         runtime.shutdown()
+        // The jobs' working directories' parent, when no job left one behind.
+        rmdir(settings.workDirectory)
         try? journalWorker.shutdown()
         do { try thread.shutdown() } catch { log("loop closed with handles still open: \(error)") }
         switch started {

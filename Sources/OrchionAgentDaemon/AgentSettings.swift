@@ -1,4 +1,5 @@
 import Glibc
+import OrchionAgent
 import OrchionLoop
 import OrchionWire
 
@@ -39,6 +40,11 @@ public struct AgentSettings: Sendable {
     /// `--ca-cert`), or a pinned CA hash (`--ca-hash`, kubeadm's
     /// discovery-token-ca-cert-hash); nil: plaintext.
     public var serverTrust: ServerTrust?
+    /// Who jobs run as when the agent is root (`--job-user`,
+    /// `--allow-job-user`, `--allow-root-jobs`).
+    public var jobUsers = JobUserPolicy()
+    /// Where jobs that name no working directory get one each (`--work-dir`).
+    public var workDirectory: String
 
     /// The trust an agent puts in its server's certificate.
     public enum ServerTrust: Sendable {
@@ -62,13 +68,22 @@ public struct AgentSettings: Sendable {
         self.joinToken = joinToken
         self.nodeID = nodeID
         self.stateDirectory = stateDirectory
+        workDirectory = Self.defaultWorkDirectory(nodeID: nodeID, environment: [:])
+    }
+
+    /// `$TMPDIR/orchion-jobs-<node>` (the system's temporary directory
+    /// without TMPDIR): a place every job user can reach, unlike the state
+    /// directory, which is often inside root's or another user's home.
+    static func defaultWorkDirectory(nodeID: String, environment: [String: String]) -> String {
+        let temporary = environment["TMPDIR"].flatMap { $0.hasPrefix("/") ? $0 : nil } ?? P_tmpdir
+        return (temporary.hasSuffix("/") ? String(temporary.dropLast()) : temporary) + "/orchion-jobs-" + nodeID
     }
 
     /// The `ORCHION_*` variables the agent reads (besides the plugin host's
     /// `ORCHION_PLUGINS_PATH` and `ORCHION_JOIN_TOKEN`).
     public static let variables = [
         "ORCHION_SERVER", "ORCHION_JOIN_TOKEN_FILE", "ORCHION_NODE_ID", "ORCHION_AGENT_STATE_DIR", "ORCHION_CA_CERT",
-        "ORCHION_CA_HASH",
+        "ORCHION_CA_HASH", "ORCHION_AGENT_JOB_USER", "ORCHION_AGENT_WORK_DIR",
     ]
 
     /// The file of this node's credential.
@@ -114,6 +129,22 @@ public struct AgentSettings: Sendable {
         settings.pluginDirectories = flags.pluginDirectories
         settings.stopJobsOnExit = flags.stopJobsOnExit
         settings.serverTrust = try serverTrust(flags, environment: environment)
+        let jobUser = flags.jobUser ?? environment["ORCHION_AGENT_JOB_USER"].flatMap { $0.isEmpty ? nil : $0 }
+        for user in [jobUser].compactMap({ $0 }) + flags.allowedJobUsers {
+            guard !user.isEmpty, !user.contains(where: { $0.isWhitespace || $0 == ":" || $0 == "/" }) else {
+                throw .invalid(
+                    user == jobUser ? "--job-user" : "--allow-job-user", expected: "a user name", found: user)
+            }
+        }
+        settings.jobUsers = JobUserPolicy(
+            defaultUser: jobUser ?? "nobody", allowedUsers: flags.allowedJobUsers, allowRoot: flags.allowRootJobs)
+        let work =
+            flags.workDirectory ?? environment["ORCHION_AGENT_WORK_DIR"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? defaultWorkDirectory(nodeID: nodeID, environment: environment)
+        guard work.hasPrefix("/") else {
+            throw .invalid("--work-dir", expected: "an absolute directory path", found: work)
+        }
+        settings.workDirectory = work
         return settings
     }
 
@@ -251,6 +282,14 @@ public struct AgentFlags: Sendable, Equatable {
     public var caCertificateFile: String?
     /// `--ca-hash`: the pinned CA public key hash, `sha256:<hex>`.
     public var caHash: String?
+    /// `--job-user`: the user jobs that name none run as when the agent is root.
+    public var jobUser: String?
+    /// `--allow-job-user` (repeatable): other users jobs may name.
+    public var allowedJobUsers: [String] = []
+    /// `--allow-root-jobs`: jobs may run as a uid-0 account.
+    public var allowRootJobs = false
+    /// `--work-dir`: where jobs that name no working directory get one.
+    public var workDirectory: String?
 
     public init() {}
 }

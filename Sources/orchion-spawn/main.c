@@ -1,10 +1,13 @@
 /*
  * orchion-spawn: the agent's exec wrapper. The agent starts it with libuv
  * (uv_spawn: pipes, its own session and process group, working directory,
- * the job's environment) whenever a job must start inside a cgroup or as
- * another user; it then does, in this one process and in this order, what
+ * the job's environment) for every job when it is there (it must be when a
+ * job starts inside a cgroup or as another user); it then does, in this one process and in this order, what
  * uv_spawn cannot:
  *
+ *   0. closes every file descriptor above 2 (close_range, else one by one):
+ *      the job gets its three standard streams and nothing else the agent
+ *      or an executor plugin holds, close-on-exec or not;
  *   1. -c DIR: joins the cgroup DIR by writing "0" (the writer itself) to
  *      DIR/cgroup.procs, so the job runs under its memory.max and cpu.max
  *      from its first instruction, and every process it forks is counted;
@@ -33,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -59,6 +63,15 @@ static unsigned long parse_id(const char *text) {
     usage("expected a decimal user or group id");
   }
   return value;
+}
+
+static void close_descriptors(void) {
+#ifdef SYS_close_range
+  if (syscall(SYS_close_range, 3U, ~0U, 0U) == 0) return;
+#endif
+  long limit = sysconf(_SC_OPEN_MAX);
+  if (limit < 0 || limit > 1 << 20) limit = 1 << 20;
+  for (long fd = 3; fd < limit; fd++) close((int)fd);
 }
 
 static void join_cgroup(const char *dir) {
@@ -108,6 +121,7 @@ int main(int argc, char **argv) {
   const char *file = argv[index];
   char **job = argv + index + 1;
 
+  close_descriptors();
   if (cgroup) join_cgroup(cgroup);
   if (groups) {
     set_groups(groups);

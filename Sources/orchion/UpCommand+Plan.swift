@@ -15,6 +15,32 @@ struct UpPlan: Sendable {
     /// Whether `ORCHION_JOIN_TOKEN` gives the join token (the agent then
     /// inherits it instead of reading the file).
     let joinTokenFromEnvironment: Bool
+    /// Who the local agent runs jobs as.
+    var jobUsers = JobUsers()
+
+    /// The local agent's job user flags, and whether it runs as root (only
+    /// then do they apply).
+    struct JobUsers: Sendable {
+        var defaultUser: String?
+        var allowed: [String] = []
+        var allowRoot = false
+        var agentIsRoot = false
+
+        /// `--job-user`, `--allow-job-user` and `--allow-root-jobs` as given.
+        var arguments: [String] {
+            (defaultUser.map { ["--job-user", $0] } ?? []) + allowed.flatMap { ["--allow-job-user", $0] }
+                + (allowRoot ? ["--allow-root-jobs"] : [])
+        }
+
+        /// The banner's line on who jobs run as.
+        var summary: String {
+            guard agentIsRoot else { return "as you (the agent's user; only root may run jobs as others)" }
+            let others = allowed.isEmpty ? "" : "; jobs may name \(allowed.joined(separator: ", "))"
+            let root =
+                allowRoot ? "; root jobs ALLOWED (--allow-root-jobs)" : "; root refused (--allow-root-jobs allows it)"
+            return "as user \(defaultUser ?? "nobody"), not root\(others)\(root)"
+        }
+    }
 
     /// The local agent's state directory: inside the server's.
     var agentStateDirectory: String { config.stateDirectory + "/agent" }
@@ -32,7 +58,7 @@ struct UpPlan: Sendable {
         for label in labels { arguments += ["--label", label] }
         for directory in pluginDirectories { arguments += ["--plugins-dir", directory] }
         if !stopJobsOnExit { arguments.append("--leave-jobs-running") }
-        return arguments
+        return arguments + jobUsers.arguments
     }
 
     /// The address a process on this machine reaches `listening` at: the
@@ -64,6 +90,7 @@ struct UpPlan: Sendable {
                     ? "from ORCHION_JOIN_TOKEN" : "\(config.tokens.joinTokenFile)  (owner-only; agents present it)"),
             "  local agent:    state in \(agentStateDirectory); "
                 + (stopJobsOnExit ? "its jobs are stopped on exit" : "its jobs are left running on exit"),
+            "  jobs run:       " + jobUsers.summary,
             "",
         ]
         if ConfigUnits.isLoopback(address.host) {

@@ -26,6 +26,10 @@ struct UpCommand: ParsableCommand {
             machines join, listen on an address they reach (--listen 0.0.0.0:7420); `orchion up` then \
             prints the command to run on them.
 
+            Run as root, the local agent runs jobs as an unprivileged user (nobody, or --job-user), \
+            other users only when allowed (--allow-job-user), root only with --allow-root-jobs; run as \
+            another user, it runs jobs as that user. docs/security.md says what a job can reach.
+
             Ctrl-C (SIGINT) or SIGTERM stops the agent (and, unless --leave-jobs-running, its jobs), \
             then the server, and exits 0. A second Ctrl-C kills the agent at once.
 
@@ -69,6 +73,23 @@ struct UpCommand: ParsableCommand {
             valueName: "path"))
     var configFile: String?
 
+    @Option(
+        name: .customLong("job-user"),
+        help: ArgumentHelp(
+            "When run as root: the user the local agent runs jobs as when they name none (default nobody).",
+            valueName: "user"))
+    var jobUser: String?
+
+    @Option(
+        name: .customLong("allow-job-user"),
+        help: ArgumentHelp("When run as root: another user jobs may name (repeatable).", valueName: "user"))
+    var allowedJobUsers: [String] = []
+
+    @Flag(
+        name: .customLong("allow-root-jobs"),
+        help: "When run as root: let jobs run as root. Off by default: a root job owns this machine.")
+    var allowRootJobs = false
+
     @Flag(
         name: .customLong("leave-jobs-running"),
         help: "On stop, leave the local agent's running jobs running (the next `orchion up` fails them as retryable).")
@@ -102,7 +123,9 @@ struct UpCommand: ParsableCommand {
         Output.protect()
         let plan = UpPlan(
             config: config, labels: labels, pluginDirectories: pluginDirectories,
-            stopJobsOnExit: !leaveJobsRunning, joinTokenFromEnvironment: environment["ORCHION_JOIN_TOKEN"] != nil)
+            stopJobsOnExit: !leaveJobsRunning, joinTokenFromEnvironment: environment["ORCHION_JOIN_TOKEN"] != nil,
+            jobUsers: UpPlan.JobUsers(
+                defaultUser: jobUser, allowed: allowedJobUsers, allowRoot: allowRootJobs, agentIsRoot: geteuid() == 0))
         let slot = SupervisorSlot()
         let hooks = ServerHooks(
             started: { server in

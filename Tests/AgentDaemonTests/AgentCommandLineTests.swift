@@ -1,3 +1,4 @@
+import OrchionAgent
 import Testing
 
 @testable import OrchionAgentDaemon
@@ -28,6 +29,40 @@ struct AgentCommandLineTests {
         #expect(!leaving.stopJobsOnExit)
         #expect(try AgentCommandLine.parse(["--stop-jobs-on-exit"]) == .run(AgentFlags()))
         #expect(try AgentCommandLine.parse(["--server", "x:1", "--help"]) == .help)
+    }
+
+    @Test func theJobUserFlagsBecomeThePolicyAndTheWorkDirectoryDefaultsUnderTMPDIR() throws {
+        guard
+            case .run(let flags) = try AgentCommandLine.parse([
+                "--join-token-file", "/t", "--job-user", "runner", "--allow-job-user", "alice",
+                "--allow-job-user=bob", "--allow-root-jobs",
+            ])
+        else {
+            Issue.record("not a run")
+            return
+        }
+        #expect(flags.jobUser == "runner" && flags.allowedJobUsers == ["alice", "bob"] && flags.allowRootJobs)
+        var plain = AgentFlags()
+        plain.nodeID = "n1"
+        plain.stateDirectory = "/var/lib/a"
+        let environment = ["ORCHION_JOIN_TOKEN": "t", "TMPDIR": "/scratch/"]
+        let defaults = try AgentSettings.resolve(plain, environment: environment)
+        #expect(defaults.jobUsers == JobUserPolicy(defaultUser: "nobody", allowedUsers: [], allowRoot: false))
+        #expect(defaults.workDirectory == "/scratch/orchion-jobs-n1")
+        var custom = plain
+        custom.jobUser = "runner"
+        custom.allowedJobUsers = ["alice"]
+        custom.workDirectory = "relative"
+        #expect(
+            throws: AgentSettingsError.invalid("--work-dir", expected: "an absolute directory path", found: "relative")
+        ) {
+            try AgentSettings.resolve(custom, environment: environment)
+        }
+        custom.workDirectory = nil
+        let resolved = try AgentSettings.resolve(
+            custom, environment: environment.merging(["ORCHION_AGENT_WORK_DIR": "/w"]) { $1 })
+        #expect(resolved.jobUsers == JobUserPolicy(defaultUser: "runner", allowedUsers: ["alice"], allowRoot: false))
+        #expect(resolved.workDirectory == "/w")
     }
 
     @Test func anUnknownOptionOrAMissingValueIsRefusedNamingIt() {

@@ -23,6 +23,9 @@ final class AgentUnderTest: @unchecked Sendable {
     let nodeID: String
     let binary: Binary
     let stateDirectory: URL
+    /// Where its jobs get their working directories (`--work-dir`), inside
+    /// the test's directory so nothing outlives the test.
+    let workDirectory: URL
     private let server: ServerProcess
     private let extraArguments: [String]
     private let extraEnvironment: [String: String]
@@ -39,6 +42,7 @@ final class AgentUnderTest: @unchecked Sendable {
         extraArguments = arguments
         extraEnvironment = environment
         stateDirectory = server.directory.appendingPathComponent("agent-\(nodeID)")
+        workDirectory = server.directory.appendingPathComponent("work-\(nodeID)")
         try launch()
     }
 
@@ -54,7 +58,7 @@ final class AgentUnderTest: @unchecked Sendable {
             subcommand + [
                 "--server", "127.0.0.1:\(server.port)", "--node-id", nodeID,
                 "--join-token-file", (joinTokenFile ?? server.directory.appendingPathComponent("join.token")).path,
-                "--state-dir", stateDirectory.path, "--label", "agent=\(nodeID)",
+                "--state-dir", stateDirectory.path, "--work-dir", workDirectory.path, "--label", "agent=\(nodeID)",
             ] + extraArguments
         process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("ORCHION_") }
             .merging(extraEnvironment) { $1 }
@@ -108,7 +112,12 @@ final class AgentUnderTest: @unchecked Sendable {
 struct JobPIDs {
     let file: URL
 
-    init(in directory: URL) { file = directory.appendingPathComponent("job-pids") }
+    /// Makes the file writable by anyone: the agent (root in CI) runs the
+    /// jobs as its unprivileged default user, who appends to it.
+    init(in directory: URL) {
+        file = directory.appendingPathComponent("job-pids")
+        FileManager.default.createFile(atPath: file.path, contents: nil, attributes: [.posixPermissions: 0o666])
+    }
 
     /// A shell prefix recording the job's pid.
     var record: String { "echo $$ >> '\(file.path)'; " }

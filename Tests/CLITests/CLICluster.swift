@@ -47,6 +47,7 @@ final class CLICluster: @unchecked Sendable {
             "agent", "run", "--server", "127.0.0.1:\(port)", "--node-id", "cli-b",
             "--join-token-file", state.appendingPathComponent("join.token").path,
             "--state-dir", directory.appendingPathComponent("agent-b").path, "--label", "node=cli-b",
+            "--work-dir", directory.appendingPathComponent("work-b").path,
         ]
         agent.environment = baseEnvironment
         try Self.start(agent, into: agentLogs)
@@ -59,6 +60,8 @@ final class CLICluster: @unchecked Sendable {
                 && $0.key != "NO_COLOR"
         }
         environment["HOME"] = home.path
+        // The local agent's jobs' directories, inside the test's (cli-b names its own).
+        environment["ORCHION_AGENT_WORK_DIR"] = directory.appendingPathComponent("work-up").path
         return environment
     }
 

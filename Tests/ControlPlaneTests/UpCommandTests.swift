@@ -18,6 +18,10 @@ import Testing
             let state = home.appendingPathComponent(".local/share/orchion")
             #expect(up.stdout.contains("state:          \(state.path)"))
             #expect(up.stdout.contains("Other machines cannot join"))
+            // CI runs as root: the banner says jobs do not.
+            if geteuid() == 0 {
+                #expect(up.stdout.contains("jobs run:       as user nobody, not root; root refused"), "\(up.stdout)")
+            }
             for file in ["join.token", "client.tokens", "client.credential"] {
                 let path = state.appendingPathComponent(file).path
                 let mode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int
@@ -153,6 +157,8 @@ final class UpProcess: @unchecked Sendable {
             !$0.key.hasPrefix("ORCHION_") && !$0.key.hasPrefix("XDG_") && $0.key != "STATE_DIRECTORY"
         }
         environment["HOME"] = home.path
+        // The local agent's jobs' directories, inside the test's.
+        environment["ORCHION_AGENT_WORK_DIR"] = home.appendingPathComponent("jobs").path
         process.environment = environment
         process.standardInput = FileHandle.nullDevice
         for (pipe, buffer) in [(Pipe(), out), (Pipe(), err)] {

@@ -123,7 +123,7 @@ final class DashboardAgent: @unchecked Sendable {
         process.executableURL = URL(fileURLWithPath: Paths.orchion)
         process.arguments = [
             "agent", "run", "--server", address, "--node-id", nodeID, "--join-token-file", joinTokenFile.path,
-            "--state-dir", stateDirectory.path,
+            "--state-dir", stateDirectory.path, "--work-dir", stateDirectory.path + "-work",
             "--label", "agent=\(nodeID)", "--stop-jobs-on-exit",
         ]
         process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("ORCHION_") }

@@ -40,6 +40,8 @@ final class DashboardUp: @unchecked Sendable {
             !$0.key.hasPrefix("ORCHION_") && !$0.key.hasPrefix("XDG_") && $0.key != "STATE_DIRECTORY"
         }
         environment["HOME"] = home.path
+        // The local agent's jobs' directories, inside the test's.
+        environment["ORCHION_AGENT_WORK_DIR"] = home.appendingPathComponent("jobs").path
         process.environment = environment
         process.standardInput = FileHandle.nullDevice
         let pipe = Pipe()

@@ -275,7 +275,8 @@ private final class AgentProcess: @unchecked Sendable {
             [
                 "agent", "run", "--server", "127.0.0.1:\(server.port)", "--node-id", id, "--join-token-file",
                 server.directory.appendingPathComponent("join.token").path, "--state-dir",
-                state.appendingPathComponent(id).path,
+                state.appendingPathComponent(id).path, "--work-dir",
+                server.directory.appendingPathComponent("work-\(id)").path,
             ] + arguments
         process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("ORCHION_") }
         let pipe = Pipe()

@@ -33,6 +33,11 @@ public struct ExecutionSettings: Sendable, Hashable {
     /// The `orchion-spawn` exec helper; nil: beside the running executable.
     public var spawnHelper: String?
     public var cgroups: Cgroups = .detect
+    /// Who jobs run as when the agent is root (see `JobUserPolicy`).
+    public var jobUsers = JobUserPolicy()
+    /// Where jobs that name no working directory get one of their own (see
+    /// `WorkDirectory`); nil: they start in the agent's.
+    public var workDirectory: String?
 
     public init(spillDirectory: String) {
         self.spillDirectory = spillDirectory
@@ -55,20 +60,61 @@ public final class ExecutionRuntime: Sendable {
     /// Whether it was there, executable, at startup (checked then, so the
     /// loop never stats it).
     public let spawnHelperFound: Bool
+    /// The account jobs that name no user run as: the policy's default user
+    /// when the agent is root (checked at startup); nil when the agent is
+    /// not root (jobs run as the agent).
+    public let defaultJobAccount: RunAsAccount?
+    /// The agent's effective uid at startup.
+    let agentUID: UInt32
     let spillWorker: SerialWorker
     private let logLine: @Sendable (String) -> Void
 
-    /// Detects cgroup support per `settings.cgroups` and starts the spill
-    /// writer. `log` gets one line per event worth an operator's eye: once
-    /// at startup, whether jobs will get memory and CPU limits, and why not.
+    /// Detects cgroup support per `settings.cgroups`, checks the job user
+    /// policy's default user (when the agent is root) and the work
+    /// directory, and starts the spill writer. `log` gets one line per event
+    /// worth an operator's eye: once at startup, who jobs run as, and
+    /// whether they get memory and CPU limits, and why not.
     public init(
         settings: ExecutionSettings, executors: ExecutorCatalog, log: @escaping @Sendable (String) -> Void
-    ) throws(LoopError) {
+    ) throws(ExecutionRuntimeError) {
         self.settings = settings
         self.executors = executors
         self.logLine = log
         spawnHelper = settings.spawnHelper ?? ((PluginDirectory.executableDirectory() ?? ".") + "/orchion-spawn")
         spawnHelperFound = access(spawnHelper, X_OK) == 0
+        agentUID = geteuid()
+        do throws(JobRunnerError) {
+            if agentUID == 0 {
+                let account = try settings.jobUsers.resolveDefault()
+                guard spawnHelperFound else { throw .noSpawnHelper(spawnHelper) }
+                defaultJobAccount = account
+                log(settings.jobUsers.summary(default: account))
+                for user in settings.jobUsers.allowedUsers {
+                    switch Result(catching: { () throws(JobRunnerError) in try RunAsAccount.lookup(user) }) {
+                    case .failure(let error): log("allowed job user '\(user)': \(error); jobs naming it fail")
+                    case .success(let found) where found.uid == 0 && !settings.jobUsers.allowRoot:
+                        log("allowed job user '\(user)' is uid 0: refused all the same without --allow-root-jobs")
+                    case .success: break
+                    }
+                }
+            } else {
+                defaultJobAccount = nil
+                let flags =
+                    settings.jobUsers != JobUserPolicy() ? " (the job user flags apply to a root agent only)" : ""
+                log("jobs run as the agent's own user (uid \(agentUID)): it is not root\(flags)")
+            }
+            if let root = settings.workDirectory {
+                try WorkDirectory.prepareRoot(root)
+                let stale = WorkDirectory.removeStale(in: root)
+                if stale.removed > 0 {
+                    log("removed \(stale.removed) working directories of a previous run in \(root)")
+                }
+                for problem in stale.problems { log(problem) }
+                log("jobs that name no working directory get their own under \(root), removed when they end")
+            }
+        } catch {
+            throw .jobs(error)
+        }
         var support: CgroupSupport
         switch settings.cgroups {
         case .off: support = .unavailable("cgroups are turned off in the agent's configuration")
@@ -79,7 +125,7 @@ public final class ExecutionRuntime: Sendable {
             support = .unavailable("the exec helper that starts jobs inside their cgroup is missing at \(spawnHelper)")
         }
         cgroups = support
-        spillWorker = try SerialWorker(name: "orchion-spill")
+        do { spillWorker = try SerialWorker(name: "orchion-spill") } catch { throw .loop(error) }
         switch support {
         case .unavailable(let reason):
             log("jobs run without cgroup limits (memory.max, cpu.max): \(reason)")
@@ -92,9 +138,31 @@ public final class ExecutionRuntime: Sendable {
 
     func log(_ line: String) { logLine(line) }
 
+    /// The working directory `assignment` gets when its spec names none and
+    /// the agent makes them; nil otherwise.
+    func workPath(for assignment: JobAssignment) -> String? {
+        guard let root = settings.workDirectory, (assignment.spec.cwd ?? "").isEmpty else { return nil }
+        return WorkDirectory.path(root: root, job: assignment.spec.id, attempt: assignment.attempt)
+    }
+
     /// Stops the spill writer (after what it has queued). The executors are
     /// the caller's (`executors.shutdown()`).
     public func shutdown() {
         try? spillWorker.shutdown()
+    }
+}
+
+/// Why an `ExecutionRuntime` could not be made.
+public enum ExecutionRuntimeError: Error, CustomStringConvertible {
+    /// The spill writer's thread could not start.
+    case loop(LoopError)
+    /// The job user policy or the work directory is unusable.
+    case jobs(JobRunnerError)
+
+    public var description: String {
+        switch self {
+        case .loop(let error): "\(error)"
+        case .jobs(let error): "\(error)"
+        }
     }
 }

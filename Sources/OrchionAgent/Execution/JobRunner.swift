@@ -42,6 +42,8 @@ public final class JobRunner {
         /// Set when the helper must switch to this account.
         var account: RunAsAccount?
         var cgroup: JobCgroup?
+        /// The per-attempt working directory the runner made (and removes).
+        var workDirectory: String?
         /// Why the job's memory and CPU limits are not enforced, when they are not.
         var limitsNote: String?
     }
@@ -91,8 +93,9 @@ public final class JobRunner {
     /// its own thread, the user lookup and the cgroup's creation on the
     /// thread pool; the spawn on `loop`. `started` runs on the loop thread
     /// with the running job, or with why it could not start (an unknown
-    /// executor, its refusal, an unknown user, a cgroup or spawn error; then
-    /// nothing runs and `completion` is never called). `onOutput` gets every
+    /// executor, its refusal, an unknown user or one the runtime's
+    /// `JobUserPolicy` refuses, a working directory, cgroup or spawn error;
+    /// then nothing runs and `completion` is never called). `onOutput` gets every
     /// chunk of output in order (see `OutputChunk`) and returns false to
     /// pause until `resumeOutput()`. `completion` runs on the loop thread
     /// once the job finished, all its output was taken, and the executor —
@@ -115,7 +118,7 @@ public final class JobRunner {
             loop: loop, runtime: runtime, executor: .service(service), assignment: assignment, onOutput: onOutput,
             completion: completion)
         let callbacks = LoopBound((runner, started), loop: loop)
-        service.prepare(assignment.spec, gpus: assignment.gpus) { prepared in
+        service.prepare(runner.preparedSpec, gpus: assignment.gpus) { prepared in
             _ = loop.execute {
                 let (runner, started) = callbacks.wrapped
                 switch prepared {
@@ -140,7 +143,7 @@ public final class JobRunner {
             loop: loop, runtime: runtime, executor: .inline(executor), assignment: assignment, onOutput: onOutput,
             completion: completion)
         do {
-            runner.plan(try executor.prepare(assignment.spec, gpus: assignment.gpus), started: started)
+            runner.plan(try executor.prepare(runner.preparedSpec, gpus: assignment.gpus), started: started)
         } catch {
             started(.failure(error))
         }
@@ -164,8 +167,30 @@ public final class JobRunner {
 
     // MARK: - Starting
 
-    /// The launch with the variables the agent owns set: the job's id and
-    /// attempt, and the GPUs it may see (empty when it was granted none).
+    /// The spec the executor prepares: the assignment's, with the
+    /// per-attempt working directory as its `cwd` when it names none and the
+    /// runtime makes them (so `exec` starts the job there, its HOME too).
+    var preparedSpec: JobSpec {
+        var spec = assignment.spec
+        if let work = runtime.workPath(for: assignment) { spec.cwd = work }
+        return spec
+    }
+
+    /// Variables that carry the agent's (or its service manager's) secrets
+    /// and channels: removed from every launch, whatever the executor put
+    /// there, unless the job's own spec sets the same value. The join
+    /// token and its file, client tokens and their file, systemd's
+    /// credentials directory, notify socket, watchdog and passed sockets.
+    public static let agentVariables: Set<String> = [
+        "ORCHION_JOIN_TOKEN", "ORCHION_JOIN_TOKEN_FILE", "ORCHION_TOKEN", "ORCHION_CLIENT_TOKENS_FILE",
+        "CREDENTIALS_DIRECTORY", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID",
+        "LISTEN_FDNAMES",
+    ]
+
+    /// The launch's environment (exactly that: nothing of the agent's is
+    /// inherited) with the variables the agent owns set — the job's id and
+    /// attempt, and the GPUs it may see (empty when it was granted none) —
+    /// and without `agentVariables` the job did not set itself.
     static func environment(_ launch: Launch, assignment: JobAssignment) -> [String] {
         let gpus = assignment.gpus.map(String.init).joined(separator: ",")
         let owned: [(String, String)] = [
@@ -173,9 +198,12 @@ public final class JobRunner {
             ("CUDA_VISIBLE_DEVICES", gpus), ("ROCR_VISIBLE_DEVICES", gpus),
         ]
         let keys = Set(owned.map { $0.0 + "=" })
+        let spec = assignment.spec
         let kept = launch.environment.filter { entry in
-            guard let equals = entry.firstIndex(of: "=") else { return true }
-            return !keys.contains(String(entry[...equals]))
+            guard let equals = entry.firstIndex(of: "=") else { return false }
+            let name = String(entry[..<equals])
+            if agentVariables.contains(name) { return spec.env[name] == String(entry[entry.index(after: equals)...]) }
+            return !keys.contains(name + "=")
         }
         return kept + owned.map { "\($0.0)=\($0.1)" }
     }
@@ -186,9 +214,15 @@ public final class JobRunner {
         launch.environment = Self.environment(prepared, assignment: assignment)
         let support = runtime.cgroups
         let assignment = assignment
+        let policy = runtime.settings.jobUsers
+        let agentUID = runtime.agentUID
+        let work = runtime.workPath(for: assignment)
         loop.queueWork(
             { [launch] () -> Result<Plan, JobRunnerError> in
-                Result { () throws(JobRunnerError) -> Plan in try Self.makePlan(launch, assignment, support) }
+                Result { () throws(JobRunnerError) -> Plan in
+                    try Self.makePlan(
+                        launch, assignment, support, users: policy, agentUID: agentUID, workDirectory: work)
+                }
             },
             then: { [self] planned in
                 switch planned {
@@ -197,7 +231,7 @@ public final class JobRunner {
                         try spawn(plan)
                         started(.success(self))
                     } catch {
-                        if let cgroup = plan.cgroup { loop.queueWork({ cgroup.remove() }, then: { _ in }) }
+                        loop.queueWork({ _ = Self.cleanUp(plan) }, then: { _ in })
                         started(.failure(error))
                     }
                 case .failure(let error):
@@ -206,19 +240,19 @@ public final class JobRunner {
             })
     }
 
-    /// Off the loop: the account to switch to and the attempt's cgroup.
+    /// Off the loop: the account to switch to (the user the launch names,
+    /// else the one the spec names, checked against `users`), the
+    /// per-attempt working directory (when the launch starts in
+    /// `workDirectory`) and the attempt's cgroup.
     static func makePlan(
-        _ launch: Launch, _ assignment: JobAssignment, _ support: CgroupSupport
+        _ launch: Launch, _ assignment: JobAssignment, _ support: CgroupSupport, users: JobUserPolicy,
+        agentUID: UInt32, workDirectory: String?
     ) throws(JobRunnerError) -> Plan {
         var plan = Plan(launch: launch)
-        if let user = launch.user {
-            let account = try RunAsAccount.lookup(user)
-            let me = geteuid()
-            if me == 0 {
-                plan.account = account
-            } else if account.uid != me {
-                throw .cannotSwitchUser(user, agentUID: me)
-            }
+        plan.account = try users.account(for: launch.user ?? assignment.spec.user, agentUID: agentUID)
+        if let workDirectory, launch.workingDirectory == workDirectory {
+            try WorkDirectory.make(workDirectory, owner: plan.account)
+            plan.workDirectory = workDirectory
         }
         let resources = assignment.spec.requirements.resources
         let memory =
@@ -229,9 +263,14 @@ public final class JobRunner {
         case .unavailable(let reason):
             plan.limitsNote = reason
         case .available(let base):
-            plan.cgroup = try JobCgroup.create(
-                base: base, job: assignment.spec.id, attempt: assignment.attempt, memoryBytes: memory,
-                cpuMillis: resources.cpuMillis)
+            do {
+                plan.cgroup = try JobCgroup.create(
+                    base: base, job: assignment.spec.id, attempt: assignment.attempt, memoryBytes: memory,
+                    cpuMillis: resources.cpuMillis)
+            } catch {
+                _ = cleanUp(plan)
+                throw error
+            }
             var missing: [String] = []
             if memory > 0 && !base.memory { missing.append("memory.max") }
             if resources.cpuMillis > 0 && !base.cpu { missing.append("cpu.max") }
@@ -242,9 +281,20 @@ public final class JobRunner {
         return plan
     }
 
-    /// argv for `orchion-spawn`, or nil when the job needs no helper.
-    static func helperArguments(_ plan: Plan, helper: String) -> [String]? {
-        guard plan.cgroup != nil || plan.account != nil else { return nil }
+    /// Off the loop: removes the attempt's cgroup and working directory.
+    /// Returns why they could not be, one line each.
+    static func cleanUp(_ plan: Plan) -> [String] {
+        var problems: [String] = []
+        if let cgroup = plan.cgroup, let problem = cgroup.remove() { problems.append(problem) }
+        if let work = plan.workDirectory, let problem = WorkDirectory.remove(work) { problems.append(problem) }
+        return problems
+    }
+
+    /// argv for `orchion-spawn`, which closes every descriptor but the
+    /// job's three (whatever an executor plugin opened without
+    /// close-on-exec) and joins the cgroup and switches users when the plan
+    /// says so.
+    static func helperArguments(_ plan: Plan, helper: String) -> [String] {
         var arguments = [helper]
         if let cgroup = plan.cgroup { arguments += ["-c", cgroup.path] }
         if let account = plan.account {
@@ -259,12 +309,13 @@ public final class JobRunner {
     private func spawn(_ plan: Plan) throws {
         self.plan = plan
         var options: ProcessOptions
-        if let arguments = Self.helperArguments(plan, helper: runtime.spawnHelper) {
-            guard runtime.spawnHelperFound else {
-                throw JobRunnerError.noSpawnHelper(runtime.spawnHelper)
-            }
-            options = ProcessOptions(arguments: arguments)
+        if runtime.spawnHelperFound {
+            options = ProcessOptions(arguments: Self.helperArguments(plan, helper: runtime.spawnHelper))
+        } else if plan.cgroup != nil || plan.account != nil {
+            throw JobRunnerError.noSpawnHelper(runtime.spawnHelper)
         } else {
+            // No helper, nothing it must do: the agent's own descriptors are
+            // all close-on-exec; a plugin's may not be.
             options = ProcessOptions(arguments: plan.launch.arguments)
             options.file = plan.launch.file
         }
@@ -434,18 +485,20 @@ public final class JobRunner {
         exitTimer = nil
         leftoverPoll = nil
         process = nil
-        guard let cgroup = plan?.cgroup else { return classify(exit, usage: nil, cleanup: nil) }
+        guard let plan, plan.cgroup != nil || plan.workDirectory != nil else {
+            return classify(exit, usage: nil, cleanup: [])
+        }
         loop.queueWork(
-            { () -> (CgroupUsage, String?) in
-                let usage = cgroup.usage()
-                return (usage, cgroup.remove())
+            { () -> (CgroupUsage?, [String]) in
+                let usage = plan.cgroup?.usage()
+                return (usage, Self.cleanUp(plan))
             }, then: { [self] (usage, cleanup) in classify(exit, usage: usage, cleanup: cleanup) })
     }
 
-    private func classify(_ exit: ExitStatus, usage: CgroupUsage?, cleanup: String?) {
-        if let cleanup {
-            notes.append(cleanup)
-            runtime.log("job \(assignment.spec.id): \(cleanup)")
+    private func classify(_ exit: ExitStatus, usage: CgroupUsage?, cleanup: [String]) {
+        for line in cleanup {
+            notes.append(line)
+            runtime.log("job \(assignment.spec.id): \(line)")
         }
         var stop = stoppedBy
         if stop == nil, exit.signal == SIGKILL, let usage, usage.oomKills > 0 { stop = .memoryLimit }
@@ -494,6 +547,12 @@ public enum JobRunnerError: Error, Hashable, CustomStringConvertible {
     case cgroupFailed(String, String)
     /// `orchion-spawn` is needed and missing.
     case noSpawnHelper(String)
+    /// The agent's default job user (`--job-user`) is not an account here.
+    case noDefaultUser(String)
+    /// The agent's `JobUserPolicy` does not let jobs run as this user.
+    case userRefused(String, JobUserRefusal)
+    /// A job's working directory (or the directory they are made in) could not be made or used.
+    case workDirectory(String, String)
 
     public var description: String {
         switch self {
@@ -506,7 +565,18 @@ public enum JobRunnerError: Error, Hashable, CustomStringConvertible {
             "unknown executor '\(name)': expected one of \(known.isEmpty ? "(none loaded)" : known.joined(separator: ", "))"
         case .cgroupFailed(let path, let what): "cannot make cgroup \(path): \(what)"
         case .noSpawnHelper(let path):
-            "cannot start the job: it needs the exec helper orchion-spawn, expected an executable at \(path)"
+            "jobs need the exec helper orchion-spawn here, expected an executable at \(path)"
+        case .noDefaultUser(let user):
+            "the default job user '\(user)' is not an account on this machine: create it (useradd --system "
+                + "--no-create-home \(user)) or name another with --job-user"
+        case .userRefused(let user, .root):
+            "job user '\(user)' refused: it is a uid-0 account and this agent runs no job as root unless its "
+                + "configuration says so; start the agent with --allow-root-jobs to allow it"
+        case .userRefused(let user, .notAllowed(let defaultUser, let allowed)):
+            "job user '\(user)' refused: this agent runs jobs as its default user '\(defaultUser)' and as the users "
+                + "on its allow-list only (\(allowed.isEmpty ? "empty" : allowed.joined(separator: ", "))); start the "
+                + "agent with --allow-job-user \(user) to allow it"
+        case .workDirectory(let path, let what): "cannot make working directory \(path): \(what)"
         }
     }
 }

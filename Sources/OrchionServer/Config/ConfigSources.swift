@@ -31,7 +31,7 @@ public struct ConfigSources: Sendable {
     public static let knownOtherVariables: Set<String> = [
         "ORCHION_JOIN_TOKEN", "ORCHION_CONFIG", "ORCHION_PLUGINS_PATH", "ORCHION_JOB_ID", "ORCHION_GPUS",
         "ORCHION_BUILD_DIR", "ORCHION_FUZZ", "ORCHION_FUZZ_TARGET", "ORCHION_SERVER", "ORCHION_NODE_ID",
-        "ORCHION_AGENT_STATE_DIR",
+        "ORCHION_AGENT_STATE_DIR", "ORCHION_AGENT_JOB_USER", "ORCHION_AGENT_WORK_DIR",
     ]
 
     public init(

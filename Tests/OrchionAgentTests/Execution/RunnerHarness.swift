@@ -39,8 +39,14 @@ final class RunnerHarness: Sendable {
         settings.exitGraceMillis = 300
         tweak(&settings)
         let log = self.log
-        runtime = try ExecutionRuntime(settings: settings, executors: catalog) { line in
-            log.lines.withLock { $0.append(line) }
+        do {
+            runtime = try ExecutionRuntime(settings: settings, executors: catalog) { line in
+                log.lines.withLock { $0.append(line) }
+            }
+        } catch {
+            catalog.shutdown()
+            try? FileManager.default.removeItem(at: directory)
+            throw error
         }
         thread = try LoopThread()
     }

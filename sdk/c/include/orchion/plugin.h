@@ -460,9 +460,17 @@ typedef struct orchion_exec_job {
    */
   const orchion_kv *env;
   size_t env_count;
-  /** Working directory, or NULL for the agent's work directory. */
+  /**
+   * Working directory. When the job names none, the host passes the fresh
+   * per-attempt directory it makes (owned by the job's user, removed when
+   * the attempt ends); NULL only when the host makes none.
+   */
   const char *cwd;
-  /** User to run as, or NULL for the agent's user. */
+  /**
+   * User to run as, or NULL: then a root agent runs the job as its default
+   * job user, any other agent as itself. The host checks whatever user the
+   * launch names against the agent's allow-list.
+   */
   const char *user;
   /** Wall-clock limit in milliseconds; 0 for none. */
   uint64_t timeout_ms;
@@ -489,11 +497,19 @@ typedef struct orchion_launch {
   const char *file;
   /** argv, NULL-terminated, `argv[0]` included. Required. */
   const char *const *argv;
-  /** The full environment as "KEY=value" strings, NULL-terminated. Required. */
+  /**
+   * The full environment as "KEY=value" strings, NULL-terminated. Required.
+   * Nothing else is inherited; the host sets ORCHION_JOB_ID, ORCHION_ATTEMPT
+   * and the GPU variables, and removes the agent's secrets (ORCHION_JOIN_TOKEN,
+   * ORCHION_TOKEN, ...) unless the job's own env sets them.
+   */
   const char *const *env;
-  /** Working directory, or NULL to inherit. */
+  /** Working directory, or NULL to inherit the agent's. */
   const char *cwd;
-  /** User to run as, or NULL to keep the agent's. */
+  /**
+   * User to run as, or NULL for the job's (`orchion_exec_job.user`), else the
+   * agent's default job user. Checked against the agent's allow-list.
+   */
   const char *user;
   /** Kill the process group after this many milliseconds; 0 for never. */
   uint64_t timeout_ms;
