@@ -55,6 +55,11 @@ public enum AgentCommandLine {
           --ca-hash <sha256:hex>  Connect over TLS, trusting only a server whose CA
                                   public key has this hash (env ORCHION_CA_HASH;
                                   `orchion up` prints it).
+          --plaintext             Connect to a server beyond loopback without TLS,
+                                  sending the join token and node credential in the
+                                  clear: only over a link that encrypts already
+                                  (WireGuard). Without it, a server beyond loopback
+                                  needs --ca-hash or --ca-cert.
           --job-user <user>       When the agent runs as root, the user jobs that name
                                   none run as (env ORCHION_AGENT_JOB_USER; default
                                   nobody). It must exist; a uid-0 account needs
@@ -90,6 +95,10 @@ public enum AgentCommandLine {
             if argument == "--version" { return .version }
             if argument == "--allow-root-jobs" {
                 flags.allowRootJobs = true
+                continue
+            }
+            if argument == "--plaintext" {
+                flags.plaintext = true
                 continue
             }
             if argument == "--stop-jobs-on-exit" || argument == "--leave-jobs-running" {

@@ -129,6 +129,17 @@ public struct AgentSettings: Sendable {
         settings.pluginDirectories = flags.pluginDirectories
         settings.stopJobsOnExit = flags.stopJobsOnExit
         settings.serverTrust = try serverTrust(flags, environment: environment)
+        // The join token and the node credential go out with the first
+        // request: beyond loopback they travel inside TLS, or not at all
+        // unless the operator says the link encrypts already.
+        if settings.serverTrust == nil, !flags.plaintext, !WireTLS.isLoopback(server.host) {
+            throw .invalid(
+                "--server",
+                expected:
+                    "--ca-hash or --ca-cert for a server beyond loopback (the join command `orchion up` prints "
+                    + "carries --ca-hash), or --plaintext when the link encrypts already (WireGuard)",
+                found: server.description)
+        }
         let jobUser = flags.jobUser ?? environment["ORCHION_AGENT_JOB_USER"].flatMap { $0.isEmpty ? nil : $0 }
         for user in [jobUser].compactMap({ $0 }) + flags.allowedJobUsers {
             guard !user.isEmpty, !user.contains(where: { $0.isWhitespace || $0 == ":" || $0 == "/" }) else {
@@ -288,6 +299,9 @@ public struct AgentFlags: Sendable, Equatable {
     public var allowedJobUsers: [String] = []
     /// `--allow-root-jobs`: jobs may run as a uid-0 account.
     public var allowRootJobs = false
+    /// `--plaintext`: connect beyond loopback without TLS (the credentials
+    /// then cross the network in the clear).
+    public var plaintext = false
     /// `--work-dir`: where jobs that name no working directory get one.
     public var workDirectory: String?
 

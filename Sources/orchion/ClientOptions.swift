@@ -191,6 +191,13 @@ final class ControlConnection: Sendable {
             return ControlConnection(
                 client: client, thread: thread, address: address, addressSource: addressSource,
                 tokenSource: tokenSource)
+        } catch let error as TLSError {
+            try? thread.shutdown()
+            throw ClientFailure(
+                ClientExit.unreachable,
+                "the server at \(address) (\(addressSource)) answered, but not as this cluster's server: \(error)\n"
+                    + "  check that --ca-cert / ORCHION_CA_CERT is the cluster's CA (the server's <state>/tls/ca.crt) "
+                    + "and that the address is one its certificate names")
         } catch {
             try? thread.shutdown()
             throw ClientFailure(

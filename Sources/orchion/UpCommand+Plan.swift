@@ -75,7 +75,9 @@ struct UpPlan: Sendable {
     /// `caHash`, when the server speaks TLS, goes into the join command.
     func banner(listening address: SocketAddress, joinToken: String, caHash: String? = nil) -> String {
         let local = Self.localAddress(of: address)
-        let pin = caHash.map { " --ca-hash \($0)" } ?? ""
+        // Without TLS (plaintext beyond loopback was allowed explicitly) the
+        // agent must be told so too.
+        let pin = caHash.map { " --ca-hash \($0)" } ?? " --plaintext"
         var lines = [
             "orchion up: the server and a local agent are starting.",
             "  API:            http://\(local)  (REST, SSE and gRPC on one port"

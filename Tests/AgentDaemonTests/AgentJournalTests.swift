@@ -148,6 +148,11 @@ import Testing
             try AgentSettings.resolve(flags, environment: [:])
         }
         chmod(file, 0o600)
+        // Beyond loopback, the credentials go only inside TLS unless --plaintext says the link encrypts.
+        #expect(throws: AgentSettingsError.self) {
+            try AgentSettings.resolve(flags, environment: ["ORCHION_SERVER": "10.0.0.5:7000"])
+        }
+        flags.caHash = "sha256:" + String(repeating: "ab", count: 32)
         let settings = try AgentSettings.resolve(flags, environment: ["ORCHION_SERVER": "10.0.0.5:7000"])
         #expect(settings.joinToken == "secret-token")
         #expect(settings.server == (try ServerAddress(parsing: "10.0.0.5:7000")))

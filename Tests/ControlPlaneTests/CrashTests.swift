@@ -83,12 +83,13 @@ import Testing
             seen = max(seen, event.sequence)
             if event.state == .running { break }
         }
+        let credential = try #require(agent.received.registered?.nodeCredential)
         await agent.disconnect()
         try cluster.server.crashAndRestart()
         let thread = cluster.thread
         let control = try await ControlClient.connect(cluster.server.address, loop: thread.loop)
         let back = try await TestAgent(
-            "n1", server: cluster.server.address, loop: thread.loop,
+            "n1", server: cluster.server.address, loop: thread.loop, token: credential,
             running: [
                 .with {
                     $0.jobID = job.id

@@ -36,7 +36,10 @@ import Testing
         let first = try await cluster.agent("twin")
         let job = try await cluster.control.submit(spec("sleep 1000"))
         try await cluster.wait(job.id, .running)
-        let twin = try await TestAgent("twin", server: cluster.server.address, loop: cluster.thread.loop)
+        // A cloned machine: its disk, and so the node's credential, copied.
+        let credential = try #require(first.received.registered?.nodeCredential)
+        let twin = try await TestAgent(
+            "twin", server: cluster.server.address, loop: cluster.thread.loop, token: credential)
         try await eventually("the twin answered") { twin.received.registered != nil || twin.received.streamEnded }
         #expect(twin.received.registered == nil)
         #expect((twin.received.ended as? RPCError)?.code == .alreadyExists)
@@ -54,7 +57,8 @@ import Testing
         var back: TestAgent?
         try await eventually("registered again over the silent stream", timeout: 10) {
             let agent = try await TestAgent(
-                "twin", server: cluster.server.address, loop: cluster.thread.loop, running: [running])
+                "twin", server: cluster.server.address, loop: cluster.thread.loop, token: credential,
+                running: [running])
             try await eventually("answered") { agent.received.registered != nil || agent.received.streamEnded }
             guard agent.received.registered != nil else {
                 await agent.disconnect()
@@ -207,9 +211,10 @@ import Testing
         let cluster = try await Cluster()
         let first = try await cluster.agent("n1")
         first.silence()
+        let credential = try #require(first.received.registered?.nodeCredential)
         var second: TestAgent?
         try await eventually("n1 registered again", timeout: 5) {
-            second = try? await cluster.agent("n1")
+            second = try? await cluster.agent("n1", token: credential)
             return second != nil
         }
         #expect(second?.received.registered != nil)

@@ -23,7 +23,7 @@ import Testing
         #expect(try authenticator.authenticate("Bearer \(first)") == .node("node-a"))
         #expect(try authenticator.authenticate("bearer \(second)") == .node("node-b"))
         #expect(try authenticator.authenticate("Bearer join") == .agent)
-        #expect(try authenticator.authenticate("Bearer secret") == .client("tests"))
+        #expect(try authenticator.authenticate("Bearer secret") == .client("tests", .admin))
         // The digest itself is no credential.
         let hexDigest = TokenDigest.hex(first)
         #expect(refusal(authenticator, hexDigest)?.code == .unauthenticated)

@@ -64,5 +64,11 @@ import Testing
         #expect(SPKIHash(String(repeating: "0a", count: 32)) == hash)
         #expect(SPKIHash("sha256:abc") == nil)
         #expect(SPKIHash("sha256:" + String(repeating: "zz", count: 32)) == nil)
+        // Found by attack: a two-byte character or CRLF made the count odd and trapped; a sign was accepted.
+        let almost = "sha256:" + String(repeating: "0a", count: 31)
+        #expect(SPKIHash(almost + "\u{E9}") == nil)
+        #expect(SPKIHash(almost + "\r\n") == nil)
+        #expect(SPKIHash("sha256:+f" + String(repeating: "0a", count: 31)) == nil)
+        #expect(SPKIHash("sha256:" + String(repeating: "0A", count: 32)) == hash)
     }
 }

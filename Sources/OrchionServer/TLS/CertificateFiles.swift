@@ -11,7 +11,9 @@ public enum CertificateFiles {
     /// The file's bytes, or nil when it does not exist. With `secret`, a
     /// file that is not owner-only is refused with the `chmod` fix.
     public static func read(_ path: String, secret: Bool) throws(ClusterCAError) -> [UInt8]? {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        // O_NONBLOCK: a FIFO or a device opens at once instead of hanging
+        // (and is refused below as not a regular file).
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
         guard descriptor >= 0 else {
             if errno == ENOENT { return nil }
             throw ClusterCAError(path: path, "cannot open: \(String(cString: strerror(errno)))")
@@ -20,6 +22,9 @@ public enum CertificateFiles {
         var status = stat()
         guard fstat(descriptor, &status) == 0 else {
             throw ClusterCAError(path: path, "cannot stat: \(String(cString: strerror(errno)))")
+        }
+        guard status.st_mode & S_IFMT == S_IFREG else {
+            throw ClusterCAError(path: path, "expected a regular PEM file, found a directory, FIFO or device")
         }
         if secret, let refusal = TokenFile.refusal(path, status) {
             throw ClusterCAError(path: path, "a private key file " + refusal)
@@ -34,6 +39,9 @@ public enum CertificateFiles {
                 Glibc.read(descriptor, $0.baseAddress.map { $0 + offset }, $0.count - offset)
             }
             if count < 0 && errno == EINTR { continue }
+            guard count >= 0 else {
+                throw ClusterCAError(path: path, "cannot read: \(String(cString: strerror(errno)))")
+            }
             guard count > 0 else { break }
             offset += count
         }

@@ -86,14 +86,22 @@ public struct SPKIHash: Sendable, Hashable, CustomStringConvertible {
     public init?(_ text: String) {
         var hex = Substring(text)
         if hex.hasPrefix("sha256:") { hex = hex.dropFirst(7) }
-        guard hex.utf8.count == 64 else { return nil }
+        // Byte by byte: any text at all gets an answer (no sign, no
+        // multi-byte character, no grapheme of two bytes walks past the end).
+        let digits = Array(hex.utf8)
+        guard digits.count == 64 else { return nil }
+        func value(_ digit: UInt8) -> UInt8? {
+            switch digit {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit - UInt8(ascii: "A") + 10
+            default: nil
+            }
+        }
         var bytes: [UInt8] = []
-        var index = hex.startIndex
-        while index < hex.endIndex {
-            let next = hex.index(index, offsetBy: 2)
-            guard let byte = UInt8(hex[index..<next], radix: 16) else { return nil }
-            bytes.append(byte)
-            index = next
+        for pair in stride(from: 0, to: 64, by: 2) {
+            guard let high = value(digits[pair]), let low = value(digits[pair + 1]) else { return nil }
+            bytes.append(high << 4 | low)
         }
         self.bytes = bytes
     }
