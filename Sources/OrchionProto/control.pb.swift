@@ -362,8 +362,9 @@ public nonisolated struct Orchion_V1_CreateTokenRequest: Sendable {
   public var name: String = String()
 
   /// What the token may do: "read" (list and watch), "submit" (also submit
-  /// jobs and cancel its own), "admin" (everything). Empty: "read", the
-  /// least (a token asks for more on purpose).
+  /// jobs and cancel its own), "admin" (everything), or "join" (enrol new
+  /// nodes through AgentService, as the join token does; no control method).
+  /// Empty: "read", the least (a token asks for more on purpose).
   public var scope: String = String()
 
   /// Seconds until the token is refused ("token expired"); 0: never.
@@ -396,7 +397,7 @@ public nonisolated struct Orchion_V1_TokenInfo: Sendable {
   /// Clears the value of `createdAt`. Subsequent reads from it will return its default value.
   public mutating func clearCreatedAt() {self._createdAt = nil}
 
-  /// "read", "submit" or "admin".
+  /// "join", "read", "submit" or "admin".
   public var scope: String = String()
 
   /// When it stops being accepted; unset: never.
@@ -437,6 +438,10 @@ public nonisolated struct Orchion_V1_CreatedToken: Sendable {
   /// The token itself. Shown only in this reply: the server keeps only its
   /// SHA-256 in the client tokens file (owner-only).
   public var secret: String = String()
+
+  /// For a "join" token: the command that joins another machine with it
+  /// (`ORCHION_JOIN_TOKEN=… orchion agent run --server … --ca-hash …`).
+  public var joinCommand: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1302,7 +1307,7 @@ nonisolated extension Orchion_V1_TokenInfo: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Orchion_V1_CreatedToken: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".CreatedToken"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}info\0\u{1}secret\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}info\0\u{1}secret\0\u{3}join_command\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1312,6 +1317,7 @@ nonisolated extension Orchion_V1_CreatedToken: SwiftProtobuf.Message, SwiftProto
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularMessageField(value: &self._info) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.secret) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.joinCommand) }()
       default: break
       }
     }
@@ -1328,12 +1334,16 @@ nonisolated extension Orchion_V1_CreatedToken: SwiftProtobuf.Message, SwiftProto
     if !self.secret.isEmpty {
       try visitor.visitSingularStringField(value: self.secret, fieldNumber: 2)
     }
+    if !self.joinCommand.isEmpty {
+      try visitor.visitSingularStringField(value: self.joinCommand, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Orchion_V1_CreatedToken, rhs: Orchion_V1_CreatedToken) -> Bool {
     if lhs._info != rhs._info {return false}
     if lhs.secret != rhs.secret {return false}
+    if lhs.joinCommand != rhs.joinCommand {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -136,6 +136,27 @@ public enum ControlPlaneServer {
             metrics: { metrics.registry.renderBytes() }, metricsRequireToken: config.metricsRequireToken,
             site: DashboardSite())
         ServerLog.info("listening on \(server.address)")
+        clientTokens.setJoinCommand(
+            JoinCommand(listening: server.address, caHash: serverTLS?.summary.caHash?.description))
+        // What the wire refused, for /metrics: an attack or a misconfigured
+        // client shows there (the scrape is answered on the loop thread).
+        let wire = LoopBound(server, loop: loop)
+        let refusals: [(String, String, @Sendable () -> Double?)] = [
+            ("orchion_tls_handshakes_total", "TLS handshakes completed.", { Double(wire.wrapped.tlsHandshakes) }),
+            (
+                "orchion_tls_handshake_failures_total", "TLS handshakes that failed or timed out.",
+                { Double(wire.wrapped.tlsHandshakeFailures) }
+            ),
+            (
+                "orchion_plaintext_refused_total", "Plaintext connections refused from peers beyond loopback.",
+                { Double(wire.wrapped.plaintextRefused) }
+            ),
+            (
+                "orchion_connections_refused_total", "Connections refused at the server's or one peer's limit.",
+                { Double(wire.wrapped.refusedConnections) }
+            ),
+        ]
+        for (name, help, read) in refusals { try metrics.registry.counter(name, help: help, read: read) }
         if let serverTLS {
             let summary = serverTLS.summary
             ServerLog.info(

@@ -19,10 +19,13 @@ struct TokenCommand: AsyncParsableCommand {
               submit   read, plus submit jobs and cancel the jobs this token submitted
               admin    everything: drain/cordon nodes, set the scheduler, manage tokens,
                        cancel anyone's job
+              join     (--join) enrol new machines as nodes, as the join token does;
+                       no client command at all. Its join command is printed with it.
             A token made without --scope gets read, the least.
 
             EXAMPLES
               orchion token create laptop --scope submit --ttl 30d   # prints the secret once
+              orchion token create pi-5 --join --ttl 1h     # prints the join command for a new node
               ORCHION_TOKEN=<secret> orchion job submit --server 192.168.1.10:7420 -- ./task
               orchion token list
               orchion token revoke laptop
@@ -37,15 +40,20 @@ struct TokenCommand: AsyncParsableCommand {
         @OptionGroup var client: ClientOptions
         @Argument(help: "A name: letters, digits, '.', '_', '-'.") var name: String
         @Option(
-            help: ArgumentHelp("What it may do: read, submit or admin (default read).", valueName: "scope"),
+            help: ArgumentHelp("What it may do: read, submit, admin or join (default read).", valueName: "scope"),
             completion: .list(Scope.allCases.map(\.name)))
         var scope: String?
+        @Flag(help: "A join token (--scope join): prints the command that joins another machine with it.")
+        var join = false
         @Option(help: ArgumentHelp("Refused after this long: 1h, 24h, 30d (default: never).", valueName: "duration"))
         var ttl: String?
 
         func validate() throws {
             if let scope, Scope(name: scope) == nil {
-                throw ValidationError("--scope: expected read, submit or admin, found '\(terminalSafe(scope))'")
+                throw ValidationError("--scope: expected read, submit, admin or join, found '\(terminalSafe(scope))'")
+            }
+            if join, let scope, scope != Scope.join.name {
+                throw ValidationError("--join makes a join token: --scope \(terminalSafe(scope)) contradicts it")
             }
             _ = try ttlSeconds()
         }
@@ -66,14 +74,15 @@ struct TokenCommand: AsyncParsableCommand {
         func run() async throws {
             let request = Orchion_V1_CreateTokenRequest.with {
                 $0.name = name
-                $0.scope = scope ?? ""
+                $0.scope = join ? Scope.join.name : scope ?? ""
                 $0.ttlSeconds = (try? ttlSeconds()) ?? 0
             }
             let created: Orchion_V1_CreatedToken = try await client.session {
                 try await $0.call("CreateToken", request)
             }
             guard client.output == .table else { return Output.print(try Structured.text(created, client.output)) }
-            Output.print(created.secret)
+            // A join token: the command to run on the new machine (it carries the secret).
+            Output.print(created.joinCommand.isEmpty ? created.secret : created.joinCommand)
             let expiry =
                 created.info.hasExpiresAt
                 ? "expires \(Human.time(created.info.expiresAt, present: true))" : "never expires"

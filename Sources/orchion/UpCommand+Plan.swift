@@ -75,9 +75,6 @@ struct UpPlan: Sendable {
     /// `caHash`, when the server speaks TLS, goes into the join command.
     func banner(listening address: SocketAddress, joinToken: String, caHash: String? = nil) -> String {
         let local = Self.localAddress(of: address)
-        // Without TLS (plaintext beyond loopback was allowed explicitly) the
-        // agent must be told so too.
-        let pin = caHash.map { " --ca-hash \($0)" } ?? " --plaintext"
         var lines = [
             "orchion up: the server and a local agent are starting.",
             "  API:            http://\(local)  (REST, SSE and gRPC on one port"
@@ -101,57 +98,14 @@ struct UpPlan: Sendable {
                 "To let them, run `orchion up --listen 0.0.0.0:\(address.port)` (or this machine's address).",
             ]
         } else {
-            let reachable = Self.joinAddresses(listening: address)
+            let command = JoinCommand(listening: address, caHash: caHash)
             lines.append("To join another machine, run this there (it carries the join token: treat it as a password):")
-            for host in reachable.prefix(1) {
-                lines.append(
-                    "   ORCHION_JOIN_TOKEN=\(joinToken) orchion agent run --server \(SocketAddress(host: host, port: address.port))\(pin)"
-                )
-            }
-            if reachable.count > 1 {
-                lines.append("(this machine's other addresses: \(reachable.dropFirst().joined(separator: ", ")))")
-            }
-            if reachable.isEmpty {
-                lines.append(
-                    "   ORCHION_JOIN_TOKEN=\(joinToken) orchion agent run --server THIS-MACHINE:\(address.port)\(pin)")
+            lines.append("   " + command.line(token: joinToken))
+            if command.hosts.count > 1 {
+                lines.append("(this machine's other addresses: \(command.hosts.dropFirst().joined(separator: ", ")))")
             }
         }
         lines += ["", "Ctrl-C stops the agent, then the server."]
         return lines.joined(separator: "\n")
-    }
-
-    /// The hosts other machines may reach a server listening on `address`
-    /// at: that host, or for a wildcard address this machine's interface
-    /// addresses that are up and not loopback or link-local (IPv4 first).
-    static func joinAddresses(listening address: SocketAddress) -> [String] {
-        guard address.host == "0.0.0.0" || address.host == "::" else { return [address.host] }
-        var list: UnsafeMutablePointer<ifaddrs>?
-        guard getifaddrs(&list) == 0, let first = list else { return [] }
-        defer { freeifaddrs(list) }
-        var v4: [String] = []
-        var v6: [String] = []
-        var cursor: UnsafeMutablePointer<ifaddrs>? = first
-        while let entry = cursor {
-            cursor = entry.pointee.ifa_next
-            guard let socket = entry.pointee.ifa_addr, entry.pointee.ifa_flags & UInt32(IFF_UP) != 0,
-                entry.pointee.ifa_flags & UInt32(IFF_LOOPBACK) == 0
-            else { continue }
-            var name = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
-            switch Int32(socket.pointee.sa_family) {
-            case AF_INET:
-                var ip = socket.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_addr }
-                guard inet_ntop(AF_INET, &ip, &name, socklen_t(name.count)) != nil else { continue }
-                let text = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-                if !text.hasPrefix("169.254.") { v4.append(text) }
-            case AF_INET6 where address.host == "::":
-                var ip = socket.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { $0.pointee.sin6_addr }
-                guard inet_ntop(AF_INET6, &ip, &name, socklen_t(name.count)) != nil else { continue }
-                let text = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-                if !text.lowercased().hasPrefix("fe80") { v6.append(text) }
-            default: continue
-            }
-        }
-        var seen = Set<String>()
-        return (v4 + v6).filter { seen.insert($0).inserted }
     }
 }

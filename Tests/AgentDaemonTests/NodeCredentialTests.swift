@@ -141,6 +141,49 @@ import Testing
         await cluster.close()
     }
 
+    @Test func aJoinScopedTokenPrintsItsJoinCommandEnrolsNewNodesOnlyAndIsRevocable() async throws {
+        let cluster = try await AgentCluster()
+        do {
+            let existing = try await cluster.agent("joined-before")
+            _ = try await credential(of: existing)
+            let made = try orchion(["token", "create", "pi-5", "--join", "--ttl", "1h"], cluster)
+            #expect(made.status == 0, "\(made.stderr)")
+            // stdout is the command to run on the new machine, secret included.
+            let command = made.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(command.hasSuffix("orchion agent run --server 127.0.0.1:\(cluster.server.port)"), "\(command)")
+            let secret = try #require(
+                command.split(separator: " ").first?.split(separator: "=", maxSplits: 1).last.map(String.init))
+            #expect(
+                command.hasPrefix("ORCHION_JOIN_TOKEN=") && secret.utf8.count >= 32 && secret != ServerProcess.joinToken
+            )
+            let listed = try orchion(["token", "list", "-o", "json"], cluster)
+            #expect(listed.stdout.contains("\"pi-5\"") && listed.stdout.contains("\"join\""), "\(listed.stdout)")
+
+            // It enrols a new node, which gets its own credential...
+            let joined = try await register("pi-5", token: secret, cluster: cluster).get()
+            #expect(joined.registered.nodeID == "pi-5" && !joined.registered.nodeCredential.isEmpty)
+            // ...but takes no existing node's place, and calls no control method.
+            let taken = refusal(try await register("joined-before", token: secret, cluster: cluster))
+            #expect(taken?.code == .permissionDenied)
+            let asClient = try await ControlClient.connect(
+                cluster.server.address, loop: cluster.thread.loop, token: secret)
+            let denied = await #expect(throws: RPCError.self) { _ = try await asClient.nodes() }
+            #expect(denied?.code == .permissionDenied)
+            await asClient.client.close()
+
+            // Revoked: no more nodes with it; the node it enrolled keeps its credential.
+            let revoked = try orchion(["token", "revoke", "pi-5"], cluster)
+            #expect(revoked.status == 0, "\(revoked.stderr)")
+            #expect(refusal(try await register("pi-6", token: secret, cluster: cluster))?.code == .unauthenticated)
+            let back = try await register("pi-5", token: joined.registered.nodeCredential, cluster: cluster).get()
+            #expect(back.registered.nodeID == "pi-5")
+        } catch {
+            await cluster.close()
+            throw error
+        }
+        await cluster.close()
+    }
+
     @Test func aRemovedNodeIsDisconnectedItsJobRetriedElsewhereAndKeptOutUntilAdmitted() async throws {
         let cluster = try await AgentCluster()
         do {

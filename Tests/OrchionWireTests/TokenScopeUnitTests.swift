@@ -100,9 +100,9 @@ import Testing
         // Quiet for a whole window: the count starts over.
         #expect(throttle.failure(from: "192.0.2.7", now: start + .seconds(62)) == 0)
         // An IPv6 peer counts by its /64; an IPv4-mapped one as its IPv4 address.
-        #expect(AuthFailureThrottle.key("2001:db8:1:2::5") == AuthFailureThrottle.key("2001:db8:1:2:ffff::9"))
-        #expect(AuthFailureThrottle.key("2001:db8:1:2::5") != AuthFailureThrottle.key("2001:db8:1:3::5"))
-        #expect(AuthFailureThrottle.key("::ffff:192.0.2.7") == "192.0.2.7")
+        #expect(PeerKey.of("2001:db8:1:2::5") == PeerKey.of("2001:db8:1:2:ffff::9"))
+        #expect(PeerKey.of("2001:db8:1:2::5") != PeerKey.of("2001:db8:1:3::5"))
+        #expect(PeerKey.of("::ffff:192.0.2.7") == "192.0.2.7")
         // At most maxPeers records: the one quiet longest is forgotten.
         _ = throttle.failure(from: "192.0.2.9", now: start + .seconds(63))
         _ = throttle.failure(from: "192.0.2.10", now: start + .seconds(64))

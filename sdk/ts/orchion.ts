@@ -556,8 +556,9 @@ export interface CreateTokenRequest {
   name?: string;
   /**
    * What the token may do: "read" (list and watch), "submit" (also submit
-   * jobs and cancel its own), "admin" (everything). Empty: "read", the
-   * least (a token asks for more on purpose).
+   * jobs and cancel its own), "admin" (everything), or "join" (enrol new
+   * nodes through AgentService, as the join token does; no control method).
+   * Empty: "read", the least (a token asks for more on purpose).
    */
   scope?: string;
   /** Seconds until the token is refused ("token expired"); 0: never. */
@@ -574,7 +575,7 @@ export interface TokenInfo {
   prefix?: string;
   /** Unset for a token written by hand without a creation time. */
   createdAt?: string;
-  /** "read", "submit" or "admin". */
+  /** "join", "read", "submit" or "admin". */
   scope?: string;
   /** When it stops being accepted; unset: never. */
   expiresAt?: string;
@@ -589,6 +590,11 @@ export interface CreatedToken {
    * SHA-256 in the client tokens file (owner-only).
    */
   secret?: string;
+  /**
+   * For a "join" token: the command that joins another machine with it
+   * (`ORCHION_JOIN_TOKEN=… orchion agent run --server … --ca-hash …`).
+   */
+  joinCommand?: string;
 }
 
 export type ListTokensRequest = Record<string, never>;

@@ -25,6 +25,9 @@ final class ClientTokens: Sendable {
     private let authenticator: Authenticator
     private let joinDigest: [UInt8]
     private let lock = Mutex(())
+    /// How other machines join, for the answer to a `join` token's creation
+    /// (set once the server listens).
+    private let joinCommand = Mutex<JoinCommand?>(nil)
     /// Seconds since 1970 now; a parameter so tests can move time.
     private let now: @Sendable () -> Int64
     /// The most client tokens the file holds: well under what fits the
@@ -45,6 +48,10 @@ final class ClientTokens: Sendable {
         joinDigest = TokenDigest.sha256(joinSecret.utf8)
         self.now = now
     }
+
+    /// Where the server listens and how it is trusted, for the join
+    /// command a `join` token's creation answers.
+    func setJoinCommand(_ command: JoinCommand) { joinCommand.withLock { $0 = command } }
 
     /// What the API shows of `entry` (never a secret).
     func info(_ entry: ClientTokenEntry) -> Orchion_V1_TokenInfo {
@@ -81,7 +88,8 @@ final class ClientTokens: Sendable {
             granted = named
         } else {
             throw RPCError(
-                .invalidArgument, "scope: expected read, submit or admin, found '\(scope.prefix(utf8Bytes: 32))'")
+                .invalidArgument,
+                "scope: expected join, read, submit or admin, found '\(scope.prefix(utf8Bytes: 32))'")
         }
         guard ttlSeconds <= Self.maxTTLSeconds else {
             throw RPCError(
@@ -111,22 +119,25 @@ final class ClientTokens: Sendable {
             var rewritten = ClientTokenFile.rewritten(text, entries: entries)
             rewritten += ClientTokenFile.line(entry) + "\n"
             try write(rewritten)
+            let join = granted == .join ? joinCommand.withLock { $0 }?.line(token: secret) : nil
             return .with {
                 $0.info = info(entry)
                 $0.secret = secret
+                if let join { $0.joinCommand = join }
             }
         }
     }
 
-    /// Removes the token named `name`; answers what it was. The last token
-    /// cannot be removed (a server with none could not be managed, nor start).
+    /// Removes the token named `name`; answers what it was. The last client
+    /// token that is not a `join` one cannot be removed (a server with none
+    /// could not be managed, nor start).
     func revoke(name: String) throws(RPCError) -> Orchion_V1_TokenInfo {
         try lock.withLock { _ throws(RPCError) in
             let (text, entries) = try read()
             guard let entry = entries.first(where: { $0.name == name }) else {
                 throw RPCError(.notFound, "client token '\(name.prefix(utf8Bytes: 64))' not found")
             }
-            guard entries.count > 1 else {
+            guard entry.scope == .join || entries.contains(where: { $0.name != name && $0.scope != .join }) else {
                 throw RPCError(
                     .failedPrecondition,
                     "'\(name)' is the only client token: create another first (`orchion token create NAME --scope admin`)"

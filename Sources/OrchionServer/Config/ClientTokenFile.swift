@@ -112,7 +112,7 @@ public enum ClientTokenFile {
             case "scope":
                 guard let scope = Scope(name: value) else {
                     throw TokenFileError(
-                        path: path, "line \(line): scope=\(value.prefix(32)): expected read, submit or admin")
+                        path: path, "line \(line): scope=\(value.prefix(32)): expected join, read, submit or admin")
                 }
                 entry.scope = scope
             case "expires":

@@ -113,7 +113,7 @@ public enum ClusterCA {
 
     /// A bring-your-own certificate chain and key (`tls.cert_file`,
     /// `tls.key_file`); the key file must be owner-only and the
-    /// certificate not expired. The CA hash is
+    /// certificate valid now (not expired, not before its notBefore). The CA hash is
     /// that of the chain's last certificate when the chain has more than
     /// the leaf.
     public static func load(certificateFile: String, keyFile: String) throws(ClusterCAError) -> ServerCertificate {
@@ -137,6 +137,15 @@ public enum ClusterCA {
             let ago = left > -86_400 ? "less than a day ago" : "\(-left / 86_400) days ago"
             throw ClusterCAError(
                 path: certificateFile, "the certificate expired \(ago), so every client would refuse it: renew it")
+        }
+        // Valid from its notBefore: one still in the future (found by
+        // attack: accepted silently) is as useless to clients as an expired one.
+        if let lifetime = leaf.lifetime, left > lifetime {
+            let wait = left - lifetime
+            throw ClusterCAError(
+                path: certificateFile,
+                "the certificate is not valid yet (for another \(wait < 86_400 ? "\(wait / 3600) hours" : "\(wait / 86_400) days")), "
+                    + "so every client would refuse it: check this machine's clock, or the certificate's notBefore")
         }
         return ServerCertificate(
             chainPEM: chain, keyPEM: keyPEM, caCertificatePEM: top?.pem,

@@ -67,7 +67,7 @@ public final class AuthFailureThrottle {
 
     /// Records one failure from `host`; answers how long to hold its answer (0: none).
     public func failure(from host: String?, now: ContinuousClock.Instant = .now) -> UInt64 {
-        let key = Self.key(host)
+        let key = PeerKey.of(host)
         var record = peers[key] ?? Record(failures: 0, last: now)
         if now - record.last > .milliseconds(policy.windowMillis) { record.failures = 0 }
         record.failures = min(record.failures + 1, Int.max / 2)
@@ -111,20 +111,5 @@ public final class AuthFailureThrottle {
             return
         }
         peers[oldest.key] = nil
-    }
-
-    /// The key a peer counts under: its IPv4 address, or its IPv6 /64.
-    static func key(_ host: String?) -> String {
-        guard let host else { return "" }
-        guard host.contains(":") else { return host }
-        var address = in6_addr()
-        guard inet_pton(AF_INET6, host, &address) == 1 else { return host }
-        let bytes = withUnsafeBytes(of: &address) { Array($0) }
-        // An IPv4-mapped address (::ffff:a.b.c.d) is one IPv4 peer.
-        if bytes.prefix(10).allSatisfy({ $0 == 0 }) && bytes[10] == 0xFF && bytes[11] == 0xFF {
-            return bytes.suffix(4).map(String.init).joined(separator: ".")
-        }
-        let digits = Array("0123456789abcdef")
-        return String(bytes.prefix(8).flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 0xF)]] }) + "::/64"
     }
 }

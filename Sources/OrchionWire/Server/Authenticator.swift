@@ -208,7 +208,8 @@ public struct Authenticator: Sendable {
         let isJoin = joinToken.map { Self.constantTimeEqual($0, presented) } ?? false
         if let found {
             if let expires = found.expires, now() >= expires { return .failure(.expired) }
-            return .success(.client(found.name, found.scope))
+            // A join-scoped token enrols nodes, as the join token does.
+            return .success(found.scope == .join ? .agent : .client(found.name, found.scope))
         }
         if isJoin { return .success(.agent) }
         guard let node = nodes.table.withLock({ $0.byDigest[digest] }) else { return .failure(.unknown) }

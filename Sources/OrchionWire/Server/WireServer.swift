@@ -87,14 +87,23 @@ public final class WireServer {
         }
     }
 
+    /// Connections only loopback peers may use: 1/16 of the limit, at most 64.
+    static func loopbackReserve(_ limits: WireLimits) -> Int { min(64, limits.maxConnections / 16) }
+
     private func accepted(
         _ connection: TCPConnection, limits: WireLimits, http1: @escaping HTTPHandler, http1Head: HTTPHeadCheck?,
         http2: @escaping HTTP2Starter
     ) {
         let host = connection.peer?.host
+        // The last slots are kept for this machine's own processes (the
+        // local agent, the CLI), so peers filling the server from the
+        // network never lock its owner out.
+        let loopback = host.map(WireTLS.isLoopback) ?? false
+        let room = loopback ? limits.maxConnections : limits.maxConnections - Self.loopbackReserve(limits)
         let refusal: String? =
-            openConnections >= limits.maxConnections
-            ? "server at its limit of \(limits.maxConnections) connections"
+            openConnections >= room
+            ? "server at its limit of \(room) connections"
+                + (loopback ? "" : " from other machines (the rest are kept for its own machine's processes)")
             : !peers.admit(host) ? "at the limit of \(limits.maxConnectionsPerPeer) connections from one address" : nil
         if let refusal {
             refusedConnections += 1

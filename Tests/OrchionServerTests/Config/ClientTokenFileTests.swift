@@ -48,7 +48,7 @@ import Testing
     @Test func anUnreadableScopeExpiryOrDigestMakesTheFileUnusableNamingTheLine() {
         let digest = "sha256:" + TokenDigest.hex(secret)
         let cases: [(String, String)] = [
-            ("a \(digest)  # scope=root", "f: line 1: scope=root: expected read, submit or admin"),
+            ("a \(digest)  # scope=root", "f: line 1: scope=root: expected join, read, submit or admin"),
             ("a \(digest)  # expires=tomorrow", "f: line 1: expires=tomorrow: expected YYYY-MM-DDTHH:MM:SSZ"),
             ("a sha256:abcdefabcdefabcdef", "f: the token of 'a': expected sha256: and 64 hex digits after it"),
             (
