@@ -10,22 +10,8 @@ import Testing
 /// clients (curl for REST, Python's grpcio for gRPC) against the real
 /// server binary; and the slow-down of repeated refused tokens on both faces.
 @Suite(.serialized) struct TokenScopeTests {
-    private static let python = Paths.root.appendingPathComponent(".venv/bin/python").path
-
-    /// Python stubs generated from the .proto files once per test process.
-    private static let stubs: Result<String, any Error> = Result {
-        let dir = try Paths.temporaryDirectory("orchion-stubs")
-        let generated = try runCommand(
-            [
-                python, "-m", "grpc_tools.protoc", "-I", Paths.root.appendingPathComponent("sdk/proto").path,
-                "--python_out=\(dir.path)", "--grpc_python_out=\(dir.path)",
-            ]
-                + ["agent", "cluster", "control", "jobs", "plugins"].map {
-                    Paths.root.appendingPathComponent("sdk/proto/orchion/v1/\($0).proto").path
-                })
-        guard generated.status == 0 else { throw HarnessError("grpc_tools.protoc: \(generated.stderr)") }
-        return dir.path
-    }
+    private static let python = PythonGRPC.python
+    private static let stubs = PythonGRPC.stubs
 
     /// Creates a token over gRPC with the tests' (legacy, admin) token.
     private func create(_ cluster: Cluster, _ name: String, _ scope: String, ttl: UInt64 = 0) async throws

@@ -6,22 +6,8 @@ import Testing
 /// gRPC over HTTP/2 with stock clients: Python's grpcio with stubs generated
 /// from sdk/proto, and grpcurl with the committed descriptor set.
 @Suite(.serialized) struct GRPCTests {
-    private static let python = Paths.root.appendingPathComponent(".venv/bin/python").path
-
-    /// Python stubs generated from the .proto files once per test process.
-    private static let stubs: Result<String, any Error> = Result {
-        let dir = try Paths.temporaryDirectory("orchion-stubs")
-        let generated = try runCommand(
-            [
-                python, "-m", "grpc_tools.protoc", "-I", Paths.root.appendingPathComponent("sdk/proto").path,
-                "--python_out=\(dir.path)", "--grpc_python_out=\(dir.path)",
-            ]
-                + ["agent", "cluster", "control", "jobs", "plugins"].map {
-                    Paths.root.appendingPathComponent("sdk/proto/orchion/v1/\($0).proto").path
-                })
-        guard generated.status == 0 else { throw CPlugins.BuildFailed(output: generated.stderr) }
-        return dir.path
-    }
+    private static let python = PythonGRPC.python
+    private static let stubs = PythonGRPC.stubs
 
     private func client(_ fixture: WireFixture, _ scenario: String, _ extra: [String] = []) throws -> [String: Any] {
         let result = try runCommand(

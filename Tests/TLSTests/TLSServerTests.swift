@@ -107,6 +107,13 @@ import Testing
         #expect(waited >= 0.9 && waited < 8, "closed after \(waited)s, expected about the 1s handshake timeout")
         let after = try curl(["--cacert", tls.caFile, "https://localhost:\(port)/healthz"])
         #expect(after.stdout == #"{"status":"SERVING"}"#)
+        // Both show in /metrics (an attack is visible to whoever watches), beside the good handshakes.
+        let metrics = try curl([
+            "--cacert", tls.caFile, "-H", "Authorization: Bearer \(ServerProcess.clientToken)",
+            "https://localhost:\(port)/metrics",
+        ]).stdout
+        #expect(metrics.contains("orchion_tls_handshake_failures_total 2"), "\(metrics)")
+        #expect(metrics.contains("orchion_tls_handshakes_total 3"), "\(metrics)")
     }
 
     @Test func anAgentPinningAnotherCAIsRefusedAndOnePinningThisCAJoins() async throws {
