@@ -341,7 +341,7 @@ public struct ServerAddress: Sendable, Hashable, CustomStringConvertible {
     public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 
     /// The socket address, resolving a name with `getaddrinfo`. Blocking: call off the loop.
-    func resolve() -> Result<SocketAddress, AgentSettingsError> {
+    public func resolve() -> Result<SocketAddress, AgentSettingsError> {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)

@@ -48,22 +48,6 @@ enum RemotePlugins {
         print(reply.plugins, json: json)
     }
 
-    /// "127.0.0.1:7420", "[::1]:7420", "localhost:7420" (loopback).
-    static func parse(_ text: String) throws(Failure) -> SocketAddress {
-        let problem = Failure(
-            description:
-                "--server: expected HOST:PORT with a numeric host (e.g. 127.0.0.1:7420), found '\(terminalSafe(text))'")
-        guard let colon = text.lastIndex(of: ":") else { throw problem }
-        var host = String(text[..<colon])
-        guard let port = UInt16(text[text.index(after: colon)...]), port > 0 else { throw problem }
-        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        if host == "localhost" { host = "127.0.0.1" }
-        var v4 = in_addr()
-        var v6 = in6_addr()
-        guard inet_pton(AF_INET, host, &v4) == 1 || inet_pton(AF_INET6, host, &v6) == 1 else { throw problem }
-        return SocketAddress(host: host, port: port)
-    }
-
     /// The client token: the first of `file` when given (the token file
     /// format, e.g. `client.credential`; owner-only permissions required;
     /// a hashed line is refused with the fix), else `ORCHION_TOKEN`,

@@ -1,4 +1,5 @@
 import Glibc
+import OrchionAgentDaemon
 import OrchionCore
 import OrchionLoop
 import OrchionServer
@@ -43,14 +44,18 @@ struct ServerTarget {
             (scheme, rest) = (false, rest.dropFirst(7))
         }
         if rest.hasSuffix("/") { rest = rest.dropLast() }
+        // A name is resolved here (the command has no loop yet) and kept
+        // as the name TLS verifies the certificate against.
+        let server: ServerAddress
         let address: SocketAddress
-        do throws(RemotePlugins.Failure) {
-            address = try RemotePlugins.parse(String(rest))
+        do throws(AgentSettingsError) {
+            server = try ServerAddress(parsing: String(rest))
+            address = try server.resolve().get()
         } catch {
             throw ClientFailure(
                 ClientExit.usage,
-                "\(source): " + error.description.replacingPrefix("--server: ", with: "")
-                    + " (https:// or http:// may come first)")
+                "\(source): " + terminalSafe(error.description.replacingPrefix("--server: ", with: ""))
+                    + (error.description.hasPrefix("--server") ? " (https:// or http:// may come first)" : ""))
         }
         let named =
             caCertificate.map { ($0, "--ca-cert") }
@@ -81,7 +86,7 @@ struct ServerTarget {
         do throws(TLSError) {
             let context = try TLSClientContext(trustingPEM: pem)
             return ServerTarget(
-                address: address, source: source, tls: GRPCClientTLS(context: context, serverName: address.host))
+                address: address, source: source, tls: GRPCClientTLS(context: context, serverName: server.host))
         } catch {
             throw ClientFailure(
                 ClientExit.usage,
