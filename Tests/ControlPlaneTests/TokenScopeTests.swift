@@ -191,6 +191,42 @@ import Testing
         print(json.dumps(result), flush=True)
         """
 
+    @Test func revokingATokenEndsTheWatchItOpenedAtItsNextMessage() async throws {
+        let cluster = try await Cluster()
+        let watcher = try await create(cluster, "watcher", "read")
+        let reader = try await ControlClient.connect(
+            cluster.server.address, loop: cluster.thread.loop, token: watcher.secret)
+        let first = try await cluster.control.submit(spec()).id
+        var events = reader.events().makeAsyncIterator()
+        #expect(try await events.next()?.jobID == first)
+        let revoked: Orchion_V1_TokenInfo = try await cluster.control.client.unary(
+            "/orchion.v1.ControlService/RevokeToken", Orchion_V1_RevokeTokenRequest.with { $0.name = "watcher" },
+            timeoutMillis: 10_000)
+        #expect(revoked.name == "watcher")
+        // Events keep coming (a job a second); the stream ends within a second or so of the revocation.
+        let ended = Task {
+            do {
+                while try await events.next() != nil {}
+                return "ended without an error"
+            } catch let error as RPCError {
+                return "\(error.code): \(error.message)"
+            }
+        }
+        let feeder = Task {
+            for _ in 0..<40 where !Task.isCancelled {
+                _ = try? await cluster.control.submit(spec())
+                try? await Task.sleep(for: .milliseconds(250))
+            }
+            // Bounded: a stream still open after 10 s is closed here, and the expectation below fails.
+            if !Task.isCancelled { await reader.client.close() }
+        }
+        let outcome = try await ended.value
+        feeder.cancel()
+        #expect(outcome.hasPrefix("unauthenticated") && outcome.contains("revoked"), "\(outcome)")
+        await reader.client.close()
+        await cluster.close()
+    }
+
     @Test func aPeerThatKeepsPresentingWrongTokensIsSlowedOnBothFacesAndValidCallsAreNot() async throws {
         let cluster = try await Cluster()
         let result = try runCommand(

@@ -134,7 +134,9 @@ final class GRPCServerCall: HTTP2StreamHandler {
                 startDeadline(millis)
             }
             self.method = method
-            context = CallContext(principal: principal, deadline: deadline)
+            context = CallContext(
+                principal: principal, deadline: deadline,
+                stillAuthorized: authenticator.stillAuthorizes(headers.first("authorization"), as: principal))
             if case .bidirectional = method.shape {
                 oneRequest = false
                 start()

@@ -77,11 +77,11 @@ public final class RESTGateway: Sendable {
         }
         let context: CallContext
         do throws(RPCError) {
-            if let principal = request.principal {
-                context = CallContext(principal: principal)
-            } else {
-                context = CallContext(principal: try authorize(request.header("Authorization")))
-            }
+            let authorization = request.header("Authorization")
+            let principal: Principal
+            if let known = request.principal { principal = known } else { principal = try authorize(authorization) }
+            context = CallContext(
+                principal: principal, stillAuthorized: authenticator.stillAuthorizes(authorization, as: principal))
         } catch {
             return responder.send(Self.refusal(error))
         }

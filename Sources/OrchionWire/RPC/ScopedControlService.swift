@@ -67,14 +67,14 @@ public struct ScopedControlService: ControlServiceHandler {
         _ request: Orchion_V1_FollowLogsRequest, context: CallContext, stream: ResponseStream<Orchion_V1_LogChunk>
     ) async throws {
         try ControlScopes.check("FollowLogs", context.principal)
-        try await base.followLogs(request, context: context, stream: stream)
+        try await base.followLogs(request, context: context, stream: stream.whileAuthorized(context))
     }
 
     public func watchEvents(
         _ request: Orchion_V1_WatchEventsRequest, context: CallContext, stream: ResponseStream<Orchion_V1_JobEvent>
     ) async throws {
         try ControlScopes.check("WatchEvents", context.principal)
-        try await base.watchEvents(request, context: context, stream: stream)
+        try await base.watchEvents(request, context: context, stream: stream.whileAuthorized(context))
     }
 
     public func listPlugins(_ request: Orchion_V1_ListPluginsRequest, context: CallContext) async throws

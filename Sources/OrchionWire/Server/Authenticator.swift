@@ -223,6 +223,27 @@ public struct Authenticator: Sendable {
             + "to let it join again, run `orchion node admit \(node)`, then restart its agent"
     }
 
+    /// Whether `authorization` still authenticates as `principal` (its token
+    /// not revoked, not expired), for a stream opened with it: asked at each
+    /// message, it authenticates again at most once a second, so a
+    /// revocation reaches an open stream within a second of its next
+    /// message, and a busy stream pays a clock read per message.
+    public func stillAuthorizes(_ authorization: String?, as principal: Principal) -> @Sendable () -> Bool {
+        final class Verdict: Sendable {
+            let state = Mutex((checked: ContinuousClock.now, valid: true))
+        }
+        let verdict = Verdict()
+        return { [self] in
+            let now = ContinuousClock.now
+            return verdict.state.withLock { state in
+                guard state.valid, now - state.checked >= .seconds(1) else { return state.valid }
+                let current = try? check(authorization).get()
+                state = (now, current == principal)
+                return state.valid
+            }
+        }
+    }
+
     /// Compares in time that depends only on the lengths.
     static func constantTimeEqual<Other: Collection<UInt8>>(_ a: [UInt8], _ b: Other) -> Bool {
         // Lengths compared as a whole (not truncated to a byte, which would
