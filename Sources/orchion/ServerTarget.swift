@@ -52,8 +52,9 @@ struct ServerTarget {
             server = try ServerAddress(parsing: String(rest))
             address = try server.resolve().get()
         } catch {
+            let unresolvable = if case .unresolvable = error { true } else { false }
             throw ClientFailure(
-                ClientExit.usage,
+                unresolvable ? ClientExit.unreachable : ClientExit.usage,
                 "\(source): " + terminalSafe(error.description.replacingPrefix("--server: ", with: ""))
                     + (error.description.hasPrefix("--server") ? " (https:// or http:// may come first)" : ""))
         }
