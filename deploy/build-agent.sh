@@ -26,8 +26,10 @@ install -d "$out"
 strip -o "$out/orchion-agent" .build-agent/release/orchion-agent
 # orchion-spawn is C: built with cc it needs libc only (SwiftPM links it
 # with the Swift runtime: 6 MB with --static-swift-stdlib, or a dependency on
-# libswiftCore.so without).
-"${CC:-cc}" -O2 -Wall -Wextra -o "$out/orchion-spawn" Sources/orchion-spawn/main.c
+# libswiftCore.so without). Static: it runs as root until it drops to the
+# job's user, so no dynamic loader may run in it (the agent also starts it
+# with an empty environment).
+"${CC:-cc}" -O2 -Wall -Wextra -static -o "$out/orchion-spawn" Sources/orchion-spawn/main.c
 strip "$out/orchion-spawn"
 echo "$out/orchion-agent and $out/orchion-spawn; they need these libraries on the host:"
 ldd "$out/orchion-agent" | awk '$1 !~ /vdso|ld-linux/ {print "  " $1}'

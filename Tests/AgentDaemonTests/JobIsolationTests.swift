@@ -31,6 +31,33 @@ struct JobIsolationTests {
         await cluster.close()
     }
 
+    /// Found by attack: the working directory was entered as root, before
+    /// the switch to the job's user, so a job held a directory inside a tree
+    /// its user could not enter and read the files there.
+    @Test func aWorkingDirectoryTheJobsUserCannotReachFailsTheJobBeforeItRuns() async throws {
+        let cluster = try await AgentCluster()
+        do {
+            try await cluster.agent("iso-cwd")
+            let home = cluster.server.directory.appendingPathComponent("private-home")
+            let project = home.appendingPathComponent("project")
+            try FileManager.default.createDirectory(at: project, withIntermediateDirectories: true)
+            chmod(home.path, 0o700)
+            chmod(project.path, 0o755)
+            try Data("DB_PASSWORD=hunter2\n".utf8).write(to: project.appendingPathComponent(".env"))
+            var job = shellJob("cat .env")
+            job.cwd = project.path
+            let id = try await cluster.control.submit(job).id
+            let failed = try await cluster.waitJob(id, "failed") { $0.state == .failed }
+            let output = try await cluster.stdout(id)
+            #expect(!output.contains("hunter2"), "\(output)")
+            #expect(failed.attempts.first?.exitCode == 125, "\(failed.attempts)")
+        } catch {
+            await cluster.close()
+            throw error
+        }
+        await cluster.close()
+    }
+
     @Test func aJobNamingRootFailsOnceWithTheFlagThatAllowsItAndRunsOnAnAgentWithAllowRootJobs() async throws {
         let cluster = try await AgentCluster()
         do {

@@ -292,8 +292,10 @@ public final class JobRunner {
 
     /// argv for `orchion-spawn`, which closes every descriptor but the
     /// job's three (whatever an executor plugin opened without
-    /// close-on-exec) and joins the cgroup and switches users when the plan
-    /// says so.
+    /// close-on-exec), joins the cgroup and switches users when the plan
+    /// says so, and only then enters the job's working directory and takes
+    /// its environment (`-d`, `-e`): until it drops root, nothing the job
+    /// chose reaches it.
     static func helperArguments(_ plan: Plan, helper: String) -> [String] {
         var arguments = [helper]
         if let cgroup = plan.cgroup { arguments += ["-c", cgroup.path] }
@@ -303,25 +305,40 @@ public final class JobRunner {
                 String(account.uid),
             ]
         }
+        if let directory = plan.launch.workingDirectory { arguments += ["-d", directory] }
+        for variable in plan.launch.environment { arguments += ["-e", variable] }
         return arguments + ["--", plan.launch.file] + plan.launch.arguments
+    }
+
+    /// How `plan` is spawned: through `orchion-spawn` at `helper` (nil when
+    /// it is not installed) with an empty environment and the agent's own
+    /// working directory (the job's are the helper's arguments), or, with
+    /// no helper and nothing for one to do, the job itself directly.
+    static func spawnOptions(_ plan: Plan, helper: String?) throws(JobRunnerError) -> ProcessOptions {
+        var options: ProcessOptions
+        if let helper {
+            options = ProcessOptions(arguments: helperArguments(plan, helper: helper))
+            options.environment = []
+        } else {
+            // Only a non-root agent gets here (a root one needs the helper to
+            // start at all): the job runs as the agent, so its environment and
+            // directory give it nothing; the agent's own descriptors are all
+            // close-on-exec, a plugin's may not be.
+            options = ProcessOptions(arguments: plan.launch.arguments)
+            options.file = plan.launch.file
+            options.environment = plan.launch.environment
+            options.workingDirectory = plan.launch.workingDirectory
+        }
+        options.newProcessGroup = true
+        return options
     }
 
     private func spawn(_ plan: Plan) throws {
         self.plan = plan
-        var options: ProcessOptions
-        if runtime.spawnHelperFound {
-            options = ProcessOptions(arguments: Self.helperArguments(plan, helper: runtime.spawnHelper))
-        } else if plan.cgroup != nil || plan.account != nil {
+        if !runtime.spawnHelperFound && (plan.cgroup != nil || plan.account != nil) {
             throw JobRunnerError.noSpawnHelper(runtime.spawnHelper)
-        } else {
-            // No helper, nothing it must do: the agent's own descriptors are
-            // all close-on-exec; a plugin's may not be.
-            options = ProcessOptions(arguments: plan.launch.arguments)
-            options.file = plan.launch.file
         }
-        options.environment = plan.launch.environment
-        options.workingDirectory = plan.launch.workingDirectory
-        options.newProcessGroup = true
+        let options = try Self.spawnOptions(plan, helper: runtime.spawnHelperFound ? runtime.spawnHelper : nil)
         // The timer first: once the process runs, nothing may fail.
         let timeout = plan.launch.timeoutMillis > 0 ? try Timer(loop: loop) : nil
         let process: ChildProcess
