@@ -191,6 +191,37 @@ import Testing
         print(json.dumps(result), flush=True)
         """
 
+    /// Found by attack: request ids were shared by every token, so one
+    /// token could take another's idempotency key first and hand it its job.
+    @Test func aRequestIDIsIdempotentPerTokenNotAcrossTokens() async throws {
+        let cluster = try await Cluster()
+        var clients: [ControlClient] = []
+        var secrets: [String] = []
+        for name in ["alice", "mallory"] {
+            let token = try await create(cluster, name, "submit")
+            secrets.append(token.secret)
+            clients.append(
+                try await ControlClient.connect(cluster.server.address, loop: cluster.thread.loop, token: token.secret))
+        }
+        let planted = try await clients[1].submit(spec("echo planted"), requestID: "ci-build-7")
+        let first = try await clients[0].submit(spec("echo legit"), requestID: "ci-build-7")
+        let again = try await clients[0].submit(spec("echo legit"), requestID: "ci-build-7")
+        #expect(first.id != planted.id && first.submittedBy == "alice" && first.spec.command == "echo legit")
+        #expect(again.id == first.id, "the same token's retry is still answered with its first job")
+        // And after a restart, from the store.
+        for client in clients { await client.client.close() }
+        try cluster.server.crashAndRestart()
+        clients = []
+        for secret in secrets {
+            clients.append(
+                try await ControlClient.connect(cluster.server.address, loop: cluster.thread.loop, token: secret))
+        }
+        #expect(try await clients[0].submit(spec("echo legit"), requestID: "ci-build-7").id == first.id)
+        #expect(try await clients[1].submit(spec("echo planted"), requestID: "ci-build-7").id == planted.id)
+        for client in clients { await client.client.close() }
+        await cluster.close()
+    }
+
     @Test func revokingATokenEndsTheWatchItOpenedAtItsNextMessage() async throws {
         let cluster = try await Cluster()
         let watcher = try await create(cluster, "watcher", "read")

@@ -128,20 +128,27 @@ final class ClientTokens: Sendable {
         }
     }
 
-    /// Removes the token named `name`; answers what it was. The last client
-    /// token that is not a `join` one cannot be removed (a server with none
-    /// could not be managed, nor start).
+    /// Removes the token named `name`; answers what it was. The last token,
+    /// and the last admin token that has not expired, cannot be removed (a
+    /// server without one could not be managed).
     func revoke(name: String) throws(RPCError) -> Orchion_V1_TokenInfo {
         try lock.withLock { _ throws(RPCError) in
             let (text, entries) = try read()
             guard let entry = entries.first(where: { $0.name == name }) else {
                 throw RPCError(.notFound, "client token '\(name.prefix(utf8Bytes: 64))' not found")
             }
-            guard entry.scope == .join || entries.contains(where: { $0.name != name && $0.scope != .join }) else {
+            // Another admin token must remain (found by attack: revoking the
+            // last one left a server nobody could manage without a hand edit).
+            let now = self.now()
+            guard
+                entries.count > 1,
+                entry.scope != .admin
+                    || entries.contains(where: { $0.name != name && $0.scope == .admin && !$0.isExpired(at: now) })
+            else {
                 throw RPCError(
                     .failedPrecondition,
-                    "'\(name)' is the only client token: create another first (`orchion token create NAME --scope admin`)"
-                )
+                    "'\(name)' is the only \(entries.count > 1 ? "admin token" : "client token"): create another "
+                        + "first (`orchion token create NAME --scope admin`)")
             }
             try write(ClientTokenFile.rewritten(text, entries: entries.filter { $0.name != name }))
             return info(entry)

@@ -51,10 +51,12 @@ public struct ClientTokenEntry: Sendable, Hashable, CustomStringConvertible {
 /// where HEX is the SHA-256 of the secret (the secret itself is never
 /// kept); `expires=` is left out for a token that does not expire,
 /// `prefix=` is the secret's first 6 characters (24 of its 256 bits: it
-/// tells tokens apart and does not weaken them). Lines of older versions,
-/// `NAME SECRET` (or one bare `SECRET`) with at most `created=`, are
-/// accepted as `admin` tokens that never expire (they could do everything
-/// then), and `rewritten` turns them into hashed lines.
+/// tells generated tokens apart and does not weaken them). Lines of older
+/// versions, `NAME SECRET` (or one bare `SECRET`) with at most `created=`,
+/// are accepted as `admin` tokens that never expire (they could do
+/// everything then), and `rewritten` turns them into hashed lines without
+/// a prefix: such a secret may have been written by hand, and 6 of its
+/// characters could help guess the rest from the digest (found by attack).
 ///
 /// A `scope=` or `expires=` that cannot be read makes the file unusable
 /// (an error naming the line), never a token with more rights than meant.
@@ -87,7 +89,7 @@ public enum ClientTokenFile {
             } else {
                 entry = ClientTokenEntry(
                     name: token.name, digest: TokenDigest.sha256(token.secret.utf8), scope: .admin,
-                    prefix: String(token.secret.prefix(prefixLength)), legacySecret: token.secret)
+                    legacySecret: token.secret)
             }
             if let (number, text) = attributes[token.name] {
                 try apply(text, to: &entry, line: number, path: path)

@@ -15,7 +15,7 @@ extension ControlPlane {
         reply: @escaping (Result<Orchion_V1_Job, RPCError>) -> Void
     ) {
         let requestID = request.requestID.isEmpty ? nil : request.requestID
-        if let requestID, let id = requestIndex[requestID], jobs[id] != nil {
+        if let requestID, let id = requestIndex[Self.requestKey(requestID, submittedBy)], jobs[id] != nil {
             whenDurable { [unowned self] in reply(jobs[id].map { .success($0.proto) } ?? .failure(notFound(id))) }
             return
         }
@@ -54,7 +54,7 @@ extension ControlPlane {
         var batchRequestIDs: Set<String> = []
         for (index, request) in requests.enumerated() {
             let requestID = request.requestID
-            if !requestID.isEmpty, requestIndex[requestID].flatMap({ jobs[$0] }) != nil {
+            if !requestID.isEmpty, requestIndex[Self.requestKey(requestID, submittedBy)].flatMap({ jobs[$0] }) != nil {
                 specs.append(nil)
                 continue
             }
@@ -77,7 +77,7 @@ extension ControlPlane {
                         spec, requestID: request.requestID.isEmpty ? nil : request.requestID, submittedBy: submittedBy))
                 accepted += 1
             } else {
-                ids.append(requestIndex[request.requestID] ?? "")
+                ids.append(requestIndex[Self.requestKey(request.requestID, submittedBy)] ?? "")
             }
         }
         whenDurable { [unowned self] in
@@ -126,6 +126,11 @@ extension ControlPlane {
 
     /// Records an admitted job as pending, stages it for the next commit and
     /// queues it; returns its id.
+    /// Where a submission's `request_id` is remembered (`StoredJob.requestKey`).
+    static func requestKey(_ requestID: String, _ submittedBy: String?) -> String {
+        StoredJob.requestKey(requestID, submittedBy: submittedBy)
+    }
+
     private func accept(_ spec: JobSpec, requestID: String?, submittedBy: String?) -> String {
         let id = spec.id
         let time = now()
@@ -133,7 +138,7 @@ extension ControlPlane {
         nextOrder += 1
         jobs[id] = job
         jobOrder.append(id)
-        if let requestID { requestIndex[requestID] = id }
+        if let requestID { requestIndex[Self.requestKey(requestID, submittedBy)] = id }
         persist(job)
         record(JobChange(jobID: id, state: .pending, attempt: 0, nodeID: "", reason: job.reason, at: time))
         metrics.jobs(.pending).increment()
@@ -277,7 +282,8 @@ extension ControlPlane {
         stage(
             .putJob(
                 StoredJob(
-                    id: job.id, requestID: job.requestID, state: job.state.rawValue, order: job.order,
+                    id: job.id, requestID: job.requestID.map { Self.requestKey($0, job.submittedBy) },
+                    state: job.state.rawValue, order: job.order,
                     record: JobCodec.encode(job))))
     }
 

@@ -37,7 +37,7 @@ extension ControlPlane {
             }
             jobs[job.id] = job
             jobOrder.append(job.id)
-            if let requestID = job.requestID { requestIndex[requestID] = job.id }
+            if let requestID = job.requestID { requestIndex[Self.requestKey(requestID, job.submittedBy)] = job.id }
             nextOrder = max(nextOrder, job.order + 1)
         }
         if unreadable > 0 { ServerLog.error("\(unreadable) stored jobs are unreadable and were left out") }

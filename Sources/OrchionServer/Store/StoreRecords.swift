@@ -6,7 +6,8 @@
 public struct StoredJob: Sendable, Hashable {
     /// The job's id (the primary key).
     public var id: String
-    /// `SubmitJob`'s idempotency key; unique among jobs when set.
+    /// `SubmitJob`'s idempotency key as `requestKey` makes it (per client
+    /// token); unique among jobs when set.
     public var requestID: String?
     /// The lifecycle state's name (e.g. "pending"), for operators reading the file.
     public var state: String
@@ -21,6 +22,21 @@ public struct StoredJob: Sendable, Hashable {
         self.state = state
         self.order = order
         self.record = record
+    }
+
+    /// Where a `request_id` is unique: per client token, so one token's id
+    /// never answers another's submission with its job (found by attack: a
+    /// token could take another's idempotency key first and hand it a job of
+    /// its own). `NAME/ID`; token names hold no '/'. Jobs of older versions
+    /// have no submitter and keep the bare id.
+    public static func requestKey(_ requestID: String, submittedBy: String?) -> String {
+        submittedBy.map { "\($0)/\(requestID)" } ?? requestID
+    }
+
+    /// The `request_id` a `requestKey` was made from.
+    public static func requestID(fromKey key: String, submittedBy: String?) -> String {
+        guard let submittedBy, key.hasPrefix(submittedBy + "/") else { return key }
+        return String(key.dropFirst(submittedBy.count + 1))
     }
 }
 
@@ -41,6 +57,21 @@ public struct StoredEvent: Sendable, Hashable {
         self.jobID = jobID
         self.record = record
     }
+
+    /// Where a `request_id` is unique: per client token, so one token's id
+    /// never answers another's submission with its job (found by attack: a
+    /// token could take another's idempotency key first and hand it a job of
+    /// its own). `NAME/ID`; token names hold no '/'. Jobs of older versions
+    /// have no submitter and keep the bare id.
+    public static func requestKey(_ requestID: String, submittedBy: String?) -> String {
+        submittedBy.map { "\($0)/\(requestID)" } ?? requestID
+    }
+
+    /// The `request_id` a `requestKey` was made from.
+    public static func requestID(fromKey key: String, submittedBy: String?) -> String {
+        guard let submittedBy, key.hasPrefix(submittedBy + "/") else { return key }
+        return String(key.dropFirst(submittedBy.count + 1))
+    }
 }
 
 /// A node's operator state (cordon, drain) and last registration.
@@ -55,6 +86,21 @@ public struct StoredNode: Sendable, Hashable {
     public init(id: String, record: [UInt8]) {
         self.id = id
         self.record = record
+    }
+
+    /// Where a `request_id` is unique: per client token, so one token's id
+    /// never answers another's submission with its job (found by attack: a
+    /// token could take another's idempotency key first and hand it a job of
+    /// its own). `NAME/ID`; token names hold no '/'. Jobs of older versions
+    /// have no submitter and keep the bare id.
+    public static func requestKey(_ requestID: String, submittedBy: String?) -> String {
+        submittedBy.map { "\($0)/\(requestID)" } ?? requestID
+    }
+
+    /// The `request_id` a `requestKey` was made from.
+    public static func requestID(fromKey key: String, submittedBy: String?) -> String {
+        guard let submittedBy, key.hasPrefix(submittedBy + "/") else { return key }
+        return String(key.dropFirst(submittedBy.count + 1))
     }
 }
 

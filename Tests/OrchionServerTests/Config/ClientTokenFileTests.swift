@@ -31,13 +31,13 @@ import Testing
         let entries = try ClientTokenFile.parse(text, path: "f")
         #expect(entries.map(\.name) == ["laptop", "ro"])
         #expect(entries[0].scope == .admin && entries[0].legacySecret == secret && entries[0].expires == nil)
-        #expect(entries[0].digest == TokenDigest.sha256(secret.utf8) && entries[0].prefix == "3f9a0c")
+        #expect(entries[0].digest == TokenDigest.sha256(secret.utf8) && entries[0].prefix == nil)
         #expect(entries[0].created == ClientTokenFile.seconds(iso8601: "2026-11-29T16:40:00Z"))
         #expect(entries[1].scope == .read && entries[1].legacySecret == nil)
         let rewritten = ClientTokenFile.rewritten(text, entries: entries)
         #expect(
             rewritten
-                == "# my tokens\n\nlaptop sha256:\(TokenDigest.hex(secret))  # scope=admin created=2026-11-29T16:40:00Z prefix=3f9a0c\n"
+                == "# my tokens\n\nlaptop sha256:\(TokenDigest.hex(secret))  # scope=admin created=2026-11-29T16:40:00Z\n"
                 + ClientTokenFile.line(entries[1]) + "\n")
         let reread = try ClientTokenFile.parse(rewritten, path: "f")
         #expect(reread.allSatisfy { $0.legacySecret == nil } && reread.map(\.digest) == entries.map(\.digest))
