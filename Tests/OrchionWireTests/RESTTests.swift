@@ -125,6 +125,19 @@ import Testing
                 "job\ndata: {\"jobId\":\"job-1\",\"state\":\"JOB_STATE_RUNNING\",\"sequence\":\"42\"}"),
             "the first event follows `after`: \(watch)")
         #expect(try await fixture.cancelledStreams(reaching: 2) == 2)
+        // Found by attack: a follower leaving before the first message held
+        // its connection and the call until one came (on a quiet job, never).
+        let leaver = try fixture.python(
+            """
+            import socket, sys, time
+            s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+            s.sendall(b"GET /v1/jobs/silent/logs?follow=true HTTP/1.1\\r\\nHost: x\\r\\n"
+                      b"Authorization: Bearer \(WireFixture.clientToken)\\r\\n\\r\\n")
+            time.sleep(0.3)
+            s.close()
+            """)
+        #expect(leaver.status == 0, "\(leaver.stderr)")
+        #expect(try await fixture.cancelledStreams(reaching: 3) == 3, "the silent follow was cancelled")
         try await fixture.stop()
     }
 

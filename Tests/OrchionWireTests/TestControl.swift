@@ -115,6 +115,14 @@ final class TestControl: ControlServiceHandler {
         _ request: Orchion_V1_FollowLogsRequest, context: CallContext, stream: ResponseStream<Orchion_V1_LogChunk>
     ) async throws {
         if request.jobID == "quiet" { return }  // A job with no output: the stream ends without a message.
+        if request.jobID == "silent" {  // A running job that prints nothing: no message until the peer leaves.
+            do {
+                while true { try await Task.sleep(for: .milliseconds(100)) }
+            } catch {
+                state.withLock { $0.cancelledStreams += 1 }
+                throw error
+            }
+        }
         guard state.withLock({ $0.jobs[request.jobID] }) != nil else {
             throw RPCError(.notFound, "job \(request.jobID) not found")
         }

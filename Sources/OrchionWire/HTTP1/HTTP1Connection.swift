@@ -253,7 +253,7 @@ final class HTTP1Connection {
     private func peerClosed() {
         peerFinished = true
         updateReading()
-        if let active, active.isEventStream {
+        if let active, active.isEventStream || active.streams {
             active.cancel()
             close()
         } else if active == nil && queue.isEmpty {
@@ -614,6 +614,12 @@ public final class HTTPResponder {
     let head: Bool
     private var done = false
     fileprivate var isEventStream = false
+    /// Whether the answer is a stream that may wait long before its first
+    /// byte (an SSE call not yet started): a peer that closes its side is
+    /// then gone, and the call is cancelled instead of waiting for it
+    /// (found by attack: a watch left before its first event held its
+    /// connection and task until an event came, on a quiet cluster never).
+    public var streams = false
     /// Called if the peer goes away before the answer is complete.
     public var onCancel: (() -> Void)?
 

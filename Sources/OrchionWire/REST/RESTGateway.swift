@@ -316,6 +316,7 @@ public final class RESTGateway: Sendable {
         _ responder: HTTPResponder, event: String,
         _ call: @escaping @Sendable (ResponseStream<Message>) async throws -> Void
     ) {
+        responder.streams = true
         let state = LoopBound(EventState(responder), loop: loop)
         let stream = ResponseStream<Message> { message in
             let json: [UInt8] = try message.jsonUTF8Bytes()
