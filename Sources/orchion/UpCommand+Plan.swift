@@ -34,7 +34,13 @@ struct UpPlan: Sendable {
 
         /// The banner's line on who jobs run as.
         var summary: String {
-            guard agentIsRoot else { return "as you (the agent's user; only root may run jobs as others)" }
+            // Found by attack: as the server's own user, a job can read this
+            // state directory, the admin credential included: any token that
+            // may submit is then as good as admin. Said where it is decided.
+            guard agentIsRoot else {
+                return "as you, so a job can read this state directory, tokens included: any token that may "
+                    + "submit is as good as admin here (run `orchion up` as root for jobs as an unprivileged user)"
+            }
             let others = allowed.isEmpty ? "" : "; jobs may name \(allowed.joined(separator: ", "))"
             let root =
                 allowRoot ? "; root jobs ALLOWED (--allow-root-jobs)" : "; root refused (--allow-root-jobs allows it)"
