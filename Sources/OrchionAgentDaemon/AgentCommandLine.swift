@@ -74,7 +74,8 @@ public enum AgentCommandLine {
           --work-dir <dir>        Where jobs that name no working directory get one
                                   each, owned by their user and removed when they
                                   end (env ORCHION_AGENT_WORK_DIR; default
-                                  $TMPDIR/orchion-jobs-<node-id>).
+                                  /var/lib/orchion-jobs/<node-id> for a root
+                                  agent, else <state-dir>/work).
           --leave-jobs-running    On SIGTERM, leave running jobs running (the next
                                   start stops them and reports them lost). By
                                   default they are stopped and reported lost, so

@@ -68,15 +68,19 @@ public struct AgentSettings: Sendable {
         self.joinToken = joinToken
         self.nodeID = nodeID
         self.stateDirectory = stateDirectory
-        workDirectory = Self.defaultWorkDirectory(nodeID: nodeID, environment: [:])
+        workDirectory = Self.defaultWorkDirectory(nodeID: nodeID, stateDirectory: stateDirectory)
     }
 
-    /// `$TMPDIR/orchion-jobs-<node>` (the system's temporary directory
-    /// without TMPDIR): a place every job user can reach, unlike the state
-    /// directory, which is often inside root's or another user's home.
-    static func defaultWorkDirectory(nodeID: String, environment: [String: String]) -> String {
-        let temporary = environment["TMPDIR"].flatMap { $0.hasPrefix("/") ? $0 : nil } ?? P_tmpdir
-        return (temporary.hasSuffix("/") ? String(temporary.dropLast()) : temporary) + "/orchion-jobs-" + nodeID
+    /// Where jobs that name no `cwd` get a directory each, by default:
+    /// for a root agent `/var/lib/orchion-jobs/<node>`, which every job
+    /// user can reach (the state directory usually cannot be: it sits in
+    /// root's home or is systemd's mode-700 StateDirectory) and no other
+    /// user can create first (found by attack: under the world-writable
+    /// /tmp, any local user could make the directory first and keep the
+    /// agent from starting); for any other agent, whose jobs run as itself,
+    /// `<state-dir>/work`.
+    static func defaultWorkDirectory(nodeID: String, stateDirectory: String, root: Bool = geteuid() == 0) -> String {
+        root ? "/var/lib/orchion-jobs/" + nodeID : stateDirectory + "/work"
     }
 
     /// The `ORCHION_*` variables the agent reads (besides the plugin host's
@@ -151,7 +155,7 @@ public struct AgentSettings: Sendable {
             defaultUser: jobUser ?? "nobody", allowedUsers: flags.allowedJobUsers, allowRoot: flags.allowRootJobs)
         let work =
             flags.workDirectory ?? environment["ORCHION_AGENT_WORK_DIR"].flatMap { $0.isEmpty ? nil : $0 }
-            ?? defaultWorkDirectory(nodeID: nodeID, environment: environment)
+            ?? defaultWorkDirectory(nodeID: nodeID, stateDirectory: state)
         guard work.hasPrefix("/") else {
             throw .invalid("--work-dir", expected: "an absolute directory path", found: work)
         }

@@ -1,3 +1,4 @@
+import Glibc
 import OrchionAgent
 import Testing
 
@@ -48,7 +49,7 @@ struct AgentCommandLineTests {
         let environment = ["ORCHION_JOIN_TOKEN": "t", "TMPDIR": "/scratch/"]
         let defaults = try AgentSettings.resolve(plain, environment: environment)
         #expect(defaults.jobUsers == JobUserPolicy(defaultUser: "nobody", allowedUsers: [], allowRoot: false))
-        #expect(defaults.workDirectory == "/scratch/orchion-jobs-n1")
+        #expect(defaults.workDirectory == (geteuid() == 0 ? "/var/lib/orchion-jobs/n1" : "/var/lib/a/work"))
         var custom = plain
         custom.jobUser = "runner"
         custom.allowedJobUsers = ["alice"]

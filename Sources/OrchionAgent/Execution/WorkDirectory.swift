@@ -17,6 +17,12 @@ public enum WorkDirectory {
     /// not a link, owned by the agent, writable by no one else.
     public static func prepareRoot(_ root: String) throws(JobRunnerError) {
         guard root.hasPrefix("/") else { throw .workDirectory(root, "expected an absolute path") }
+        // Its parent too (the default's /var/lib/orchion-jobs): 711, so job
+        // users pass through it to their own directories.
+        let parent = String(root[..<(root.lastIndex(of: "/") ?? root.startIndex)])
+        if !parent.isEmpty && mkdir(parent, 0o711) != 0 && errno != EEXIST {
+            throw .workDirectory(parent, "mkdir: \(CgroupFiles.describe(errno))")
+        }
         if mkdir(root, 0o711) != 0 && errno != EEXIST {
             throw .workDirectory(root, "mkdir: \(CgroupFiles.describe(errno))")
         }
