@@ -86,6 +86,47 @@ import Testing
         #expect(error?.message.contains("expired less than a day ago") == true, "\(String(describing: error))")
     }
 
+    /// Found by attack: a brought certificate valid only from a later date
+    /// was served, and every client refused it.
+    @Test func aBroughtCertificateNotValidYetIsRefusedSayingSo() throws {
+        let base = try Paths.temporaryDirectory("orchion-ca")
+        defer { try? FileManager.default.removeItem(at: base) }
+        let dir = base.path
+        func openssl(_ arguments: [String]) throws {
+            let result = try runCommand(["openssl"] + arguments)
+            #expect(result.status == 0, "openssl \(arguments.first ?? ""): \(result.stderr)")
+        }
+        let newKey = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+        try openssl(
+            ["req", "-x509"] + newKey + ["-keyout", dir + "/ca.key", "-out", dir + "/ca.crt", "-subj", "/CN=ca"])
+        try openssl(["req"] + newKey + ["-keyout", dir + "/s.key", "-out", dir + "/s.csr", "-subj", "/CN=localhost"])
+        try "01\n".write(toFile: dir + "/serial", atomically: true, encoding: .utf8)
+        try "".write(toFile: dir + "/index.txt", atomically: true, encoding: .utf8)
+        try """
+        [ca]
+        default_ca = d
+        [d]
+        database = \(dir)/index.txt
+        new_certs_dir = \(dir)
+        serial = \(dir)/serial
+        default_md = sha256
+        policy = p
+        [p]
+        commonName = supplied
+
+        """.write(toFile: dir + "/ca.cnf", atomically: true, encoding: .utf8)
+        try openssl([
+            "ca", "-batch", "-config", dir + "/ca.cnf", "-cert", dir + "/ca.crt", "-keyfile", dir + "/ca.key", "-in",
+            dir + "/s.csr", "-out", dir + "/s.crt", "-startdate", "20990101000000Z", "-enddate", "21000101000000Z",
+            "-notext",
+        ])
+        chmod(dir + "/s.key", 0o600)
+        let error = #expect(throws: ClusterCAError.self) {
+            try ClusterCA.load(certificateFile: dir + "/s.crt", keyFile: dir + "/s.key")
+        }
+        #expect(error?.message.contains("not valid yet") == true, "\(String(describing: error))")
+    }
+
     @Test func aKeyFileOthersMayReadIsRefusedWithTheFix() throws {
         let base = try Paths.temporaryDirectory("orchion-ca")
         defer { try? FileManager.default.removeItem(at: base) }
