@@ -2,10 +2,12 @@
  * orchion-spawn: the agent's exec wrapper. The agent starts it with libuv
  * (uv_spawn: pipes, its own session and process group) for every job when it
  * is there (it must be when a job starts inside a cgroup or as another user),
- * with an EMPTY environment and in the agent's working directory: it runs as
- * the agent (root) until step 3, so nothing the job chose may reach it before
- * then (LD_PRELOAD or GLIBC_TUNABLES for the loader of a dynamic build, a
- * working directory inside a tree its user could not enter). It then does,
+ * in the agent's working directory and with the job's environment only under
+ * the prefix "ORCHION_JOB:" (ORCHION_JOB:LD_PRELOAD=...): it runs as the
+ * agent (root) until step 3, so nothing the job chose may reach it before
+ * then (LD_PRELOAD or GLIBC_TUNABLES for the loader, a working directory
+ * inside a tree its user could not enter). Not as arguments: anyone may read
+ * a process's command line, only its owner its environment. It then does,
  * in this one process and in this order, what uv_spawn cannot:
  *
  *   0. closes every file descriptor above 2 (close_range, else one by one):
@@ -23,10 +25,11 @@
  *      the privilege that setuid drops), and checks they cannot be undone;
  *   4. -d DIR: chdir(DIR) as the job's user (so the kernel checks that user
  *      may reach it); with -u and no -d, chdir("/");
- *   5. execvp(FILE, ARGV) with the environment of the -e NAME=VALUE options
- *      (PATH among them is what FILE is looked up in).
+ *   5. execvp(FILE, ARGV) with the job's environment: the ORCHION_JOB:
+ *      entries without their prefix, nothing else (PATH among them is what
+ *      FILE is looked up in).
  *
- * Usage: orchion-spawn [-c DIR] [-G g1,g2,...] [-g GID] [-u UID] [-d DIR] [-e NAME=VALUE]... -- FILE ARGV0 [ARG...]
+ * Usage: orchion-spawn [-c DIR] [-G g1,g2,...] [-g GID -u UID] [-d DIR] -- FILE ARGV0 [ARG...]
  *
  * It is replaced by the job (same pid, same process group), so it costs one
  * extra execve and no process. On failure it writes "orchion-spawn: ..." to
@@ -56,8 +59,8 @@ static void fail(int code, const char *what, const char *detail) {
 
 static void usage(const char *problem) {
   fprintf(stderr,
-          "orchion-spawn: %s; usage: orchion-spawn [-c DIR] [-G g1,g2,...] [-g GID] [-u UID] [-d DIR] "
-          "[-e NAME=VALUE]... -- FILE ARGV0 [ARG...]\n",
+          "orchion-spawn: %s; usage: orchion-spawn [-c DIR] [-G g1,g2,...] [-g GID -u UID] [-d DIR] "
+          "-- FILE ARGV0 [ARG...]\n",
           problem);
   exit(SETUP_FAILED);
 }
@@ -110,10 +113,6 @@ static void set_groups(const char *list) {
 int main(int argc, char **argv) {
   const char *cgroup = NULL, *groups = NULL, *directory = NULL;
   long uid = -1, gid = -1;
-  /* The job's environment: at most one entry per argument, and the NULL. */
-  char **environment = calloc((size_t)argc + 1, sizeof *environment);
-  if (environment == NULL) fail(SETUP_FAILED, "cannot allocate the environment", NULL);
-  size_t variables = 0;
   int index = 1;
   for (; index < argc; index++) {
     const char *arg = argv[index];
@@ -128,12 +127,22 @@ int main(int argc, char **argv) {
     else if (strcmp(arg, "-g") == 0) gid = (long)parse_id(value);
     else if (strcmp(arg, "-u") == 0) uid = (long)parse_id(value);
     else if (strcmp(arg, "-d") == 0) directory = value;
-    else if (strcmp(arg, "-e") == 0) {
-      if (strchr(value, '=') == NULL || value[0] == '=') usage("expected NAME=VALUE after -e");
-      environment[variables++] = (char *)value;
-    } else usage("unknown option");
+    else usage("unknown option");
   }
   if (argc - index < 2) usage("expected FILE and ARGV0 after --");
+  /* Both or neither: a user without its group would keep the agent's (root). */
+  if ((uid >= 0) != (gid >= 0)) usage("expected -u and -g together");
+  /* The job's environment: the ORCHION_JOB: entries of this one, unprefixed. */
+  extern char **environ;
+  static const char prefix[] = "ORCHION_JOB:";
+  size_t count = 0;
+  while (environ[count]) count++;
+  char **environment = calloc(count + 1, sizeof *environment);
+  if (environment == NULL) fail(SETUP_FAILED, "cannot allocate the environment", NULL);
+  size_t variables = 0;
+  for (size_t i = 0; i < count; i++) {
+    if (strncmp(environ[i], prefix, sizeof prefix - 1) == 0) environment[variables++] = environ[i] + sizeof prefix - 1;
+  }
   const char *file = argv[index];
   char **job = argv + index + 1;
 
@@ -157,7 +166,6 @@ int main(int argc, char **argv) {
   if (directory ? chdir(directory) != 0 : uid >= 0 && chdir("/") != 0) {
     fail(SETUP_FAILED, "cannot enter the working directory", directory ? directory : "/");
   }
-  extern char **environ;
   environ = environment;
   execvp(file, job);
   fail(errno == ENOENT ? 127 : 126, "cannot execute", file);

@@ -222,6 +222,66 @@ import Testing
         await cluster.close()
     }
 
+    /// Found by attack: a request authenticated when its head arrived ran
+    /// later (queued behind a follow on its connection), after its token
+    /// was revoked, and created an admin token for the thief.
+    @Test func aRequestQueuedBehindAStreamIsRefusedOnceItsTokenIsRevoked() async throws {
+        let cluster = try await Cluster()
+        let thief = try await create(cluster, "thief", "admin")
+        let agent = try await cluster.agent("n1")
+        let job = try await cluster.control.submit(spec("sleep 1000")).id
+        try await cluster.wait(job, .running)  // and prints nothing: a follow of it waits
+        let go = cluster.server.directory.appendingPathComponent("go").path
+        let port = cluster.server.port
+        let script = """
+            import os, socket, sys, time
+            s = socket.create_connection(("127.0.0.1", \(port))); s.settimeout(20)
+            auth = b"Authorization: Bearer \(thief.secret)\\r\\n"
+            body = b'{"name":"backdoor","scope":"admin"}'
+            s.sendall(b"GET /v1/jobs/\(job)/logs?follow=true HTTP/1.1\\r\\nHost: x\\r\\n" + auth + b"\\r\\n"
+                      + b"POST /v1/tokens HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n" + auth
+                      + b"Content-Type: application/json\\r\\nContent-Length: " + str(len(body)).encode()
+                      + b"\\r\\n\\r\\n" + body)
+            for _ in range(400):
+                if os.path.exists(sys.argv[1]): break
+                time.sleep(0.05)
+            out = b""
+            try:
+                while True:
+                    c = s.recv(65536)
+                    if not c: break
+                    out += c
+            except socket.timeout:
+                pass
+            print(out.decode(errors="replace"))
+            """
+        let client = Process()
+        client.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        client.arguments = ["python3", "-c", script, go]
+        let output = Pipe()
+        client.standardOutput = output
+        try client.run()
+        defer { if client.isRunning { kill(client.processIdentifier, SIGKILL) } }
+        // The follow is open (the server reads the pipelined request behind it and holds it).
+        try await eventually("the follow is open") {
+            let metrics = try runCommand(["curl", "-sS", "http://127.0.0.1:\(port)/metrics"]).stdout
+            return metrics.contains("orchion_log_followers 1")
+        }
+        let _: Orchion_V1_TokenInfo = try await cluster.control.client.unary(
+            "/orchion.v1.ControlService/RevokeToken", Orchion_V1_RevokeTokenRequest.with { $0.name = "thief" },
+            timeoutMillis: 10_000)
+        try await agent.report(job, attempt: 1, .succeeded)  // ends the follow: the queued request runs now
+        FileManager.default.createFile(atPath: go, contents: nil)
+        try await eventually("the client is done", timeout: 30) { !client.isRunning }
+        let answers = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(answers.contains("HTTP/1.1 401"), "\(answers)")
+        #expect(!answers.contains("backdoor"), "\(answers)")
+        let tokens: Orchion_V1_ListTokensResponse = try await cluster.control.client.unary(
+            "/orchion.v1.ControlService/ListTokens", Orchion_V1_ListTokensRequest(), timeoutMillis: 10_000)
+        #expect(!tokens.tokens.map(\.name).contains("backdoor"))
+        await cluster.close()
+    }
+
     @Test func revokingATokenEndsTheWatchItOpenedAtItsNextMessage() async throws {
         let cluster = try await Cluster()
         let watcher = try await create(cluster, "watcher", "read")

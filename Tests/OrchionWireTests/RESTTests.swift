@@ -138,6 +138,19 @@ import Testing
             """)
         #expect(leaver.status == 0, "\(leaver.stderr)")
         #expect(try await fixture.cancelledStreams(reaching: 3) == 3, "the silent follow was cancelled")
+        // The same with a full pipeline queued behind it (reading had stopped, so the close went unseen).
+        let piped = try fixture.python(
+            """
+            import socket, sys, time
+            s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+            s.sendall(b"GET /v1/jobs/silent/logs?follow=true HTTP/1.1\\r\\nHost: x\\r\\n"
+                      b"Authorization: Bearer \(WireFixture.clientToken)\\r\\n\\r\\n"
+                      + b"GET /healthz HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n" * 20)
+            time.sleep(0.3)
+            s.close()
+            """)
+        #expect(piped.status == 0, "\(piped.stderr)")
+        #expect(try await fixture.cancelledStreams(reaching: 4) == 4, "the follow behind a full pipeline was cancelled")
         try await fixture.stop()
     }
 

@@ -293,9 +293,9 @@ public final class JobRunner {
     /// argv for `orchion-spawn`, which closes every descriptor but the
     /// job's three (whatever an executor plugin opened without
     /// close-on-exec), joins the cgroup and switches users when the plan
-    /// says so, and only then enters the job's working directory and takes
-    /// its environment (`-d`, `-e`): until it drops root, nothing the job
-    /// chose reaches it.
+    /// says so, and only then enters the job's working directory (`-d`) and
+    /// takes its environment (`spawnOptions`): until it drops root, nothing
+    /// the job chose reaches it.
     static func helperArguments(_ plan: Plan, helper: String) -> [String] {
         var arguments = [helper]
         if let cgroup = plan.cgroup { arguments += ["-c", cgroup.path] }
@@ -306,19 +306,28 @@ public final class JobRunner {
             ]
         }
         if let directory = plan.launch.workingDirectory { arguments += ["-d", directory] }
-        for variable in plan.launch.environment { arguments += ["-e", variable] }
         return arguments + ["--", plan.launch.file] + plan.launch.arguments
     }
 
+    /// What `orchion-spawn` finds each job variable behind in its own
+    /// environment (`ORCHION_JOB:LD_PRELOAD=…`): a name no dynamic loader,
+    /// tunable or libc reads while the helper is still root.
+    static let helperVariablePrefix = "ORCHION_JOB:"
+
     /// How `plan` is spawned: through `orchion-spawn` at `helper` (nil when
-    /// it is not installed) with an empty environment and the agent's own
-    /// working directory (the job's are the helper's arguments), or, with
-    /// no helper and nothing for one to do, the job itself directly.
+    /// it is not installed), in the agent's own working directory (the
+    /// job's is an argument), with the job's environment under names no
+    /// loader or libc reads (`helperVariablePrefix` + `NAME=VALUE`), which
+    /// the helper restores once it is the job's user; or, with no helper and
+    /// nothing for one to do, the job itself directly.
     static func spawnOptions(_ plan: Plan, helper: String?) throws(JobRunnerError) -> ProcessOptions {
         var options: ProcessOptions
         if let helper {
             options = ProcessOptions(arguments: helperArguments(plan, helper: helper))
-            options.environment = []
+            // Not arguments: /proc/PID/cmdline is anyone's to read, environ
+            // only its owner's (found by attack: other users read every
+            // job's secrets from the helper's command line).
+            options.environment = plan.launch.environment.map { helperVariablePrefix + $0 }
         } else {
             // Only a non-root agent gets here (a root one needs the helper to
             // start at all): the job runs as the agent, so its environment and

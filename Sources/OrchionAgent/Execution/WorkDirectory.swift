@@ -13,19 +13,22 @@ public enum WorkDirectory {
     /// Most directory levels `remove` descends; deeper trees are left (and reported).
     static let maxDepth = 64
 
-    /// Makes `root` (mode 711), or checks the directory there: a directory,
-    /// not a link, owned by the agent, writable by no one else.
+    /// Makes `root` (mode 711, and its parent when missing), or checks the
+    /// directory there. Refused (found by attack): a root that is not a
+    /// directory the agent owns with mode 711 (a directory it did not make
+    /// is never chmodded, and a shared one such as /tmp never emptied of
+    /// its `orchion-*` entries), and a root below a directory another user
+    /// owns, or may write to without the sticky bit (who could swap the
+    /// root for one of their own between two jobs). Links above it are
+    /// followed, then checked where they lead.
     public static func prepareRoot(_ root: String) throws(JobRunnerError) {
         guard root.hasPrefix("/") else { throw .workDirectory(root, "expected an absolute path") }
-        // Its parent too (the default's /var/lib/orchion-jobs): 711, so job
-        // users pass through it to their own directories.
         let parent = String(root[..<(root.lastIndex(of: "/") ?? root.startIndex)])
         if !parent.isEmpty && mkdir(parent, 0o711) != 0 && errno != EEXIST {
             throw .workDirectory(parent, "mkdir: \(CgroupFiles.describe(errno))")
         }
-        if mkdir(root, 0o711) != 0 && errno != EEXIST {
-            throw .workDirectory(root, "mkdir: \(CgroupFiles.describe(errno))")
-        }
+        let made = mkdir(root, 0o711) == 0
+        if !made && errno != EEXIST { throw .workDirectory(root, "mkdir: \(CgroupFiles.describe(errno))") }
         var info = stat()
         guard lstat(root, &info) == 0 else { throw .workDirectory(root, "lstat: \(CgroupFiles.describe(errno))") }
         guard info.st_mode & S_IFMT == S_IFDIR else {
@@ -34,8 +37,50 @@ public enum WorkDirectory {
         guard info.st_uid == geteuid() else {
             throw .workDirectory(root, "owned by uid \(info.st_uid), expected \(geteuid()) (the agent's user)")
         }
-        if info.st_mode & 0o7777 != 0o711 && chmod(root, 0o711) != 0 {
-            throw .workDirectory(root, "chmod 711: \(CgroupFiles.describe(errno))")
+        guard info.st_mode & 0o022 == 0 else {
+            throw .workDirectory(
+                root,
+                "others may write to it (mode \(String(info.st_mode & 0o7777, radix: 8))): expected a directory "
+                    + "of the agent's own, not a shared one")
+        }
+        try checkAncestors(of: root)
+        if made {
+            guard chmod(root, 0o711) == 0 else {
+                throw .workDirectory(root, "chmod 711: \(CgroupFiles.describe(errno))")
+            }
+        } else if info.st_mode & 0o7777 != 0o711 {
+            // Not the agent's to change: it did not make it.
+            throw .workDirectory(
+                root,
+                "expected mode 711 (job users pass through it to their own directories), found "
+                    + "\(String(info.st_mode & 0o7777, radix: 8)): chmod 711 it, or name a new directory (the agent makes it)"
+            )
+        }
+    }
+
+    /// Every directory above `root`, where links lead: owned by root or the
+    /// agent, and writable by others only with the sticky bit (/tmp).
+    private static func checkAncestors(of root: String) throws(JobRunnerError) {
+        guard let resolved = realpath(root, nil) else {
+            throw .workDirectory(root, "realpath: \(CgroupFiles.describe(errno))")
+        }
+        var path = String(cString: resolved)
+        free(resolved)
+        let me = geteuid()
+        while let slash = path.lastIndex(of: "/"), path != "/" {
+            path = slash == path.startIndex ? "/" : String(path[..<slash])
+            var info = stat()
+            guard stat(path, &info) == 0 else { throw .workDirectory(path, "stat: \(CgroupFiles.describe(errno))") }
+            guard info.st_uid == 0 || info.st_uid == me else {
+                throw .workDirectory(
+                    root, "\(path) above it is owned by uid \(info.st_uid): that user could replace the work directory")
+            }
+            guard info.st_mode & 0o022 == 0 || info.st_mode & S_ISVTX != 0 else {
+                throw .workDirectory(
+                    root,
+                    "\(path) above it may be written by others (mode \(String(info.st_mode & 0o7777, radix: 8))) "
+                        + "without the sticky bit: they could replace the work directory")
+            }
         }
     }
 
@@ -71,7 +116,8 @@ public enum WorkDirectory {
         var info = stat()
         if lstat(path, &info) == 0, let problem = remove(path) { throw .workDirectory(path, problem) }
         guard mkdir(path, 0o700) == 0 else { throw .workDirectory(path, "mkdir: \(CgroupFiles.describe(errno))") }
-        if let owner, chown(path, owner.uid, owner.gid) != 0 {
+        // Never through a link (found by attack: chown followed one swapped in).
+        if let owner, fchownat(AT_FDCWD, path, owner.uid, owner.gid, AT_SYMLINK_NOFOLLOW) != 0 {
             let code = errno
             rmdir(path)
             throw .workDirectory(path, "chown to \(owner.name): \(CgroupFiles.describe(code))")

@@ -129,8 +129,9 @@ final class ClientTokens: Sendable {
     }
 
     /// Removes the token named `name`; answers what it was. The last token,
-    /// and the last admin token that has not expired, cannot be removed (a
-    /// server without one could not be managed).
+    /// and an admin token when no other admin token that never expires
+    /// remains, cannot be removed (a server without one could not be
+    /// managed, sooner or later: found by attack with an expiring admin).
     func revoke(name: String) throws(RPCError) -> Orchion_V1_TokenInfo {
         try lock.withLock { _ throws(RPCError) in
             let (text, entries) = try read()
@@ -139,16 +140,15 @@ final class ClientTokens: Sendable {
             }
             // Another admin token must remain (found by attack: revoking the
             // last one left a server nobody could manage without a hand edit).
-            let now = self.now()
             guard
                 entries.count > 1,
                 entry.scope != .admin
-                    || entries.contains(where: { $0.name != name && $0.scope == .admin && !$0.isExpired(at: now) })
+                    || entries.contains(where: { $0.name != name && $0.scope == .admin && $0.expires == nil })
             else {
                 throw RPCError(
                     .failedPrecondition,
-                    "'\(name)' is the only \(entries.count > 1 ? "admin token" : "client token"): create another "
-                        + "first (`orchion token create NAME --scope admin`)")
+                    "'\(name)' is the only \(entries.count > 1 ? "admin token that never expires" : "client token"): "
+                        + "create another first (`orchion token create NAME --scope admin`, without --ttl)")
             }
             try write(ClientTokenFile.rewritten(text, entries: entries.filter { $0.name != name }))
             return info(entry)

@@ -35,9 +35,7 @@ enum JobCodec {
         let retryAt = Int64(bitPattern: retry)
         return JobRecord(
             spec: JobSpec(job.spec, id: job.id),
-            requestID: stored.requestID.map {
-                StoredJob.requestID(fromKey: $0, submittedBy: job.submittedBy.isEmpty ? nil : job.submittedBy)
-            }, order: stored.order,
+            requestID: stored.requestID.map(StoredJob.requestID(fromKey:)), order: stored.order,
             createdAt: job.createdAt.millis, state: state, attempts: job.attempts.map(AttemptRecord.init),
             updatedAt: job.updatedAt.millis, reason: job.reason, retryAt: retryAt < 0 ? nil : retryAt,
             cancelReason: hasCancel == 1 ? String(decoding: cancel, as: UTF8.self) : nil,

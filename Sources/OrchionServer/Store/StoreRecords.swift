@@ -27,16 +27,17 @@ public struct StoredJob: Sendable, Hashable {
     /// Where a `request_id` is unique: per client token, so one token's id
     /// never answers another's submission with its job (found by attack: a
     /// token could take another's idempotency key first and hand it a job of
-    /// its own). `NAME/ID`; token names hold no '/'. Jobs of older versions
-    /// have no submitter and keep the bare id.
+    /// its own). `NAME/ID`; token names are never empty and hold no '/', so
+    /// the jobs of older versions, which have no submitter (`/ID`, schema
+    /// migration 3), and every token have keys of their own.
     public static func requestKey(_ requestID: String, submittedBy: String?) -> String {
-        submittedBy.map { "\($0)/\(requestID)" } ?? requestID
+        (submittedBy ?? "") + "/" + requestID
     }
 
-    /// The `request_id` a `requestKey` was made from.
-    public static func requestID(fromKey key: String, submittedBy: String?) -> String {
-        guard let submittedBy, key.hasPrefix(submittedBy + "/") else { return key }
-        return String(key.dropFirst(submittedBy.count + 1))
+    /// The `request_id` a `requestKey` was made from (all after the first '/').
+    public static func requestID(fromKey key: String) -> String {
+        guard let slash = key.firstIndex(of: "/") else { return key }
+        return String(key[key.index(after: slash)...])
     }
 }
 
@@ -61,16 +62,17 @@ public struct StoredEvent: Sendable, Hashable {
     /// Where a `request_id` is unique: per client token, so one token's id
     /// never answers another's submission with its job (found by attack: a
     /// token could take another's idempotency key first and hand it a job of
-    /// its own). `NAME/ID`; token names hold no '/'. Jobs of older versions
-    /// have no submitter and keep the bare id.
+    /// its own). `NAME/ID`; token names are never empty and hold no '/', so
+    /// the jobs of older versions, which have no submitter (`/ID`, schema
+    /// migration 3), and every token have keys of their own.
     public static func requestKey(_ requestID: String, submittedBy: String?) -> String {
-        submittedBy.map { "\($0)/\(requestID)" } ?? requestID
+        (submittedBy ?? "") + "/" + requestID
     }
 
-    /// The `request_id` a `requestKey` was made from.
-    public static func requestID(fromKey key: String, submittedBy: String?) -> String {
-        guard let submittedBy, key.hasPrefix(submittedBy + "/") else { return key }
-        return String(key.dropFirst(submittedBy.count + 1))
+    /// The `request_id` a `requestKey` was made from (all after the first '/').
+    public static func requestID(fromKey key: String) -> String {
+        guard let slash = key.firstIndex(of: "/") else { return key }
+        return String(key[key.index(after: slash)...])
     }
 }
 
@@ -91,16 +93,17 @@ public struct StoredNode: Sendable, Hashable {
     /// Where a `request_id` is unique: per client token, so one token's id
     /// never answers another's submission with its job (found by attack: a
     /// token could take another's idempotency key first and hand it a job of
-    /// its own). `NAME/ID`; token names hold no '/'. Jobs of older versions
-    /// have no submitter and keep the bare id.
+    /// its own). `NAME/ID`; token names are never empty and hold no '/', so
+    /// the jobs of older versions, which have no submitter (`/ID`, schema
+    /// migration 3), and every token have keys of their own.
     public static func requestKey(_ requestID: String, submittedBy: String?) -> String {
-        submittedBy.map { "\($0)/\(requestID)" } ?? requestID
+        (submittedBy ?? "") + "/" + requestID
     }
 
-    /// The `request_id` a `requestKey` was made from.
-    public static func requestID(fromKey key: String, submittedBy: String?) -> String {
-        guard let submittedBy, key.hasPrefix(submittedBy + "/") else { return key }
-        return String(key.dropFirst(submittedBy.count + 1))
+    /// The `request_id` a `requestKey` was made from (all after the first '/').
+    public static func requestID(fromKey key: String) -> String {
+        guard let slash = key.firstIndex(of: "/") else { return key }
+        return String(key[key.index(after: slash)...])
     }
 }
 

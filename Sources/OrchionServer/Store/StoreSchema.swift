@@ -38,6 +38,12 @@ enum StoreSchema {
             changed_at INTEGER NOT NULL
         );
         """,
+        // 3: request ids are kept per client token (`StoredJob.requestKey`,
+        // `NAME/ID`); jobs of older versions had no submitter, so theirs
+        // become `/ID`, which no token's key can be.
+        """
+        UPDATE jobs SET request_id = '/' || request_id WHERE request_id IS NOT NULL;
+        """,
     ]
 
     static let upsertJob = """

@@ -128,6 +128,14 @@ final class HTTP1Connection {
     /// requests, and in body bytes: at most one maximal body waits) and the
     /// peer is taking its answers.
     private func updateReading() {
+        // Nothing queued behind a stream is answered before the stream ends:
+        // a full pipeline behind one would stop reading, and with it the
+        // sight of the peer leaving (found by attack: the stream and its
+        // connection were held until an event came). Such a peer is cut off.
+        if let active, active.isEventStream || active.streams, queue.count >= limits.maxPipelinedRequests {
+            active.cancel()
+            return close()
+        }
         let queuedBodies = queue.reduce(0) { $0 + $1.body.count }
         let wanted =
             !closed && !peerFinished && !outputBlocked && queue.count < limits.maxPipelinedRequests

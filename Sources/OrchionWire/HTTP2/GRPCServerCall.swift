@@ -229,6 +229,13 @@ final class GRPCServerCall: HTTP2StreamHandler {
 
     private func start() {
         guard let method, let context, task == nil, !finished else { return }
+        // Authenticated at HEADERS; the call runs when its message has come,
+        // which a peer may delay: check again now, so a token revoked in
+        // between is refused (found by attack: a revoked admin token
+        // created a new one through a call whose body came later).
+        if !method.forAgents, (try? authenticator.authenticate(headers.first("authorization"))) != context.principal {
+            return finish(RPCError(.unauthenticated, "the token was revoked or has expired"))
+        }
         let call = LoopBound(self, loop: loop)
         let out = ResponseStream<[UInt8]> { try await call.wrapped.send($0) }
         let request = self.request ?? []

@@ -77,9 +77,11 @@ public final class RESTGateway: Sendable {
         }
         let context: CallContext
         do throws(RPCError) {
+            // Authenticated again even when the head check did: a request may
+            // wait behind others on its connection (pipelining, a stream),
+            // and a token revoked meanwhile must not act (found by attack).
             let authorization = request.header("Authorization")
-            let principal: Principal
-            if let known = request.principal { principal = known } else { principal = try authorize(authorization) }
+            let principal = try authorize(authorization)
             context = CallContext(
                 principal: principal, stillAuthorized: authenticator.stillAuthorizes(authorization, as: principal))
         } catch {

@@ -38,8 +38,10 @@ struct ClientTokensTests {
         let tokens = ClientTokens(
             path: path, authenticator: Authenticator(joinToken: "join", clientTokens: [:]), joinSecret: "join")
         _ = try tokens.create(name: "ro", scope: "read")
+        _ = try tokens.create(name: "brief", scope: "admin", ttlSeconds: 3600)  // expires: does not count
         let lastAdmin = #expect(throws: RPCError.self) { _ = try tokens.revoke(name: "ci") }
         #expect(lastAdmin?.code == .failedPrecondition && lastAdmin?.message.contains("only admin token") == true)
+        _ = try tokens.revoke(name: "brief")
         _ = try tokens.create(name: "ops", scope: "admin")
         _ = try tokens.revoke(name: "ci")
         _ = try tokens.revoke(name: "ro")

@@ -41,14 +41,14 @@ import Testing
         }
     }
 
-    @Test func aSchemaOneFileGainsTheCredentialTableAndKeepsItsJobs() async throws {
+    @Test func aSchemaOneFileGainsTheCredentialTableAndKeepsItsJobsWithTheirRequestIDsApart() async throws {
         try await withDirectory { directory in
             // A file as the first schema left it (an older server's).
             let path = directory.appendingPathComponent(StoreOptions().fileName).path
             let made = try runCommand([
                 "python3", "-c",
                 "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.executescript(sys.argv[2]); "
-                    + "c.execute(\"INSERT INTO jobs VALUES ('j', NULL, 'pending', 1, x'00')\"); "
+                    + "c.execute(\"INSERT INTO jobs VALUES ('j', 'ci/abc', 'pending', 1, x'00')\"); "
                     + "c.execute('PRAGMA user_version = 1'); c.commit()",
                 path, StoreSchema.migrations[0],
             ])
@@ -56,6 +56,10 @@ import Testing
             let (store, state) = try StateStore.open(directory: directory.path)
             #expect(state.schemaVersion == StateStore.schemaVersion && StateStore.schemaVersion >= 2)
             #expect(state.jobs.map(\.id) == ["j"] && state.nodeCredentials.isEmpty)
+            // Its request id, from before ids were kept per token, is no token's key (migration 3).
+            #expect(state.jobs.first?.requestID == "/ci/abc")
+            #expect(StoredJob.requestKey("abc", submittedBy: "ci") != "/ci/abc")
+            #expect(StoredJob.requestID(fromKey: "/ci/abc") == "ci/abc")
             _ = try await store.commit([
                 .putNodeCredential(StoredNodeCredential(nodeID: "a", digest: digestA, removed: false, changedAt: 1))
             ])
