@@ -282,6 +282,38 @@ import Testing
         await cluster.close()
     }
 
+    @Test func revokingATokenEndsAnIdleWatchWithinAFewSeconds() async throws {
+        let cluster = try await Cluster()
+        let watcher = try await create(cluster, "idle", "read")
+        let reader = try await ControlClient.connect(
+            cluster.server.address, loop: cluster.thread.loop, token: watcher.secret)
+        // One event shows the watch is open; then nothing comes (no agent: the job waits).
+        let job = try await cluster.control.submit(spec()).id
+        var events = reader.events().makeAsyncIterator()
+        #expect(try await events.next()?.jobID == job)
+        let ended = Task {
+            do {
+                while try await events.next() != nil {}
+                return "ended without an error"
+            } catch let error as RPCError {
+                return "\(error.code): \(error.message)"
+            }
+        }
+        let _: Orchion_V1_TokenInfo = try await cluster.control.client.unary(
+            "/orchion.v1.ControlService/RevokeToken", Orchion_V1_RevokeTokenRequest.with { $0.name = "idle" },
+            timeoutMillis: 10_000)
+        let closer = Task {
+            // Bounded: still open after 10 s, the client closes it and the expectation below fails.
+            try? await Task.sleep(for: .seconds(10))
+            if !Task.isCancelled { await reader.client.close() }
+        }
+        let outcome = try await ended.value
+        closer.cancel()
+        #expect(outcome.hasPrefix("unauthenticated") && outcome.contains("revoked"), "\(outcome)")
+        await reader.client.close()
+        await cluster.close()
+    }
+
     @Test func revokingATokenEndsTheWatchItOpenedAtItsNextMessage() async throws {
         let cluster = try await Cluster()
         let watcher = try await create(cluster, "watcher", "read")

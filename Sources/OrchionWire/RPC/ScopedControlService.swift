@@ -23,6 +23,33 @@ public struct ScopedControlService: ControlServiceHandler {
 
     private init(base: any ControlServiceHandler) { self.base = base }
 
+    /// How often a stream that sends nothing asks whether its token still
+    /// authenticates.
+    static let idleRecheck = Duration.seconds(2)
+
+    /// Runs the streaming `call`, ending it with UNAUTHENTICATED once the
+    /// caller's token is revoked or expires even while it sends nothing: a
+    /// watch on a quiet cluster would otherwise outlive its token
+    /// (`whileAuthorized` checks only as messages go out).
+    static func endingWhenUnauthorized(
+        _ context: CallContext, _ call: @escaping @Sendable () async throws -> Void
+    ) async throws {
+        guard let stillAuthorized = context.stillAuthorized else { return try await call() }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask(operation: call)
+            group.addTask {
+                while true {
+                    try await Task.sleep(for: idleRecheck)
+                    guard stillAuthorized() else {
+                        throw RPCError(.unauthenticated, "the token was revoked or has expired: the stream ends")
+                    }
+                }
+            }
+            defer { group.cancelAll() }
+            try await group.next()
+        }
+    }
+
     public func listNodes(_ request: Orchion_V1_ListNodesRequest, context: CallContext) async throws
         -> Orchion_V1_ListNodesResponse
     {
@@ -67,14 +94,20 @@ public struct ScopedControlService: ControlServiceHandler {
         _ request: Orchion_V1_FollowLogsRequest, context: CallContext, stream: ResponseStream<Orchion_V1_LogChunk>
     ) async throws {
         try ControlScopes.check("FollowLogs", context.principal)
-        try await base.followLogs(request, context: context, stream: stream.whileAuthorized(context))
+        let base = self.base
+        try await Self.endingWhenUnauthorized(context) {
+            try await base.followLogs(request, context: context, stream: stream.whileAuthorized(context))
+        }
     }
 
     public func watchEvents(
         _ request: Orchion_V1_WatchEventsRequest, context: CallContext, stream: ResponseStream<Orchion_V1_JobEvent>
     ) async throws {
         try ControlScopes.check("WatchEvents", context.principal)
-        try await base.watchEvents(request, context: context, stream: stream.whileAuthorized(context))
+        let base = self.base
+        try await Self.endingWhenUnauthorized(context) {
+            try await base.watchEvents(request, context: context, stream: stream.whileAuthorized(context))
+        }
     }
 
     public func listPlugins(_ request: Orchion_V1_ListPluginsRequest, context: CallContext) async throws
