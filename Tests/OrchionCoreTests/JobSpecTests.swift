@@ -24,6 +24,15 @@ import Testing
             (JobSpec(id: "a", name: "two\nlines", command: "x"), "found 9 bytes with a line break"),
             (JobSpec(id: "a", name: "nul\0", command: "x"), "expected strings without NUL bytes, found a NUL byte"),
             (JobSpec(id: "a", command: "x", executor: "e\0"), "expected strings without NUL bytes"),
+            // The kernel's limit for one exec string: refused at submit, naming the field, not E2BIG on the node.
+            (
+                JobSpec(id: "a", command: "x", env: ["BIG": String(repeating: "v", count: 128 * 1024)]),
+                "invalid job spec field 'env.BIG': expected under 131072 bytes"
+            ),
+            (
+                JobSpec(id: "a", argv: ["echo", String(repeating: "a", count: 128 * 1024)]),
+                "invalid job spec field 'argv[1]'"
+            ),
             (
                 JobSpec(id: "a", command: "x", retry: RetryPolicy(maxAttempts: 1_001)),
                 "invalid job spec field 'retry.maxAttempts': expected at most 1000, found 1001"

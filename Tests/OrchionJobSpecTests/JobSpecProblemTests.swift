@@ -146,7 +146,9 @@ import Testing
         let long = String(repeating: "x", count: JobSpecFile.specByteLimit)
         #expect(
             problems("apiVersion: orchion/v1\nkind: Job\ncommand: \(long)\n") == [
-                "job spec too large at job.yaml:1:1; expected at most 1048576 bytes serialized, found 1048580"
+                "job spec too large at job.yaml:1:1; expected at most 1048576 bytes serialized, found 1048580",
+                "invalid `command` at job.yaml:3:1; expected under 131072 bytes (the kernel's limit for one "
+                    + "argument or variable), found 1048576 bytes",
             ])
     }
 

@@ -54,6 +54,10 @@ public struct JobSpec: Sendable, Hashable, Codable {
     }
 
     /// Checks the spec and throws the first problem found.
+    /// The longest single argument or `NAME=VALUE` the kernel execs
+    /// (MAX_ARG_STRLEN), plus one.
+    public static let execStringLimit = 128 * 1024
+
     public func validate() throws(JobSpecError) {
         if id.isEmpty || id.utf8.count > 128 || id.contains(where: { $0.isWhitespace || $0 == "/" }) {
             throw .invalidField("id", expected: "1–128 characters without spaces or '/'", found: id)
@@ -77,6 +81,18 @@ public struct JobSpec: Sendable, Hashable, Codable {
         let strings = [name, command, cwd, user, strategy, executor].compactMap { $0 } + argv + Array(env.values)
         if strings.contains(where: { $0.utf8.contains(0) }) {
             throw .invalidField("spec", expected: "strings without NUL bytes", found: "a NUL byte")
+        }
+        // Linux takes no single argument or environment string longer than
+        // MAX_ARG_STRLEN (32 pages): the exec would fail on the node with
+        // E2BIG, naming neither; say which here.
+        let execStrings =
+            [("command", command)] + argv.enumerated().map { ("argv[\($0)]", $1) }
+            + env.keys.sorted().map { ("env.\($0)", "\($0)=\(env[$0] ?? "")") }
+        for case let (field, text?) in execStrings where text.utf8.count >= Self.execStringLimit {
+            throw .invalidField(
+                field,
+                expected: "under \(Self.execStringLimit) bytes (the kernel's limit for one argument or variable)",
+                found: "\(text.utf8.count) bytes")
         }
         try retry.validate()
         try requirements.validate()
