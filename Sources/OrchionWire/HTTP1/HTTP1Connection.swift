@@ -56,7 +56,6 @@ final class HTTP1Connection {
     // Method and target, made once at the end of the head.
     private var method = ""
     private var target = ""
-    private var principal: Principal?
     /// The head check answered this request: its body is read and
     /// dropped, and nothing after it is parsed.
     private var discarding = false
@@ -279,7 +278,6 @@ final class HTTP1Connection {
         body.removeAll(keepingCapacity: true)
         headerBytes = 0
         lastPart = nil
-        principal = nil
         if discarding { return -1 }
         timer.start(after: limits.requestTimeoutMillis) { [self] in timedOut() }
         return 0
@@ -411,7 +409,7 @@ final class HTTP1Connection {
         }
         if let headCheck {
             switch headCheck(method, target, headers) {
-            case .proceed(let who): principal = who
+            case .proceed: break
             case .answer(let response):
                 answerEarly(response)
                 return 0
@@ -500,7 +498,7 @@ final class HTTP1Connection {
         queue.append(
             HTTPRequest(
                 method: method, target: target, headers: headers, body: body,
-                keepAlive: http_should_keep_alive(parser) != 0, principal: principal))
+                keepAlive: http_should_keep_alive(parser) != 0))
         headerBytes = 0
         body.removeAll(keepingCapacity: true)
         updateReading()

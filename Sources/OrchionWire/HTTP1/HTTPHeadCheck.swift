@@ -8,9 +8,9 @@ public typealias HTTPHeadCheck = (
 
 /// What an `HTTPHeadCheck` decided.
 public enum HTTPHeadVerdict: Sendable {
-    /// Read the body and hand the request to the handler; `principal` (who
-    /// the head authenticated as, if anyone) travels with the request.
-    case proceed(Principal?)
+    /// Read the body and hand the request to the handler (which
+    /// authenticates it again when it runs: it may wait behind others).
+    case proceed
     /// Answer this now, in turn, with `Connection: close`; the body is read
     /// and discarded, never buffered, and the connection closes after it.
     case answer(HTTPResponse)

@@ -11,23 +11,19 @@ public struct HTTPRequest: Sendable {
     public var body: [UInt8]
     /// Whether the connection may carry another request after this one.
     public var keepAlive: Bool
-    /// Who the head check authenticated the request as; nil without one.
-    public var principal: Principal?
     /// The head check's answer, sent instead of calling the handler.
     var earlyAnswer: HTTPResponse?
     /// How long `earlyAnswer` is held back (an authentication failure's slow-down).
     var earlyAnswerDelayMillis: UInt64 = 0
 
     public init(
-        method: String, target: String, headers: [(name: String, value: String)], body: [UInt8], keepAlive: Bool,
-        principal: Principal? = nil
+        method: String, target: String, headers: [(name: String, value: String)], body: [UInt8], keepAlive: Bool
     ) {
         self.method = method
         self.target = target
         self.headers = headers
         self.body = body
         self.keepAlive = keepAlive
-        self.principal = principal
     }
 
     /// The path part of the target, percent-decoded.

@@ -36,26 +36,27 @@ public final class RESTGateway: Sendable {
     /// Checks a request's head before its body is read: every route but
     /// `/healthz` (and `/metrics`, unless it requires a token) needs a
     /// client token, so a request without one is answered 401 (403 for the
-    /// agent join token) before it can make the server buffer a body. The
-    /// principal found travels with the request to `handle`, which then
-    /// does not authenticate again. The site's paths need no token, and
+    /// agent join token) before it can make the server buffer a body;
+    /// `handle` authenticates again when the request runs (it may have
+    /// waited behind others while its token was revoked). The site's paths
+    /// need no token, and
     /// take GET and HEAD only (405 before any body is read).
     public func checkHead(_ method: String, _ target: String, _ headers: [(name: String, value: String)])
         -> HTTPHeadVerdict
     {
-        if Self.isHealth(target) || isOpenMetrics(target) { return .proceed(nil) }
+        if Self.isHealth(target) || isOpenMetrics(target) { return .proceed }
         if let site, site.serves(target) {
             // Read-only files: anything else is refused before a body is read.
             guard method == "GET" || method == "HEAD" else {
                 return .answer(httpResponse(for: MethodNotAllowed(method: method, allowed: ["GET", "HEAD"])))
             }
-            return .proceed(nil)
+            return .proceed
         }
         let authorization = headers.first { asciiCaseInsensitiveEqual($0.name, "Authorization") }?.value
         switch authenticator.check(authorization) {
         case .success(let principal):
             guard case .client = principal else { return .answer(Self.refusal(Self.agentRefused)) }
-            return .proceed(principal)
+            return .proceed
         case .failure(let failure):
             // A presented token refused: slowed down when its peer keeps failing.
             return failure.isGuess ? .refuse(Self.refusal(failure.rpcError)) : .answer(Self.refusal(failure.rpcError))

@@ -8,8 +8,8 @@ public struct CallContext: Sendable {
     public let deadline: ContinuousClock.Instant?
     /// Whether the caller's token still authenticates as `principal`
     /// (false once it is revoked or expires), for streams that outlive the
-    /// check at their start (`ResponseStream.whileAuthorized`); nil: not
-    /// re-checked.
+    /// check at their start (`ScopedControlService.endingWhenUnauthorized`);
+    /// nil: not re-checked.
     public let stillAuthorized: (@Sendable () -> Bool)?
 
     public init(
@@ -33,20 +33,6 @@ public struct ResponseStream<Message: Sendable>: Sendable {
     }
 
     public func send(_ message: Message) async throws { try await write(message) }
-
-    /// The same stream, ending with UNAUTHENTICATED at its next message once
-    /// `context`'s token no longer authenticates: revoking a token (or its
-    /// expiry) also ends the watches and log follows it opened.
-    public func whileAuthorized(_ context: CallContext) -> ResponseStream {
-        guard let stillAuthorized = context.stillAuthorized else { return self }
-        let write = self.write
-        return ResponseStream { message in
-            guard stillAuthorized() else {
-                throw RPCError(.unauthenticated, "the token was revoked or has expired: the stream ends")
-            }
-            try await write(message)
-        }
-    }
 }
 
 /// The control API, implemented by the server and served by both faces

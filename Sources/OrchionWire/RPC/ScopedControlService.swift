@@ -23,14 +23,12 @@ public struct ScopedControlService: ControlServiceHandler {
 
     private init(base: any ControlServiceHandler) { self.base = base }
 
-    /// How often a stream that sends nothing asks whether its token still
-    /// authenticates.
-    static let idleRecheck = Duration.seconds(2)
+    /// How often an open stream asks whether its token still authenticates.
+    static let recheck = Duration.seconds(2)
 
-    /// Runs the streaming `call`, ending it with UNAUTHENTICATED once the
-    /// caller's token is revoked or expires even while it sends nothing: a
-    /// watch on a quiet cluster would otherwise outlive its token
-    /// (`whileAuthorized` checks only as messages go out).
+    /// Runs the streaming `call`, ending it with UNAUTHENTICATED within
+    /// `recheck` of the caller's token being revoked or expiring, whether
+    /// the stream is busy or sends nothing (a watch on a quiet cluster).
     static func endingWhenUnauthorized(
         _ context: CallContext, _ call: @escaping @Sendable () async throws -> Void
     ) async throws {
@@ -39,7 +37,7 @@ public struct ScopedControlService: ControlServiceHandler {
             group.addTask(operation: call)
             group.addTask {
                 while true {
-                    try await Task.sleep(for: idleRecheck)
+                    try await Task.sleep(for: recheck)
                     guard stillAuthorized() else {
                         throw RPCError(.unauthenticated, "the token was revoked or has expired: the stream ends")
                     }
@@ -96,7 +94,7 @@ public struct ScopedControlService: ControlServiceHandler {
         try ControlScopes.check("FollowLogs", context.principal)
         let base = self.base
         try await Self.endingWhenUnauthorized(context) {
-            try await base.followLogs(request, context: context, stream: stream.whileAuthorized(context))
+            try await base.followLogs(request, context: context, stream: stream)
         }
     }
 
@@ -106,7 +104,7 @@ public struct ScopedControlService: ControlServiceHandler {
         try ControlScopes.check("WatchEvents", context.principal)
         let base = self.base
         try await Self.endingWhenUnauthorized(context) {
-            try await base.watchEvents(request, context: context, stream: stream.whileAuthorized(context))
+            try await base.watchEvents(request, context: context, stream: stream)
         }
     }
 
