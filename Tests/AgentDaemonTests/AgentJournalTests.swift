@@ -152,6 +152,13 @@ import Testing
         #expect(throws: AgentSettingsError.self) {
             try AgentSettings.resolve(flags, environment: ["ORCHION_SERVER": "10.0.0.5:7000"])
         }
+        var plaintext = flags
+        plaintext.plaintext = true  // --plaintext: the link encrypts already
+        #expect(
+            try AgentSettings.resolve(plaintext, environment: ["ORCHION_SERVER": "10.0.0.5:7000"]).serverTrust == nil)
+        var parsed = AgentFlags()
+        parsed.plaintext = true
+        #expect(try AgentCommandLine.parse(["--plaintext"]) == .run(parsed))
         flags.caHash = "sha256:" + String(repeating: "ab", count: 32)
         let settings = try AgentSettings.resolve(flags, environment: ["ORCHION_SERVER": "10.0.0.5:7000"])
         #expect(settings.joinToken == "secret-token")

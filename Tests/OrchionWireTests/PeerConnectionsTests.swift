@@ -30,4 +30,21 @@ struct PeerConnectionsTests {
         let open = (0..<10).map { _ in unbounded.admit("203.0.113.9") }
         #expect(open.allSatisfy { $0 })
     }
+
+    /// Found by attack: one IPv6 host may use any address of its /64, so
+    /// each counted alone escaped the bound; and peers filling the server
+    /// from the network locked out its own local agent and CLI.
+    @Test func anIPv6Slash64IsOnePeerAndTheLastSlotsAreKeptForLoopback() {
+        var peers = PeerConnections(limit: 2)
+        let admitted = ["2001:db8:1:2::5", "2001:db8:1:2:ffff::9", "2001:db8:1:2::7", "2001:db8:1:3::5"].map {
+            peers.admit($0)
+        }
+        #expect(admitted == [true, true, false, true])
+        #expect(peers.peers == 2)
+        var limits = WireLimits()
+        limits.maxConnections = 4096
+        #expect(WireServer.room(loopback: true, limits) == 4096 && WireServer.room(loopback: false, limits) == 4032)
+        limits.maxConnections = 2
+        #expect(WireServer.room(loopback: false, limits) == 2, "too few to keep any")
+    }
 }

@@ -87,8 +87,12 @@ public final class WireServer {
         }
     }
 
-    /// Connections only loopback peers may use: 1/16 of the limit, at most 64.
-    static func loopbackReserve(_ limits: WireLimits) -> Int { min(64, limits.maxConnections / 16) }
+    /// How many open connections a new one from a loopback peer, or from
+    /// the network, may find: the last 1/16 of the limit (at most 64) is
+    /// kept for loopback.
+    static func room(loopback: Bool, _ limits: WireLimits) -> Int {
+        loopback ? limits.maxConnections : limits.maxConnections - min(64, limits.maxConnections / 16)
+    }
 
     private func accepted(
         _ connection: TCPConnection, limits: WireLimits, http1: @escaping HTTPHandler, http1Head: HTTPHeadCheck?,
@@ -99,7 +103,7 @@ public final class WireServer {
         // local agent, the CLI), so peers filling the server from the
         // network never lock its owner out.
         let loopback = host.map(WireTLS.isLoopback) ?? false
-        let room = loopback ? limits.maxConnections : limits.maxConnections - Self.loopbackReserve(limits)
+        let room = Self.room(loopback: loopback, limits)
         let refusal: String? =
             openConnections >= room
             ? "server at its limit of \(room) connections"
