@@ -240,7 +240,7 @@ let package = Package(
             name: "FuzzHarness",
             dependencies: [
                 "OrchionWire", "OrchionProto", "OrchionLoop", "OrchionPluginHost", "COrchionPlugin",
-                "OrchionJobSpec", "OrchionMapping", "OrchionCore",
+                "OrchionJobSpec", "OrchionMapping", "OrchionCore", "OrchionServer",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             path: "Tests/Fuzz/Harness"

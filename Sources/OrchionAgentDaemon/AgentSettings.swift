@@ -240,10 +240,12 @@ public struct AgentSettings: Sendable {
     /// copied to an agent as it is.
     static func joinToken(in text: String, path: String) throws(AgentSettingsError) -> String {
         var tokens: [Substring] = []
-        for line in text.split(separator: "\n") {
-            let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" }).prefix {
-                !$0.hasPrefix("#")
-            }
+        // By Unicode scalars: "\r\n" is one Character, so a file with CRLF
+        // endings would keep its CR in the token (as the server's token
+        // files, `TokenFile.lines`).
+        for line in text.unicodeScalars.split(separator: "\n") {
+            let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" }).map { Substring($0) }
+                .prefix { !$0.hasPrefix("#") }
             tokens += fields
         }
         guard let token = tokens.first else { throw .tokenFile(path, "is empty; expected the join token") }

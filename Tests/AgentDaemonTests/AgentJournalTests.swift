@@ -182,6 +182,9 @@ import Testing
         flags.nodeID = "n1"
         flags.stateDirectory = directory.path
         #expect(try AgentSettings.resolve(flags, environment: [:]).joinToken == "secret-token-0123")
+        // CRLF endings (a file edited on Windows): the CR is not part of the token.
+        try Data("# join token\r\nsecret-token-0123\r\n".utf8).write(to: URL(fileURLWithPath: file))
+        #expect(try AgentSettings.resolve(flags, environment: [:]).joinToken == "secret-token-0123")
         try Data("one two\n".utf8).write(to: URL(fileURLWithPath: file))
         #expect(
             throws: AgentSettingsError.tokenFile(

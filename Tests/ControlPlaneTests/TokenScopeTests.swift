@@ -26,6 +26,28 @@ import Testing
             }, timeoutMillis: 10_000)
     }
 
+    /// Revokes the token named `name` over gRPC with the tests' admin token.
+    private func revoke(_ name: String, _ cluster: Cluster) async throws -> Orchion_V1_TokenInfo {
+        try await cluster.control.client.unary(
+            "/orchion.v1.ControlService/RevokeToken", Orchion_V1_RevokeTokenRequest.with { $0.name = name },
+            timeoutMillis: 10_000)
+    }
+
+    /// How an event stream ends: "ended without an error", or the RPC error's code and message.
+    private func ending(_ events: sending AsyncThrowingStream<Orchion_V1_JobEvent, any Error>.AsyncIterator) -> Task<
+        String, any Error
+    > {
+        Task {
+            var events = events
+            do {
+                while try await events.next() != nil {}
+                return "ended without an error"
+            } catch let error as RPCError {
+                return "\(error.code): \(error.message)"
+            }
+        }
+    }
+
     /// curl with `token`: the HTTP status and body.
     private func curl(_ cluster: Cluster, _ method: String, _ path: String, token: String, body: String? = nil)
         throws -> (status: Int, body: String)
@@ -267,9 +289,7 @@ import Testing
             let metrics = try runCommand(["curl", "-sS", "http://127.0.0.1:\(port)/metrics"]).stdout
             return metrics.contains("orchion_log_followers 1")
         }
-        let _: Orchion_V1_TokenInfo = try await cluster.control.client.unary(
-            "/orchion.v1.ControlService/RevokeToken", Orchion_V1_RevokeTokenRequest.with { $0.name = "thief" },
-            timeoutMillis: 10_000)
+        _ = try await revoke("thief", cluster)
         try await agent.report(job, attempt: 1, .succeeded)  // ends the follow: the queued request runs now
         FileManager.default.createFile(atPath: go, contents: nil)
         try await eventually("the client is done", timeout: 30) { !client.isRunning }
@@ -291,17 +311,8 @@ import Testing
         let job = try await cluster.control.submit(spec()).id
         var events = reader.events().makeAsyncIterator()
         #expect(try await events.next()?.jobID == job)
-        let ended = Task {
-            do {
-                while try await events.next() != nil {}
-                return "ended without an error"
-            } catch let error as RPCError {
-                return "\(error.code): \(error.message)"
-            }
-        }
-        let _: Orchion_V1_TokenInfo = try await cluster.control.client.unary(
-            "/orchion.v1.ControlService/RevokeToken", Orchion_V1_RevokeTokenRequest.with { $0.name = "idle" },
-            timeoutMillis: 10_000)
+        let ended = ending(events)
+        _ = try await revoke("idle", cluster)
         let closer = Task {
             // Bounded: still open after 10 s, the client closes it and the expectation below fails.
             try? await Task.sleep(for: .seconds(10))
@@ -322,19 +333,10 @@ import Testing
         let first = try await cluster.control.submit(spec()).id
         var events = reader.events().makeAsyncIterator()
         #expect(try await events.next()?.jobID == first)
-        let revoked: Orchion_V1_TokenInfo = try await cluster.control.client.unary(
-            "/orchion.v1.ControlService/RevokeToken", Orchion_V1_RevokeTokenRequest.with { $0.name = "watcher" },
-            timeoutMillis: 10_000)
+        let revoked = try await revoke("watcher", cluster)
         #expect(revoked.name == "watcher")
         // Events keep coming (a job a second); the stream ends within a few seconds of the revocation.
-        let ended = Task {
-            do {
-                while try await events.next() != nil {}
-                return "ended without an error"
-            } catch let error as RPCError {
-                return "\(error.code): \(error.message)"
-            }
-        }
+        let ended = ending(events)
         let feeder = Task {
             for _ in 0..<40 where !Task.isCancelled {
                 _ = try? await cluster.control.submit(spec())

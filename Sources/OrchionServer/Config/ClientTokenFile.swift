@@ -71,8 +71,8 @@ public enum ClientTokenFile {
     public static func parse(_ text: String, path: String) throws(TokenFileError) -> [ClientTokenEntry] {
         let tokens = try TokenFile.parse(text, path: path)
         var attributes: [String: (number: Int, text: Substring)] = [:]
-        for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let fields = Self.fields(line)
+        for (index, line) in TokenFile.lines(text).enumerated() {
+            let fields = TokenFile.fields(line)
             guard !fields.isEmpty, let hash = line.firstIndex(of: "#") else { continue }
             let name = fields.count == 2 ? String(fields[0]) : "default"
             attributes[name] = (index + 1, line[line.index(after: hash)...])
@@ -106,7 +106,9 @@ public enum ClientTokenFile {
     private static func apply(_ comment: Substring, to entry: inout ClientTokenEntry, line: Int, path: String)
         throws(TokenFileError)
     {
-        for attribute in comment.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" }) {
+        for attribute in comment.unicodeScalars.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" })
+            .map({ Substring($0) })
+        {
             guard let equals = attribute.firstIndex(of: "=") else { continue }
             let key = attribute[..<equals]
             let value = attribute[attribute.index(after: equals)...]
@@ -150,8 +152,8 @@ public enum ClientTokenFile {
         var byName: [String: ClientTokenEntry] = [:]
         for entry in entries { byName[entry.name] = entry }
         var lines: [String] = []
-        for raw in text.split(separator: "\n", omittingEmptySubsequences: false) {
-            let fields = Self.fields(raw)
+        for raw in TokenFile.lines(text) {
+            let fields = TokenFile.fields(raw)
             guard !fields.isEmpty else {
                 lines.append(String(raw))
                 continue
@@ -161,11 +163,6 @@ public enum ClientTokenFile {
         }
         while lines.last == "" { lines.removeLast() }
         return lines.joined(separator: "\n") + "\n"
-    }
-
-    /// The fields of a line before its comment.
-    static func fields(_ line: Substring) -> [Substring] {
-        Array(line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" }).prefix { !$0.hasPrefix("#") })
     }
 
     /// The 32 bytes of `sha256:HEX`, or nil when `field` is not that.

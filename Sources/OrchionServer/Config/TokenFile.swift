@@ -79,17 +79,31 @@ public enum TokenFile {
         return String(bytes.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 0xF)]] })
     }
 
+    /// The lines of `text`, split at every LF byte. By Unicode scalars, not
+    /// Characters: "\r\n" is one Character, so a file with CRLF endings, or
+    /// a line of CRs followed by one the server appends, would not split
+    /// where it should (found by fuzzing: a file the server rewrote could no
+    /// longer be read at its next start).
+    static func lines(_ text: String) -> [Substring] {
+        text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).map { Substring($0) }
+    }
+
+    /// The fields of a line before its comment: split at spaces, tabs and CRs.
+    static func fields(_ line: Substring) -> [Substring] {
+        Array(
+            line.unicodeScalars.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" }).map { Substring($0) }
+                .prefix { !$0.hasPrefix("#") })
+    }
+
     /// The tokens in `text` (a file's contents); `path` names it in errors.
     public static func parse(_ text: String, path: String) throws(TokenFileError) -> [Token] {
         var tokens: [Token] = []
         var lineOf: [String: Int] = [:]
         var nameLine: [String: Int] = [:]
         var bareLine: Int?
-        for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        for (index, raw) in lines(text).enumerated() {
             let number = index + 1
-            let fields = raw.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" }).prefix {
-                !$0.hasPrefix("#")
-            }
+            let fields = Self.fields(raw)
             if fields.isEmpty { continue }
             guard fields.count <= 2 else {
                 throw TokenFileError(

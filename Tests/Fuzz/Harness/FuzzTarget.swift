@@ -17,6 +17,8 @@ public enum FuzzTarget: String, CaseIterable, Codable, Sendable {
     case pluginDescriptor = "plugin-descriptor"
     /// Arbitrary bytes as a YAML job spec file (`orchion job submit FILE`).
     case jobSpec = "job-spec"
+    /// Arbitrary bytes as the server's client tokens file (hashed lines, older plaintext ones).
+    case tokenFile = "token-file"
 
     /// Runs one input. A bug shows as a crash (trap, signal, sanitizer report).
     public func run(_ input: UnsafeRawBufferPointer) {
@@ -27,6 +29,7 @@ public enum FuzzTarget: String, CaseIterable, Codable, Sendable {
         case .restJSON: RESTJSONHarness.run(input)
         case .pluginDescriptor: PluginDescriptorHarness.run(input)
         case .jobSpec: JobSpecHarness.run(input)
+        case .tokenFile: TokenFileHarness.run(input)
         }
     }
 

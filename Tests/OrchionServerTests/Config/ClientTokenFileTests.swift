@@ -91,4 +91,19 @@ import Testing
         #expect(again == entries && quiet == ["client tokens from \(path) (2 tokens)"])
         #expect(try String(contentsOfFile: path, encoding: .utf8) == text)
     }
+
+    /// Found by fuzzing: lines were split by Characters, and "\r\n" is one,
+    /// so a file with CRLF endings was refused, and a line of CRs followed by
+    /// the newline the rewrite appends made a file the server could no
+    /// longer read at its next start.
+    @Test func crlfEndingsAndStrayCRsReadAndRewriteAlike() throws {
+        let crlf = "# edited on Windows\r\nci sha256:\(TokenDigest.hex("x"))  # scope=read\r\nops \(secret)\r\n"
+        let entries = try ClientTokenFile.parse(crlf, path: "f")
+        #expect(entries.map(\.name) == ["ci", "ops"] && entries.map(\.scope) == [.read, .admin])
+        for text in [crlf, "laptop \(secret)\n\r\r\r"] {
+            let parsed = try ClientTokenFile.parse(text, path: "f")
+            let reread = try ClientTokenFile.parse(ClientTokenFile.rewritten(text, entries: parsed), path: "f")
+            #expect(reread.map(\.digest) == parsed.map(\.digest) && reread.allSatisfy { $0.legacySecret == nil })
+        }
+    }
 }
